@@ -1,0 +1,104 @@
+namespace Wharf.Core.Errors;
+
+/// <summary>An expected failure: carried as a value and turned into the error envelope in one place.</summary>
+/// <param name="Status">HTTP status to answer with.</param>
+/// <param name="Message">Human-readable message (never holds file content or secrets).</param>
+/// <param name="Param">The request parameter at fault, if any.</param>
+/// <param name="Code">A stable machine-readable code, if any.</param>
+public sealed record WharfError(int Status, string Message, string? Param = null, string? Code = null)
+{
+    /// <summary>OpenAI's <c>error.type</c> for this status.</summary>
+    public string Type => Status switch
+    {
+        401 => "authentication_error",
+        403 => "permission_error",
+        429 => "rate_limit_error",
+        502 or 503 or 504 => "upstream_error",
+        >= 500 => "server_error",
+        _ => "invalid_request_error",
+    };
+
+    /// <summary><c>user</c> when the request was at fault, else <c>system</c>.</summary>
+    public string ErrorType => Status < 500 ? "user" : "system";
+
+    /// <summary><c>user</c>, <c>gateway</c> or <c>upstream</c>.</summary>
+    public string Origin => Status switch
+    {
+        < 500 => "user",
+        502 or 503 or 504 => "upstream",
+        _ => "gateway",
+    };
+
+    /// <summary>The envelope's <c>reason</c>: the code when there is one, else a word for the status.</summary>
+    public string Reason => Code ?? Status switch
+    {
+        400 => "invalid_request",
+        401 => "unauthorized",
+        403 => "forbidden",
+        404 => "not_found",
+        405 => "method_not_allowed",
+        413 => "payload_too_large",
+        415 => "unsupported_media_type",
+        429 => "rate_limited",
+        502 => "upstream_error",
+        503 => "unavailable",
+        504 => "upstream_timeout",
+        _ => "internal_error",
+    };
+}
+
+/// <summary>Either a value or a <see cref="WharfError"/>.</summary>
+public readonly struct Result<T>
+{
+    private readonly T? _value;
+
+    private Result(T? value, WharfError? error)
+    {
+        _value = value;
+        Error = error;
+    }
+
+    public WharfError? Error { get; }
+
+    public bool IsOk => Error is null;
+
+    public T Value => Error is null ? _value! : throw new InvalidOperationException("The result is an error: " + Error.Message);
+
+    public static Result<T> From(T value) => new(value, null);
+
+    public static implicit operator Result<T>(T value) => new(value, null);
+
+    public static implicit operator Result<T>(WharfError error) => new(default, error);
+}
+
+/// <summary>The errors Wharf answers with, written once.</summary>
+public static class WharfErrors
+{
+    public static WharfError NoSuchFile(string id) => new(404, $"No such File object: {id}", "id");
+
+    public static WharfError Invalid(string param, string message, string? code = null) => new(400, message, param, code);
+
+    public static WharfError Missing(string param) =>
+        new(400, $"Missing required parameter: '{param}'.", param, "missing_required_parameter");
+
+    public static WharfError FileTooLarge(long maxBytes) =>
+        new(413, $"The file is larger than the maximum of {maxBytes} bytes.", "file", "file_too_large");
+
+    public static WharfError NotMultipart() =>
+        new(415, "The request must be multipart/form-data.", null, "unsupported_media_type");
+
+    public static WharfError MalformedMultipart(string detail) =>
+        new(400, "The multipart/form-data body could not be read: " + detail, null, "invalid_multipart");
+
+    public static WharfError Unauthorized() =>
+        new(401, "Incorrect or missing API key. Send it as 'Authorization: Bearer <key>'.", null, "invalid_api_key");
+
+    public static WharfError NotFoundRoute(string path) =>
+        new(404, $"Unknown request URL: {path}.", null, "unknown_url");
+
+    public static WharfError MethodNotAllowed(string method, string path) =>
+        new(405, $"Method {method} is not allowed on {path}.", null, "method_not_allowed");
+
+    public static WharfError Internal() =>
+        new(500, "The server had an error while processing your request.", null, "internal_error");
+}

@@ -1,0 +1,223 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Wharf.Core.Errors;
+using Wharf.Core.Ids;
+using Wharf.Core.Ports;
+
+namespace Wharf.Core.Files;
+
+/// <summary>The Files API: create, list, read and delete files of one workspace.</summary>
+public sealed class FileService(
+    IFileCatalog catalog,
+    IBlobStore blobs,
+    IProviderRegistry providers,
+    FilePurposes purposes,
+    IdGenerator ids,
+    IOptions<FilesOptions> options,
+    TimeProvider time,
+    ILogger<FileService> logger)
+{
+    public const string LocalProvider = "local";
+
+    public long MaxUploadBytes => options.Value.MaxUploadBytes;
+
+    /// <summary>Stages bytes for a new file: streamed to the store and hashed, nothing kept in memory.</summary>
+    public Task<StagedBlob?> StageAsync(Stream content, CancellationToken cancellationToken) =>
+        blobs.StageAsync(content, options.Value.MaxUploadBytes, cancellationToken);
+
+    /// <summary>
+    /// Checks the fields, then commits the staged bytes under a new id and writes the catalog row (in that order,
+    /// so an acknowledged file is always whole). On any error the staged bytes are left to the caller to dispose.
+    /// </summary>
+    public async Task<Result<FileRecord>> CreateAsync(string workspaceId, FileUploadRequest request, StagedBlob content, CancellationToken cancellationToken)
+    {
+        if (string.IsNullOrEmpty(request.Purpose))
+        {
+            return WharfErrors.Missing("purpose");
+        }
+        if (!purposes.CanUpload(request.Purpose))
+        {
+            return WharfErrors.Invalid("purpose", $"Invalid 'purpose': '{Truncate(request.Purpose)}'. Expected one of {string.Join(", ", purposes.Uploadable)}.", "invalid_purpose");
+        }
+        var filename = FileFieldRules.Filename(request.Filename);
+        if (!filename.IsOk)
+        {
+            return filename.Error!;
+        }
+        var metadata = FileMetadata.Parse(request.Metadata);
+        if (!metadata.IsOk)
+        {
+            return metadata.Error!;
+        }
+        var collection = FileFieldRules.Collection(request.Collection);
+        if (!collection.IsOk)
+        {
+            return collection.Error!;
+        }
+        var expiry = FileFieldRules.ExpirySeconds(request.ExpiresAfterAnchor, request.ExpiresAfterSeconds, request.Purpose);
+        if (!expiry.IsOk)
+        {
+            return expiry.Error!;
+        }
+        string provider = string.IsNullOrEmpty(request.Provider) ? LocalProvider : request.Provider;
+        if (!providers.TryGet(provider, out _))
+        {
+            return WharfErrors.Invalid("provider", $"Unknown provider '{Truncate(provider)}'.", "unknown_provider");
+        }
+
+        UInt128 value = ids.Next();
+        long createdAt = IdGenerator.TimestampOf(value) / 1000;
+        var file = new FileRecord
+        {
+            Id = WharfIds.File(value),
+            WorkspaceId = workspaceId,
+            Bytes = content.Length,
+            CreatedAt = createdAt,
+            Filename = filename.Value,
+            Purpose = request.Purpose,
+            Status = FileStatus.Processed,
+            ExpiresAt = createdAt + expiry.Value,
+            Metadata = metadata.Value,
+            Collection = collection.Value,
+            Provider = provider,
+            Sha256 = content.Sha256,
+            ContentType = string.IsNullOrWhiteSpace(request.ContentType) ? null : request.ContentType,
+        };
+
+        await content.CommitAsync(file.Id, cancellationToken);
+        await catalog.InsertAsync(file, cancellationToken);
+        return file;
+    }
+
+    public async Task<Result<Page<FileRecord>>> ListAsync(string workspaceId, FileListRequest request, CancellationToken cancellationToken)
+    {
+        var query = FileListQuery.Parse(workspaceId, request, options.Value, purposes);
+        if (!query.IsOk)
+        {
+            return query.Error!;
+        }
+        return await catalog.ListAsync(query.Value, cancellationToken);
+    }
+
+    public async Task<Result<FileRecord>> GetAsync(string workspaceId, string fileId, CancellationToken cancellationToken)
+    {
+        var file = WharfIds.IsFileId(fileId) ? await catalog.GetAsync(workspaceId, fileId, cancellationToken) : null;
+        if (file is null || IsExpired(file))
+        {
+            return WharfErrors.NoSuchFile(fileId);
+        }
+        return file;
+    }
+
+    public async Task<Result<FileContent>> OpenContentAsync(string workspaceId, string fileId, CancellationToken cancellationToken)
+    {
+        var file = await GetAsync(workspaceId, fileId, cancellationToken);
+        if (!file.IsOk)
+        {
+            return file.Error!;
+        }
+        var stream = await blobs.OpenReadAsync(file.Value.Id, cancellationToken);
+        if (stream is null)
+        {
+            // A row without its blob means the blob was lost or is being deleted: never serve a partial answer.
+            logger.LogError("File {FileId} has a catalog row but no blob.", file.Value.Id);
+            return WharfErrors.NoSuchFile(fileId);
+        }
+        return new FileContent(file.Value, stream);
+    }
+
+    /// <summary>Removes the row first, then the blob; a blob left behind is removed by the sweeper.</summary>
+    public async Task<Result<FileRecord>> DeleteAsync(string workspaceId, string fileId, CancellationToken cancellationToken)
+    {
+        var file = await GetAsync(workspaceId, fileId, cancellationToken);
+        if (!file.IsOk)
+        {
+            return file.Error!;
+        }
+        if (!await catalog.DeleteAsync(workspaceId, fileId, cancellationToken))
+        {
+            return WharfErrors.NoSuchFile(fileId);
+        }
+        await DeleteBlobQuietlyAsync(fileId, cancellationToken);
+        return file;
+    }
+
+    /// <summary>Deletes every expired file (row, then blob); returns how many.</summary>
+    public async Task<int> DeleteExpiredAsync(CancellationToken cancellationToken)
+    {
+        int deleted = 0;
+        long now = time.GetUtcNow().ToUnixTimeSeconds();
+        while (true)
+        {
+            var batch = await catalog.ListExpiredAsync(now, 500, cancellationToken);
+            foreach (var file in batch)
+            {
+                if (await catalog.DeleteAsync(file.WorkspaceId, file.Id, cancellationToken))
+                {
+                    deleted++;
+                }
+                await DeleteBlobQuietlyAsync(file.Id, cancellationToken);
+            }
+            if (batch.Count < 500)
+            {
+                return deleted;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Deletes blobs that have no catalog row (a crash between the blob and the row, or a failed blob delete)
+    /// and were last written before <paramref name="olderThan"/>, and stale staged bytes; returns how many.
+    /// </summary>
+    public async Task<int> SweepOrphansAsync(DateTimeOffset olderThan, CancellationToken cancellationToken)
+    {
+        int removed = await blobs.SweepStagingAsync(olderThan, cancellationToken);
+        var candidates = new List<string>(500);
+        await foreach (var blob in blobs.ListAsync(cancellationToken))
+        {
+            if (blob.LastWrite < olderThan && blob.BlobId.StartsWith(WharfIds.FilePrefix, StringComparison.Ordinal))
+            {
+                candidates.Add(blob.BlobId);
+            }
+            if (candidates.Count == 500)
+            {
+                removed += await RemoveWithoutRowAsync(candidates, cancellationToken);
+                candidates.Clear();
+            }
+        }
+        removed += await RemoveWithoutRowAsync(candidates, cancellationToken);
+        return removed;
+    }
+
+    private async Task<int> RemoveWithoutRowAsync(List<string> blobIds, CancellationToken cancellationToken)
+    {
+        if (blobIds.Count == 0)
+        {
+            return 0;
+        }
+        var existing = await catalog.FindExistingAsync(blobIds, cancellationToken);
+        int removed = 0;
+        foreach (string id in blobIds.Where(id => !existing.Contains(id)))
+        {
+            await blobs.DeleteAsync(id, cancellationToken);
+            removed++;
+        }
+        return removed;
+    }
+
+    private async Task DeleteBlobQuietlyAsync(string fileId, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await blobs.DeleteAsync(fileId, cancellationToken);
+        }
+        catch (IOException ex)
+        {
+            logger.LogWarning(ex, "Blob of deleted file {FileId} could not be removed yet; the sweeper will retry.", fileId);
+        }
+    }
+
+    private bool IsExpired(FileRecord file) => file.ExpiresAt is { } at && at <= time.GetUtcNow().ToUnixTimeSeconds();
+
+    private static string Truncate(string value) => value.Length > 64 ? value[..64] + "..." : value;
+}

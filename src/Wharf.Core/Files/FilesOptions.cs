@@ -1,0 +1,27 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace Wharf.Core.Files;
+
+/// <summary>Options under <c>Wharf:Files</c>.</summary>
+public sealed class FilesOptions
+{
+    public const string Section = "Wharf:Files";
+
+    /// <summary>Largest file accepted by <c>POST /v1/files</c>, in bytes (default 512 MB).</summary>
+    [Range(1, long.MaxValue)]
+    public long MaxUploadBytes { get; set; } = 512L * 1024 * 1024;
+
+    /// <summary>Page size of <c>GET /v1/files</c> when <c>limit</c> is not given.</summary>
+    [Range(1, int.MaxValue)]
+    public int DefaultListLimit { get; set; } = 10_000;
+
+    /// <summary>Largest <c>limit</c> accepted by <c>GET /v1/files</c>.</summary>
+    [Range(1, int.MaxValue)]
+    public int MaxListLimit { get; set; } = 10_000;
+
+    /// <summary>
+    /// Purposes accepted beyond OpenAI's (e.g. GateFlow's <c>document</c>). Strict clients such as the official
+    /// .NET SDK fail on a list page that holds a purpose they do not know.
+    /// </summary>
+    public List<string> ExtraPurposes { get; set; } = [];
+}

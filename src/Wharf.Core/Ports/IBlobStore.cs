@@ -1,0 +1,46 @@
+namespace Wharf.Core.Ports;
+
+/// <summary>Where file bytes live. Bytes are streamed in and out, never held whole in memory.</summary>
+public interface IBlobStore
+{
+    /// <summary>
+    /// Streams <paramref name="content"/> into the store's staging area while hashing it, and makes it durable.
+    /// Returns null (and keeps nothing) when the content is longer than <paramref name="maxBytes"/>.
+    /// </summary>
+    Task<StagedBlob?> StageAsync(Stream content, long maxBytes, CancellationToken cancellationToken);
+
+    /// <summary>Opens a committed blob for reading (seekable), or null when there is none.</summary>
+    Task<Stream?> OpenReadAsync(string blobId, CancellationToken cancellationToken);
+
+    /// <summary>Removes a committed blob; a missing blob is not an error.</summary>
+    Task DeleteAsync(string blobId, CancellationToken cancellationToken);
+
+    /// <summary>Every committed blob, for the sweeper.</summary>
+    IAsyncEnumerable<BlobEntry> ListAsync(CancellationToken cancellationToken);
+
+    /// <summary>Removes staged blobs last written before <paramref name="olderThan"/>; returns how many.</summary>
+    Task<int> SweepStagingAsync(DateTimeOffset olderThan, CancellationToken cancellationToken);
+
+    /// <summary>Throws when the store cannot be used (readiness probe).</summary>
+    Task CheckAsync(CancellationToken cancellationToken);
+}
+
+/// <summary>A committed blob as listed by the store.</summary>
+public sealed record BlobEntry(string BlobId, DateTimeOffset LastWrite);
+
+/// <summary>
+/// Bytes written durably to the staging area, with their length and SHA-256. Commit it under an id to keep it;
+/// disposing it uncommitted removes it.
+/// </summary>
+public abstract class StagedBlob : IAsyncDisposable
+{
+    public required long Length { get; init; }
+
+    /// <summary>Lowercase hex SHA-256 of the bytes.</summary>
+    public required string Sha256 { get; init; }
+
+    /// <summary>Makes the bytes the blob <paramref name="blobId"/>, atomically and durably.</summary>
+    public abstract Task CommitAsync(string blobId, CancellationToken cancellationToken);
+
+    public abstract ValueTask DisposeAsync();
+}

@@ -1,0 +1,26 @@
+using Wharf.Core.Files;
+
+namespace Wharf.Core.Ports;
+
+/// <summary>File metadata. Every call is scoped to one workspace, except the sweeper's.</summary>
+public interface IFileCatalog
+{
+    Task InsertAsync(FileRecord file, CancellationToken cancellationToken);
+
+    Task<FileRecord?> GetAsync(string workspaceId, string fileId, CancellationToken cancellationToken);
+
+    /// <summary>One keyset page: cost grows with the page, not with the workspace.</summary>
+    Task<Page<FileRecord>> ListAsync(FileListQuery query, CancellationToken cancellationToken);
+
+    /// <summary>Removes the row; false when there was none.</summary>
+    Task<bool> DeleteAsync(string workspaceId, string fileId, CancellationToken cancellationToken);
+
+    /// <summary>Files whose <c>expires_at</c> is at or before <paramref name="nowUnixSeconds"/>, oldest first.</summary>
+    Task<IReadOnlyList<FileRecord>> ListExpiredAsync(long nowUnixSeconds, int max, CancellationToken cancellationToken);
+
+    /// <summary>Which of <paramref name="fileIds"/> have a row, in any workspace.</summary>
+    Task<IReadOnlySet<string>> FindExistingAsync(IReadOnlyCollection<string> fileIds, CancellationToken cancellationToken);
+
+    /// <summary>Throws when the catalog cannot be used (readiness probe).</summary>
+    Task CheckAsync(CancellationToken cancellationToken);
+}

@@ -1,0 +1,123 @@
+using System.Security.Claims;
+using System.Text;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Http.Metadata;
+using Microsoft.Extensions.Options;
+using Microsoft.Net.Http.Headers;
+using Wharf.Core.Files;
+using Wharf.Server.Auth;
+using Wharf.Server.Errors;
+
+namespace Wharf.Server.Api;
+
+/// <summary>The Files API: thin handlers that parse, call <see cref="FileService"/> and map the result.</summary>
+internal static class FilesApi
+{
+    private const string MetadataFilterPrefix = "metadata.";
+    private const long MultipartOverheadBytes = 1024 * 1024;
+
+    public static RouteGroupBuilder MapFilesApi(this RouteGroupBuilder api, IOptions<FilesOptions> options)
+    {
+        var files = api.MapGroup("/files");
+        files.MapPost("/", Upload)
+            .WithMetadata(new BodySizeLimit(options.Value.MaxUploadBytes + MultipartOverheadBytes))
+            .DisableAntiforgery();
+        files.MapGet("/", List);
+        files.MapGet("/{id}", Get);
+        files.MapGet("/{id}/content", Content);
+        files.MapDelete("/{id}", Delete);
+        return api;
+    }
+
+    private static async Task<Results<Ok<FileObject>, ErrorResult>> Upload(
+        HttpRequest request, ClaimsPrincipal user, FileService files, CancellationToken cancellationToken)
+    {
+        var form = await MultipartFileUpload.ReadAsync(request, files, cancellationToken);
+        if (!form.IsOk)
+        {
+            return form.Error!.ToResult();
+        }
+        await using var upload = form.Value;
+        var created = await files.CreateAsync(user.WorkspaceIdOf(), upload.Fields, upload.Content, cancellationToken);
+        return created.IsOk ? TypedResults.Ok(FileObject.From(created.Value)) : created.Error!.ToResult();
+    }
+
+    private static async Task<Results<Ok<FileList>, ErrorResult>> List(
+        HttpRequest request, ClaimsPrincipal user, FileService files, CancellationToken cancellationToken)
+    {
+        var query = request.Query;
+        var listRequest = new FileListRequest
+        {
+            Limit = Single(query, "limit"),
+            Order = Single(query, "order"),
+            After = Single(query, "after"),
+            Before = Single(query, "before"),
+            Purpose = Single(query, "purpose"),
+            Status = Single(query, "status"),
+            Provider = Single(query, "provider") ?? Single(query, "x-model-provider") ?? NullIfEmpty(request.Headers["x-model-provider"]),
+            Collection = Single(query, "collection"),
+            Metadata = [.. query
+                .Where(q => q.Key.StartsWith(MetadataFilterPrefix, StringComparison.Ordinal))
+                .SelectMany(q => q.Value.Select(v => KeyValuePair.Create(q.Key[MetadataFilterPrefix.Length..], v ?? "")))],
+        };
+        var page = await files.ListAsync(user.WorkspaceIdOf(), listRequest, cancellationToken);
+        return page.IsOk ? TypedResults.Ok(FileList.From(page.Value)) : page.Error!.ToResult();
+    }
+
+    private static async Task<Results<Ok<FileObject>, ErrorResult>> Get(
+        string id, ClaimsPrincipal user, FileService files, CancellationToken cancellationToken)
+    {
+        var file = await files.GetAsync(user.WorkspaceIdOf(), id, cancellationToken);
+        return file.IsOk ? TypedResults.Ok(FileObject.From(file.Value)) : file.Error!.ToResult();
+    }
+
+    /// <summary>Streams the bytes; the framework answers <c>Range</c> (206) and <c>If-None-Match</c> (304).</summary>
+    private static async Task<Results<FileStreamHttpResult, ErrorResult>> Content(
+        string id, HttpContext context, ClaimsPrincipal user, FileService files, CancellationToken cancellationToken)
+    {
+        var opened = await files.OpenContentAsync(user.WorkspaceIdOf(), id, cancellationToken);
+        if (!opened.IsOk)
+        {
+            return opened.Error!.ToResult();
+        }
+        var file = opened.Value.File;
+        context.Response.Headers.ContentDisposition = ContentDisposition.Attachment(file.Filename);
+        return TypedResults.Stream(
+            opened.Value.Content,
+            contentType: file.ContentType ?? "application/octet-stream",
+            lastModified: DateTimeOffset.FromUnixTimeSeconds(file.CreatedAt),
+            entityTag: new EntityTagHeaderValue($"\"{file.Sha256}\""),
+            enableRangeProcessing: true);
+    }
+
+    private static async Task<Results<Ok<DeletedObject>, ErrorResult>> Delete(
+        string id, ClaimsPrincipal user, FileService files, CancellationToken cancellationToken)
+    {
+        var deleted = await files.DeleteAsync(user.WorkspaceIdOf(), id, cancellationToken);
+        return deleted.IsOk ? TypedResults.Ok(new DeletedObject(deleted.Value.Id, "file", true)) : deleted.Error!.ToResult();
+    }
+
+    private static string? Single(IQueryCollection query, string key) =>
+        query.TryGetValue(key, out var values) ? values[^1] : null;
+
+    private static string? NullIfEmpty(string? value) => string.IsNullOrEmpty(value) ? null : value;
+
+    private sealed class BodySizeLimit(long bytes) : IRequestSizeLimitMetadata
+    {
+        public long? MaxRequestBodySize => bytes;
+    }
+}
+
+/// <summary>A <c>Content-Disposition</c> value no filename can break: ASCII fallback plus RFC 5987 <c>filename*</c>.</summary>
+internal static class ContentDisposition
+{
+    public static string Attachment(string filename)
+    {
+        var ascii = new StringBuilder(filename.Length);
+        foreach (char c in filename)
+        {
+            ascii.Append(c is >= ' ' and < (char)0x7F and not '"' and not '\\' and not '/' ? c : '_');
+        }
+        return $"attachment; filename=\"{ascii}\"; filename*=UTF-8''{Uri.EscapeDataString(filename)}";
+    }
+}

@@ -1,0 +1,33 @@
+using Microsoft.AspNetCore.Http.HttpResults;
+using Wharf.Core.Errors;
+using Wharf.Core.Ports;
+using Wharf.Server.Errors;
+
+namespace Wharf.Server.Api;
+
+/// <summary><c>/healthz</c>: the process answers. <c>/readyz</c>: the catalog and the blob store answer.</summary>
+internal static class HealthApi
+{
+    public static IEndpointRouteBuilder MapHealthApi(this IEndpointRouteBuilder app)
+    {
+        app.MapGet("/healthz", () => TypedResults.Ok(new HealthStatus("ok"))).AllowAnonymous();
+        app.MapGet("/readyz", Ready).AllowAnonymous();
+        return app;
+    }
+
+    private static async Task<Results<Ok<HealthStatus>, ErrorResult>> Ready(
+        IFileCatalog catalog, IBlobStore blobs, ILoggerFactory loggers, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await catalog.CheckAsync(cancellationToken);
+            await blobs.CheckAsync(cancellationToken);
+            return TypedResults.Ok(new HealthStatus("ready"));
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            loggers.CreateLogger(typeof(HealthApi)).LogWarning(ex, "Readiness check failed.");
+            return new WharfError(503, "The storage is not ready.", null, "not_ready").ToResult();
+        }
+    }
+}

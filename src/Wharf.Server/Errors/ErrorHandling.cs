@@ -1,0 +1,55 @@
+using Microsoft.AspNetCore.Diagnostics;
+using Wharf.Core.Errors;
+
+namespace Wharf.Server.Errors;
+
+/// <summary>
+/// Turns what escapes a handler into the error envelope: the server's own request errors (body too large,
+/// malformed request) keep their 4xx; anything else is a bug, logged and answered with a 500.
+/// </summary>
+internal sealed class EnvelopeExceptionHandler(ILogger<EnvelopeExceptionHandler> logger) : IExceptionHandler
+{
+    public async ValueTask<bool> TryHandleAsync(HttpContext httpContext, Exception exception, CancellationToken cancellationToken)
+    {
+        WharfError error;
+        if (exception is BadHttpRequestException bad)
+        {
+            error = bad.StatusCode == StatusCodes.Status413PayloadTooLarge
+                ? new WharfError(413, "The request body is larger than this endpoint accepts.", null, "request_too_large")
+                : new WharfError(bad.StatusCode, "The request could not be read: " + bad.Message, null, "invalid_request");
+        }
+        else if (exception is OperationCanceledException && httpContext.RequestAborted.IsCancellationRequested)
+        {
+            return true; // the client went away; nobody is left to answer
+        }
+        else
+        {
+            logger.LogError(exception, "Unhandled error in request {RequestId}.", httpContext.TraceIdentifier);
+            error = WharfErrors.Internal();
+        }
+        if (httpContext.Response.HasStarted)
+        {
+            return true;
+        }
+        httpContext.Response.Clear();
+        await ErrorResult.WriteAsync(httpContext, error);
+        return true;
+    }
+}
+
+internal static class ErrorHandlingExtensions
+{
+    /// <summary>Envelope for everything the routing layer answers on its own (unknown URL, wrong method).</summary>
+    public static IApplicationBuilder UseEnvelopeForBareStatusCodes(this IApplicationBuilder app) =>
+        app.UseStatusCodePages(async context =>
+        {
+            var http = context.HttpContext;
+            var error = http.Response.StatusCode switch
+            {
+                404 => WharfErrors.NotFoundRoute(http.Request.Path.ToUriComponent()),
+                405 => WharfErrors.MethodNotAllowed(http.Request.Method, http.Request.Path.ToUriComponent()),
+                int status => new WharfError(status, "The request could not be served.", null, null),
+            };
+            await ErrorResult.WriteAsync(http, error);
+        });
+}

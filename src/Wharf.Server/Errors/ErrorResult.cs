@@ -1,0 +1,40 @@
+using Microsoft.AspNetCore.Http.Metadata;
+using Wharf.Core.Errors;
+using Microsoft.AspNetCore.Http.Json;
+using Microsoft.Extensions.Options;
+
+namespace Wharf.Server.Errors;
+
+/// <summary>The one place a <see cref="WharfError"/> becomes an HTTP response.</summary>
+internal sealed class ErrorResult(WharfError error) : IResult, IStatusCodeHttpResult, IEndpointMetadataProvider
+{
+    public WharfError Error => error;
+
+    public int? StatusCode => error.Status;
+
+    public Task ExecuteAsync(HttpContext httpContext) => WriteAsync(httpContext, error);
+
+    public static Task WriteAsync(HttpContext httpContext, WharfError error)
+    {
+        var response = httpContext.Response;
+        response.StatusCode = error.Status;
+        if (error.Status == StatusCodes.Status429TooManyRequests && !response.Headers.ContainsKey("Retry-After"))
+        {
+            response.Headers.RetryAfter = "1";
+        }
+        var json = httpContext.RequestServices.GetRequiredService<IOptions<JsonOptions>>().Value.SerializerOptions;
+        return response.WriteAsJsonAsync(
+            ErrorEnvelope.From(error, httpContext.TraceIdentifier),
+            json,
+            contentType: "application/json",
+            cancellationToken: httpContext.RequestAborted);
+    }
+
+    public static void PopulateMetadata(System.Reflection.MethodInfo method, EndpointBuilder builder) =>
+        builder.Metadata.Add(new ProducesResponseTypeMetadata(400, typeof(ErrorEnvelope), ["application/json"]));
+}
+
+internal static class ErrorResults
+{
+    public static ErrorResult ToResult(this WharfError error) => new(error);
+}

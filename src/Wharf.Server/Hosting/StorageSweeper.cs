@@ -1,0 +1,35 @@
+using Microsoft.Extensions.Options;
+using Wharf.Core.Files;
+
+namespace Wharf.Server.Hosting;
+
+/// <summary>Periodically deletes expired files and blobs that have no catalog row (after a grace period).</summary>
+internal sealed class StorageSweeper(
+    FileService files,
+    IOptions<WharfOptions> options,
+    TimeProvider time,
+    ILogger<StorageSweeper> logger) : BackgroundService
+{
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var sweeper = options.Value.Sweeper;
+        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(sweeper.IntervalSeconds), time);
+        do
+        {
+            try
+            {
+                int expired = await files.DeleteExpiredAsync(stoppingToken);
+                int orphans = await files.SweepOrphansAsync(time.GetUtcNow().AddSeconds(-sweeper.OrphanGraceSeconds), stoppingToken);
+                if (expired + orphans > 0)
+                {
+                    logger.LogInformation("Sweep removed {Expired} expired file(s) and {Orphans} orphaned blob(s).", expired, orphans);
+                }
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                logger.LogError(ex, "Sweep failed; it will run again.");
+            }
+        }
+        while (await timer.WaitForNextTickAsync(stoppingToken));
+    }
+}

@@ -1,0 +1,88 @@
+using Microsoft.Extensions.Options;
+using Wharf.Core.Auth;
+using Wharf.Core.Files;
+using Wharf.Core.Ids;
+using Wharf.Providers;
+using Wharf.Server.Api;
+using Wharf.Server.Auth;
+using Wharf.Server.Errors;
+using Wharf.Storage;
+
+namespace Wharf.Server.Hosting;
+
+/// <summary>Composition of the Wharf server: what <c>Program.cs</c> calls.</summary>
+internal static class WharfHostingExtensions
+{
+    /// <summary>Every route exists under these prefixes.</summary>
+    public static readonly string[] ApiPrefixes = ["/v1", "/openai/v1", "/openai"];
+
+    public static WebApplicationBuilder AddWharf(this WebApplicationBuilder builder)
+    {
+        var services = builder.Services;
+        services.AddOptions<WharfOptions>().BindConfiguration(WharfOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<FilesOptions>().BindConfiguration(FilesOptions.Section).ValidateDataAnnotations()
+            .Validate(o => o.DefaultListLimit <= o.MaxListLimit, "Wharf:Files:DefaultListLimit must not exceed Wharf:Files:MaxListLimit.")
+            .Validate(o => o.ExtraPurposes.All(p => !string.IsNullOrWhiteSpace(p) && p.Length <= 64), "Wharf:Files:ExtraPurposes holds an empty or overlong purpose.")
+            .ValidateOnStart();
+
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.AddServerHeader = false;
+            kestrel.Limits.MaxRequestLineSize = 64 * 1024;
+            kestrel.Limits.MaxRequestBufferSize = 1024 * 1024;
+        });
+
+        string dataDir = builder.Configuration[$"{WharfOptions.Section}:DataDir"] is { Length: > 0 } dir ? dir : new WharfOptions().DataDir;
+        services.AddEmbeddedStorage(dataDir);
+        services.AddWharfProviders();
+
+        services.AddSingleton(TimeProvider.System);
+        services.AddSingleton<IdGenerator>();
+        services.AddSingleton<FilePurposes>();
+        services.AddSingleton<FileService>();
+        services.AddSingleton<KeyService>();
+        services.AddHostedService<StartupTasks>();
+        services.AddHostedService<StorageSweeper>();
+
+        // AddAuthenticationCore rather than AddAuthentication: the latter brings Data Protection, which Wharf does
+        // not use and which would write its key ring outside Wharf:DataDir.
+        services.AddWebEncoders();
+        services.AddAuthenticationCore(auth =>
+        {
+            auth.AddScheme<ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null);
+            auth.DefaultScheme = ApiKeyAuthenticationHandler.SchemeName;
+        });
+        services.AddAuthorization();
+
+        services.AddExceptionHandler<EnvelopeExceptionHandler>();
+        services.AddProblemDetails();
+        services.ConfigureHttpJsonOptions(json =>
+        {
+            json.SerializerOptions.TypeInfoResolverChain.Insert(0, WireJsonContext.Default);
+            json.SerializerOptions.PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.SnakeCaseLower;
+            json.SerializerOptions.Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping;
+        });
+        return builder;
+    }
+
+    public static WebApplication UseWharf(this WebApplication app)
+    {
+        app.UseMiddleware<RequestIdMiddleware>();
+        app.UseExceptionHandler();
+        app.UseEnvelopeForBareStatusCodes();
+        app.UseAuthentication();
+        app.UseAuthorization();
+        return app;
+    }
+
+    public static WebApplication MapWharf(this WebApplication app)
+    {
+        var filesOptions = app.Services.GetRequiredService<IOptions<FilesOptions>>();
+        foreach (string prefix in ApiPrefixes)
+        {
+            app.MapGroup(prefix).RequireAuthorization().MapFilesApi(filesOptions);
+        }
+        app.MapHealthApi();
+        return app;
+    }
+}

@@ -1,0 +1,251 @@
+using System.Text;
+using System.Text.Json;
+using Microsoft.Data.Sqlite;
+using Wharf.Core.Files;
+using Wharf.Core.Ports;
+
+namespace Wharf.Storage.Sqlite;
+
+/// <summary>
+/// Files in SQLite. A page is one range scan of an index that starts with the workspace id and ends with the file
+/// id: the primary key, a per-filter index, or — for <c>metadata.k=v</c> — the <c>file_metadata</c> key index.
+/// </summary>
+internal sealed class SqliteFileCatalog(SqliteDatabase database, TimeProvider time) : IFileCatalog
+{
+    private const string Columns =
+        "f.workspace_id, f.id, f.bytes, f.created_at, f.filename, f.purpose, f.status, f.status_details, f.expires_at, " +
+        "f.metadata, f.collection, f.provider, f.sha256, f.content_type";
+
+    public Task InsertAsync(FileRecord file, CancellationToken cancellationToken) =>
+        database.WriteAsync(async (connection, transaction) =>
+        {
+            await using var command = connection.CreateCommand();
+            command.Transaction = transaction;
+            command.CommandText = """
+                INSERT INTO files (workspace_id, id, bytes, created_at, filename, purpose, status, status_details, expires_at,
+                                   metadata, collection, provider, sha256, content_type)
+                VALUES ($ws, $id, $bytes, $created, $filename, $purpose, $status, $details, $expires,
+                        $metadata, $collection, $provider, $sha, $ctype);
+                """;
+            command.Parameters.AddWithValue("$ws", file.WorkspaceId);
+            command.Parameters.AddWithValue("$id", file.Id);
+            command.Parameters.AddWithValue("$bytes", file.Bytes);
+            command.Parameters.AddWithValue("$created", file.CreatedAt);
+            command.Parameters.AddWithValue("$filename", file.Filename);
+            command.Parameters.AddWithValue("$purpose", file.Purpose);
+            command.Parameters.AddWithValue("$status", file.Status);
+            command.Parameters.AddWithValue("$details", (object?)file.StatusDetails ?? DBNull.Value);
+            command.Parameters.AddWithValue("$expires", (object?)file.ExpiresAt ?? DBNull.Value);
+            command.Parameters.AddWithValue("$metadata", file.Metadata.Count == 0
+                ? DBNull.Value
+                : JsonSerializer.Serialize(file.Metadata, StorageJsonContext.Default.IReadOnlyDictionaryStringString));
+            command.Parameters.AddWithValue("$collection", (object?)file.Collection ?? DBNull.Value);
+            command.Parameters.AddWithValue("$provider", file.Provider);
+            command.Parameters.AddWithValue("$sha", file.Sha256);
+            command.Parameters.AddWithValue("$ctype", (object?)file.ContentType ?? DBNull.Value);
+            await command.ExecuteNonQueryAsync(cancellationToken);
+
+            if (file.Metadata.Count > 0)
+            {
+                await using var meta = connection.CreateCommand();
+                meta.Transaction = transaction;
+                meta.CommandText = "INSERT INTO file_metadata (workspace_id, key, value, file_id) VALUES ($ws, $key, $value, $id);";
+                meta.Parameters.AddWithValue("$ws", file.WorkspaceId);
+                meta.Parameters.AddWithValue("$id", file.Id);
+                var key = meta.Parameters.Add("$key", SqliteType.Text);
+                var value = meta.Parameters.Add("$value", SqliteType.Text);
+                foreach (var (k, v) in file.Metadata)
+                {
+                    key.Value = k;
+                    value.Value = v;
+                    await meta.ExecuteNonQueryAsync(cancellationToken);
+                }
+            }
+            return true;
+        }, cancellationToken);
+
+    public async Task<FileRecord?> GetAsync(string workspaceId, string fileId, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        await using var command = connection.CreateCommand();
+        command.CommandText = $"SELECT {Columns} FROM files f WHERE f.workspace_id = $ws AND f.id = $id;";
+        command.Parameters.AddWithValue("$ws", workspaceId);
+        command.Parameters.AddWithValue("$id", fileId);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        return await reader.ReadAsync(cancellationToken) ? Read(reader) : null;
+    }
+
+    public async Task<Page<FileRecord>> ListAsync(FileListQuery query, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        await using var command = connection.CreateCommand();
+        command.CommandText = BuildListSql(query, command.Parameters, time.GetUtcNow().ToUnixTimeSeconds());
+        var items = new List<FileRecord>(Math.Min(query.Limit + 1, 1024));
+        await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
+        {
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                items.Add(Read(reader));
+            }
+        }
+        bool hasMore = items.Count > query.Limit;
+        if (hasMore)
+        {
+            items.RemoveAt(items.Count - 1);
+        }
+        if (query.Before is not null)
+        {
+            // A 'before' page is read away from the cursor and handed back in the list's order.
+            items.Reverse();
+        }
+        return new Page<FileRecord>(items, hasMore);
+    }
+
+    /// <summary>
+    /// Builds one keyset query. The first metadata filter (when any) drives the scan over <c>file_metadata</c>'s
+    /// key (workspace, key, value, file id); otherwise SQLite picks the files index that matches the filters.
+    /// </summary>
+    internal static string BuildListSql(FileListQuery query, SqliteParameterCollection parameters, long nowUnixSeconds)
+    {
+        // Scan direction: 'after' reads in the list's order; 'before' reads away from the cursor, in reverse.
+        bool scanDescending = query.Before is null ? query.Descending : !query.Descending;
+        string? cursor = query.After ?? query.Before;
+        bool drivenByMetadata = query.Metadata.Count > 0;
+        string idColumn = drivenByMetadata ? "m0.file_id" : "f.id";
+
+        var sql = new StringBuilder(512);
+        sql.Append("SELECT ").Append(Columns);
+        if (drivenByMetadata)
+        {
+            sql.Append(" FROM file_metadata m0 CROSS JOIN files f ON f.workspace_id = m0.workspace_id AND f.id = m0.file_id")
+               .Append(" WHERE m0.workspace_id = $ws AND m0.key = $k0 AND m0.value = $v0");
+            parameters.AddWithValue("$k0", query.Metadata[0].Key);
+            parameters.AddWithValue("$v0", query.Metadata[0].Value);
+        }
+        else
+        {
+            sql.Append(" FROM files f WHERE f.workspace_id = $ws");
+        }
+        parameters.AddWithValue("$ws", query.WorkspaceId);
+
+        if (cursor is not null)
+        {
+            sql.Append(" AND ").Append(idColumn).Append(scanDescending ? " < $cursor" : " > $cursor");
+            parameters.AddWithValue("$cursor", cursor);
+        }
+        if (query.Purpose is not null)
+        {
+            sql.Append(" AND f.purpose = $purpose");
+            parameters.AddWithValue("$purpose", query.Purpose);
+        }
+        if (query.Status == FileStatus.Processing)
+        {
+            sql.Append(" AND f.processing_status IN ('queued', 'processing')");
+        }
+        else if (query.Status is not null)
+        {
+            sql.Append(" AND f.status = $status");
+            parameters.AddWithValue("$status", query.Status);
+        }
+        if (query.Provider is not null)
+        {
+            sql.Append(" AND f.provider = $provider");
+            parameters.AddWithValue("$provider", query.Provider);
+        }
+        if (query.Collection is not null)
+        {
+            sql.Append(" AND f.collection = $collection");
+            parameters.AddWithValue("$collection", query.Collection);
+        }
+        for (int i = 1; i < query.Metadata.Count; i++)
+        {
+            sql.Append(" AND EXISTS (SELECT 1 FROM file_metadata m WHERE m.workspace_id = f.workspace_id AND m.key = $k")
+               .Append(i).Append(" AND m.value = $v").Append(i).Append(" AND m.file_id = f.id)");
+            parameters.AddWithValue("$k" + i, query.Metadata[i].Key);
+            parameters.AddWithValue("$v" + i, query.Metadata[i].Value);
+        }
+        sql.Append(" AND (f.expires_at IS NULL OR f.expires_at > $now)");
+        parameters.AddWithValue("$now", nowUnixSeconds);
+
+        sql.Append(" ORDER BY ").Append(idColumn).Append(scanDescending ? " DESC" : " ASC").Append(" LIMIT $limit;");
+        parameters.AddWithValue("$limit", query.Limit + 1);
+        return sql.ToString();
+    }
+
+    public Task<bool> DeleteAsync(string workspaceId, string fileId, CancellationToken cancellationToken) =>
+        database.WriteAsync(async (connection, transaction) =>
+        {
+            await using var command = connection.CreateCommand();
+            command.Transaction = transaction;
+            command.CommandText = """
+                DELETE FROM file_metadata WHERE file_id = $id AND workspace_id = $ws;
+                DELETE FROM files WHERE workspace_id = $ws AND id = $id;
+                """;
+            command.Parameters.AddWithValue("$ws", workspaceId);
+            command.Parameters.AddWithValue("$id", fileId);
+            return await command.ExecuteNonQueryAsync(cancellationToken) > 0;
+        }, cancellationToken);
+
+    public async Task<IReadOnlyList<FileRecord>> ListExpiredAsync(long nowUnixSeconds, int max, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        await using var command = connection.CreateCommand();
+        command.CommandText = $"SELECT {Columns} FROM files f WHERE f.expires_at IS NOT NULL AND f.expires_at <= $now ORDER BY f.expires_at LIMIT $max;";
+        command.Parameters.AddWithValue("$now", nowUnixSeconds);
+        command.Parameters.AddWithValue("$max", max);
+        var result = new List<FileRecord>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            result.Add(Read(reader));
+        }
+        return result;
+    }
+
+    public async Task<IReadOnlySet<string>> FindExistingAsync(IReadOnlyCollection<string> fileIds, CancellationToken cancellationToken)
+    {
+        var found = new HashSet<string>(StringComparer.Ordinal);
+        if (fileIds.Count == 0)
+        {
+            return found;
+        }
+        await using var connection = await database.OpenAsync(cancellationToken);
+        await using var command = connection.CreateCommand();
+        command.CommandText = "SELECT id FROM files WHERE id IN (SELECT value FROM json_each($ids));";
+        command.Parameters.AddWithValue("$ids", JsonSerializer.Serialize(fileIds, StorageJsonContext.Default.IReadOnlyCollectionString));
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            found.Add(reader.GetString(0));
+        }
+        return found;
+    }
+
+    public async Task CheckAsync(CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        await using var command = connection.CreateCommand();
+        command.CommandText = "SELECT 1;";
+        await command.ExecuteScalarAsync(cancellationToken);
+    }
+
+    private static FileRecord Read(SqliteDataReader reader) => new()
+    {
+        WorkspaceId = reader.GetString(0),
+        Id = reader.GetString(1),
+        Bytes = reader.GetInt64(2),
+        CreatedAt = reader.GetInt64(3),
+        Filename = reader.GetString(4),
+        Purpose = reader.GetString(5),
+        Status = reader.GetString(6),
+        StatusDetails = reader.IsDBNull(7) ? null : reader.GetString(7),
+        ExpiresAt = reader.IsDBNull(8) ? null : reader.GetInt64(8),
+        Metadata = reader.IsDBNull(9)
+            ? FileRecord.EmptyMetadata
+            : JsonSerializer.Deserialize(reader.GetString(9), StorageJsonContext.Default.IReadOnlyDictionaryStringString) ?? FileRecord.EmptyMetadata,
+        Collection = reader.IsDBNull(10) ? null : reader.GetString(10),
+        Provider = reader.GetString(11),
+        Sha256 = reader.GetString(12),
+        ContentType = reader.IsDBNull(13) ? null : reader.GetString(13),
+    };
+}

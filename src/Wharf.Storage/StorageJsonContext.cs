@@ -1,0 +1,7 @@
+using System.Text.Json.Serialization;
+
+namespace Wharf.Storage;
+
+[JsonSerializable(typeof(IReadOnlyDictionary<string, string>))]
+[JsonSerializable(typeof(IReadOnlyCollection<string>))]
+internal sealed partial class StorageJsonContext : JsonSerializerContext;

@@ -1,0 +1,32 @@
+using Microsoft.Extensions.DependencyInjection;
+using Wharf.Core.Ports;
+using Wharf.Storage.FileSystem;
+using Wharf.Storage.Sqlite;
+
+namespace Wharf.Storage;
+
+public static class StorageServiceCollectionExtensions
+{
+    /// <summary>
+    /// The embedded store: a SQLite catalog (<c>wharf.db</c>) and blobs on disk (<c>blobs/</c>), both under
+    /// <paramref name="dataDir"/>, which one process owns (a lock file keeps a second one out).
+    /// </summary>
+    public static IServiceCollection AddEmbeddedStorage(this IServiceCollection services, string dataDir)
+    {
+        string root = Path.GetFullPath(dataDir);
+        services.AddSingleton(_ => new DataDirectoryLock(root));
+        services.AddSingleton(sp =>
+        {
+            sp.GetRequiredService<DataDirectoryLock>();
+            return new SqliteDatabase(Path.Combine(root, "wharf.db"));
+        });
+        services.AddSingleton<IFileCatalog, SqliteFileCatalog>();
+        services.AddSingleton<IKeyCatalog, SqliteKeyCatalog>();
+        services.AddSingleton<IBlobStore>(sp =>
+        {
+            sp.GetRequiredService<DataDirectoryLock>();
+            return new DiskBlobStore(Path.Combine(root, "blobs"));
+        });
+        return services;
+    }
+}
