@@ -1,0 +1,26 @@
+namespace Wharf.Server.Tests.Infrastructure;
+
+/// <summary>One real server per test class.</summary>
+public class ServerFixture : IAsyncLifetime
+{
+    public WharfServer Server { get; private set; } = null!;
+
+    protected virtual string[] Args => [];
+
+    public async Task InitializeAsync() => Server = await WharfServer.StartAsync(Args);
+
+    public async Task DisposeAsync() => await Server.DisposeAsync();
+}
+
+/// <summary>A server with a 1 MiB upload limit and small list limits, to test the limits themselves.</summary>
+public sealed class SmallLimitsServerFixture : ServerFixture
+{
+    public const int MaxUploadBytes = 1024 * 1024;
+
+    protected override string[] Args =>
+    [
+        "--Wharf:Files:MaxUploadBytes=" + MaxUploadBytes,
+        "--Wharf:Files:DefaultListLimit=7",
+        "--Wharf:Files:MaxListLimit=50",
+    ];
+}

@@ -1,0 +1,190 @@
+using System.ClientModel;
+using System.Diagnostics;
+using System.Net.Http.Headers;
+using System.Text.RegularExpressions;
+using OpenAI;
+using OpenAI.Files;
+
+namespace Wharf.Server.Tests.Infrastructure;
+
+/// <summary>
+/// The real Wharf server in its own process, on a loopback port, with a temp data directory: started from the
+/// build output of src/Wharf.Server, killed for real in crash tests, restarted on the same data directory.
+/// </summary>
+public sealed partial class WharfServer : IAsyncDisposable
+{
+    public const string Key = "sk-test-functional-key";
+
+    private readonly string[] _extraArgs;
+    private readonly bool _ownsDataDir;
+    private Process? _process;
+    private readonly List<string> _output = [];
+
+    private WharfServer(string dataDir, bool ownsDataDir, string[] extraArgs)
+    {
+        DataDir = dataDir;
+        _ownsDataDir = ownsDataDir;
+        _extraArgs = extraArgs;
+    }
+
+    public string DataDir { get; }
+
+    public Uri BaseAddress { get; private set; } = null!;
+
+    public int ProcessId => _process?.Id ?? throw new InvalidOperationException("Not started.");
+
+    /// <summary>Everything the server printed so far (stdout and stderr).</summary>
+    public string Output
+    {
+        get
+        {
+            lock (_output)
+            {
+                return string.Join('\n', _output);
+            }
+        }
+    }
+
+    public static async Task<WharfServer> StartAsync(params string[] extraArgs)
+    {
+        string dataDir = Path.Combine(Path.GetTempPath(), "wharf-test-" + Guid.NewGuid().ToString("N"));
+        var server = new WharfServer(dataDir, ownsDataDir: true, extraArgs);
+        await server.LaunchAsync(bootstrapKey: Key);
+        return server;
+    }
+
+    /// <summary>Starts a server on an existing data directory with no bootstrap key.</summary>
+    public static async Task<WharfServer> StartWithoutKeyAsync(string dataDir)
+    {
+        var server = new WharfServer(dataDir, ownsDataDir: false, []);
+        await server.LaunchAsync(bootstrapKey: null);
+        return server;
+    }
+
+    public HttpClient CreateClient(string? key = Key)
+    {
+        var client = new HttpClient { BaseAddress = BaseAddress, Timeout = TimeSpan.FromMinutes(5) };
+        if (key is not null)
+        {
+            client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", key);
+        }
+        return client;
+    }
+
+    public OpenAIFileClient CreateFileClient(string prefix = "/v1") =>
+        new(new ApiKeyCredential(Key), new OpenAIClientOptions { Endpoint = new Uri(BaseAddress, prefix) });
+
+    /// <summary>SIGKILL: no shutdown code runs.</summary>
+    public void Kill()
+    {
+        if (_process is { HasExited: false })
+        {
+            _process.Kill(entireProcessTree: true);
+            _process.WaitForExit(10_000);
+        }
+    }
+
+    /// <summary>Kills the process and starts a new one on the same data directory.</summary>
+    public async Task RestartAsync()
+    {
+        Kill();
+        await LaunchAsync(bootstrapKey: Key);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_process is { HasExited: false })
+        {
+            _process.Kill(entireProcessTree: true);
+            await _process.WaitForExitAsync();
+        }
+        _process?.Dispose();
+        if (_ownsDataDir)
+        {
+            try
+            {
+                Directory.Delete(DataDir, recursive: true);
+            }
+            catch (IOException)
+            {
+            }
+        }
+    }
+
+    private async Task LaunchAsync(string? bootstrapKey)
+    {
+        _process?.Dispose();
+        var info = new ProcessStartInfo("dotnet")
+        {
+            WorkingDirectory = Path.GetDirectoryName(ServerAssembly)!,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        info.ArgumentList.Add(ServerAssembly);
+        info.ArgumentList.Add("--urls=http://127.0.0.1:0");
+        info.ArgumentList.Add("--Wharf:DataDir=" + DataDir);
+        if (bootstrapKey is not null)
+        {
+            info.ArgumentList.Add("--Wharf:Auth:BootstrapKey=" + bootstrapKey);
+        }
+        foreach (string arg in _extraArgs)
+        {
+            info.ArgumentList.Add(arg);
+        }
+        info.Environment["ASPNETCORE_ENVIRONMENT"] = "Production";
+        info.Environment.Remove("ASPNETCORE_URLS");
+
+        var listening = new TaskCompletionSource<Uri>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var process = new Process { StartInfo = info };
+        DataReceivedEventHandler collect = (_, e) =>
+        {
+            if (e.Data is null)
+            {
+                return;
+            }
+            lock (_output)
+            {
+                _output.Add(e.Data);
+            }
+            var match = ListeningLine().Match(e.Data);
+            if (match.Success)
+            {
+                listening.TrySetResult(new Uri(match.Groups[1].Value));
+            }
+        };
+        process.OutputDataReceived += collect;
+        process.ErrorDataReceived += collect;
+        process.EnableRaisingEvents = true;
+        process.Exited += (_, _) => listening.TrySetException(new InvalidOperationException("Wharf exited during start:\n" + Output));
+        process.Start();
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        _process = process;
+
+        BaseAddress = await listening.Task.WaitAsync(TimeSpan.FromSeconds(60));
+    }
+
+    [GeneratedRegex(@"Now listening on: (http://127\.0\.0\.1:\d+)")]
+    private static partial Regex ListeningLine();
+
+    /// <summary>Wharf.Server.dll in the build output of the same configuration as this test assembly.</summary>
+    private static string ServerAssembly { get; } = FindServerAssembly();
+
+    private static string FindServerAssembly()
+    {
+        string testDir = AppContext.BaseDirectory;
+        string configuration = new DirectoryInfo(Path.TrimEndingDirectorySeparator(testDir)).Parent!.Name; // bin/<Configuration>/net10.0
+        var dir = new DirectoryInfo(testDir);
+        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Wharf.slnx")))
+        {
+            dir = dir.Parent;
+        }
+        if (dir is null)
+        {
+            throw new InvalidOperationException("Cannot find the repository root (Wharf.slnx) above " + testDir);
+        }
+        string path = Path.Combine(dir.FullName, "src", "Wharf.Server", "bin", configuration, "net10.0", "Wharf.Server.dll");
+        return File.Exists(path) ? path : throw new FileNotFoundException("Build src/Wharf.Server first.", path);
+    }
+}
