@@ -254,7 +254,16 @@ public sealed class WharfIdsTests
     {
         Assert.True(WharfIds.IsFileId("file-" + new string('0', 22)));
         Assert.True(WharfIds.IsFileId("file-" + WharfIds.ToBase62(UInt128.MaxValue)));
-        Assert.True(WharfIds.IsFileId("file-AbCdEfGhIjKlMnOpQrStUv"));
+        Assert.True(WharfIds.IsFileId("file-1AbCdEfGhIjKlMnOpQrStU"));
+    }
+
+    [Fact]
+    public void IsFileIdRejectsAWellFormedStringAbove128Bits()
+    {
+        // 22 base62 characters reach beyond 2^128: the first digit of a valid id is at most '7'.
+        Assert.Equal('7', WharfIds.ToBase62(UInt128.MaxValue)[0]);
+        Assert.False(WharfIds.IsFileId("file-8" + new string('0', 21)));
+        Assert.False(WharfIds.IsFileId("file-AbCdEfGhIjKlMnOpQrStUv"));
     }
 
     [Theory]

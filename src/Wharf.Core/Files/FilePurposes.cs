@@ -15,7 +15,7 @@ public sealed class FilePurposes
 
     public FilePurposes(IOptions<FilesOptions> options)
     {
-        Uploadable = [.. OpenAI, .. options.Value.ExtraPurposes.Where(p => !OpenAI.Contains(p) && p != BatchOutput)];
+        Uploadable = [.. OpenAI, .. options.Value.ExtraPurposes.Where(p => !OpenAI.Contains(p) && p != BatchOutput).Distinct(StringComparer.Ordinal)];
         _uploadable = new HashSet<string>(Uploadable, StringComparer.Ordinal);
         _listable = new HashSet<string>(_uploadable, StringComparer.Ordinal) { BatchOutput };
     }

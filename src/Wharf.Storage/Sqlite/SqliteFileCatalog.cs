@@ -124,7 +124,9 @@ internal sealed class SqliteFileCatalog(SqliteDatabase database, TimeProvider ti
         }
         else
         {
-            sql.Append(" FROM files f WHERE f.workspace_id = $ws");
+            // Name the index: without statistics (no ANALYZE) SQLite would walk the primary key and test the
+            // filter row by row, so a rare value would cost a walk over the whole workspace.
+            sql.Append(" FROM files f").Append(FilterIndex(query)).Append(" WHERE f.workspace_id = $ws");
         }
         parameters.AddWithValue("$ws", query.WorkspaceId);
 
@@ -140,7 +142,8 @@ internal sealed class SqliteFileCatalog(SqliteDatabase database, TimeProvider ti
         }
         if (query.Status == FileStatus.Processing)
         {
-            sql.Append(" AND f.processing_status IN ('queued', 'processing')");
+            // A file being processed is 'uploaded' until done; the status index narrows the scan to those.
+            sql.Append(" AND f.status = 'uploaded' AND f.processing_status IN ('queued', 'processing')");
         }
         else if (query.Status is not null)
         {
@@ -171,6 +174,14 @@ internal sealed class SqliteFileCatalog(SqliteDatabase database, TimeProvider ti
         parameters.AddWithValue("$limit", query.Limit + 1);
         return sql.ToString();
     }
+
+    /// <summary>The index whose range holds the page: the most selective filter given, else the primary key.</summary>
+    private static string FilterIndex(FileListQuery query) =>
+        query.Collection is not null ? " INDEXED BY ix_files_collection"
+        : query.Purpose is not null ? " INDEXED BY ix_files_purpose"
+        : query.Provider is not null ? " INDEXED BY ix_files_provider"
+        : query.Status is not null ? " INDEXED BY ix_files_status"
+        : "";
 
     public Task<bool> DeleteAsync(string workspaceId, string fileId, CancellationToken cancellationToken) =>
         database.WriteAsync(async (connection, transaction) =>

@@ -1,0 +1,81 @@
+using Wharf.Core.Errors;
+
+namespace Wharf.Core.Tests;
+
+public sealed class WharfErrorTests
+{
+    [Theory]
+    [InlineData(400, "invalid_request_error", "user", "user", "invalid_request")]
+    [InlineData(401, "authentication_error", "user", "user", "unauthorized")]
+    [InlineData(403, "permission_error", "user", "user", "forbidden")]
+    [InlineData(404, "invalid_request_error", "user", "user", "not_found")]
+    [InlineData(413, "invalid_request_error", "user", "user", "payload_too_large")]
+    [InlineData(415, "invalid_request_error", "user", "user", "unsupported_media_type")]
+    [InlineData(429, "rate_limit_error", "user", "user", "rate_limited")]
+    [InlineData(500, "server_error", "system", "gateway", "internal_error")]
+    [InlineData(502, "upstream_error", "system", "upstream", "upstream_error")]
+    [InlineData(503, "upstream_error", "system", "upstream", "unavailable")]
+    [InlineData(504, "upstream_error", "system", "upstream", "upstream_timeout")]
+    public void StatusMapsToEnvelopeFields(int status, string type, string errorType, string origin, string reason)
+    {
+        var error = new WharfError(status, "message");
+        Assert.Equal(type, error.Type);
+        Assert.Equal(errorType, error.ErrorType);
+        Assert.Equal(origin, error.Origin);
+        Assert.Equal(reason, error.Reason);
+    }
+
+    [Fact]
+    public void ReasonIsTheCodeWhenThereIsOne()
+    {
+        Assert.Equal("invalid_purpose", new WharfError(400, "m", "purpose", "invalid_purpose").Reason);
+        Assert.Equal("file_too_large", WharfErrors.FileTooLarge(10).Reason);
+    }
+
+    [Fact]
+    public void NoSuchFile()
+    {
+        const string id = "file-0000000000000000000001";
+        var error = WharfErrors.NoSuchFile(id);
+        Assert.Equal(404, error.Status);
+        Assert.Equal("No such File object: " + id, error.Message);
+        Assert.Equal("id", error.Param);
+        Assert.Null(error.Code);
+        Assert.Equal("invalid_request_error", error.Type);
+    }
+
+    [Fact]
+    public void Missing()
+    {
+        var error = WharfErrors.Missing("purpose");
+        Assert.Equal(400, error.Status);
+        Assert.Equal("purpose", error.Param);
+        Assert.Contains("purpose", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void HelpersUseTheirStatus()
+    {
+        Assert.Equal(413, WharfErrors.FileTooLarge(1).Status);
+        Assert.Equal(415, WharfErrors.NotMultipart().Status);
+        Assert.Equal(401, WharfErrors.Unauthorized().Status);
+        Assert.Equal(500, WharfErrors.Internal().Status);
+        Assert.Equal(400, WharfErrors.MalformedMultipart("x").Status);
+        Assert.Equal(405, WharfErrors.MethodNotAllowed("PUT", "/v1/files").Status);
+        Assert.Equal(404, WharfErrors.NotFoundRoute("/nope").Status);
+    }
+
+    [Fact]
+    public void ResultCarriesValueOrError()
+    {
+        Result<int> ok = 5;
+        Assert.True(ok.IsOk);
+        Assert.Null(ok.Error);
+        Assert.Equal(5, ok.Value);
+
+        Result<int> bad = WharfErrors.Missing("x");
+        Assert.False(bad.IsOk);
+        Assert.Equal("x", bad.Error!.Param);
+        Assert.Throws<InvalidOperationException>(() => bad.Value);
+    }
+}

@@ -1,0 +1,387 @@
+using System.Text;
+using Microsoft.Extensions.Logging.Abstractions;
+using Wharf.Core.Files;
+using Wharf.Core.Ids;
+using Wharf.Core.Ports;
+
+namespace Wharf.Core.Tests;
+
+public sealed class FileServiceTests
+{
+    private const string Ws = "ws_00000000000000000000000000000001";
+    private const string OtherWs = "ws_00000000000000000000000000000002";
+    private static readonly DateTimeOffset Start = new(2025, 6, 1, 12, 0, 0, TimeSpan.Zero);
+
+    private readonly CallLog _log = new();
+    private readonly FakeFileCatalog _catalog;
+    private readonly FakeBlobStore _blobs;
+    private readonly ManualTimeProvider _time = new(Start);
+    private readonly FileService _service;
+
+    public FileServiceTests()
+    {
+        _catalog = new FakeFileCatalog(_log);
+        _blobs = new FakeBlobStore(_log);
+        var options = Microsoft.Extensions.Options.Options.Create(new FilesOptions { MaxUploadBytes = 1024, ExtraPurposes = ["document"] });
+        _service = new FileService(_catalog, _blobs, new FakeProviderRegistry("local", "openai"), new FilePurposes(options),
+            new IdGenerator(_time), options, _time, NullLogger<FileService>.Instance);
+    }
+
+    private async Task<StagedBlob> StageAsync(string text = "hello")
+    {
+        using var stream = new MemoryStream(Encoding.UTF8.GetBytes(text));
+        var staged = await _service.StageAsync(stream, CancellationToken.None);
+        Assert.NotNull(staged);
+        return staged;
+    }
+
+    private async Task<FileRecord> CreateAsync(FileUploadRequest request, string workspace = Ws, string text = "hello")
+    {
+        await using var staged = await StageAsync(text);
+        var result = await _service.CreateAsync(workspace, request, staged, CancellationToken.None);
+        Assert.True(result.IsOk, result.Error?.Message);
+        return result.Value;
+    }
+
+    [Fact]
+    public async Task StageRefusesContentOverTheMaximum()
+    {
+        using var stream = new MemoryStream(new byte[1025]);
+        Assert.Null(await _service.StageAsync(stream, CancellationToken.None));
+        Assert.Equal(1024, _service.MaxUploadBytes);
+    }
+
+    [Theory]
+    [InlineData(null)]
+    [InlineData("")]
+    public async Task MissingPurpose(string? purpose)
+    {
+        await using var staged = await StageAsync();
+        // Every other field is bad too: the purpose is checked first.
+        var request = new FileUploadRequest { Purpose = purpose, Filename = "", Metadata = "[]", Provider = "nope" };
+        var result = await _service.CreateAsync(Ws, request, staged, CancellationToken.None);
+        Assert.False(result.IsOk);
+        Assert.Equal(400, result.Error!.Status);
+        Assert.Equal("purpose", result.Error.Param);
+        Assert.Equal("missing_required_parameter", result.Error.Code);
+        Assert.Empty(_catalog.Files);
+        Assert.Empty(_blobs.Blobs);
+    }
+
+    [Theory]
+    [InlineData("batch_output")]
+    [InlineData("unknown")]
+    [InlineData("Assistants")]
+    public async Task PurposeThatCannotBeUploaded(string purpose)
+    {
+        await using var staged = await StageAsync();
+        var result = await _service.CreateAsync(Ws, new FileUploadRequest { Purpose = purpose, Filename = "a.txt" }, staged, CancellationToken.None);
+        Assert.False(result.IsOk);
+        Assert.Equal(400, result.Error!.Status);
+        Assert.Equal("purpose", result.Error.Param);
+        Assert.Contains("assistants", result.Error.Message, StringComparison.Ordinal);
+        Assert.Contains("document", result.Error.Message, StringComparison.Ordinal);
+        Assert.Empty(_catalog.Files);
+    }
+
+    [Theory]
+    [InlineData("", null, null, null, null, "file")]
+    [InlineData("a.txt", "{bad", null, null, null, "metadata")]
+    [InlineData("a.txt", null, "", null, null, "collection")]
+    [InlineData("a.txt", null, null, "nope", null, "provider")]
+    [InlineData("a.txt", null, null, null, "10", "expires_after[seconds]")]
+    public async Task InvalidFieldsNameTheirParameter(string filename, string? metadata, string? collection, string? provider, string? seconds, string param)
+    {
+        await using var staged = await StageAsync();
+        var request = new FileUploadRequest
+        {
+            Purpose = "assistants",
+            Filename = filename,
+            Metadata = metadata,
+            Collection = collection,
+            Provider = provider,
+            ExpiresAfterAnchor = seconds is null ? null : "created_at",
+            ExpiresAfterSeconds = seconds,
+        };
+        var result = await _service.CreateAsync(Ws, request, staged, CancellationToken.None);
+        Assert.False(result.IsOk);
+        Assert.Equal(400, result.Error!.Status);
+        Assert.Equal(param, result.Error.Param);
+        Assert.Empty(_catalog.Files);
+        Assert.Empty(_blobs.Blobs);
+        Assert.DoesNotContain(_log.Calls, c => c.StartsWith("commit:", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task UnknownProviderIsA400OnProvider()
+    {
+        await using var staged = await StageAsync();
+        var result = await _service.CreateAsync(Ws, new FileUploadRequest { Purpose = "assistants", Filename = "a.txt", Provider = "groq" }, staged, CancellationToken.None);
+        Assert.False(result.IsOk);
+        Assert.Equal(400, result.Error!.Status);
+        Assert.Equal("provider", result.Error.Param);
+        Assert.Contains("groq", result.Error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task CreateCommitsTheBlobBeforeInsertingTheRow()
+    {
+        var file = await CreateAsync(new FileUploadRequest
+        {
+            Purpose = "assistants",
+            Filename = "r\u00e9sum\u00e9\r\n.txt",
+            ContentType = "text/plain",
+            Metadata = """{"team":"a"}""",
+            Collection = "docs",
+        });
+
+        Assert.Equal(new[] { "commit:" + file.Id, "insert:" + file.Id }, _log.Calls);
+        Assert.True(WharfIds.IsFileId(file.Id));
+        Assert.Equal(Ws, file.WorkspaceId);
+        Assert.Equal(5, file.Bytes);
+        Assert.Equal(Start.ToUnixTimeSeconds(), file.CreatedAt);
+        Assert.Equal("r\u00e9sum\u00e9.txt", file.Filename);
+        Assert.Equal("assistants", file.Purpose);
+        Assert.Equal(FileStatus.Processed, file.Status);
+        Assert.Null(file.ExpiresAt);
+        Assert.Equal("a", file.Metadata["team"]);
+        Assert.Equal("docs", file.Collection);
+        Assert.Equal("local", file.Provider);
+        Assert.Equal("2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824", file.Sha256);
+        Assert.Equal("text/plain", file.ContentType);
+        Assert.Same(file, _catalog.Files[file.Id]);
+        Assert.Equal("hello", Encoding.UTF8.GetString(_blobs.Blobs[file.Id]));
+    }
+
+    [Fact]
+    public async Task CreateWithoutContentTypeOrMetadata()
+    {
+        var file = await CreateAsync(new FileUploadRequest { Purpose = "vision", Filename = "a.png", ContentType = " " });
+        Assert.Null(file.ContentType);
+        Assert.Empty(file.Metadata);
+        Assert.Null(file.Collection);
+    }
+
+    [Fact]
+    public async Task CreateWithExplicitProvider()
+    {
+        var file = await CreateAsync(new FileUploadRequest { Purpose = "user_data", Filename = "a.txt", Provider = "openai" });
+        Assert.Equal("openai", file.Provider);
+    }
+
+    [Fact]
+    public async Task BatchFilesExpireInThirtyDays()
+    {
+        var file = await CreateAsync(new FileUploadRequest { Purpose = "batch", Filename = "in.jsonl" });
+        Assert.Equal(file.CreatedAt + 2_592_000, file.ExpiresAt);
+    }
+
+    [Fact]
+    public async Task ExplicitExpiry()
+    {
+        var file = await CreateAsync(new FileUploadRequest { Purpose = "assistants", Filename = "a", ExpiresAfterAnchor = "created_at", ExpiresAfterSeconds = "3600" });
+        Assert.Equal(file.CreatedAt + 3600, file.ExpiresAt);
+    }
+
+    [Fact]
+    public async Task LaterFilesHaveGreaterIds()
+    {
+        var a = await CreateAsync(new FileUploadRequest { Purpose = "assistants", Filename = "a" });
+        var b = await CreateAsync(new FileUploadRequest { Purpose = "assistants", Filename = "b" });
+        Assert.True(string.CompareOrdinal(b.Id, a.Id) > 0);
+    }
+
+    [Theory]
+    [InlineData("file-abc")]
+    [InlineData("../../etc/passwd")]
+    [InlineData("file-zzzzzzzzzzzzzzzzzzzzzz")]
+    [InlineData("")]
+    public async Task GetOfMalformedIdIsNoSuchFileWithoutTouchingTheCatalog(string id)
+    {
+        var result = await _service.GetAsync(Ws, id, CancellationToken.None);
+        Assert.False(result.IsOk);
+        Assert.Equal(404, result.Error!.Status);
+        Assert.Equal("No such File object: " + id, result.Error.Message);
+        Assert.Equal("id", result.Error.Param);
+        Assert.Null(result.Error.Code);
+        Assert.Empty(_log.Calls);
+    }
+
+    [Fact]
+    public async Task GetOfUnknownIdIsNoSuchFile()
+    {
+        string id = WharfIds.File(new IdGenerator(_time).Next());
+        var result = await _service.GetAsync(Ws, id, CancellationToken.None);
+        Assert.Equal(404, result.Error!.Status);
+        Assert.Equal("No such File object: " + id, result.Error.Message);
+    }
+
+    [Fact]
+    public async Task GetOfAnotherWorkspacesFileIsNoSuchFile()
+    {
+        var file = await CreateAsync(new FileUploadRequest { Purpose = "assistants", Filename = "a" }, OtherWs);
+        var result = await _service.GetAsync(Ws, file.Id, CancellationToken.None);
+        Assert.Equal(404, result.Error!.Status);
+        Assert.True((await _service.GetAsync(OtherWs, file.Id, CancellationToken.None)).IsOk);
+    }
+
+    [Fact]
+    public async Task ExpiredFileIsNotFound()
+    {
+        var file = await CreateAsync(new FileUploadRequest { Purpose = "assistants", Filename = "a", ExpiresAfterAnchor = "created_at", ExpiresAfterSeconds = "3600" });
+        Assert.True((await _service.GetAsync(Ws, file.Id, CancellationToken.None)).IsOk);
+
+        _time.Advance(TimeSpan.FromSeconds(3599));
+        Assert.True((await _service.GetAsync(Ws, file.Id, CancellationToken.None)).IsOk);
+
+        _time.Advance(TimeSpan.FromSeconds(1));
+        var result = await _service.GetAsync(Ws, file.Id, CancellationToken.None);
+        Assert.Equal(404, result.Error!.Status);
+        Assert.Equal(404, (await _service.OpenContentAsync(Ws, file.Id, CancellationToken.None)).Error!.Status);
+    }
+
+    [Fact]
+    public async Task OpenContentStreamsTheCommittedBytes()
+    {
+        var file = await CreateAsync(new FileUploadRequest { Purpose = "assistants", Filename = "a" }, text: "content!");
+        var result = await _service.OpenContentAsync(Ws, file.Id, CancellationToken.None);
+        Assert.True(result.IsOk);
+        await using var content = result.Value;
+        using var reader = new StreamReader(content.Content);
+        Assert.Equal("content!", await reader.ReadToEndAsync());
+        Assert.Equal(file.Id, content.File.Id);
+    }
+
+    [Fact]
+    public async Task OpenContentOfARowWithoutBlobIsNoSuchFile()
+    {
+        var file = await CreateAsync(new FileUploadRequest { Purpose = "assistants", Filename = "a" });
+        _blobs.Blobs.Clear();
+        var result = await _service.OpenContentAsync(Ws, file.Id, CancellationToken.None);
+        Assert.Equal(404, result.Error!.Status);
+    }
+
+    [Fact]
+    public async Task DeleteRemovesTheRowThenTheBlobAndASecondDeleteIs404()
+    {
+        var file = await CreateAsync(new FileUploadRequest { Purpose = "assistants", Filename = "a" });
+        _log.Calls.Clear();
+
+        var deleted = await _service.DeleteAsync(Ws, file.Id, CancellationToken.None);
+        Assert.True(deleted.IsOk);
+        Assert.Equal(file.Id, deleted.Value.Id);
+        int row = _log.Calls.IndexOf("delete:" + file.Id);
+        int blob = _log.Calls.IndexOf("blob-delete:" + file.Id);
+        Assert.True(row >= 0 && blob > row, string.Join(", ", _log.Calls));
+        Assert.Empty(_catalog.Files);
+        Assert.Empty(_blobs.Blobs);
+
+        var again = await _service.DeleteAsync(Ws, file.Id, CancellationToken.None);
+        Assert.Equal(404, again.Error!.Status);
+    }
+
+    [Fact]
+    public async Task DeleteOfAnotherWorkspacesFileIs404AndKeepsIt()
+    {
+        var file = await CreateAsync(new FileUploadRequest { Purpose = "assistants", Filename = "a" }, OtherWs);
+        var result = await _service.DeleteAsync(Ws, file.Id, CancellationToken.None);
+        Assert.Equal(404, result.Error!.Status);
+        Assert.True(_catalog.Files.ContainsKey(file.Id));
+        Assert.True(_blobs.Blobs.ContainsKey(file.Id));
+    }
+
+    [Fact]
+    public async Task ListValidatesTheQuery()
+    {
+        var result = await _service.ListAsync(Ws, new FileListRequest { Limit = "0" }, CancellationToken.None);
+        Assert.Equal("limit", result.Error!.Param);
+        Assert.DoesNotContain("list", _log.Calls);
+
+        await CreateAsync(new FileUploadRequest { Purpose = "assistants", Filename = "a" });
+        var ok = await _service.ListAsync(Ws, new FileListRequest(), CancellationToken.None);
+        Assert.Single(ok.Value.Items);
+    }
+
+    [Fact]
+    public async Task DeleteExpiredRemovesOnlyExpiredFiles()
+    {
+        var expiring = await CreateAsync(new FileUploadRequest { Purpose = "batch", Filename = "a" });
+        var keeping = await CreateAsync(new FileUploadRequest { Purpose = "assistants", Filename = "b" });
+        Assert.Equal(0, await _service.DeleteExpiredAsync(CancellationToken.None));
+
+        _time.Advance(TimeSpan.FromDays(31));
+        Assert.Equal(1, await _service.DeleteExpiredAsync(CancellationToken.None));
+        Assert.False(_catalog.Files.ContainsKey(expiring.Id));
+        Assert.False(_blobs.Blobs.ContainsKey(expiring.Id));
+        Assert.True(_catalog.Files.ContainsKey(keeping.Id));
+        Assert.True(_blobs.Blobs.ContainsKey(keeping.Id));
+    }
+
+    [Fact]
+    public async Task SweepOrphansRemovesOnlyBlobsWithoutRows()
+    {
+        var file = await CreateAsync(new FileUploadRequest { Purpose = "assistants", Filename = "a" });
+        string orphan = WharfIds.File(new IdGenerator(_time).Next() + 12345);
+        _blobs.Blobs[orphan] = [1, 2, 3];
+        _blobs.Blobs["upload_" + new string('0', 32)] = [4];
+
+        int removed = await _service.SweepOrphansAsync(DateTimeOffset.MaxValue, CancellationToken.None);
+        Assert.Equal(1, removed);
+        Assert.False(_blobs.Blobs.ContainsKey(orphan));
+        Assert.True(_blobs.Blobs.ContainsKey(file.Id));
+        Assert.True(_blobs.Blobs.ContainsKey("upload_" + new string('0', 32)));
+    }
+}
+
+public sealed class KeyServiceTests
+{
+    private readonly FakeKeyCatalog _catalog = new();
+    private readonly Wharf.Core.Auth.KeyService _service;
+
+    public KeyServiceTests()
+    {
+        var time = new FixedTimeProvider(new DateTimeOffset(2025, 1, 1, 0, 0, 0, TimeSpan.Zero));
+        _service = new Wharf.Core.Auth.KeyService(_catalog, new IdGenerator(time), time, NullLogger<Wharf.Core.Auth.KeyService>.Instance);
+    }
+
+    [Fact]
+    public async Task BootstrapKeyIsAddedOnceAndAuthenticates()
+    {
+        const string key = "my-bootstrap-key";
+        Assert.Null(await _service.BootstrapAsync(key, CancellationToken.None));
+        Assert.Null(await _service.BootstrapAsync(key, CancellationToken.None));
+
+        var workspace = Assert.Single(_catalog.Workspaces);
+        Assert.Equal("default", workspace.Name);
+        Assert.True(WharfIds.IsHexId(workspace.Id, WharfIds.WorkspacePrefix));
+        var stored = Assert.Single(_catalog.Keys);
+        Assert.True(WharfIds.IsHexId(stored.Id, WharfIds.KeyPrefix));
+        Assert.Equal(workspace.Id, stored.WorkspaceId);
+        Assert.DoesNotContain("bootstrap-key", stored.Prefix, StringComparison.Ordinal);
+
+        var authenticated = await _service.AuthenticateAsync(key, CancellationToken.None);
+        Assert.Equal(stored.Id, authenticated?.Id);
+        Assert.Null(await _service.AuthenticateAsync(key + "x", CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task WithoutAnyKeyTheFirstStartGeneratesOneOnce()
+    {
+        string? secret = await _service.BootstrapAsync(null, CancellationToken.None);
+        Assert.NotNull(secret);
+        Assert.StartsWith("sk-wh-", secret, StringComparison.Ordinal);
+        Assert.Null(await _service.BootstrapAsync(null, CancellationToken.None));
+        Assert.Single(_catalog.Keys);
+        Assert.NotNull(await _service.AuthenticateAsync(secret, CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task SecondBootstrapKeyJoinsTheDefaultWorkspace()
+    {
+        await _service.BootstrapAsync("first-key", CancellationToken.None);
+        await _service.BootstrapAsync("second-key", CancellationToken.None);
+        Assert.Single(_catalog.Workspaces);
+        Assert.Equal(2, _catalog.Keys.Count);
+        Assert.All(_catalog.Keys, k => Assert.Equal(_catalog.Workspaces[0].Id, k.WorkspaceId));
+    }
+}

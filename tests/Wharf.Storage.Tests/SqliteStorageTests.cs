@@ -1,0 +1,416 @@
+using Microsoft.Data.Sqlite;
+using Wharf.Core.Auth;
+using Wharf.Core.Files;
+using Wharf.Core.Ids;
+using Wharf.Core.Ports;
+using Wharf.Storage.FileSystem;
+using Wharf.Storage.Sqlite;
+
+namespace Wharf.Storage.Tests;
+
+/// <summary>The embedded back-end: SQLite catalog in a fresh database file, blobs on disk in a fresh directory.</summary>
+internal sealed class EmbeddedBackend : IStorageBackend
+{
+    private readonly TempDirectory _dir = new();
+
+    public EmbeddedBackend(TimeProvider time)
+    {
+        DatabasePath = Path.Combine(_dir.Path, "wharf.db");
+        BlobRoot = Path.Combine(_dir.Path, "blobs");
+        Database = new SqliteDatabase(DatabasePath);
+        Files = new SqliteFileCatalog(Database, time);
+        Keys = new SqliteKeyCatalog(Database);
+        Blobs = new DiskBlobStore(BlobRoot);
+    }
+
+    public string DatabasePath { get; }
+
+    public string BlobRoot { get; }
+
+    public SqliteDatabase Database { get; }
+
+    public IFileCatalog Files { get; }
+
+    public IKeyCatalog Keys { get; }
+
+    public IBlobStore Blobs { get; }
+
+    public ValueTask DisposeAsync()
+    {
+        Database.Dispose();
+        _dir.Dispose();
+        return ValueTask.CompletedTask;
+    }
+}
+
+/// <summary>The shared conformance suite, run against SQLite + disk.</summary>
+public sealed class EmbeddedStorageConformanceTests : StorageConformanceTests
+{
+    protected override Task<IStorageBackend> CreateBackendAsync(TimeProvider time) =>
+        Task.FromResult<IStorageBackend>(new EmbeddedBackend(time));
+}
+
+/// <summary>What only the SQLite catalog promises: index use, restart, migration.</summary>
+public sealed class SqliteCatalogTests : IAsyncLifetime
+{
+    private const string Ws = "ws_0000000000000000000000000000000a";
+    private readonly ManualTimeProvider _clock = new(new DateTimeOffset(2025, 6, 1, 12, 0, 0, TimeSpan.Zero));
+    private readonly IdGenerator _ids = new(TimeProvider.System);
+    private EmbeddedBackend _backend = null!;
+
+    public Task InitializeAsync()
+    {
+        _backend = new EmbeddedBackend(_clock);
+        return Task.CompletedTask;
+    }
+
+    public async Task DisposeAsync() => await _backend.DisposeAsync();
+
+    private string NewFileId() => WharfIds.File(_ids.Next());
+
+    private async Task<List<string>> PlanAsync(FileListQuery query)
+    {
+        await using var connection = await _backend.Database.OpenAsync(CancellationToken.None);
+        await using var command = connection.CreateCommand();
+        command.CommandText = "EXPLAIN QUERY PLAN " + SqliteFileCatalog.BuildListSql(query, command.Parameters, 1_750_000_000);
+        var plan = new List<string>();
+        await using var reader = await command.ExecuteReaderAsync();
+        while (await reader.ReadAsync())
+        {
+            plan.Add(reader.GetString(3));
+        }
+        return plan;
+    }
+
+    private static FileListQuery Query(string? after = null, string? before = null, bool descending = true, string? purpose = null,
+        string? status = null, string? provider = null, string? collection = null, IReadOnlyList<KeyValuePair<string, string>>? metadata = null) => new()
+        {
+            WorkspaceId = Ws,
+            Limit = 10,
+            Descending = descending,
+            After = after,
+            Before = before,
+            Purpose = purpose,
+            Status = status,
+            Provider = provider,
+            Collection = collection,
+            Metadata = metadata ?? [],
+        };
+
+    /// <summary>A range scan of an index or the primary key: no full scan of a table, no sort of the result.</summary>
+    private static void AssertIndexedRangeScan(List<string> plan, string? expectedIndex = null)
+    {
+        string text = string.Join(" | ", plan);
+        Assert.NotEmpty(plan);
+        Assert.Contains(plan, line => line.StartsWith("SEARCH f USING", StringComparison.Ordinal) || line.StartsWith("SEARCH m0 USING", StringComparison.Ordinal));
+        if (expectedIndex is not null)
+        {
+            Assert.True(plan.Exists(line => line.Contains("USING", StringComparison.Ordinal) && line.Contains(expectedIndex, StringComparison.Ordinal)),
+                $"expected {expectedIndex} in: {text}");
+        }
+        Assert.DoesNotContain(plan, line => line.StartsWith("SCAN", StringComparison.Ordinal));
+        Assert.DoesNotContain("TEMP B-TREE", text, StringComparison.Ordinal);
+        Assert.Contains("workspace_id=?", text, StringComparison.Ordinal);
+    }
+
+    public static TheoryData<string, bool, bool> CursorCases => new()
+    {
+        { "none", true, false }, { "after", true, false }, { "before", true, false },
+        { "none", false, false }, { "after", false, false }, { "before", false, false },
+    };
+
+    private FileListQuery WithCursor(FileListQuery query, string cursor, bool descending) => cursor switch
+    {
+        "after" => query with { After = NewFileId(), Descending = descending },
+        "before" => query with { Before = NewFileId(), Descending = descending },
+        _ => query with { Descending = descending },
+    };
+
+    [Theory]
+    [MemberData(nameof(CursorCases))]
+    public async Task UnfilteredListUsesThePrimaryKey(string cursor, bool descending, bool unused)
+    {
+        Assert.False(unused);
+        var plan = await PlanAsync(WithCursor(Query(), cursor, descending));
+        AssertIndexedRangeScan(plan, "PRIMARY KEY");
+        Assert.Contains(plan, line => line.Contains("workspace_id=?", StringComparison.Ordinal));
+    }
+
+    [Theory]
+    [MemberData(nameof(CursorCases))]
+    public async Task PurposeFilterIsAnIndexedRangeScan(string cursor, bool descending, bool unused)
+    {
+        Assert.False(unused);
+        var plan = await PlanAsync(WithCursor(Query(purpose: "batch"), cursor, descending));
+        AssertIndexedRangeScan(plan);
+    }
+
+    private FileListQuery Filtered(string filter) => filter switch
+    {
+        "purpose" => Query(purpose: "batch", after: NewFileId()),
+        "status" => Query(status: "processed", after: NewFileId()),
+        "provider" => Query(provider: "openai", after: NewFileId()),
+        "processing" => Query(status: "processing", after: NewFileId()),
+        _ => Query(collection: "docs", after: NewFileId()),
+    };
+
+    [Theory]
+    [InlineData("purpose")]
+    [InlineData("status")]
+    [InlineData("provider")]
+    [InlineData("collection")]
+    [InlineData("processing")]
+    public async Task OtherFiltersAreIndexedRangeScans(string filter)
+    {
+        AssertIndexedRangeScan(await PlanAsync(Filtered(filter)));
+    }
+
+    /// <summary>
+    /// Without statistics (the catalog never runs ANALYZE), SQLite would read a filtered page by the primary key
+    /// (workspace_id, id) and test the filter row by row, so a page of a rare purpose would cost a walk over the
+    /// workspace's files. The catalog names the per-filter index so the page is one range scan of matching rows.
+    /// </summary>
+    [Theory]
+    [InlineData("purpose", "ix_files_purpose")]
+    [InlineData("status", "ix_files_status")]
+    [InlineData("provider", "ix_files_provider")]
+    [InlineData("collection", "ix_files_collection")]
+    public async Task FiltersUseTheirOwnIndexOnAFreshDatabase(string filter, string index)
+    {
+        AssertIndexedRangeScan(await PlanAsync(Filtered(filter)), index);
+    }
+
+    [Theory]
+    [MemberData(nameof(CursorCases))]
+    public async Task MetadataFilterWithACursorScansTheMetadataKey(string cursor, bool descending, bool unused)
+    {
+        Assert.False(unused);
+        var plan = await PlanAsync(WithCursor(Query(metadata: [new("team", "a")]), cursor, descending));
+        AssertIndexedRangeScan(plan, "PRIMARY KEY");
+        Assert.Contains(plan, line => line.StartsWith("SEARCH m0 USING PRIMARY KEY (workspace_id=? AND key=? AND value=?", StringComparison.Ordinal));
+        Assert.Contains(plan, line => line.StartsWith("SEARCH f USING PRIMARY KEY (workspace_id=? AND id=?)", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task TwoMetadataFiltersAndAPurposeStayIndexed()
+    {
+        var plan = await PlanAsync(Query(after: NewFileId(), purpose: "batch", metadata: [new("team", "a"), new("env", "prod")]));
+        AssertIndexedRangeScan(plan, "PRIMARY KEY");
+        Assert.Contains(plan, line => line.StartsWith("SEARCH m0 USING", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task ThePlanHoldsWithDataAndStatistics()
+    {
+        for (int i = 0; i < 200; i++)
+        {
+            await _backend.Files.InsertAsync(TestFiles.Make(i % 2 == 0 ? Ws : "ws_0000000000000000000000000000000b", NewFileId(),
+                purpose: i % 3 == 0 ? "batch" : "assistants",
+                metadata: new Dictionary<string, string> { ["team"] = i % 2 == 0 ? "a" : "b" }), CancellationToken.None);
+        }
+        await using (var connection = await _backend.Database.OpenAsync(CancellationToken.None))
+        await using (var analyze = connection.CreateCommand())
+        {
+            analyze.CommandText = "ANALYZE;";
+            await analyze.ExecuteNonQueryAsync();
+        }
+        AssertIndexedRangeScan(await PlanAsync(Query(after: NewFileId())), "PRIMARY KEY");
+        AssertIndexedRangeScan(await PlanAsync(Query(after: NewFileId(), purpose: "batch")), "ix_files_purpose");
+        AssertIndexedRangeScan(await PlanAsync(Query(before: NewFileId(), metadata: [new("team", "a")])), "PRIMARY KEY");
+    }
+
+    [Fact]
+    public async Task ReopeningTheDatabaseKeepsTheData()
+    {
+        var file = TestFiles.Make(Ws, NewFileId(), metadata: new Dictionary<string, string> { ["k"] = "v" });
+        await _backend.Files.InsertAsync(file, CancellationToken.None);
+        string secret = ApiKeys.NewSecret();
+        await _backend.Keys.InsertWorkspaceAsync(new Workspace(Ws, "default", 1), CancellationToken.None);
+        await _backend.Keys.InsertKeyAsync(new ApiKeyRecord
+        {
+            Id = WharfIds.Hex(WharfIds.KeyPrefix, _ids.Next()),
+            WorkspaceId = Ws,
+            Name = "k",
+            Hash = ApiKeys.Hash(secret),
+            Prefix = ApiKeys.DisplayPrefix(secret),
+            CreatedAt = 1,
+        }, CancellationToken.None);
+        _backend.Database.Dispose();
+
+        // A second process start: a new database object over the same file, twice in a row.
+        for (int start = 0; start < 2; start++)
+        {
+            using var reopened = new SqliteDatabase(_backend.DatabasePath);
+            var files = new SqliteFileCatalog(reopened, _clock);
+            var keys = new SqliteKeyCatalog(reopened);
+
+            var read = await files.GetAsync(Ws, file.Id, CancellationToken.None);
+            Assert.NotNull(read);
+            Assert.Equal("v", read.Metadata["k"]);
+            Assert.Single((await files.ListAsync(Query(metadata: [new("k", "v")]), CancellationToken.None)).Items);
+            Assert.Equal(Ws, (await keys.FindKeyByHashAsync(ApiKeys.Hash(secret), CancellationToken.None))?.WorkspaceId);
+            Assert.Equal(Ws, (await keys.FindWorkspaceByNameAsync("default", CancellationToken.None))?.Id);
+
+            var more = TestFiles.Make(Ws, NewFileId());
+            await files.InsertAsync(more, CancellationToken.None);
+            Assert.Equal(start + 2, (await files.ListAsync(Query(), CancellationToken.None)).Items.Count);
+        }
+    }
+
+    [Fact]
+    public async Task MigrationIsIdempotent()
+    {
+        async Task<(long Version, string Journal, List<string> Objects)> InspectAsync()
+        {
+            await using var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = _backend.DatabasePath, Pooling = false }.ToString());
+            await connection.OpenAsync();
+            await using var command = connection.CreateCommand();
+            command.CommandText = "PRAGMA user_version;";
+            long version = (long)(await command.ExecuteScalarAsync())!;
+            command.CommandText = "PRAGMA journal_mode;";
+            string journal = (string)(await command.ExecuteScalarAsync())!;
+            command.CommandText = "SELECT type || ':' || name FROM sqlite_master ORDER BY name;";
+            var objects = new List<string>();
+            await using var reader = await command.ExecuteReaderAsync();
+            while (await reader.ReadAsync())
+            {
+                objects.Add(reader.GetString(0));
+            }
+            return (version, journal, objects);
+        }
+
+        await _backend.Files.InsertAsync(TestFiles.Make(Ws, NewFileId()), CancellationToken.None);
+        var first = await InspectAsync();
+        Assert.Equal(1, first.Version);
+        Assert.Equal("wal", first.Journal);
+        Assert.Contains("table:files", first.Objects);
+        Assert.Contains("table:file_metadata", first.Objects);
+        Assert.Contains("table:api_keys", first.Objects);
+        Assert.Contains("table:workspaces", first.Objects);
+        Assert.Contains("index:ix_api_keys_hash", first.Objects);
+
+        for (int i = 0; i < 3; i++)
+        {
+            using var again = new SqliteDatabase(_backend.DatabasePath);
+        }
+        var after = await InspectAsync();
+        Assert.Equal(first.Version, after.Version);
+        Assert.Equal(first.Journal, after.Journal);
+        Assert.Equal(first.Objects, after.Objects);
+        Assert.Single((await _backend.Files.ListAsync(Query(), CancellationToken.None)).Items);
+    }
+}
+
+/// <summary>What only the disk blob store promises: layout, path safety, staging directory hygiene.</summary>
+public sealed class DiskBlobStoreTests : IDisposable
+{
+    private readonly TempDirectory _dir = new();
+    private readonly DiskBlobStore _store;
+    private readonly IdGenerator _ids = new(TimeProvider.System);
+
+    public DiskBlobStoreTests() => _store = new DiskBlobStore(Path.Combine(_dir.Path, "blobs"));
+
+    public void Dispose() => _dir.Dispose();
+
+    private string StagingDir => Path.Combine(_dir.Path, "blobs", ".staging");
+
+    private async Task<StagedBlob> StageAsync(int length)
+    {
+        using var source = new MemoryStream(new byte[length]);
+        var staged = await _store.StageAsync(source, long.MaxValue, CancellationToken.None);
+        Assert.NotNull(staged);
+        return staged;
+    }
+
+    [Theory]
+    [InlineData("../x")]
+    [InlineData("a/b")]
+    [InlineData("..\\x")]
+    [InlineData("/etc/passwd")]
+    [InlineData("..")]
+    [InlineData("file-abc/../../x")]
+    [InlineData("file.txt")]
+    [InlineData("ab")]
+    [InlineData("")]
+    [InlineData("file-\u00e9\u00e9\u00e9")]
+    public async Task IdsWithPathCharactersAreRejected(string id)
+    {
+        await Assert.ThrowsAsync<ArgumentException>(() => _store.OpenReadAsync(id, CancellationToken.None));
+        await Assert.ThrowsAsync<ArgumentException>(() => _store.DeleteAsync(id, CancellationToken.None));
+        await using var staged = await StageAsync(3);
+        await Assert.ThrowsAsync<ArgumentException>(() => staged.CommitAsync(id, CancellationToken.None));
+        Assert.False(File.Exists(Path.Combine(_dir.Path, "x")));
+    }
+
+    [Fact]
+    public async Task BlobIsNamedByIdUnderItsLastTwoCharacters()
+    {
+        string id = WharfIds.File(_ids.Next());
+        await using (var staged = await StageAsync(10))
+        {
+            await staged.CommitAsync(id, CancellationToken.None);
+        }
+        string expected = Path.Combine(_dir.Path, "blobs", id[^2..], id);
+        Assert.True(File.Exists(expected));
+        Assert.Equal(10, new FileInfo(expected).Length);
+        Assert.Empty(Directory.GetFiles(StagingDir));
+    }
+
+    [Fact]
+    public async Task OverTheLimitAndDisposedBlobsLeaveTheStagingDirectoryEmpty()
+    {
+        using (var source = new MemoryStream(new byte[DiskBlobStore.BufferSize * 3]))
+        {
+            Assert.Null(await _store.StageAsync(source, DiskBlobStore.BufferSize + 1, CancellationToken.None));
+        }
+        Assert.Empty(Directory.GetFiles(StagingDir));
+
+        var staged = await StageAsync(1000);
+        Assert.Single(Directory.GetFiles(StagingDir));
+        await staged.DisposeAsync();
+        Assert.Empty(Directory.GetFiles(StagingDir));
+    }
+
+    [Fact]
+    public async Task SweepRemovesOnlyStaleStagedFiles()
+    {
+        var stale = await StageAsync(5);
+        string stalePath = Assert.Single(Directory.GetFiles(StagingDir));
+        File.SetLastWriteTimeUtc(stalePath, DateTime.UtcNow.AddDays(-2));
+        await using var fresh = await StageAsync(7);
+        Assert.Equal(2, Directory.GetFiles(StagingDir).Length);
+
+        Assert.Equal(1, await _store.SweepStagingAsync(DateTimeOffset.UtcNow.AddDays(-1), CancellationToken.None));
+        Assert.False(File.Exists(stalePath));
+        Assert.Single(Directory.GetFiles(StagingDir));
+
+        string id = WharfIds.File(_ids.Next());
+        await fresh.CommitAsync(id, CancellationToken.None);
+        await using var read = await _store.OpenReadAsync(id, CancellationToken.None);
+        Assert.NotNull(read);
+        Assert.Equal(7, read.Length);
+        await stale.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task CommittingOverAnExistingBlobFails()
+    {
+        string id = WharfIds.File(_ids.Next());
+        await using (var first = await StageAsync(1))
+        {
+            await first.CommitAsync(id, CancellationToken.None);
+        }
+        await using var second = await StageAsync(2);
+        await Assert.ThrowsAsync<IOException>(() => second.CommitAsync(id, CancellationToken.None));
+        await using var read = await _store.OpenReadAsync(id, CancellationToken.None);
+        Assert.Equal(1, read!.Length);
+    }
+
+    [Fact]
+    public async Task CheckFailsWhenTheDirectoryIsGone()
+    {
+        await _store.CheckAsync(CancellationToken.None);
+        Directory.Delete(Path.Combine(_dir.Path, "blobs"), recursive: true);
+        await Assert.ThrowsAsync<IOException>(() => _store.CheckAsync(CancellationToken.None));
+    }
+}
