@@ -22,6 +22,8 @@ public static class StorageServiceCollectionExtensions
         });
         services.AddSingleton<IFileCatalog, SqliteFileCatalog>();
         services.AddSingleton<IKeyCatalog, SqliteKeyCatalog>();
+        services.AddSingleton<IWorkspaceCatalog, SqliteWorkspaceCatalog>();
+        services.AddSingleton<IUploadCatalog, SqliteUploadCatalog>();
         services.AddSingleton<IBlobStore>(sp =>
         {
             sp.GetRequiredService<DataDirectoryLock>();

@@ -1,3 +1,4 @@
+using Wharf.Core.Uploads;
 using System.Runtime.CompilerServices;
 using System.Security.Cryptography;
 using Wharf.Core.Auth;
@@ -20,15 +21,25 @@ internal sealed class CallLog
     }
 }
 
-internal sealed class FakeFileCatalog(CallLog log) : IFileCatalog
+/// <summary>
+/// Files in memory. When given a <see cref="FakeWorkspaceCatalog"/>, inserts and deletes keep the workspace's usage
+/// and an insert that would take it over its quota is refused, as the real catalogs do; a file whose workspace has
+/// no row is inserted without any quota. Listing hides expired files when given a clock.
+/// </summary>
+internal sealed class FakeFileCatalog(CallLog log, FakeWorkspaceCatalog? workspaces = null, TimeProvider? time = null) : IFileCatalog
 {
     public Dictionary<string, FileRecord> Files { get; } = new(StringComparer.Ordinal);
 
-    public Task InsertAsync(FileRecord file, CancellationToken cancellationToken)
+    public Task<bool> InsertAsync(FileRecord file, CancellationToken cancellationToken)
     {
         log.Add("insert:" + file.Id);
+        if (workspaces is not null && !workspaces.TryAddUsage(file.WorkspaceId, file.Bytes))
+        {
+            log.Add("insert-refused:" + file.Id);
+            return Task.FromResult(false);
+        }
         Files.Add(file.Id, file);
-        return Task.CompletedTask;
+        return Task.FromResult(true);
     }
 
     public Task<FileRecord?> GetAsync(string workspaceId, string fileId, CancellationToken cancellationToken)
@@ -40,14 +51,26 @@ internal sealed class FakeFileCatalog(CallLog log) : IFileCatalog
     public Task<Page<FileRecord>> ListAsync(FileListQuery query, CancellationToken cancellationToken)
     {
         log.Add("list");
-        var items = Files.Values.Where(f => f.WorkspaceId == query.WorkspaceId).OrderByDescending(f => f.Id, StringComparer.Ordinal).Take(query.Limit).ToList();
-        return Task.FromResult(new Page<FileRecord>(items, false));
+        long? now = time?.GetUtcNow().ToUnixTimeSeconds();
+        var matching = Files.Values
+            .Where(f => f.WorkspaceId == query.WorkspaceId)
+            .Where(f => now is null || f.ExpiresAt is null || f.ExpiresAt > now)
+            .OrderByDescending(f => f.Id, StringComparer.Ordinal)
+            .Where(f => query.After is null || string.CompareOrdinal(f.Id, query.After) < 0)
+            .Take(query.Limit + 1)
+            .ToList();
+        bool hasMore = matching.Count > query.Limit;
+        return Task.FromResult(new Page<FileRecord>(matching.Take(query.Limit).ToList(), hasMore));
     }
 
     public Task<bool> DeleteAsync(string workspaceId, string fileId, CancellationToken cancellationToken)
     {
         log.Add("delete:" + fileId);
         bool removed = Files.TryGetValue(fileId, out var f) && f.WorkspaceId == workspaceId && Files.Remove(fileId);
+        if (removed)
+        {
+            workspaces?.TryAddUsage(workspaceId, -f!.Bytes);
+        }
         return Task.FromResult(removed);
     }
 
@@ -154,24 +177,25 @@ internal sealed class FakeProviderRegistry(params string[] ids) : IProviderRegis
     }
 }
 
-internal sealed class FakeKeyCatalog : IKeyCatalog
+/// <summary>Keys in memory; a key is found only while its workspace is live in <see cref="FakeWorkspaceCatalog"/>.</summary>
+internal sealed class FakeKeyCatalog(FakeWorkspaceCatalog workspaces) : IKeyCatalog
 {
-    public List<Workspace> Workspaces { get; } = [];
     public List<ApiKeyRecord> Keys { get; } = [];
 
-    public Task<ApiKeyRecord?> FindKeyByHashAsync(byte[] hash, CancellationToken cancellationToken) =>
-        Task.FromResult(Keys.FirstOrDefault(k => k.Hash.AsSpan().SequenceEqual(hash)));
+    /// <summary>Every batch written by <see cref="TouchKeysAsync"/>, in order.</summary>
+    public List<KeyValuePair<string, long>[]> Touches { get; } = [];
+
+    public int Lookups { get; private set; }
+
+    public Task<KeyLookup?> FindKeyByHashAsync(byte[] hash, CancellationToken cancellationToken)
+    {
+        Lookups++;
+        var key = Keys.FirstOrDefault(k => k.Hash.AsSpan().SequenceEqual(hash));
+        var workspace = key is null ? null : workspaces.Live(key.WorkspaceId);
+        return Task.FromResult(key is null || workspace is null ? null : new KeyLookup(key, workspace));
+    }
 
     public Task<bool> AnyKeyAsync(CancellationToken cancellationToken) => Task.FromResult(Keys.Count > 0);
-
-    public Task<Workspace?> FindWorkspaceByNameAsync(string name, CancellationToken cancellationToken) =>
-        Task.FromResult(Workspaces.FirstOrDefault(w => w.Name == name));
-
-    public Task InsertWorkspaceAsync(Workspace workspace, CancellationToken cancellationToken)
-    {
-        Workspaces.Add(workspace);
-        return Task.CompletedTask;
-    }
 
     public Task InsertKeyAsync(ApiKeyRecord key, CancellationToken cancellationToken)
     {
@@ -182,4 +206,154 @@ internal sealed class FakeKeyCatalog : IKeyCatalog
         Keys.Add(key);
         return Task.CompletedTask;
     }
+
+    public Task<IReadOnlyList<ApiKeyRecord>> ListKeysAsync(string workspaceId, CancellationToken cancellationToken)
+    {
+        IReadOnlyList<ApiKeyRecord> keys = Keys.Where(k => k.WorkspaceId == workspaceId).OrderBy(k => k.Id, StringComparer.Ordinal).ToList();
+        return Task.FromResult(keys);
+    }
+
+    public Task<bool> DeleteKeyAsync(string keyId, CancellationToken cancellationToken) =>
+        Task.FromResult(Keys.RemoveAll(k => k.Id == keyId) > 0);
+
+    public Task TouchKeysAsync(IReadOnlyCollection<KeyValuePair<string, long>> lastUsed, CancellationToken cancellationToken)
+    {
+        Touches.Add(lastUsed.ToArray());
+        foreach (var (id, at) in lastUsed)
+        {
+            int i = Keys.FindIndex(k => k.Id == id);
+            if (i >= 0)
+            {
+                Keys[i] = Keys[i] with { LastUsedAt = Math.Max(Keys[i].LastUsedAt ?? 0, at) };
+            }
+        }
+        return Task.CompletedTask;
+    }
+}
+
+/// <summary>Workspaces in memory, with soft deletion; deleting one drops its keys from <see cref="KeyCatalog"/>.</summary>
+internal sealed class FakeWorkspaceCatalog : IWorkspaceCatalog
+{
+    private readonly Dictionary<string, Workspace> _rows = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, long> _deleted = new(StringComparer.Ordinal);
+
+    public FakeKeyCatalog? KeyCatalog { get; set; }
+
+    /// <summary>Whether a workspace still holds files (for <see cref="PurgeWorkspaceAsync"/>).</summary>
+    public FakeFileCatalog? FileCatalog { get; set; }
+
+    /// <summary>Live workspaces, in insertion order.</summary>
+    public IReadOnlyList<Workspace> All => _rows.Values.Where(w => !_deleted.ContainsKey(w.Id)).ToList();
+
+    public List<string> Calls { get; } = [];
+
+    public Workspace? Live(string id) => _rows.TryGetValue(id, out var w) && !_deleted.ContainsKey(id) ? w : null;
+
+    public bool HasRow(string id) => _rows.ContainsKey(id);
+
+    public void Add(Workspace workspace) => _rows.Add(workspace.Id, workspace);
+
+    public void SetUsage(string id, long usage) => _rows[id] = _rows[id] with { UsageBytes = usage };
+
+    /// <summary>Adds (or, negative, subtracts) bytes; false, changing nothing, when that would pass the quota.</summary>
+    public bool TryAddUsage(string id, long bytes)
+    {
+        if (!_rows.TryGetValue(id, out var w))
+        {
+            return true;
+        }
+        if (bytes > 0 && w.StorageQuotaBytes is { } quota && w.UsageBytes + bytes > quota)
+        {
+            return false;
+        }
+        _rows[id] = w with { UsageBytes = w.UsageBytes + bytes };
+        return true;
+    }
+
+    public Task InsertWorkspaceAsync(Workspace workspace, CancellationToken cancellationToken)
+    {
+        Calls.Add("insert:" + workspace.Id);
+        _rows.Add(workspace.Id, workspace with { UsageBytes = 0 });
+        return Task.CompletedTask;
+    }
+
+    public Task<Workspace?> GetWorkspaceAsync(string workspaceId, CancellationToken cancellationToken)
+    {
+        Calls.Add("get:" + workspaceId);
+        return Task.FromResult(Live(workspaceId));
+    }
+
+    public Task<Workspace?> FindWorkspaceByNameAsync(string name, CancellationToken cancellationToken) =>
+        Task.FromResult(All.Where(w => w.Name == name).OrderBy(w => w.Id, StringComparer.Ordinal).FirstOrDefault());
+
+    public Task<Page<Workspace>> ListWorkspacesAsync(int limit, string? after, CancellationToken cancellationToken)
+    {
+        Calls.Add($"list:{limit}:{after}");
+        var items = All.OrderBy(w => w.Id, StringComparer.Ordinal)
+            .Where(w => after is null || string.CompareOrdinal(w.Id, after) > 0)
+            .Take(limit + 1)
+            .ToList();
+        return Task.FromResult(new Page<Workspace>(items.Take(limit).ToList(), items.Count > limit));
+    }
+
+    public Task<bool> UpdateWorkspaceAsync(Workspace workspace, CancellationToken cancellationToken)
+    {
+        Calls.Add("update:" + workspace.Id);
+        if (Live(workspace.Id) is not { } current)
+        {
+            return Task.FromResult(false);
+        }
+        _rows[workspace.Id] = current with
+        {
+            Name = workspace.Name,
+            StorageQuotaBytes = workspace.StorageQuotaBytes,
+            RateLimitRpm = workspace.RateLimitRpm,
+        };
+        return Task.FromResult(true);
+    }
+
+    public Task<bool> DeleteWorkspaceAsync(string workspaceId, long deletedAt, CancellationToken cancellationToken)
+    {
+        Calls.Add("delete:" + workspaceId);
+        if (Live(workspaceId) is null)
+        {
+            return Task.FromResult(false);
+        }
+        _deleted[workspaceId] = deletedAt;
+        KeyCatalog?.Keys.RemoveAll(k => k.WorkspaceId == workspaceId);
+        return Task.FromResult(true);
+    }
+
+    public Task<IReadOnlyList<string>> ListDeletedWorkspacesAsync(int max, CancellationToken cancellationToken)
+    {
+        IReadOnlyList<string> ids = _deleted.OrderBy(p => p.Value).Select(p => p.Key).Where(_rows.ContainsKey).Take(max).ToList();
+        return Task.FromResult(ids);
+    }
+
+    public Task<bool> PurgeWorkspaceAsync(string workspaceId, CancellationToken cancellationToken)
+    {
+        Calls.Add("purge:" + workspaceId);
+        if (!_deleted.ContainsKey(workspaceId) || !_rows.ContainsKey(workspaceId)
+            || FileCatalog?.Files.Values.Any(f => f.WorkspaceId == workspaceId) == true)
+        {
+            return Task.FromResult(false);
+        }
+        _rows.Remove(workspaceId);
+        _deleted.Remove(workspaceId);
+        return Task.FromResult(true);
+    }
+}
+
+/// <summary>An upload catalog holding nothing: the file tests store every file as one blob.</summary>
+internal sealed class EmptyUploadCatalog : IUploadCatalog
+{
+    public Task InsertUploadAsync(UploadRecord upload, CancellationToken cancellationToken) => throw new NotSupportedException();
+    public Task<UploadRecord?> GetUploadAsync(string workspaceId, string uploadId, CancellationToken cancellationToken) => Task.FromResult<UploadRecord?>(null);
+    public Task<bool> InsertPartAsync(UploadPartRecord part, long nowUnixSeconds, CancellationToken cancellationToken) => throw new NotSupportedException();
+    public Task<IReadOnlyList<UploadPartRecord>> ListPartsAsync(string workspaceId, string uploadId, CancellationToken cancellationToken) => Task.FromResult<IReadOnlyList<UploadPartRecord>>([]);
+    public Task<(CompleteOutcome Outcome, IReadOnlyList<string> DroppedParts)> CompleteAsync(string uploadId, FileRecord file, IReadOnlyList<string> partIds, CancellationToken cancellationToken) => throw new NotSupportedException();
+    public Task<IReadOnlyList<string>?> EndAsync(string workspaceId, string uploadId, string status, CancellationToken cancellationToken) => Task.FromResult<IReadOnlyList<string>?>(null);
+    public Task<IReadOnlyList<UploadRecord>> ListExpiredAsync(long nowUnixSeconds, int max, CancellationToken cancellationToken) => Task.FromResult<IReadOnlyList<UploadRecord>>([]);
+    public Task<IReadOnlyList<BlobSegment>> GetSegmentsAsync(string fileId, CancellationToken cancellationToken) => Task.FromResult<IReadOnlyList<BlobSegment>>([]);
+    public Task<IReadOnlySet<string>> FindExistingPartsAsync(IReadOnlyCollection<string> partIds, CancellationToken cancellationToken) => Task.FromResult<IReadOnlySet<string>>(new HashSet<string>());
 }

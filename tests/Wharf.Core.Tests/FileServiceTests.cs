@@ -1,5 +1,7 @@
 using System.Text;
 using Microsoft.Extensions.Logging.Abstractions;
+using Wharf.Core.Auth;
+using Wharf.Core.Errors;
 using Wharf.Core.Files;
 using Wharf.Core.Ids;
 using Wharf.Core.Ports;
@@ -13,6 +15,7 @@ public sealed class FileServiceTests
     private static readonly DateTimeOffset Start = new(2025, 6, 1, 12, 0, 0, TimeSpan.Zero);
 
     private readonly CallLog _log = new();
+    private readonly FakeWorkspaceCatalog _workspaces = new();
     private readonly FakeFileCatalog _catalog;
     private readonly FakeBlobStore _blobs;
     private readonly ManualTimeProvider _time = new(Start);
@@ -20,24 +23,25 @@ public sealed class FileServiceTests
 
     public FileServiceTests()
     {
-        _catalog = new FakeFileCatalog(_log);
+        _catalog = new FakeFileCatalog(_log, _workspaces, _time);
+        _workspaces.FileCatalog = _catalog;
         _blobs = new FakeBlobStore(_log);
         var options = Microsoft.Extensions.Options.Options.Create(new FilesOptions { MaxUploadBytes = 1024, ExtraPurposes = ["document"] });
-        _service = new FileService(_catalog, _blobs, new FakeProviderRegistry("local", "openai"), new FilePurposes(options),
+        _service = new FileService(_catalog, _workspaces, new EmptyUploadCatalog(), _blobs, new FakeProviderRegistry("local", "openai"), new FilePurposes(options),
             new IdGenerator(_time), options, _time, NullLogger<FileService>.Instance);
     }
 
-    private async Task<StagedBlob> StageAsync(string text = "hello")
+    private async Task<StagedBlob> StageAsync(string text = "hello", string workspace = Ws)
     {
         using var stream = new MemoryStream(Encoding.UTF8.GetBytes(text));
-        var staged = await _service.StageAsync(stream, CancellationToken.None);
-        Assert.NotNull(staged);
-        return staged;
+        var staged = await _service.StageAsync(workspace, stream, CancellationToken.None);
+        Assert.True(staged.IsOk, staged.Error?.Message);
+        return staged.Value;
     }
 
     private async Task<FileRecord> CreateAsync(FileUploadRequest request, string workspace = Ws, string text = "hello")
     {
-        await using var staged = await StageAsync(text);
+        await using var staged = await StageAsync(text, workspace);
         var result = await _service.CreateAsync(workspace, request, staged, CancellationToken.None);
         Assert.True(result.IsOk, result.Error?.Message);
         return result.Value;
@@ -47,8 +51,12 @@ public sealed class FileServiceTests
     public async Task StageRefusesContentOverTheMaximum()
     {
         using var stream = new MemoryStream(new byte[1025]);
-        Assert.Null(await _service.StageAsync(stream, CancellationToken.None));
+        var result = await _service.StageAsync(Ws, stream, CancellationToken.None);
+        Assert.False(result.IsOk);
+        Assert.Equal(413, result.Error!.Status);
+        Assert.Equal("file_too_large", result.Error.Code);
         Assert.Equal(1024, _service.MaxUploadBytes);
+        Assert.Equal(0, _blobs.Staged);
     }
 
     [Theory]
@@ -331,57 +339,216 @@ public sealed class FileServiceTests
         Assert.True(_blobs.Blobs.ContainsKey(file.Id));
         Assert.True(_blobs.Blobs.ContainsKey("upload_" + new string('0', 32)));
     }
-}
 
-public sealed class KeyServiceTests
-{
-    private readonly FakeKeyCatalog _catalog = new();
-    private readonly Wharf.Core.Auth.KeyService _service;
+    // ---------------------------------------------------------------- storage quota
 
-    public KeyServiceTests()
+    private void AddWorkspace(string id = Ws, long? quota = null, long usage = 0) =>
+        _workspaces.Add(new Workspace { Id = id, Name = "w", CreatedAt = 1, StorageQuotaBytes = quota, UsageBytes = usage });
+
+    private long UsageOf(string id) => _workspaces.Live(id)!.UsageBytes;
+
+    private async Task<Result<StagedBlob>> StageBytesAsync(int length, string workspace = Ws)
     {
-        var time = new FixedTimeProvider(new DateTimeOffset(2025, 1, 1, 0, 0, 0, TimeSpan.Zero));
-        _service = new Wharf.Core.Auth.KeyService(_catalog, new IdGenerator(time), time, NullLogger<Wharf.Core.Auth.KeyService>.Instance);
+        using var stream = new MemoryStream(new byte[length]);
+        return await _service.StageAsync(workspace, stream, CancellationToken.None);
+    }
+
+    [Theory]
+    [InlineData(100, 0, 101)]
+    [InlineData(100, 60, 41)]
+    [InlineData(100, 100, 1)]
+    [InlineData(100, 150, 1)]
+    [InlineData(0, 0, 1)]
+    [InlineData(1000, 0, 1001)]
+    public async Task StageRefusesContentPastTheFreeQuotaWith403(long quota, long usage, int length)
+    {
+        AddWorkspace(quota: quota, usage: usage);
+        var result = await StageBytesAsync(length);
+        Assert.False(result.IsOk);
+        Assert.Equal(403, result.Error!.Status);
+        Assert.Equal("storage_quota_exceeded", result.Error.Code);
+        Assert.Equal("file", result.Error.Param);
+        Assert.Equal("permission_error", result.Error.Type);
+        Assert.Equal(0, _blobs.Staged);
+        Assert.Empty(_blobs.Blobs);
+        Assert.Equal(usage, UsageOf(Ws));
+    }
+
+    [Theory]
+    [InlineData(100, 0, 100)]
+    [InlineData(100, 60, 40)]
+    [InlineData(100, 100, 0)]
+    [InlineData(5000, 4000, 1000)]
+    public async Task StageAcceptsContentThatExactlyFillsTheQuota(long quota, long usage, int length)
+    {
+        AddWorkspace(quota: quota, usage: usage);
+        var result = await StageBytesAsync(length);
+        Assert.True(result.IsOk, result.Error?.Message);
+        await using var staged = result.Value;
+        Assert.Equal(length, staged.Length);
+        Assert.Equal(1, _blobs.Staged);
     }
 
     [Fact]
-    public async Task BootstrapKeyIsAddedOnceAndAuthenticates()
+    public async Task StageIs413WhenTheContentPassesMaxUploadBytesBeforeTheQuota()
     {
-        const string key = "my-bootstrap-key";
-        Assert.Null(await _service.BootstrapAsync(key, CancellationToken.None));
-        Assert.Null(await _service.BootstrapAsync(key, CancellationToken.None));
+        AddWorkspace(quota: 10_000, usage: 1_000);
+        var result = await StageBytesAsync(1025);
+        Assert.False(result.IsOk);
+        Assert.Equal(413, result.Error!.Status);
+        Assert.Equal("file_too_large", result.Error.Code);
+        Assert.Contains("1024", result.Error.Message, StringComparison.Ordinal);
+        Assert.Equal(0, _blobs.Staged);
 
-        var workspace = Assert.Single(_catalog.Workspaces);
-        Assert.Equal("default", workspace.Name);
-        Assert.True(WharfIds.IsHexId(workspace.Id, WharfIds.WorkspacePrefix));
-        var stored = Assert.Single(_catalog.Keys);
-        Assert.True(WharfIds.IsHexId(stored.Id, WharfIds.KeyPrefix));
-        Assert.Equal(workspace.Id, stored.WorkspaceId);
-        Assert.DoesNotContain("bootstrap-key", stored.Prefix, StringComparison.Ordinal);
-
-        var authenticated = await _service.AuthenticateAsync(key, CancellationToken.None);
-        Assert.Equal(stored.Id, authenticated?.Id);
-        Assert.Null(await _service.AuthenticateAsync(key + "x", CancellationToken.None));
+        var ok = await StageBytesAsync(1024);
+        Assert.True(ok.IsOk, ok.Error?.Message);
+        await ok.Value.DisposeAsync();
     }
 
     [Fact]
-    public async Task WithoutAnyKeyTheFirstStartGeneratesOneOnce()
+    public async Task StageWithoutAQuotaOrAWorkspaceRowIsBoundByMaxUploadBytesOnly()
     {
-        string? secret = await _service.BootstrapAsync(null, CancellationToken.None);
-        Assert.NotNull(secret);
-        Assert.StartsWith("sk-wh-", secret, StringComparison.Ordinal);
-        Assert.Null(await _service.BootstrapAsync(null, CancellationToken.None));
-        Assert.Single(_catalog.Keys);
-        Assert.NotNull(await _service.AuthenticateAsync(secret, CancellationToken.None));
+        AddWorkspace(quota: null, usage: 1_000_000_000);
+        var ok = await StageBytesAsync(1024);
+        Assert.True(ok.IsOk, ok.Error?.Message);
+        await ok.Value.DisposeAsync();
+        Assert.Equal(413, (await StageBytesAsync(1025)).Error!.Status);
+
+        var noRow = await StageBytesAsync(1024, OtherWs);
+        Assert.True(noRow.IsOk, noRow.Error?.Message);
+        await noRow.Value.DisposeAsync();
+        Assert.Equal(413, (await StageBytesAsync(1025, OtherWs)).Error!.Status);
     }
 
     [Fact]
-    public async Task SecondBootstrapKeyJoinsTheDefaultWorkspace()
+    public async Task CreateIs403AndDeletesTheCommittedBlobWhenTheQuotaWasTakenMeanwhile()
     {
-        await _service.BootstrapAsync("first-key", CancellationToken.None);
-        await _service.BootstrapAsync("second-key", CancellationToken.None);
-        Assert.Single(_catalog.Workspaces);
-        Assert.Equal(2, _catalog.Keys.Count);
-        Assert.All(_catalog.Keys, k => Assert.Equal(_catalog.Workspaces[0].Id, k.WorkspaceId));
+        AddWorkspace(quota: 100);
+        await using var staged = await StageAsync("0123456789");
+        // Another upload of the workspace finished while this one streamed.
+        _workspaces.SetUsage(Ws, 95);
+
+        var result = await _service.CreateAsync(Ws, new FileUploadRequest { Purpose = "assistants", Filename = "a.txt" }, staged, CancellationToken.None);
+        Assert.False(result.IsOk);
+        Assert.Equal(403, result.Error!.Status);
+        Assert.Equal("storage_quota_exceeded", result.Error.Code);
+        Assert.Empty(_catalog.Files);
+        Assert.Empty(_blobs.Blobs);
+        string id = Assert.Single(_log.Calls, c => c.StartsWith("commit:", StringComparison.Ordinal))["commit:".Length..];
+        Assert.Equal(new[] { "commit:" + id, "insert:" + id, "insert-refused:" + id, "blob-delete:" + id }, _log.Calls);
+        Assert.Equal(95, UsageOf(Ws));
+    }
+
+    [Fact]
+    public async Task CreateAndDeleteKeepTheWorkspaceUsageUpToTheQuota()
+    {
+        AddWorkspace(quota: 12);
+        var request = new FileUploadRequest { Purpose = "assistants", Filename = "a" };
+        var first = await CreateAsync(request, text: "hello");
+        Assert.Equal(5, UsageOf(Ws));
+        await CreateAsync(request, text: "world!!");
+        Assert.Equal(12, UsageOf(Ws));
+
+        Assert.Equal(403, (await StageBytesAsync(1)).Error!.Status);
+
+        Assert.True((await _service.DeleteAsync(Ws, first.Id, CancellationToken.None)).IsOk);
+        Assert.Equal(7, UsageOf(Ws));
+        await CreateAsync(request, text: "again");
+        Assert.Equal(12, UsageOf(Ws));
+    }
+
+    // ---------------------------------------------------------------- deleted workspaces
+
+    private readonly IdGenerator _fileIds = new(TimeProvider.System);
+
+    private async Task<FileRecord> AddFileAsync(string workspace, long? expiresAt = null)
+    {
+        var file = new FileRecord
+        {
+            Id = WharfIds.File(_fileIds.Next()),
+            WorkspaceId = workspace,
+            Bytes = 3,
+            CreatedAt = Start.ToUnixTimeSeconds(),
+            Filename = "f",
+            Purpose = "assistants",
+            Status = FileStatus.Processed,
+            ExpiresAt = expiresAt,
+            Provider = "local",
+            Sha256 = new string('0', 64),
+        };
+        Assert.True(await _catalog.InsertAsync(file, CancellationToken.None));
+        _blobs.Blobs[file.Id] = [1, 2, 3];
+        return file;
+    }
+
+    [Fact]
+    public async Task PurgeDeletedWorkspacesRemovesTheirFilesThenBlobsThenRows()
+    {
+        const string Empty = "ws_00000000000000000000000000000003";
+        AddWorkspace(Ws);
+        AddWorkspace(OtherWs);
+        AddWorkspace(Empty);
+        var gone = new List<FileRecord>();
+        for (int i = 0; i < 1201; i++)
+        {
+            // More than two pages of 500.
+            gone.Add(await AddFileAsync(Ws));
+        }
+        var kept = await AddFileAsync(OtherWs);
+        Assert.Equal(1201 * 3, UsageOf(Ws));
+        Assert.True(await _workspaces.DeleteWorkspaceAsync(Ws, 10, CancellationToken.None));
+        Assert.True(await _workspaces.DeleteWorkspaceAsync(Empty, 11, CancellationToken.None));
+        _log.Calls.Clear();
+
+        Assert.Equal(1201, await _service.PurgeDeletedWorkspacesAsync(CancellationToken.None));
+
+        Assert.All(gone, f =>
+        {
+            Assert.False(_catalog.Files.ContainsKey(f.Id));
+            Assert.False(_blobs.Blobs.ContainsKey(f.Id));
+            int row = _log.Calls.IndexOf("delete:" + f.Id);
+            Assert.True(row >= 0 && _log.Calls.IndexOf("blob-delete:" + f.Id) > row);
+        });
+        Assert.True(_catalog.Files.ContainsKey(kept.Id));
+        Assert.True(_blobs.Blobs.ContainsKey(kept.Id));
+        Assert.DoesNotContain("delete:" + kept.Id, _log.Calls);
+        Assert.False(_workspaces.HasRow(Ws));
+        Assert.False(_workspaces.HasRow(Empty));
+        Assert.NotNull(_workspaces.Live(OtherWs));
+        Assert.Empty(await _workspaces.ListDeletedWorkspacesAsync(100, CancellationToken.None));
+
+        Assert.Equal(0, await _service.PurgeDeletedWorkspacesAsync(CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task PurgeLeavesLiveWorkspacesAlone()
+    {
+        AddWorkspace(Ws);
+        var file = await AddFileAsync(Ws);
+        Assert.Equal(0, await _service.PurgeDeletedWorkspacesAsync(CancellationToken.None));
+        Assert.True(_catalog.Files.ContainsKey(file.Id));
+        Assert.True(_blobs.Blobs.ContainsKey(file.Id));
+        Assert.NotNull(_workspaces.Live(Ws));
+        Assert.DoesNotContain(_workspaces.Calls, c => c.StartsWith("purge:", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task PurgeKeepsADeletedWorkspacesRowUntilItsExpiredFilesAreSwept()
+    {
+        AddWorkspace(Ws);
+        var live = await AddFileAsync(Ws);
+        var expired = await AddFileAsync(Ws, expiresAt: Start.ToUnixTimeSeconds() + 10);
+        _time.Advance(TimeSpan.FromSeconds(20));
+        Assert.True(await _workspaces.DeleteWorkspaceAsync(Ws, 10, CancellationToken.None));
+
+        Assert.Equal(1, await _service.PurgeDeletedWorkspacesAsync(CancellationToken.None));
+        Assert.False(_catalog.Files.ContainsKey(live.Id));
+        Assert.True(_workspaces.HasRow(Ws));
+        Assert.Equal(new[] { Ws }, await _workspaces.ListDeletedWorkspacesAsync(100, CancellationToken.None));
+
+        Assert.Equal(1, await _service.DeleteExpiredAsync(CancellationToken.None));
+        Assert.False(_blobs.Blobs.ContainsKey(expired.Id));
+        Assert.Equal(0, await _service.PurgeDeletedWorkspacesAsync(CancellationToken.None));
+        Assert.False(_workspaces.HasRow(Ws));
     }
 }

@@ -20,6 +20,7 @@ internal sealed class EmbeddedBackend : IStorageBackend
         Database = new SqliteDatabase(DatabasePath);
         Files = new SqliteFileCatalog(Database, time);
         Keys = new SqliteKeyCatalog(Database);
+        Workspaces = new SqliteWorkspaceCatalog(Database);
         Blobs = new DiskBlobStore(BlobRoot);
     }
 
@@ -32,6 +33,8 @@ internal sealed class EmbeddedBackend : IStorageBackend
     public IFileCatalog Files { get; }
 
     public IKeyCatalog Keys { get; }
+
+    public IWorkspaceCatalog Workspaces { get; }
 
     public IBlobStore Blobs { get; }
 
@@ -223,9 +226,9 @@ public sealed class SqliteCatalogTests : IAsyncLifetime
     public async Task ReopeningTheDatabaseKeepsTheData()
     {
         var file = TestFiles.Make(Ws, NewFileId(), metadata: new Dictionary<string, string> { ["k"] = "v" });
-        await _backend.Files.InsertAsync(file, CancellationToken.None);
+        await _backend.Workspaces.InsertWorkspaceAsync(new Workspace { Id = Ws, Name = "default", CreatedAt = 1, StorageQuotaBytes = 1000 }, CancellationToken.None);
+        Assert.True(await _backend.Files.InsertAsync(file, CancellationToken.None));
         string secret = ApiKeys.NewSecret();
-        await _backend.Keys.InsertWorkspaceAsync(new Workspace(Ws, "default", 1), CancellationToken.None);
         await _backend.Keys.InsertKeyAsync(new ApiKeyRecord
         {
             Id = WharfIds.Hex(WharfIds.KeyPrefix, _ids.Next()),
@@ -243,13 +246,18 @@ public sealed class SqliteCatalogTests : IAsyncLifetime
             using var reopened = new SqliteDatabase(_backend.DatabasePath);
             var files = new SqliteFileCatalog(reopened, _clock);
             var keys = new SqliteKeyCatalog(reopened);
+            var workspaces = new SqliteWorkspaceCatalog(reopened);
 
             var read = await files.GetAsync(Ws, file.Id, CancellationToken.None);
             Assert.NotNull(read);
             Assert.Equal("v", read.Metadata["k"]);
             Assert.Single((await files.ListAsync(Query(metadata: [new("k", "v")]), CancellationToken.None)).Items);
-            Assert.Equal(Ws, (await keys.FindKeyByHashAsync(ApiKeys.Hash(secret), CancellationToken.None))?.WorkspaceId);
-            Assert.Equal(Ws, (await keys.FindWorkspaceByNameAsync("default", CancellationToken.None))?.Id);
+            Assert.Equal(Ws, (await keys.FindKeyByHashAsync(ApiKeys.Hash(secret), CancellationToken.None))?.Key.WorkspaceId);
+            var workspace = await workspaces.FindWorkspaceByNameAsync("default", CancellationToken.None);
+            Assert.Equal(Ws, workspace?.Id);
+            // The usage is stored with the workspace: it survives a restart.
+            Assert.Equal(42 * (start + 1), workspace?.UsageBytes);
+            Assert.Equal(1000, workspace?.StorageQuotaBytes);
 
             var more = TestFiles.Make(Ws, NewFileId());
             await files.InsertAsync(more, CancellationToken.None);

@@ -3,12 +3,14 @@ using Wharf.Core.Ports;
 
 namespace Wharf.Storage.Tests;
 
-/// <summary>One instance of a storage back-end under test: a catalog for files and keys, and a blob store.</summary>
+/// <summary>One instance of a storage back-end under test: catalogs for files, workspaces and keys, and a blob store.</summary>
 public interface IStorageBackend : IAsyncDisposable
 {
     IFileCatalog Files { get; }
 
     IKeyCatalog Keys { get; }
+
+    IWorkspaceCatalog Workspaces { get; }
 
     IBlobStore Blobs { get; }
 }
@@ -90,11 +92,11 @@ internal static class TestFiles
 {
     public static FileRecord Make(string workspaceId, string id, long createdAt = 1_750_000_000, string purpose = "assistants",
         string status = "processed", string provider = "local", string? collection = null,
-        IReadOnlyDictionary<string, string>? metadata = null, long? expiresAt = null) => new()
+        IReadOnlyDictionary<string, string>? metadata = null, long? expiresAt = null, long bytes = 42) => new()
         {
             Id = id,
             WorkspaceId = workspaceId,
-            Bytes = 42,
+            Bytes = bytes,
             CreatedAt = createdAt,
             Filename = "file.txt",
             Purpose = purpose,

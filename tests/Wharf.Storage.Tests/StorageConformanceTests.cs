@@ -10,7 +10,7 @@ namespace Wharf.Storage.Tests;
 /// The behaviour every storage back-end must have, written against the ports only. A back-end runs it by
 /// subclassing and creating a fresh, empty instance of itself in <see cref="CreateBackendAsync"/>.
 /// </summary>
-public abstract class StorageConformanceTests : IAsyncLifetime
+public abstract partial class StorageConformanceTests : IAsyncLifetime
 {
     protected const string WsA = "ws_0000000000000000000000000000000a";
     protected const string WsB = "ws_0000000000000000000000000000000b";
@@ -595,73 +595,6 @@ public abstract class StorageConformanceTests : IAsyncLifetime
         await Catalog.CheckAsync(Ct);
         await Blobs.CheckAsync(Ct);
         Assert.False(await Backend.Keys.AnyKeyAsync(Ct));
-    }
-
-    // ---------------------------------------------------------------- keys
-
-    private ApiKeyRecord MakeKey(string workspaceId, string secret, string name = "k") => new()
-    {
-        Id = WharfIds.Hex(WharfIds.KeyPrefix, _ids.Next()),
-        WorkspaceId = workspaceId,
-        Name = name,
-        Hash = ApiKeys.Hash(secret),
-        Prefix = ApiKeys.DisplayPrefix(secret),
-        CreatedAt = 1_750_000_000,
-    };
-
-    [Fact]
-    public async Task WorkspacesAreFoundByName()
-    {
-        var keys = Backend.Keys;
-        Assert.Null(await keys.FindWorkspaceByNameAsync("default", Ct));
-        var ws = new Workspace(WharfIds.Hex(WharfIds.WorkspacePrefix, _ids.Next()), "default", 1_750_000_000);
-        var other = new Workspace(WharfIds.Hex(WharfIds.WorkspacePrefix, _ids.Next()), "d\u00e9faut", 1_750_000_001);
-        await keys.InsertWorkspaceAsync(ws, Ct);
-        await keys.InsertWorkspaceAsync(other, Ct);
-
-        Assert.Equal(ws, await keys.FindWorkspaceByNameAsync("default", Ct));
-        Assert.Equal(other, await keys.FindWorkspaceByNameAsync("d\u00e9faut", Ct));
-        Assert.Null(await keys.FindWorkspaceByNameAsync("Default", Ct));
-        Assert.Null(await keys.FindWorkspaceByNameAsync("", Ct));
-    }
-
-    [Fact]
-    public async Task KeysAreFoundByHash()
-    {
-        var keys = Backend.Keys;
-        Assert.False(await keys.AnyKeyAsync(Ct));
-        string secret = ApiKeys.NewSecret();
-        var key = MakeKey(WsA, secret, "bootstrap");
-        await keys.InsertKeyAsync(key, Ct);
-        await keys.InsertKeyAsync(MakeKey(WsB, ApiKeys.NewSecret()), Ct);
-        Assert.True(await keys.AnyKeyAsync(Ct));
-
-        var found = await keys.FindKeyByHashAsync(ApiKeys.Hash(secret), Ct);
-        Assert.NotNull(found);
-        Assert.Equal(key.Id, found.Id);
-        Assert.Equal(WsA, found.WorkspaceId);
-        Assert.Equal("bootstrap", found.Name);
-        Assert.Equal(key.Hash, found.Hash);
-        Assert.Equal(key.Prefix, found.Prefix);
-        Assert.Equal(key.CreatedAt, found.CreatedAt);
-
-        Assert.Null(await keys.FindKeyByHashAsync(ApiKeys.Hash(secret + "x"), Ct));
-        Assert.Null(await keys.FindKeyByHashAsync(new byte[32], Ct));
-    }
-
-    [Fact]
-    public async Task ASecondKeyWithTheSameHashIsRejected()
-    {
-        var keys = Backend.Keys;
-        string secret = ApiKeys.NewSecret();
-        var first = MakeKey(WsA, secret, "first");
-        await keys.InsertKeyAsync(first, Ct);
-
-        await Assert.ThrowsAnyAsync<Exception>(() => keys.InsertKeyAsync(MakeKey(WsB, secret, "second"), Ct));
-
-        var found = await keys.FindKeyByHashAsync(ApiKeys.Hash(secret), Ct);
-        Assert.Equal(first.Id, found?.Id);
-        Assert.Equal(WsA, found?.WorkspaceId);
     }
 
     // ---------------------------------------------------------------- blobs

@@ -23,7 +23,18 @@ public static class ApiKeys
 }
 
 /// <summary>A workspace: the owner of files, keys and everything else.</summary>
-public sealed record Workspace(string Id, string Name, long CreatedAt);
+public sealed record Workspace
+{
+    public required string Id { get; init; }
+    public required string Name { get; init; }
+    public required long CreatedAt { get; init; }
+    /// <summary>Most bytes its files may hold; null for no limit.</summary>
+    public long? StorageQuotaBytes { get; init; }
+    /// <summary>Requests per minute for each of its keys (unless the key has its own); null for the default.</summary>
+    public int? RateLimitRpm { get; init; }
+    /// <summary>Bytes held by its files now; kept by the catalog on upload, delete and expiry.</summary>
+    public long UsageBytes { get; init; }
+}
 
 /// <summary>An API key as stored: the hash, never the secret.</summary>
 public sealed record ApiKeyRecord
@@ -34,4 +45,27 @@ public sealed record ApiKeyRecord
     public required byte[] Hash { get; init; }
     public required string Prefix { get; init; }
     public required long CreatedAt { get; init; }
+    public IReadOnlyList<string> Scopes { get; init; } = ApiScopes.All;
+    /// <summary>Unix seconds after which the key no longer works; null for never.</summary>
+    public long? ExpiresAt { get; init; }
+    /// <summary>Requests per minute for this key; null to use the workspace's or the default.</summary>
+    public int? RateLimitRpm { get; init; }
+    /// <summary>Unix seconds of the last request, recorded at most every flush interval.</summary>
+    public long? LastUsedAt { get; init; }
+}
+
+/// <summary>A live key together with its (live) workspace.</summary>
+public sealed record KeyLookup(ApiKeyRecord Key, Workspace Workspace);
+
+/// <summary>What a key may do. A key without a scope gets 403 on the routes that need it.</summary>
+public static class ApiScopes
+{
+    public const string FilesRead = "files:read";
+    public const string FilesWrite = "files:write";
+    public const string BatchesRead = "batches:read";
+    public const string BatchesWrite = "batches:write";
+
+    public static readonly IReadOnlyList<string> All = [FilesRead, FilesWrite, BatchesRead, BatchesWrite];
+
+    public static bool IsKnown(string scope) => All.Contains(scope);
 }

@@ -6,16 +6,35 @@ using Wharf.Core.Ports;
 namespace Wharf.Core.Auth;
 
 /// <summary>Authenticates API keys and makes sure a usable key exists at start.</summary>
-public sealed class KeyService(IKeyCatalog catalog, IdGenerator ids, TimeProvider time, ILogger<KeyService> logger)
+public sealed class KeyService(
+    IKeyCatalog keys,
+    IWorkspaceCatalog workspaces,
+    KeyUsageTracker usage,
+    IdGenerator ids,
+    TimeProvider time,
+    ILogger<KeyService> logger)
 {
     public const string DefaultWorkspaceName = "default";
 
-    /// <summary>The key's record when <paramref name="secret"/> is a valid key: one hash and one indexed lookup.</summary>
-    public async Task<ApiKeyRecord?> AuthenticateAsync(string secret, CancellationToken cancellationToken)
+    /// <summary>
+    /// The key and its workspace when <paramref name="secret"/> is a live key of a live workspace: one hash and one
+    /// indexed lookup, so a guess costs the same whatever it is.
+    /// </summary>
+    public async Task<KeyLookup?> AuthenticateAsync(string secret, CancellationToken cancellationToken)
     {
         byte[] hash = ApiKeys.Hash(secret);
-        var key = await catalog.FindKeyByHashAsync(hash, cancellationToken);
-        return key is not null && CryptographicOperations.FixedTimeEquals(key.Hash, hash) ? key : null;
+        var found = await keys.FindKeyByHashAsync(hash, cancellationToken);
+        if (found is null || !CryptographicOperations.FixedTimeEquals(found.Key.Hash, hash))
+        {
+            return null;
+        }
+        long now = time.GetUtcNow().ToUnixTimeSeconds();
+        if (found.Key.ExpiresAt is { } expiresAt && expiresAt <= now)
+        {
+            return null;
+        }
+        usage.Touch(found.Key.Id, now);
+        return found;
     }
 
     /// <summary>
@@ -26,7 +45,7 @@ public sealed class KeyService(IKeyCatalog catalog, IdGenerator ids, TimeProvide
     {
         if (string.IsNullOrEmpty(bootstrapKey))
         {
-            if (await catalog.AnyKeyAsync(cancellationToken))
+            if (await keys.AnyKeyAsync(cancellationToken))
             {
                 return null;
             }
@@ -35,7 +54,7 @@ public sealed class KeyService(IKeyCatalog catalog, IdGenerator ids, TimeProvide
             return secret;
         }
 
-        if (await catalog.FindKeyByHashAsync(ApiKeys.Hash(bootstrapKey), cancellationToken) is null)
+        if (await keys.FindKeyByHashAsync(ApiKeys.Hash(bootstrapKey), cancellationToken) is null)
         {
             await AddKeyAsync(bootstrapKey, "bootstrap", cancellationToken);
             logger.LogInformation("Bootstrap key added to workspace '{Workspace}'.", DefaultWorkspaceName);
@@ -46,13 +65,13 @@ public sealed class KeyService(IKeyCatalog catalog, IdGenerator ids, TimeProvide
     private async Task AddKeyAsync(string secret, string name, CancellationToken cancellationToken)
     {
         long now = time.GetUtcNow().ToUnixTimeSeconds();
-        var workspace = await catalog.FindWorkspaceByNameAsync(DefaultWorkspaceName, cancellationToken);
+        var workspace = await workspaces.FindWorkspaceByNameAsync(DefaultWorkspaceName, cancellationToken);
         if (workspace is null)
         {
-            workspace = new Workspace(WharfIds.Hex(WharfIds.WorkspacePrefix, ids.Next()), DefaultWorkspaceName, now);
-            await catalog.InsertWorkspaceAsync(workspace, cancellationToken);
+            workspace = new Workspace { Id = WharfIds.Hex(WharfIds.WorkspacePrefix, ids.Next()), Name = DefaultWorkspaceName, CreatedAt = now };
+            await workspaces.InsertWorkspaceAsync(workspace, cancellationToken);
         }
-        await catalog.InsertKeyAsync(new ApiKeyRecord
+        await keys.InsertKeyAsync(new ApiKeyRecord
         {
             Id = WharfIds.Hex(WharfIds.KeyPrefix, ids.Next()),
             WorkspaceId = workspace.Id,

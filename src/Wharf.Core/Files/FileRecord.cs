@@ -21,6 +21,8 @@ public sealed record FileRecord
     public required string Sha256 { get; init; }
     /// <summary>The media type the client sent for the content, if any.</summary>
     public string? ContentType { get; init; }
+    /// <summary>True when the content is kept as segments (the parts of an upload), not as one blob.</summary>
+    public bool Segmented { get; init; }
 
     public static readonly IReadOnlyDictionary<string, string> EmptyMetadata = new Dictionary<string, string>();
 }

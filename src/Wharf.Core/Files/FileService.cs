@@ -3,12 +3,15 @@ using Microsoft.Extensions.Options;
 using Wharf.Core.Errors;
 using Wharf.Core.Ids;
 using Wharf.Core.Ports;
+using Wharf.Core.Uploads;
 
 namespace Wharf.Core.Files;
 
 /// <summary>The Files API: create, list, read and delete files of one workspace.</summary>
 public sealed class FileService(
     IFileCatalog catalog,
+    IWorkspaceCatalog workspaces,
+    IUploadCatalog uploads,
     IBlobStore blobs,
     IProviderRegistry providers,
     FilePurposes purposes,
@@ -21,9 +24,29 @@ public sealed class FileService(
 
     public long MaxUploadBytes => options.Value.MaxUploadBytes;
 
-    /// <summary>Stages bytes for a new file: streamed to the store and hashed, nothing kept in memory.</summary>
-    public Task<StagedBlob?> StageAsync(Stream content, CancellationToken cancellationToken) =>
-        blobs.StageAsync(content, options.Value.MaxUploadBytes, cancellationToken);
+    /// <summary>
+    /// Stages bytes for a new file of the workspace: streamed to the store and hashed, nothing kept in memory.
+    /// Refused while streaming (and nothing kept) once it passes the size limit or the workspace's free quota.
+    /// </summary>
+    public async Task<Result<StagedBlob>> StageAsync(string workspaceId, Stream content, CancellationToken cancellationToken)
+    {
+        long maxBytes = options.Value.MaxUploadBytes;
+        long? free = null;
+        if (await workspaces.GetWorkspaceAsync(workspaceId, cancellationToken) is { StorageQuotaBytes: { } quota } workspace)
+        {
+            free = Math.Max(0, quota - workspace.UsageBytes);
+            maxBytes = Math.Min(maxBytes, free.Value);
+        }
+        var staged = await blobs.StageAsync(content, maxBytes, cancellationToken);
+        if (staged is not null)
+        {
+            return staged;
+        }
+        return free is { } f && f < options.Value.MaxUploadBytes ? QuotaExceeded() : WharfErrors.FileTooLarge(options.Value.MaxUploadBytes);
+    }
+
+    public static WharfError QuotaExceeded() =>
+        new(403, "This upload would exceed the workspace's storage quota.", "file", "storage_quota_exceeded");
 
     /// <summary>
     /// Checks the fields, then commits the staged bytes under a new id and writes the catalog row (in that order,
@@ -85,7 +108,12 @@ public sealed class FileService(
         };
 
         await content.CommitAsync(file.Id, cancellationToken);
-        await catalog.InsertAsync(file, cancellationToken);
+        if (!await catalog.InsertAsync(file, cancellationToken))
+        {
+            // Another upload took the quota while this one streamed.
+            await DeleteBlobQuietlyAsync(file.Id, cancellationToken);
+            return QuotaExceeded();
+        }
         return file;
     }
 
@@ -116,7 +144,9 @@ public sealed class FileService(
         {
             return file.Error!;
         }
-        var stream = await blobs.OpenReadAsync(file.Value.Id, cancellationToken);
+        var stream = file.Value.Segmented
+            ? new SegmentedStream(await uploads.GetSegmentsAsync(file.Value.Id, cancellationToken), blobs.OpenReadAsync)
+            : await blobs.OpenReadAsync(file.Value.Id, cancellationToken);
         if (stream is null)
         {
             // A row without its blob means the blob was lost or is being deleted: never serve a partial answer.
@@ -134,12 +164,7 @@ public sealed class FileService(
         {
             return file.Error!;
         }
-        if (!await catalog.DeleteAsync(workspaceId, fileId, cancellationToken))
-        {
-            return WharfErrors.NoSuchFile(fileId);
-        }
-        await DeleteBlobQuietlyAsync(fileId, cancellationToken);
-        return file;
+        return await RemoveAsync(file.Value, cancellationToken) ? file : WharfErrors.NoSuchFile(fileId);
     }
 
     /// <summary>Deletes every expired file (row, then blob); returns how many.</summary>
@@ -152,17 +177,43 @@ public sealed class FileService(
             var batch = await catalog.ListExpiredAsync(now, 500, cancellationToken);
             foreach (var file in batch)
             {
-                if (await catalog.DeleteAsync(file.WorkspaceId, file.Id, cancellationToken))
+                if (await RemoveAsync(file, cancellationToken))
                 {
                     deleted++;
                 }
-                await DeleteBlobQuietlyAsync(file.Id, cancellationToken);
             }
             if (batch.Count < 500)
             {
                 return deleted;
             }
         }
+    }
+
+    /// <summary>Removes the files and blobs of deleted workspaces, then their rows; returns how many files.</summary>
+    public async Task<int> PurgeDeletedWorkspacesAsync(CancellationToken cancellationToken)
+    {
+        int deleted = 0;
+        foreach (string workspaceId in await workspaces.ListDeletedWorkspacesAsync(100, cancellationToken))
+        {
+            while (true)
+            {
+                var page = await catalog.ListAsync(new FileListQuery { WorkspaceId = workspaceId, Limit = 500 }, cancellationToken);
+                foreach (var file in page.Items)
+                {
+                    if (await RemoveAsync(file, cancellationToken))
+                    {
+                        deleted++;
+                    }
+                }
+                if (!page.HasMore)
+                {
+                    break;
+                }
+            }
+            // Expired rows that listing skips are left to the expiry sweep; the row goes once none remain.
+            await workspaces.PurgeWorkspaceAsync(workspaceId, cancellationToken);
+        }
+        return deleted;
     }
 
     /// <summary>
@@ -175,7 +226,8 @@ public sealed class FileService(
         var candidates = new List<string>(500);
         await foreach (var blob in blobs.ListAsync(cancellationToken))
         {
-            if (blob.LastWrite < olderThan && blob.BlobId.StartsWith(WharfIds.FilePrefix, StringComparison.Ordinal))
+            if (blob.LastWrite < olderThan
+                && (blob.BlobId.StartsWith(WharfIds.FilePrefix, StringComparison.Ordinal) || blob.BlobId.StartsWith(WharfIds.PartPrefix, StringComparison.Ordinal)))
             {
                 candidates.Add(blob.BlobId);
             }
@@ -189,13 +241,37 @@ public sealed class FileService(
         return removed;
     }
 
+    /// <summary>
+    /// Removes the row (which also releases a segmented file's parts), then the blob or segments. A blob left behind
+    /// by a failure is removed later by the orphan sweep.
+    /// </summary>
+    private async Task<bool> RemoveAsync(FileRecord file, CancellationToken cancellationToken)
+    {
+        var blobIds = file.Segmented
+            ? (await uploads.GetSegmentsAsync(file.Id, cancellationToken)).Select(s => s.BlobId).ToList()
+            : [file.Id];
+        if (!await catalog.DeleteAsync(file.WorkspaceId, file.Id, cancellationToken))
+        {
+            return false;
+        }
+        foreach (string blobId in blobIds)
+        {
+            await DeleteBlobQuietlyAsync(blobId, cancellationToken);
+        }
+        return true;
+    }
+
     private async Task<int> RemoveWithoutRowAsync(List<string> blobIds, CancellationToken cancellationToken)
     {
         if (blobIds.Count == 0)
         {
             return 0;
         }
-        var existing = await catalog.FindExistingAsync(blobIds, cancellationToken);
+        // File blobs are named by file id, upload parts (also a segmented file's segments) by part id.
+        var files = blobIds.Where(id => id.StartsWith(WharfIds.FilePrefix, StringComparison.Ordinal)).ToList();
+        var parts = blobIds.Where(id => id.StartsWith(WharfIds.PartPrefix, StringComparison.Ordinal)).ToList();
+        var existing = new HashSet<string>(await catalog.FindExistingAsync(files, cancellationToken), StringComparer.Ordinal);
+        existing.UnionWith(await uploads.FindExistingPartsAsync(parts, cancellationToken));
         int removed = 0;
         foreach (string id in blobIds.Where(id => !existing.Contains(id)))
         {

@@ -5,14 +5,18 @@ namespace Wharf.Core.Ports;
 /// <summary>File metadata. Every call is scoped to one workspace, except the sweeper's.</summary>
 public interface IFileCatalog
 {
-    Task InsertAsync(FileRecord file, CancellationToken cancellationToken);
+    /// <summary>
+    /// Writes the row and adds its bytes to the workspace's usage, in one transaction. Returns false, writing
+    /// nothing, when that would take the workspace over its storage quota or the workspace is deleted.
+    /// </summary>
+    Task<bool> InsertAsync(FileRecord file, CancellationToken cancellationToken);
 
     Task<FileRecord?> GetAsync(string workspaceId, string fileId, CancellationToken cancellationToken);
 
     /// <summary>One keyset page: cost grows with the page, not with the workspace.</summary>
     Task<Page<FileRecord>> ListAsync(FileListQuery query, CancellationToken cancellationToken);
 
-    /// <summary>Removes the row; false when there was none.</summary>
+    /// <summary>Removes the row and subtracts its bytes from the workspace's usage; false when there was none.</summary>
     Task<bool> DeleteAsync(string workspaceId, string fileId, CancellationToken cancellationToken);
 
     /// <summary>Files whose <c>expires_at</c> is at or before <paramref name="nowUnixSeconds"/>, oldest first.</summary>

@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Http.Metadata;
 using Microsoft.Extensions.Options;
 using Microsoft.Net.Http.Headers;
+using Wharf.Core.Auth;
 using Wharf.Core.Files;
 using Wharf.Server.Auth;
 using Wharf.Server.Errors;
@@ -18,27 +19,42 @@ internal static class FilesApi
 
     public static RouteGroupBuilder MapFilesApi(this RouteGroupBuilder api, IOptions<FilesOptions> options)
     {
-        var files = api.MapGroup("/files");
-        files.MapPost("/", Upload)
+        var read = api.MapGroup("/files").RequireAuthorization(ApiScopes.FilesRead);
+        read.MapGet("/", List);
+        read.MapGet("/{id}", Get);
+        read.MapGet("/{id}/content", Content);
+
+        var write = api.MapGroup("/files").RequireAuthorization(ApiScopes.FilesWrite);
+        write.MapPost("/", Upload)
             .WithMetadata(new BodySizeLimit(options.Value.MaxUploadBytes + MultipartOverheadBytes))
             .DisableAntiforgery();
-        files.MapGet("/", List);
-        files.MapGet("/{id}", Get);
-        files.MapGet("/{id}/content", Content);
-        files.MapDelete("/{id}", Delete);
+        write.MapDelete("/{id}", Delete);
         return api;
     }
 
     private static async Task<Results<Ok<FileObject>, ErrorResult>> Upload(
         HttpRequest request, ClaimsPrincipal user, FileService files, CancellationToken cancellationToken)
     {
-        var form = await MultipartFileUpload.ReadAsync(request, files, cancellationToken);
+        string workspaceId = user.WorkspaceIdOf();
+        var form = await MultipartUpload.ReadAsync(
+            request, "file", (body, ct) => files.StageAsync(workspaceId, body, ct), cancellationToken);
         if (!form.IsOk)
         {
             return form.Error!.ToResult();
         }
         await using var upload = form.Value;
-        var created = await files.CreateAsync(user.WorkspaceIdOf(), upload.Fields, upload.Content, cancellationToken);
+        var fields = new FileUploadRequest
+        {
+            Purpose = upload.Field("purpose"),
+            Filename = upload.Filename,
+            ContentType = upload.ContentType,
+            Metadata = upload.Field("metadata"),
+            Collection = upload.Field("collection"),
+            Provider = upload.Field("provider"),
+            ExpiresAfterAnchor = upload.Field("expires_after[anchor]"),
+            ExpiresAfterSeconds = upload.Field("expires_after[seconds]"),
+        };
+        var created = await files.CreateAsync(workspaceId, fields, upload.Content, cancellationToken);
         return created.IsOk ? TypedResults.Ok(FileObject.From(created.Value)) : created.Error!.ToResult();
     }
 
@@ -101,11 +117,12 @@ internal static class FilesApi
         query.TryGetValue(key, out var values) ? values[^1] : null;
 
     private static string? NullIfEmpty(string? value) => string.IsNullOrEmpty(value) ? null : value;
+}
 
-    private sealed class BodySizeLimit(long bytes) : IRequestSizeLimitMetadata
-    {
-        public long? MaxRequestBodySize => bytes;
-    }
+/// <summary>A route's request body limit, applied by the framework before the handler reads a byte.</summary>
+internal sealed class BodySizeLimit(long bytes) : IRequestSizeLimitMetadata
+{
+    public long? MaxRequestBodySize => bytes;
 }
 
 /// <summary>A <c>Content-Disposition</c> value no filename can break: ASCII fallback plus RFC 5987 <c>filename*</c>.</summary>

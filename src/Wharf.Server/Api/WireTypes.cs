@@ -1,5 +1,7 @@
 using System.Text.Json.Serialization;
+using Wharf.Core.Auth;
 using Wharf.Core.Files;
+using Wharf.Core.Uploads;
 
 namespace Wharf.Server.Api;
 
@@ -43,7 +45,85 @@ internal sealed record FileList(IReadOnlyList<FileObject> Data, string? FirstId,
     }
 }
 
+/// <summary>OpenAI's upload object; Wharf adds <c>parts</c> (received so far) on <c>GET /v1/uploads/{id}</c>.</summary>
+internal sealed record UploadObject(
+    [property: JsonPropertyOrder(-2)] string Id,
+    long Bytes,
+    long CreatedAt,
+    string Filename,
+    string Purpose,
+    string Status,
+    long ExpiresAt,
+    FileObject? File,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<UploadPartObject>? Parts)
+{
+    [JsonPropertyOrder(-1)]
+    public string Object => "upload";
+
+    public static UploadObject From(UploadView view, bool withParts) => new(
+        view.Upload.Id, view.Upload.Bytes, view.Upload.CreatedAt, view.Upload.Filename, view.Upload.Purpose,
+        view.Upload.Status, view.Upload.ExpiresAt,
+        view.File is null ? null : FileObject.From(view.File),
+        withParts ? [.. view.Parts.Select(UploadPartObject.From)] : null);
+}
+
+internal sealed record UploadPartObject(
+    [property: JsonPropertyOrder(-2)] string Id,
+    long CreatedAt,
+    string UploadId,
+    long Bytes,
+    string Sha256)
+{
+    [JsonPropertyOrder(-1)]
+    public string Object => "upload.part";
+
+    public static UploadPartObject From(UploadPartRecord part) => new(part.Id, part.CreatedAt, part.UploadId, part.Bytes, part.Sha256);
+}
+
 internal sealed record DeletedObject(string Id, string Object, bool Deleted);
+
+internal sealed record WorkspaceObject(
+    [property: JsonPropertyOrder(-2)] string Id,
+    string Name,
+    long CreatedAt,
+    long? StorageQuotaBytes,
+    long StorageUsageBytes,
+    int? RateLimitRpm)
+{
+    [JsonPropertyOrder(-1)]
+    public string Object => "workspace";
+
+    public static WorkspaceObject From(Workspace w) => new(w.Id, w.Name, w.CreatedAt, w.StorageQuotaBytes, w.UsageBytes, w.RateLimitRpm);
+}
+
+/// <summary>An API key; <c>key</c> (the secret) is present only in the answer that created it.</summary>
+internal sealed record KeyObject(
+    [property: JsonPropertyOrder(-2)] string Id,
+    string WorkspaceId,
+    string Name,
+    string Prefix,
+    long CreatedAt,
+    long? ExpiresAt,
+    long? LastUsedAt,
+    IReadOnlyList<string> Scopes,
+    int? RateLimitRpm,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Key)
+{
+    [JsonPropertyOrder(-1)]
+    public string Object => "api_key";
+
+    public static KeyObject From(ApiKeyRecord k, string? secret) =>
+        new(k.Id, k.WorkspaceId, k.Name, k.Prefix, k.CreatedAt, k.ExpiresAt, k.LastUsedAt, k.Scopes, k.RateLimitRpm, secret);
+}
+
+internal sealed record AdminList<T>(IReadOnlyList<T> Data, string? FirstId, string? LastId, bool HasMore)
+{
+    [JsonPropertyOrder(-1)]
+    public string Object => "list";
+
+    public static AdminList<T> From(IReadOnlyList<T> items, bool hasMore, Func<T, string> id) =>
+        new(items, items.Count > 0 ? id(items[0]) : null, items.Count > 0 ? id(items[^1]) : null, hasMore);
+}
 
 internal sealed record HealthStatus(string Status);
 
@@ -54,5 +134,11 @@ internal sealed record HealthStatus(string Status);
 [JsonSerializable(typeof(FileList))]
 [JsonSerializable(typeof(DeletedObject))]
 [JsonSerializable(typeof(HealthStatus))]
+[JsonSerializable(typeof(WorkspaceObject))]
+[JsonSerializable(typeof(UploadObject))]
+[JsonSerializable(typeof(UploadPartObject))]
+[JsonSerializable(typeof(KeyObject))]
+[JsonSerializable(typeof(AdminList<WorkspaceObject>))]
+[JsonSerializable(typeof(AdminList<KeyObject>))]
 [JsonSerializable(typeof(Errors.ErrorEnvelope))]
 internal sealed partial class WireJsonContext : JsonSerializerContext;

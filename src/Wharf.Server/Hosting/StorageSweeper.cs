@@ -3,9 +3,13 @@ using Wharf.Core.Files;
 
 namespace Wharf.Server.Hosting;
 
-/// <summary>Periodically deletes expired files and blobs that have no catalog row (after a grace period).</summary>
+/// <summary>
+/// Periodically deletes expired files, the files of deleted workspaces, and blobs that have no catalog row (after a
+/// grace period).
+/// </summary>
 internal sealed class StorageSweeper(
     FileService files,
+    Wharf.Core.Uploads.UploadService uploads,
     IOptions<WharfOptions> options,
     TimeProvider time,
     ILogger<StorageSweeper> logger) : BackgroundService
@@ -19,10 +23,14 @@ internal sealed class StorageSweeper(
             try
             {
                 int expired = await files.DeleteExpiredAsync(stoppingToken);
+                int ofDeleted = await files.PurgeDeletedWorkspacesAsync(stoppingToken);
+                int uploadsExpired = await uploads.ExpirePendingAsync(stoppingToken);
                 int orphans = await files.SweepOrphansAsync(time.GetUtcNow().AddSeconds(-sweeper.OrphanGraceSeconds), stoppingToken);
-                if (expired + orphans > 0)
+                if (expired + ofDeleted + uploadsExpired + orphans > 0)
                 {
-                    logger.LogInformation("Sweep removed {Expired} expired file(s) and {Orphans} orphaned blob(s).", expired, orphans);
+                    logger.LogInformation(
+                        "Sweep removed {Expired} expired file(s), {OfDeleted} file(s) of deleted workspaces, {Uploads} expired upload(s) and {Orphans} orphaned blob(s).",
+                        expired, ofDeleted, uploadsExpired, orphans);
                 }
             }
             catch (Exception ex) when (ex is not OperationCanceledException)

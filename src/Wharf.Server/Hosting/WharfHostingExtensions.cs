@@ -2,6 +2,8 @@ using Microsoft.Extensions.Options;
 using Wharf.Core.Auth;
 using Wharf.Core.Files;
 using Wharf.Core.Ids;
+using Wharf.Core.Tenancy;
+using Wharf.Core.Uploads;
 using Wharf.Providers;
 using Wharf.Server.Api;
 using Wharf.Server.Auth;
@@ -19,7 +21,11 @@ internal static class WharfHostingExtensions
     public static WebApplicationBuilder AddWharf(this WebApplicationBuilder builder)
     {
         var services = builder.Services;
-        services.AddOptions<WharfOptions>().BindConfiguration(WharfOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<WharfOptions>().BindConfiguration(WharfOptions.Section).ValidateDataAnnotations()
+            .Validate(o => IsValid(o.Auth) && IsValid(o.Sweeper) && IsValid(o.RateLimits),
+                "Wharf:Auth, Wharf:Sweeper or Wharf:RateLimits holds a value out of range (see docs/configuration.md).")
+            .Validate(o => o.Auth.AdminKey is null || o.Auth.AdminKey.Length >= 16, "Wharf:Auth:AdminKey must be at least 16 characters.")
+            .ValidateOnStart();
         services.AddOptions<FilesOptions>().BindConfiguration(FilesOptions.Section).ValidateDataAnnotations()
             .Validate(o => o.DefaultListLimit <= o.MaxListLimit, "Wharf:Files:DefaultListLimit must not exceed Wharf:Files:MaxListLimit.")
             .Validate(o => o.ExtraPurposes.All(p => !string.IsNullOrWhiteSpace(p) && p.Length <= 64), "Wharf:Files:ExtraPurposes holds an empty or overlong purpose.")
@@ -41,8 +47,13 @@ internal static class WharfHostingExtensions
         services.AddSingleton<FilePurposes>();
         services.AddSingleton<FileService>();
         services.AddSingleton<KeyService>();
+        services.AddSingleton<KeyUsageTracker>();
+        services.AddSingleton<WorkspaceService>();
+        services.AddSingleton<UploadService>();
+        services.AddSingleton<KeyRateLimiter>();
         services.AddHostedService<StartupTasks>();
         services.AddHostedService<StorageSweeper>();
+        services.AddHostedService<KeyUsageFlusher>();
 
         // AddAuthenticationCore rather than AddAuthentication: the latter brings Data Protection, which Wharf does
         // not use and which would write its key ring outside Wharf:DataDir.
@@ -50,9 +61,10 @@ internal static class WharfHostingExtensions
         services.AddAuthenticationCore(auth =>
         {
             auth.AddScheme<ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null);
+            auth.AddScheme<AdminKeyAuthenticationHandler>(AdminKeyAuthenticationHandler.SchemeName, null);
             auth.DefaultScheme = ApiKeyAuthenticationHandler.SchemeName;
         });
-        services.AddAuthorization();
+        services.AddAuthorization(WharfPolicies.Add);
 
         services.AddExceptionHandler<EnvelopeExceptionHandler>();
         services.AddProblemDetails();
@@ -65,12 +77,17 @@ internal static class WharfHostingExtensions
         return builder;
     }
 
+    private static bool IsValid(object options) =>
+        System.ComponentModel.DataAnnotations.Validator.TryValidateObject(options, new System.ComponentModel.DataAnnotations.ValidationContext(options), null, validateAllProperties: true);
+
     public static WebApplication UseWharf(this WebApplication app)
     {
         app.UseMiddleware<RequestIdMiddleware>();
         app.UseExceptionHandler();
         app.UseEnvelopeForBareStatusCodes();
         app.UseAuthentication();
+        var limiter = app.Services.GetRequiredService<KeyRateLimiter>();
+        app.Use(limiter.InvokeAsync);
         app.UseAuthorization();
         return app;
     }
@@ -80,7 +97,11 @@ internal static class WharfHostingExtensions
         var filesOptions = app.Services.GetRequiredService<IOptions<FilesOptions>>();
         foreach (string prefix in ApiPrefixes)
         {
-            app.MapGroup(prefix).RequireAuthorization().MapFilesApi(filesOptions);
+            app.MapGroup(prefix).MapFilesApi(filesOptions).MapUploadsApi();
+        }
+        if (!string.IsNullOrEmpty(app.Services.GetRequiredService<IOptions<WharfOptions>>().Value.Auth.AdminKey))
+        {
+            app.MapAdminApi();
         }
         app.MapHealthApi();
         return app;

@@ -14,6 +14,8 @@ internal sealed class WharfOptions
     public AuthOptions Auth { get; set; } = new();
 
     public SweeperOptions Sweeper { get; set; } = new();
+
+    public RateLimitOptions RateLimits { get; set; } = new();
 }
 
 internal sealed class AuthOptions
@@ -21,8 +23,19 @@ internal sealed class AuthOptions
     /// <summary>When set, workspace <c>default</c> holds this key (idempotent across restarts).</summary>
     public string? BootstrapKey { get; set; }
 
-    /// <summary>Enables the admin API (a later issue); kept here so configuration can already name it.</summary>
+    /// <summary>Enables the admin API under <c>/admin</c>, authenticated by this key alone.</summary>
     public string? AdminKey { get; set; }
+
+    /// <summary>Seconds between writes of keys' last-used times (one batched write, not one per request).</summary>
+    [Range(1, 3600)]
+    public int LastUsedFlushSeconds { get; set; } = 30;
+}
+
+internal sealed class RateLimitOptions
+{
+    /// <summary>Requests per minute per key when neither the key nor its workspace sets one; 0 for no limit.</summary>
+    [Range(0, 1_000_000)]
+    public int DefaultRpm { get; set; }
 }
 
 internal sealed class SweeperOptions

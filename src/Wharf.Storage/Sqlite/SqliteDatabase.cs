@@ -84,9 +84,15 @@ internal sealed class SqliteDatabase : IDisposable
             CREATE TABLE IF NOT EXISTS workspaces (
                 id TEXT NOT NULL PRIMARY KEY,
                 name TEXT NOT NULL,
-                created_at INTEGER NOT NULL
+                created_at INTEGER NOT NULL,
+                storage_quota_bytes INTEGER,
+                rate_limit_rpm INTEGER,
+                usage_bytes INTEGER NOT NULL DEFAULT 0,
+                deleted_at INTEGER,
+                purged INTEGER NOT NULL DEFAULT 0
             ) WITHOUT ROWID;
-            CREATE INDEX IF NOT EXISTS ix_workspaces_name ON workspaces(name);
+            CREATE INDEX IF NOT EXISTS ix_workspaces_name ON workspaces(name) WHERE deleted_at IS NULL;
+            CREATE INDEX IF NOT EXISTS ix_workspaces_deleted ON workspaces(deleted_at) WHERE deleted_at IS NOT NULL AND purged = 0;
 
             CREATE TABLE IF NOT EXISTS api_keys (
                 id TEXT NOT NULL PRIMARY KEY,
@@ -94,7 +100,11 @@ internal sealed class SqliteDatabase : IDisposable
                 name TEXT NOT NULL,
                 hash BLOB NOT NULL,
                 prefix TEXT NOT NULL,
-                created_at INTEGER NOT NULL
+                created_at INTEGER NOT NULL,
+                scopes TEXT NOT NULL,
+                expires_at INTEGER,
+                rate_limit_rpm INTEGER,
+                last_used_at INTEGER
             ) WITHOUT ROWID;
             CREATE UNIQUE INDEX IF NOT EXISTS ix_api_keys_hash ON api_keys(hash);
             CREATE INDEX IF NOT EXISTS ix_api_keys_workspace ON api_keys(workspace_id, id);
@@ -115,6 +125,7 @@ internal sealed class SqliteDatabase : IDisposable
                 sha256 TEXT NOT NULL,
                 content_type TEXT,
                 processing_status TEXT,
+                segmented INTEGER NOT NULL DEFAULT 0,
                 PRIMARY KEY (workspace_id, id)
             ) WITHOUT ROWID;
             CREATE UNIQUE INDEX IF NOT EXISTS ix_files_id ON files(id);
@@ -133,6 +144,36 @@ internal sealed class SqliteDatabase : IDisposable
                 PRIMARY KEY (workspace_id, key, value, file_id)
             ) WITHOUT ROWID;
             CREATE INDEX IF NOT EXISTS ix_file_metadata_file ON file_metadata(file_id);
+
+            CREATE TABLE IF NOT EXISTS uploads (
+                workspace_id TEXT NOT NULL,
+                id TEXT NOT NULL,
+                filename TEXT NOT NULL,
+                purpose TEXT NOT NULL,
+                bytes INTEGER NOT NULL,
+                mime_type TEXT,
+                created_at INTEGER NOT NULL,
+                expires_at INTEGER NOT NULL,
+                status TEXT NOT NULL,
+                file_id TEXT,
+                file_expires_after INTEGER,
+                PRIMARY KEY (workspace_id, id)
+            ) WITHOUT ROWID;
+            CREATE INDEX IF NOT EXISTS ix_uploads_pending ON uploads(expires_at) WHERE status = 'pending';
+
+            -- A part belongs to a pending upload, or (file_id set) is segment 'seq' of a file made from one.
+            CREATE TABLE IF NOT EXISTS upload_parts (
+                id TEXT NOT NULL PRIMARY KEY,
+                upload_id TEXT NOT NULL,
+                workspace_id TEXT NOT NULL,
+                bytes INTEGER NOT NULL,
+                sha256 TEXT NOT NULL,
+                created_at INTEGER NOT NULL,
+                file_id TEXT,
+                seq INTEGER
+            ) WITHOUT ROWID;
+            CREATE INDEX IF NOT EXISTS ix_upload_parts_upload ON upload_parts(upload_id, id);
+            CREATE INDEX IF NOT EXISTS ix_upload_parts_file ON upload_parts(file_id, seq) WHERE file_id IS NOT NULL;
             """;
         command.ExecuteNonQuery();
         command.CommandText = $"PRAGMA user_version={SchemaVersion};";

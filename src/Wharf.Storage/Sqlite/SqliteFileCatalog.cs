@@ -14,55 +14,76 @@ internal sealed class SqliteFileCatalog(SqliteDatabase database, TimeProvider ti
 {
     private const string Columns =
         "f.workspace_id, f.id, f.bytes, f.created_at, f.filename, f.purpose, f.status, f.status_details, f.expires_at, " +
-        "f.metadata, f.collection, f.provider, f.sha256, f.content_type";
+        "f.metadata, f.collection, f.provider, f.sha256, f.content_type, f.segmented";
 
-    public Task InsertAsync(FileRecord file, CancellationToken cancellationToken) =>
-        database.WriteAsync(async (connection, transaction) =>
+    public Task<bool> InsertAsync(FileRecord file, CancellationToken cancellationToken) =>
+        database.WriteAsync((connection, transaction) => InsertAsync(connection, transaction, file, cancellationToken), cancellationToken);
+
+    /// <summary>The insert inside a caller's write transaction (completing an upload writes more in the same one).</summary>
+    internal static async Task<bool> InsertAsync(SqliteConnection connection, SqliteTransaction transaction, FileRecord file, CancellationToken cancellationToken)
+    {
+        // Writers are serialised, so the quota check and the usage update see no concurrent upload.
+        await using (var usage = connection.CreateCommand())
         {
-            await using var command = connection.CreateCommand();
-            command.Transaction = transaction;
-            command.CommandText = """
-                INSERT INTO files (workspace_id, id, bytes, created_at, filename, purpose, status, status_details, expires_at,
-                                   metadata, collection, provider, sha256, content_type)
-                VALUES ($ws, $id, $bytes, $created, $filename, $purpose, $status, $details, $expires,
-                        $metadata, $collection, $provider, $sha, $ctype);
+            usage.Transaction = transaction;
+            usage.CommandText = """
+                UPDATE workspaces SET usage_bytes = usage_bytes + $bytes
+                WHERE id = $ws AND deleted_at IS NULL AND (storage_quota_bytes IS NULL OR usage_bytes + $bytes <= storage_quota_bytes);
+                SELECT changes() > 0 OR NOT EXISTS (SELECT 1 FROM workspaces WHERE id = $ws);
                 """;
-            command.Parameters.AddWithValue("$ws", file.WorkspaceId);
-            command.Parameters.AddWithValue("$id", file.Id);
-            command.Parameters.AddWithValue("$bytes", file.Bytes);
-            command.Parameters.AddWithValue("$created", file.CreatedAt);
-            command.Parameters.AddWithValue("$filename", file.Filename);
-            command.Parameters.AddWithValue("$purpose", file.Purpose);
-            command.Parameters.AddWithValue("$status", file.Status);
-            command.Parameters.AddWithValue("$details", (object?)file.StatusDetails ?? DBNull.Value);
-            command.Parameters.AddWithValue("$expires", (object?)file.ExpiresAt ?? DBNull.Value);
-            command.Parameters.AddWithValue("$metadata", file.Metadata.Count == 0
-                ? DBNull.Value
-                : JsonSerializer.Serialize(file.Metadata, StorageJsonContext.Default.IReadOnlyDictionaryStringString));
-            command.Parameters.AddWithValue("$collection", (object?)file.Collection ?? DBNull.Value);
-            command.Parameters.AddWithValue("$provider", file.Provider);
-            command.Parameters.AddWithValue("$sha", file.Sha256);
-            command.Parameters.AddWithValue("$ctype", (object?)file.ContentType ?? DBNull.Value);
-            await command.ExecuteNonQueryAsync(cancellationToken);
-
-            if (file.Metadata.Count > 0)
+            usage.Parameters.AddWithValue("$ws", file.WorkspaceId);
+            usage.Parameters.AddWithValue("$bytes", file.Bytes);
+            if (Convert.ToInt64(await usage.ExecuteScalarAsync(cancellationToken), System.Globalization.CultureInfo.InvariantCulture) == 0)
             {
-                await using var meta = connection.CreateCommand();
-                meta.Transaction = transaction;
-                meta.CommandText = "INSERT INTO file_metadata (workspace_id, key, value, file_id) VALUES ($ws, $key, $value, $id);";
-                meta.Parameters.AddWithValue("$ws", file.WorkspaceId);
-                meta.Parameters.AddWithValue("$id", file.Id);
-                var key = meta.Parameters.Add("$key", SqliteType.Text);
-                var value = meta.Parameters.Add("$value", SqliteType.Text);
-                foreach (var (k, v) in file.Metadata)
-                {
-                    key.Value = k;
-                    value.Value = v;
-                    await meta.ExecuteNonQueryAsync(cancellationToken);
-                }
+                return false;
             }
-            return true;
-        }, cancellationToken);
+        }
+
+        await using var command = connection.CreateCommand();
+        command.Transaction = transaction;
+        command.CommandText = """
+            INSERT INTO files (workspace_id, id, bytes, created_at, filename, purpose, status, status_details, expires_at,
+                               metadata, collection, provider, sha256, content_type, segmented)
+            VALUES ($ws, $id, $bytes, $created, $filename, $purpose, $status, $details, $expires,
+                    $metadata, $collection, $provider, $sha, $ctype, $segmented);
+            """;
+        command.Parameters.AddWithValue("$ws", file.WorkspaceId);
+        command.Parameters.AddWithValue("$id", file.Id);
+        command.Parameters.AddWithValue("$bytes", file.Bytes);
+        command.Parameters.AddWithValue("$created", file.CreatedAt);
+        command.Parameters.AddWithValue("$filename", file.Filename);
+        command.Parameters.AddWithValue("$purpose", file.Purpose);
+        command.Parameters.AddWithValue("$status", file.Status);
+        command.Parameters.AddWithValue("$details", (object?)file.StatusDetails ?? DBNull.Value);
+        command.Parameters.AddWithValue("$expires", (object?)file.ExpiresAt ?? DBNull.Value);
+        command.Parameters.AddWithValue("$metadata", file.Metadata.Count == 0
+            ? DBNull.Value
+            : JsonSerializer.Serialize(file.Metadata, StorageJsonContext.Default.IReadOnlyDictionaryStringString));
+        command.Parameters.AddWithValue("$collection", (object?)file.Collection ?? DBNull.Value);
+        command.Parameters.AddWithValue("$provider", file.Provider);
+        command.Parameters.AddWithValue("$sha", file.Sha256);
+        command.Parameters.AddWithValue("$ctype", (object?)file.ContentType ?? DBNull.Value);
+        command.Parameters.AddWithValue("$segmented", file.Segmented ? 1 : 0);
+        await command.ExecuteNonQueryAsync(cancellationToken);
+
+        if (file.Metadata.Count > 0)
+        {
+            await using var meta = connection.CreateCommand();
+            meta.Transaction = transaction;
+            meta.CommandText = "INSERT INTO file_metadata (workspace_id, key, value, file_id) VALUES ($ws, $key, $value, $id);";
+            meta.Parameters.AddWithValue("$ws", file.WorkspaceId);
+            meta.Parameters.AddWithValue("$id", file.Id);
+            var key = meta.Parameters.Add("$key", SqliteType.Text);
+            var value = meta.Parameters.Add("$value", SqliteType.Text);
+            foreach (var (k, v) in file.Metadata)
+            {
+                key.Value = k;
+                value.Value = v;
+                await meta.ExecuteNonQueryAsync(cancellationToken);
+            }
+        }
+        return true;
+    }
 
     public async Task<FileRecord?> GetAsync(string workspaceId, string fileId, CancellationToken cancellationToken)
     {
@@ -189,12 +210,16 @@ internal sealed class SqliteFileCatalog(SqliteDatabase database, TimeProvider ti
             await using var command = connection.CreateCommand();
             command.Transaction = transaction;
             command.CommandText = """
+                UPDATE workspaces SET usage_bytes = usage_bytes - (SELECT bytes FROM files WHERE workspace_id = $ws AND id = $id)
+                    WHERE id = $ws AND EXISTS (SELECT 1 FROM files WHERE workspace_id = $ws AND id = $id);
                 DELETE FROM file_metadata WHERE file_id = $id AND workspace_id = $ws;
+                DELETE FROM upload_parts WHERE file_id = $id AND workspace_id = $ws;
                 DELETE FROM files WHERE workspace_id = $ws AND id = $id;
+                SELECT changes();
                 """;
             command.Parameters.AddWithValue("$ws", workspaceId);
             command.Parameters.AddWithValue("$id", fileId);
-            return await command.ExecuteNonQueryAsync(cancellationToken) > 0;
+            return Convert.ToInt64(await command.ExecuteScalarAsync(cancellationToken), System.Globalization.CultureInfo.InvariantCulture) > 0;
         }, cancellationToken);
 
     public async Task<IReadOnlyList<FileRecord>> ListExpiredAsync(long nowUnixSeconds, int max, CancellationToken cancellationToken)
@@ -258,5 +283,6 @@ internal sealed class SqliteFileCatalog(SqliteDatabase database, TimeProvider ti
         Provider = reader.GetString(11),
         Sha256 = reader.GetString(12),
         ContentType = reader.IsDBNull(13) ? null : reader.GetString(13),
+        Segmented = reader.GetInt64(14) != 0,
     };
 }

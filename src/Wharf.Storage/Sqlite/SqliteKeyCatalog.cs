@@ -1,31 +1,29 @@
+using System.Globalization;
+using Microsoft.Data.Sqlite;
 using Wharf.Core.Auth;
 using Wharf.Core.Ports;
 
 namespace Wharf.Storage.Sqlite;
 
-/// <summary>Workspaces and API keys in SQLite; a key is found by its hash through a unique index.</summary>
+/// <summary>API keys in SQLite; a key is found by its hash through a unique index, joined to its live workspace.</summary>
 internal sealed class SqliteKeyCatalog(SqliteDatabase database) : IKeyCatalog
 {
-    public async Task<ApiKeyRecord?> FindKeyByHashAsync(byte[] hash, CancellationToken cancellationToken)
+    private const string KeyColumns = "k.id, k.workspace_id, k.name, k.hash, k.prefix, k.created_at, k.scopes, k.expires_at, k.rate_limit_rpm, k.last_used_at";
+
+    public async Task<KeyLookup?> FindKeyByHashAsync(byte[] hash, CancellationToken cancellationToken)
     {
         await using var connection = await database.OpenAsync(cancellationToken);
         await using var command = connection.CreateCommand();
-        command.CommandText = "SELECT id, workspace_id, name, hash, prefix, created_at FROM api_keys WHERE hash = $hash;";
+        command.CommandText = $"""
+            SELECT {KeyColumns}, {SqliteWorkspaceCatalog.Columns}
+            FROM api_keys k JOIN workspaces w ON w.id = k.workspace_id
+            WHERE k.hash = $hash AND w.deleted_at IS NULL;
+            """;
         command.Parameters.AddWithValue("$hash", hash);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        if (!await reader.ReadAsync(cancellationToken))
-        {
-            return null;
-        }
-        return new ApiKeyRecord
-        {
-            Id = reader.GetString(0),
-            WorkspaceId = reader.GetString(1),
-            Name = reader.GetString(2),
-            Hash = (byte[])reader.GetValue(3),
-            Prefix = reader.GetString(4),
-            CreatedAt = reader.GetInt64(5),
-        };
+        return await reader.ReadAsync(cancellationToken)
+            ? new KeyLookup(ReadKey(reader), SqliteWorkspaceCatalog.Read(reader, 10))
+            : null;
     }
 
     public async Task<bool> AnyKeyAsync(CancellationToken cancellationToken)
@@ -33,32 +31,8 @@ internal sealed class SqliteKeyCatalog(SqliteDatabase database) : IKeyCatalog
         await using var connection = await database.OpenAsync(cancellationToken);
         await using var command = connection.CreateCommand();
         command.CommandText = "SELECT EXISTS (SELECT 1 FROM api_keys);";
-        return Convert.ToInt64(await command.ExecuteScalarAsync(cancellationToken), System.Globalization.CultureInfo.InvariantCulture) == 1;
+        return Convert.ToInt64(await command.ExecuteScalarAsync(cancellationToken), CultureInfo.InvariantCulture) == 1;
     }
-
-    public async Task<Workspace?> FindWorkspaceByNameAsync(string name, CancellationToken cancellationToken)
-    {
-        await using var connection = await database.OpenAsync(cancellationToken);
-        await using var command = connection.CreateCommand();
-        command.CommandText = "SELECT id, name, created_at FROM workspaces WHERE name = $name ORDER BY id LIMIT 1;";
-        command.Parameters.AddWithValue("$name", name);
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        return await reader.ReadAsync(cancellationToken)
-            ? new Workspace(reader.GetString(0), reader.GetString(1), reader.GetInt64(2))
-            : null;
-    }
-
-    public Task InsertWorkspaceAsync(Workspace workspace, CancellationToken cancellationToken) =>
-        database.WriteAsync(async (connection, transaction) =>
-        {
-            await using var command = connection.CreateCommand();
-            command.Transaction = transaction;
-            command.CommandText = "INSERT INTO workspaces (id, name, created_at) VALUES ($id, $name, $created);";
-            command.Parameters.AddWithValue("$id", workspace.Id);
-            command.Parameters.AddWithValue("$name", workspace.Name);
-            command.Parameters.AddWithValue("$created", workspace.CreatedAt);
-            return await command.ExecuteNonQueryAsync(cancellationToken);
-        }, cancellationToken);
 
     public Task InsertKeyAsync(ApiKeyRecord key, CancellationToken cancellationToken) =>
         database.WriteAsync(async (connection, transaction) =>
@@ -66,8 +40,8 @@ internal sealed class SqliteKeyCatalog(SqliteDatabase database) : IKeyCatalog
             await using var command = connection.CreateCommand();
             command.Transaction = transaction;
             command.CommandText = """
-                INSERT INTO api_keys (id, workspace_id, name, hash, prefix, created_at)
-                VALUES ($id, $ws, $name, $hash, $prefix, $created);
+                INSERT INTO api_keys (id, workspace_id, name, hash, prefix, created_at, scopes, expires_at, rate_limit_rpm)
+                VALUES ($id, $ws, $name, $hash, $prefix, $created, $scopes, $expires, $rpm);
                 """;
             command.Parameters.AddWithValue("$id", key.Id);
             command.Parameters.AddWithValue("$ws", key.WorkspaceId);
@@ -75,6 +49,65 @@ internal sealed class SqliteKeyCatalog(SqliteDatabase database) : IKeyCatalog
             command.Parameters.AddWithValue("$hash", key.Hash);
             command.Parameters.AddWithValue("$prefix", key.Prefix);
             command.Parameters.AddWithValue("$created", key.CreatedAt);
+            command.Parameters.AddWithValue("$scopes", string.Join(' ', key.Scopes));
+            command.Parameters.AddWithValue("$expires", (object?)key.ExpiresAt ?? DBNull.Value);
+            command.Parameters.AddWithValue("$rpm", (object?)key.RateLimitRpm ?? DBNull.Value);
             return await command.ExecuteNonQueryAsync(cancellationToken);
         }, cancellationToken);
+
+    public async Task<IReadOnlyList<ApiKeyRecord>> ListKeysAsync(string workspaceId, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        await using var command = connection.CreateCommand();
+        command.CommandText = $"SELECT {KeyColumns} FROM api_keys k WHERE k.workspace_id = $ws ORDER BY k.id;";
+        command.Parameters.AddWithValue("$ws", workspaceId);
+        var keys = new List<ApiKeyRecord>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            keys.Add(ReadKey(reader));
+        }
+        return keys;
+    }
+
+    public Task<bool> DeleteKeyAsync(string keyId, CancellationToken cancellationToken) =>
+        database.WriteAsync(async (connection, transaction) =>
+        {
+            await using var command = connection.CreateCommand();
+            command.Transaction = transaction;
+            command.CommandText = "DELETE FROM api_keys WHERE id = $id;";
+            command.Parameters.AddWithValue("$id", keyId);
+            return await command.ExecuteNonQueryAsync(cancellationToken) > 0;
+        }, cancellationToken);
+
+    public Task TouchKeysAsync(IReadOnlyCollection<KeyValuePair<string, long>> lastUsed, CancellationToken cancellationToken) =>
+        database.WriteAsync(async (connection, transaction) =>
+        {
+            await using var command = connection.CreateCommand();
+            command.Transaction = transaction;
+            command.CommandText = "UPDATE api_keys SET last_used_at = max(coalesce(last_used_at, 0), $at) WHERE id = $id;";
+            var id = command.Parameters.Add("$id", SqliteType.Text);
+            var at = command.Parameters.Add("$at", SqliteType.Integer);
+            foreach (var (keyId, when) in lastUsed)
+            {
+                id.Value = keyId;
+                at.Value = when;
+                await command.ExecuteNonQueryAsync(cancellationToken);
+            }
+            return lastUsed.Count;
+        }, cancellationToken);
+
+    private static ApiKeyRecord ReadKey(SqliteDataReader reader) => new()
+    {
+        Id = reader.GetString(0),
+        WorkspaceId = reader.GetString(1),
+        Name = reader.GetString(2),
+        Hash = (byte[])reader.GetValue(3),
+        Prefix = reader.GetString(4),
+        CreatedAt = reader.GetInt64(5),
+        Scopes = reader.GetString(6).Split(' ', StringSplitOptions.RemoveEmptyEntries),
+        ExpiresAt = reader.IsDBNull(7) ? null : reader.GetInt64(7),
+        RateLimitRpm = reader.IsDBNull(8) ? null : reader.GetInt32(8),
+        LastUsedAt = reader.IsDBNull(9) ? null : reader.GetInt64(9),
+    };
 }

@@ -14,6 +14,7 @@ namespace Wharf.Server.Tests.Infrastructure;
 public sealed partial class WharfServer : IAsyncDisposable
 {
     public const string Key = "sk-test-functional-key";
+    public const string AdminKey = "admin-test-key-0123456789";
 
     private readonly string[] _extraArgs;
     private readonly bool _ownsDataDir;
@@ -128,6 +129,7 @@ public sealed partial class WharfServer : IAsyncDisposable
         {
             info.ArgumentList.Add("--Wharf:Auth:BootstrapKey=" + bootstrapKey);
         }
+        info.ArgumentList.Add("--Wharf:Auth:AdminKey=" + AdminKey);
         foreach (string arg in _extraArgs)
         {
             info.ArgumentList.Add(arg);

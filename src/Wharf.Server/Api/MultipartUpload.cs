@@ -3,33 +3,50 @@ using System.Text;
 using Microsoft.AspNetCore.WebUtilities;
 using Microsoft.Net.Http.Headers;
 using Wharf.Core.Errors;
-using Wharf.Core.Files;
 using Wharf.Core.Ports;
 
 namespace Wharf.Server.Api;
 
 /// <summary>
-/// Reads <c>POST /v1/files</c>'s multipart body in one pass: the <c>file</c> part is streamed to the blob store's
-/// staging area as it arrives (whatever the order of the parts), the small text fields are read into strings.
+/// Reads a multipart/form-data body in one pass: the one binary part (named by the caller: <c>file</c> for files,
+/// <c>data</c> for upload parts) is streamed to the blob store's staging area as it arrives, whatever the order of
+/// the parts; the small text fields are read into strings.
 /// </summary>
-internal sealed class MultipartFileUpload : IAsyncDisposable
+internal sealed class MultipartUpload : IAsyncDisposable
 {
     private const int MaxFieldChars = 64 * 1024;
     private const int MaxParts = 64;
 
-    private MultipartFileUpload(FileUploadRequest fields, StagedBlob content)
+    private MultipartUpload(IReadOnlyDictionary<string, string> fields, string? filename, string? contentType, StagedBlob content)
     {
         Fields = fields;
+        Filename = filename;
+        ContentType = contentType;
         Content = content;
     }
 
-    public FileUploadRequest Fields { get; }
+    public IReadOnlyDictionary<string, string> Fields { get; }
+
+    /// <summary>The binary part's filename (RFC 5987 <c>filename*</c> first), if it had one.</summary>
+    public string? Filename { get; }
+
+    public string? ContentType { get; }
 
     public StagedBlob Content { get; }
 
+    public string? Field(string name) => Fields.GetValueOrDefault(name);
+
     public ValueTask DisposeAsync() => Content.DisposeAsync();
 
-    public static async Task<Result<MultipartFileUpload>> ReadAsync(HttpRequest request, FileService files, CancellationToken cancellationToken)
+    /// <param name="request">The request whose body is read.</param>
+    /// <param name="binaryPart">The name of the part that holds the bytes.</param>
+    /// <param name="stage">Streams that part's bytes to storage, refusing them past a limit.</param>
+    /// <param name="cancellationToken">Cancels the read.</param>
+    public static async Task<Result<MultipartUpload>> ReadAsync(
+        HttpRequest request,
+        string binaryPart,
+        Func<Stream, CancellationToken, Task<Result<StagedBlob>>> stage,
+        CancellationToken cancellationToken)
     {
         if (!MediaTypeHeaderValue.TryParse(request.ContentType, out var mediaType)
             || !mediaType.MediaType.Equals("multipart/form-data", StringComparison.OrdinalIgnoreCase))
@@ -62,21 +79,22 @@ internal sealed class MultipartFileUpload : IAsyncDisposable
                     return await FailAsync(staged, WharfErrors.MalformedMultipart("a part has no 'Content-Disposition: form-data' header."));
                 }
                 string name = HeaderUtilities.RemoveQuotes(disposition.Name).Value ?? "";
-                if (name == "file")
+                if (name == binaryPart)
                 {
                     if (staged is not null)
                     {
-                        return await FailAsync(staged, WharfErrors.Invalid("file", "Only one 'file' part may be sent.", "duplicate_file"));
+                        return await FailAsync(staged, WharfErrors.Invalid(binaryPart, $"Only one '{binaryPart}' part may be sent.", "duplicate_part"));
                     }
                     filename = disposition.FileNameStar.HasValue
                         ? disposition.FileNameStar.Value
                         : HeaderUtilities.RemoveQuotes(disposition.FileName).Value;
                     contentType = section.ContentType;
-                    staged = await files.StageAsync(section.Body, cancellationToken);
-                    if (staged is null)
+                    var kept = await stage(section.Body, cancellationToken);
+                    if (!kept.IsOk)
                     {
-                        return WharfErrors.FileTooLarge(files.MaxUploadBytes);
+                        return kept.Error!;
                     }
+                    staged = kept.Value;
                 }
                 else
                 {
@@ -91,7 +109,7 @@ internal sealed class MultipartFileUpload : IAsyncDisposable
         }
         catch (BadHttpRequestException ex) when (ex.StatusCode == StatusCodes.Status413PayloadTooLarge)
         {
-            return await FailAsync(staged, WharfErrors.FileTooLarge(files.MaxUploadBytes));
+            return await FailAsync(staged, new WharfError(413, "The request body is larger than this endpoint accepts.", binaryPart, "request_too_large"));
         }
         catch (Exception ex) when (ex is IOException or InvalidDataException or DecoderFallbackException)
         {
@@ -110,23 +128,12 @@ internal sealed class MultipartFileUpload : IAsyncDisposable
 
         if (staged is null)
         {
-            return WharfErrors.Missing("file");
+            return WharfErrors.Missing(binaryPart);
         }
-        var upload = new FileUploadRequest
-        {
-            Purpose = fields.GetValueOrDefault("purpose"),
-            Filename = filename,
-            ContentType = contentType,
-            Metadata = fields.GetValueOrDefault("metadata"),
-            Collection = fields.GetValueOrDefault("collection"),
-            Provider = fields.GetValueOrDefault("provider"),
-            ExpiresAfterAnchor = fields.GetValueOrDefault("expires_after[anchor]"),
-            ExpiresAfterSeconds = fields.GetValueOrDefault("expires_after[seconds]"),
-        };
-        return new MultipartFileUpload(upload, staged);
+        return new MultipartUpload(fields, filename, contentType, staged);
     }
 
-    private static async Task<Result<MultipartFileUpload>> FailAsync(StagedBlob? staged, WharfError error)
+    private static async Task<Result<MultipartUpload>> FailAsync(StagedBlob? staged, WharfError error)
     {
         if (staged is not null)
         {

@@ -1,0 +1,173 @@
+using Wharf.Core.Auth;
+using Wharf.Core.Errors;
+using Wharf.Core.Files;
+using Wharf.Core.Ids;
+using Wharf.Core.Ports;
+
+namespace Wharf.Core.Tenancy;
+
+/// <summary>A change to a workspace: a null field is left as it is; <c>Clear*</c> removes a limit.</summary>
+public sealed record WorkspaceChange
+{
+    public string? Name { get; init; }
+    public long? StorageQuotaBytes { get; init; }
+    public bool ClearStorageQuota { get; init; }
+    public int? RateLimitRpm { get; init; }
+    public bool ClearRateLimit { get; init; }
+}
+
+/// <summary>A new API key's settings.</summary>
+public sealed record KeyRequest
+{
+    public string? Name { get; init; }
+    public IReadOnlyList<string>? Scopes { get; init; }
+    public long? ExpiresAt { get; init; }
+    public int? RateLimitRpm { get; init; }
+}
+
+/// <summary>A key just created: its record and its secret, which is shown this once.</summary>
+public sealed record CreatedKey(ApiKeyRecord Key, string Secret);
+
+/// <summary>The admin API: workspaces and their keys.</summary>
+public sealed class WorkspaceService(IWorkspaceCatalog workspaces, IKeyCatalog keys, IdGenerator ids, TimeProvider time)
+{
+    public const int MaxNameLength = 128;
+    public const int MaxListLimit = 100;
+
+    public static WharfError NoSuchWorkspace(string id) => new(404, $"No such Workspace object: {id}", "id");
+
+    public static WharfError NoSuchKey(string id) => new(404, $"No such API key: {id}", "id");
+
+    public async Task<Result<Workspace>> CreateAsync(string? name, long? storageQuotaBytes, int? rateLimitRpm, CancellationToken cancellationToken)
+    {
+        var error = CheckName(name) ?? CheckQuota(storageQuotaBytes) ?? CheckRpm(rateLimitRpm);
+        if (error is not null)
+        {
+            return error;
+        }
+        var workspace = new Workspace
+        {
+            Id = WharfIds.Hex(WharfIds.WorkspacePrefix, ids.Next()),
+            Name = name!,
+            CreatedAt = time.GetUtcNow().ToUnixTimeSeconds(),
+            StorageQuotaBytes = storageQuotaBytes,
+            RateLimitRpm = rateLimitRpm,
+        };
+        await workspaces.InsertWorkspaceAsync(workspace, cancellationToken);
+        return workspace;
+    }
+
+    public async Task<Result<Page<Workspace>>> ListAsync(int? limit, string? after, CancellationToken cancellationToken)
+    {
+        if (limit is < 1 or > MaxListLimit)
+        {
+            return WharfErrors.Invalid("limit", $"Invalid 'limit': expected an integer between 1 and {MaxListLimit}.", "invalid_limit");
+        }
+        if (after is not null && !WharfIds.IsHexId(after, WharfIds.WorkspacePrefix))
+        {
+            return WharfErrors.Invalid("after", "Invalid 'after': expected a workspace id such as 'ws_...'.", "invalid_cursor");
+        }
+        return await workspaces.ListWorkspacesAsync(limit ?? 20, after, cancellationToken);
+    }
+
+    public async Task<Result<Workspace>> GetAsync(string id, CancellationToken cancellationToken) =>
+        WharfIds.IsHexId(id, WharfIds.WorkspacePrefix) && await workspaces.GetWorkspaceAsync(id, cancellationToken) is { } workspace
+            ? workspace
+            : NoSuchWorkspace(id);
+
+    public async Task<Result<Workspace>> UpdateAsync(string id, WorkspaceChange change, CancellationToken cancellationToken)
+    {
+        var current = await GetAsync(id, cancellationToken);
+        if (!current.IsOk)
+        {
+            return current;
+        }
+        var error = (change.Name is null ? null : CheckName(change.Name)) ?? CheckQuota(change.StorageQuotaBytes) ?? CheckRpm(change.RateLimitRpm);
+        if (error is not null)
+        {
+            return error;
+        }
+        var updated = current.Value with
+        {
+            Name = change.Name ?? current.Value.Name,
+            StorageQuotaBytes = change.ClearStorageQuota ? null : change.StorageQuotaBytes ?? current.Value.StorageQuotaBytes,
+            RateLimitRpm = change.ClearRateLimit ? null : change.RateLimitRpm ?? current.Value.RateLimitRpm,
+        };
+        return await workspaces.UpdateWorkspaceAsync(updated, cancellationToken) ? updated : NoSuchWorkspace(id);
+    }
+
+    /// <summary>Its keys stop working at once; the sweeper removes its files and blobs.</summary>
+    public async Task<Result<string>> DeleteAsync(string id, CancellationToken cancellationToken) =>
+        WharfIds.IsHexId(id, WharfIds.WorkspacePrefix)
+        && await workspaces.DeleteWorkspaceAsync(id, time.GetUtcNow().ToUnixTimeSeconds(), cancellationToken)
+            ? id
+            : NoSuchWorkspace(id);
+
+    public async Task<Result<CreatedKey>> CreateKeyAsync(string workspaceId, KeyRequest request, CancellationToken cancellationToken)
+    {
+        var workspace = await GetAsync(workspaceId, cancellationToken);
+        if (!workspace.IsOk)
+        {
+            return workspace.Error!;
+        }
+        long now = time.GetUtcNow().ToUnixTimeSeconds();
+        var error = CheckName(request.Name) ?? CheckRpm(request.RateLimitRpm);
+        if (error is not null)
+        {
+            return error;
+        }
+        if (request.ExpiresAt is { } expiresAt && expiresAt <= now)
+        {
+            return WharfErrors.Invalid("expires_at", "'expires_at' must be a unix time in the future.", "invalid_expires_at");
+        }
+        var scopes = request.Scopes ?? ApiScopes.All;
+        if (scopes.Count == 0 || scopes.FirstOrDefault(s => !ApiScopes.IsKnown(s)) is { } unknown && unknown is not null)
+        {
+            return WharfErrors.Invalid("scopes", $"Invalid 'scopes': give one or more of {string.Join(", ", ApiScopes.All)}.", "invalid_scopes");
+        }
+        string secret = ApiKeys.NewSecret();
+        var key = new ApiKeyRecord
+        {
+            Id = WharfIds.Hex(WharfIds.KeyPrefix, ids.Next()),
+            WorkspaceId = workspaceId,
+            Name = request.Name!,
+            Hash = ApiKeys.Hash(secret),
+            Prefix = ApiKeys.DisplayPrefix(secret),
+            CreatedAt = now,
+            Scopes = [.. scopes.Distinct(StringComparer.Ordinal)],
+            ExpiresAt = request.ExpiresAt,
+            RateLimitRpm = request.RateLimitRpm,
+        };
+        await keys.InsertKeyAsync(key, cancellationToken);
+        return new CreatedKey(key, secret);
+    }
+
+    public async Task<Result<IReadOnlyList<ApiKeyRecord>>> ListKeysAsync(string workspaceId, CancellationToken cancellationToken)
+    {
+        var workspace = await GetAsync(workspaceId, cancellationToken);
+        return workspace.IsOk
+            ? Result<IReadOnlyList<ApiKeyRecord>>.From(await keys.ListKeysAsync(workspaceId, cancellationToken))
+            : workspace.Error!;
+    }
+
+    /// <summary>Revocation: the next request with the key fails.</summary>
+    public async Task<Result<string>> RevokeKeyAsync(string keyId, CancellationToken cancellationToken) =>
+        WharfIds.IsHexId(keyId, WharfIds.KeyPrefix) && await keys.DeleteKeyAsync(keyId, cancellationToken)
+            ? keyId
+            : NoSuchKey(keyId);
+
+    private static WharfError? CheckName(string? name) =>
+        string.IsNullOrWhiteSpace(name) || name.Length > MaxNameLength || name.Any(char.IsControl)
+            ? WharfErrors.Invalid("name", $"'name' is required: 1 to {MaxNameLength} printable characters.", "invalid_name")
+            : null;
+
+    private static WharfError? CheckQuota(long? bytes) =>
+        bytes is < 0
+            ? WharfErrors.Invalid("storage_quota_bytes", "'storage_quota_bytes' must be zero or more.", "invalid_quota")
+            : null;
+
+    private static WharfError? CheckRpm(int? rpm) =>
+        rpm is < 1 or > 1_000_000
+            ? WharfErrors.Invalid("rate_limit_rpm", "'rate_limit_rpm' must be between 1 and 1000000.", "invalid_rate_limit")
+            : null;
+}

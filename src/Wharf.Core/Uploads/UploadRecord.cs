@@ -1,0 +1,50 @@
+namespace Wharf.Core.Uploads;
+
+/// <summary>An upload: a file that arrives in parts and becomes a normal file when completed.</summary>
+public sealed record UploadRecord
+{
+    public required string Id { get; init; }
+    public required string WorkspaceId { get; init; }
+    public required string Filename { get; init; }
+    public required string Purpose { get; init; }
+    /// <summary>The size the client announced; the parts must add up to it.</summary>
+    public required long Bytes { get; init; }
+    public string? MimeType { get; init; }
+    public required long CreatedAt { get; init; }
+    public required long ExpiresAt { get; init; }
+    public required string Status { get; init; }
+    /// <summary>The file made by completing it, once completed.</summary>
+    public string? FileId { get; init; }
+    /// <summary>The resulting file's expiry, from <c>expires_after</c>; null for the purpose's default.</summary>
+    public long? FileExpiresAfterSeconds { get; init; }
+}
+
+/// <summary>A part of an upload, kept as its own blob (named by the part id) with its hashes.</summary>
+public sealed record UploadPartRecord
+{
+    public required string Id { get; init; }
+    public required string UploadId { get; init; }
+    public required string WorkspaceId { get; init; }
+    public required long Bytes { get; init; }
+    public required string Sha256 { get; init; }
+    public required long CreatedAt { get; init; }
+}
+
+public static class UploadStatus
+{
+    public const string Pending = "pending";
+    public const string Completed = "completed";
+    public const string Cancelled = "cancelled";
+    public const string Expired = "expired";
+}
+
+/// <summary>One piece of a file's content: a blob and its length, in file order.</summary>
+public sealed record BlobSegment(string BlobId, long Bytes);
+
+/// <summary>How completing an upload ended in the catalog.</summary>
+public enum CompleteOutcome
+{
+    Completed,
+    NotPending,
+    QuotaExceeded,
+}

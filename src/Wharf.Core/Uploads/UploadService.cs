@@ -1,0 +1,335 @@
+using System.Buffers;
+using System.Security.Cryptography;
+using Microsoft.Extensions.Logging;
+using Wharf.Core.Errors;
+using Wharf.Core.Files;
+using Wharf.Core.Ids;
+using Wharf.Core.Ports;
+
+namespace Wharf.Core.Uploads;
+
+/// <summary>The fields of <c>POST /v1/uploads</c>, as the client sent them.</summary>
+public sealed record UploadCreateRequest
+{
+    public string? Filename { get; init; }
+    public string? Purpose { get; init; }
+    public long? Bytes { get; init; }
+    public string? MimeType { get; init; }
+    public string? ExpiresAfterAnchor { get; init; }
+    public long? ExpiresAfterSeconds { get; init; }
+}
+
+/// <summary>An upload with the parts received so far.</summary>
+public sealed record UploadView(UploadRecord Upload, IReadOnlyList<UploadPartRecord> Parts, FileRecord? File);
+
+/// <summary>The Uploads API: files up to 8 GB in parts of up to 64 MB, sent in any order and in parallel.</summary>
+public sealed class UploadService(
+    IUploadCatalog uploads,
+    IWorkspaceCatalog workspaces,
+    IFileCatalog files,
+    IBlobStore blobs,
+    FilePurposes purposes,
+    IdGenerator ids,
+    TimeProvider time,
+    ILogger<UploadService> logger)
+{
+    public const long MaxUploadBytes = 8L * 1024 * 1024 * 1024;
+    public const long MaxPartBytes = 64L * 1024 * 1024;
+    public const long UploadLifetimeSeconds = 3600;
+    private const int HashBufferSize = 1024 * 1024;
+
+    public static WharfError NoSuchUpload(string id) => new(404, $"No such Upload object: {id}", "id");
+
+    public async Task<Result<UploadRecord>> CreateAsync(string workspaceId, UploadCreateRequest request, CancellationToken cancellationToken)
+    {
+        if (string.IsNullOrEmpty(request.Purpose))
+        {
+            return WharfErrors.Missing("purpose");
+        }
+        if (!purposes.CanUpload(request.Purpose))
+        {
+            return WharfErrors.Invalid("purpose", $"Invalid 'purpose'. Expected one of {string.Join(", ", purposes.Uploadable)}.", "invalid_purpose");
+        }
+        var filename = FileFieldRules.Filename(request.Filename);
+        if (!filename.IsOk)
+        {
+            return WharfErrors.Invalid("filename", filename.Error!.Message, filename.Error.Code);
+        }
+        if (request.Bytes is not { } bytes)
+        {
+            return WharfErrors.Missing("bytes");
+        }
+        if (bytes < 0 || bytes > MaxUploadBytes)
+        {
+            return WharfErrors.Invalid("bytes", $"'bytes' must be between 0 and {MaxUploadBytes} (8 GB).", "invalid_bytes");
+        }
+        if (string.IsNullOrWhiteSpace(request.MimeType) || request.MimeType.Length > 255 || request.MimeType.Any(char.IsControl))
+        {
+            return WharfErrors.Invalid("mime_type", "'mime_type' is required, e.g. 'application/jsonl'.", "invalid_mime_type");
+        }
+        var expiry = FileFieldRules.ExpirySeconds(
+            request.ExpiresAfterAnchor,
+            request.ExpiresAfterSeconds?.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            request.Purpose);
+        if (!expiry.IsOk)
+        {
+            return expiry.Error!;
+        }
+        if (await workspaces.GetWorkspaceAsync(workspaceId, cancellationToken) is { StorageQuotaBytes: { } quota } workspace
+            && workspace.UsageBytes + bytes > quota)
+        {
+            return FileService.QuotaExceeded();
+        }
+
+        long now = time.GetUtcNow().ToUnixTimeSeconds();
+        var upload = new UploadRecord
+        {
+            Id = WharfIds.Hex(WharfIds.UploadPrefix, ids.Next()),
+            WorkspaceId = workspaceId,
+            Filename = filename.Value,
+            Purpose = request.Purpose,
+            Bytes = bytes,
+            MimeType = request.MimeType,
+            CreatedAt = now,
+            ExpiresAt = now + UploadLifetimeSeconds,
+            Status = UploadStatus.Pending,
+            FileExpiresAfterSeconds = request.ExpiresAfterAnchor is null ? null : expiry.Value,
+        };
+        await uploads.InsertUploadAsync(upload, cancellationToken);
+        return upload;
+    }
+
+    public async Task<Result<UploadView>> GetAsync(string workspaceId, string uploadId, CancellationToken cancellationToken)
+    {
+        var upload = await FindAsync(workspaceId, uploadId, cancellationToken);
+        if (!upload.IsOk)
+        {
+            return upload.Error!;
+        }
+        var parts = upload.Value.Status == UploadStatus.Pending
+            ? await uploads.ListPartsAsync(workspaceId, uploadId, cancellationToken)
+            : [];
+        var file = upload.Value.FileId is { } fileId ? await files.GetAsync(workspaceId, fileId, cancellationToken) : null;
+        return new UploadView(upload.Value, parts, file);
+    }
+
+    /// <summary>
+    /// Checks that a part may be added, before its bytes are read, so a refused part costs nothing.
+    /// </summary>
+    public async Task<Result<UploadRecord>> CheckCanAddPartAsync(string workspaceId, string uploadId, CancellationToken cancellationToken)
+    {
+        var upload = await FindAsync(workspaceId, uploadId, cancellationToken);
+        return upload.IsOk ? CheckPending(upload.Value) ?? upload : upload;
+    }
+
+    /// <summary>Streams a part's bytes to staging, hashing them; refused (413, nothing kept) past 64 MB.</summary>
+    public async Task<Result<StagedBlob>> StagePartAsync(Stream content, CancellationToken cancellationToken) =>
+        await blobs.StageAsync(content, MaxPartBytes, cancellationToken) is { } staged
+            ? staged
+            : new WharfError(413, $"A part may hold at most {MaxPartBytes} bytes (64 MB).", "data", "part_too_large");
+
+    /// <summary>Keeps a staged part (≤ 64 MB) under a new part id; nothing is kept when the upload is no longer pending.</summary>
+    public async Task<Result<UploadPartRecord>> AddPartAsync(UploadRecord upload, StagedBlob content, CancellationToken cancellationToken)
+    {
+        if (content.Length == 0)
+        {
+            return WharfErrors.Invalid("data", "A part must hold at least one byte.", "empty_part");
+        }
+        var part = new UploadPartRecord
+        {
+            Id = WharfIds.Hex(WharfIds.PartPrefix, ids.Next()),
+            UploadId = upload.Id,
+            WorkspaceId = upload.WorkspaceId,
+            Bytes = content.Length,
+            Sha256 = content.Sha256,
+            CreatedAt = time.GetUtcNow().ToUnixTimeSeconds(),
+        };
+        await content.CommitAsync(part.Id, cancellationToken);
+        if (!await uploads.InsertPartAsync(part, part.CreatedAt, cancellationToken))
+        {
+            await blobs.DeleteAsync(part.Id, cancellationToken);
+            var current = await uploads.GetUploadAsync(upload.WorkspaceId, upload.Id, cancellationToken);
+            return (current is null ? null : CheckPending(current))
+                ?? WharfErrors.Invalid("data", $"The parts received would exceed what an upload of {upload.Bytes} bytes can need.", "too_many_parts");
+        }
+        return part;
+    }
+
+    /// <summary>
+    /// Assembles the listed parts, in order, into a file without copying them: the parts become the file's segments.
+    /// The whole file's SHA-256 (and MD5 when the client gives one to check) are computed in one pass over the parts.
+    /// A wrong size or MD5 is a 400 and leaves the upload pending so the client can fix it.
+    /// </summary>
+    public async Task<Result<UploadView>> CompleteAsync(string workspaceId, string uploadId, IReadOnlyList<string>? partIds, string? md5, CancellationToken cancellationToken)
+    {
+        var found = await FindAsync(workspaceId, uploadId, cancellationToken);
+        if (!found.IsOk)
+        {
+            return found.Error!;
+        }
+        var upload = found.Value;
+        if (CheckPending(upload) is { } notPending)
+        {
+            return notPending;
+        }
+        if (partIds is null)
+        {
+            return WharfErrors.Missing("part_ids");
+        }
+        var parts = (await uploads.ListPartsAsync(workspaceId, uploadId, cancellationToken)).ToDictionary(p => p.Id, StringComparer.Ordinal);
+        var ordered = new List<UploadPartRecord>(partIds.Count);
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (string partId in partIds)
+        {
+            if (!seen.Add(partId))
+            {
+                return WharfErrors.Invalid("part_ids", $"Part {partId} is listed twice.", "duplicate_part");
+            }
+            if (!parts.TryGetValue(partId, out var part))
+            {
+                return WharfErrors.Invalid("part_ids", $"No such part in this upload: {partId}.", "unknown_part");
+            }
+            ordered.Add(part);
+        }
+        long total = ordered.Sum(p => p.Bytes);
+        if (total != upload.Bytes)
+        {
+            return WharfErrors.Invalid("part_ids", $"The parts hold {total} bytes but the upload was created with bytes={upload.Bytes}.", "size_mismatch");
+        }
+        if (md5 is not null && (md5.Length != 32 || !md5.All(char.IsAsciiHexDigit)))
+        {
+            return WharfErrors.Invalid("md5", "'md5' must be 32 hexadecimal characters.", "invalid_md5");
+        }
+
+        var segments = ordered.Select(p => new BlobSegment(p.Id, p.Bytes)).ToList();
+        var (sha256, actualMd5) = await HashAsync(segments, md5 is not null, cancellationToken);
+        if (md5 is not null && !string.Equals(md5, actualMd5, StringComparison.OrdinalIgnoreCase))
+        {
+            return WharfErrors.Invalid("md5", $"The MD5 of the assembled parts is {actualMd5}, not {md5.ToLowerInvariant()}.", "md5_mismatch");
+        }
+
+        UInt128 value = ids.Next();
+        long createdAt = IdGenerator.TimestampOf(value) / 1000;
+        long? expiresAfter = upload.FileExpiresAfterSeconds
+            ?? (upload.Purpose == FilePurposes.Batch ? FileFieldRules.BatchDefaultExpirySeconds : null);
+        var file = new FileRecord
+        {
+            Id = WharfIds.File(value),
+            WorkspaceId = workspaceId,
+            Bytes = total,
+            CreatedAt = createdAt,
+            Filename = upload.Filename,
+            Purpose = upload.Purpose,
+            Status = FileStatus.Processed,
+            ExpiresAt = createdAt + expiresAfter,
+            Provider = FileService.LocalProvider,
+            Sha256 = sha256,
+            ContentType = upload.MimeType,
+            Segmented = true,
+        };
+        var (outcome, dropped) = await uploads.CompleteAsync(uploadId, file, partIds, cancellationToken);
+        switch (outcome)
+        {
+            case CompleteOutcome.QuotaExceeded:
+                return FileService.QuotaExceeded();
+            case CompleteOutcome.NotPending:
+                var current = await uploads.GetUploadAsync(workspaceId, uploadId, cancellationToken);
+                return NotPending(uploadId, current?.Status ?? UploadStatus.Expired);
+        }
+        await DeleteBlobsAsync(dropped, cancellationToken);
+        return new UploadView(upload with { Status = UploadStatus.Completed, FileId = file.Id }, [], file);
+    }
+
+    public async Task<Result<UploadView>> CancelAsync(string workspaceId, string uploadId, CancellationToken cancellationToken)
+    {
+        var found = await FindAsync(workspaceId, uploadId, cancellationToken);
+        if (!found.IsOk)
+        {
+            return found.Error!;
+        }
+        if (CheckPending(found.Value) is { } notPending)
+        {
+            return notPending;
+        }
+        var dropped = await uploads.EndAsync(workspaceId, uploadId, UploadStatus.Cancelled, cancellationToken);
+        if (dropped is null)
+        {
+            var current = await uploads.GetUploadAsync(workspaceId, uploadId, cancellationToken);
+            return NotPending(uploadId, current?.Status ?? UploadStatus.Expired);
+        }
+        await DeleteBlobsAsync(dropped, cancellationToken);
+        return new UploadView(found.Value with { Status = UploadStatus.Cancelled }, [], null);
+    }
+
+    /// <summary>Marks pending uploads past their hour expired and removes their parts; returns how many.</summary>
+    public async Task<int> ExpirePendingAsync(CancellationToken cancellationToken)
+    {
+        int expired = 0;
+        foreach (var upload in await uploads.ListExpiredAsync(time.GetUtcNow().ToUnixTimeSeconds(), 500, cancellationToken))
+        {
+            if (await uploads.EndAsync(upload.WorkspaceId, upload.Id, UploadStatus.Expired, cancellationToken) is { } dropped)
+            {
+                await DeleteBlobsAsync(dropped, cancellationToken);
+                expired++;
+            }
+        }
+        return expired;
+    }
+
+    private async Task<Result<UploadRecord>> FindAsync(string workspaceId, string uploadId, CancellationToken cancellationToken) =>
+        WharfIds.IsHexId(uploadId, WharfIds.UploadPrefix) && await uploads.GetUploadAsync(workspaceId, uploadId, cancellationToken) is { } upload
+            ? upload
+            : NoSuchUpload(uploadId);
+
+    private WharfError? CheckPending(UploadRecord upload)
+    {
+        if (upload.Status == UploadStatus.Pending && upload.ExpiresAt <= time.GetUtcNow().ToUnixTimeSeconds())
+        {
+            return NotPending(upload.Id, UploadStatus.Expired);
+        }
+        return upload.Status == UploadStatus.Pending ? null : NotPending(upload.Id, upload.Status);
+    }
+
+    private static WharfError NotPending(string uploadId, string status) =>
+        new(400, $"Upload {uploadId} is {status}: it takes no more parts and cannot be completed or cancelled.", "id", $"upload_already_{status}");
+
+    /// <summary>One sequential pass over the segments computing SHA-256 and, when asked, MD5.</summary>
+    private async Task<(string Sha256, string? Md5)> HashAsync(IReadOnlyList<BlobSegment> segments, bool withMd5, CancellationToken cancellationToken)
+    {
+        using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+#pragma warning disable CA5351 // MD5 only checks the client's own checksum, as the OpenAI API defines it.
+        using var md5 = withMd5 ? IncrementalHash.CreateHash(HashAlgorithmName.MD5) : null;
+#pragma warning restore CA5351
+        byte[] buffer = ArrayPool<byte>.Shared.Rent(HashBufferSize);
+        try
+        {
+            await using var stream = new SegmentedStream(segments, blobs.OpenReadAsync);
+            int read;
+            while ((read = await stream.ReadAsync(buffer.AsMemory(0, HashBufferSize), cancellationToken)) > 0)
+            {
+                sha.AppendData(buffer, 0, read);
+                md5?.AppendData(buffer, 0, read);
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+        return (Convert.ToHexStringLower(sha.GetHashAndReset()), md5 is null ? null : Convert.ToHexStringLower(md5.GetHashAndReset()));
+    }
+
+    private async Task DeleteBlobsAsync(IEnumerable<string> blobIds, CancellationToken cancellationToken)
+    {
+        foreach (string id in blobIds)
+        {
+            try
+            {
+                await blobs.DeleteAsync(id, cancellationToken);
+            }
+            catch (IOException ex)
+            {
+                logger.LogWarning(ex, "Part blob {PartId} could not be removed yet; the sweeper will retry.", id);
+            }
+        }
+    }
+}

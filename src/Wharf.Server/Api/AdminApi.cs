@@ -1,0 +1,260 @@
+using System.Text.Json;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Wharf.Core.Auth;
+using Wharf.Core.Errors;
+using Wharf.Core.Files;
+using Wharf.Core.Tenancy;
+using Wharf.Server.Auth;
+using Wharf.Server.Errors;
+
+namespace Wharf.Server.Api;
+
+/// <summary>The admin API: workspaces and their keys, behind the operator's admin key.</summary>
+internal static class AdminApi
+{
+    private const int MaxBodyBytes = 64 * 1024;
+
+    public static IEndpointRouteBuilder MapAdminApi(this IEndpointRouteBuilder app)
+    {
+        var admin = app.MapGroup("/admin").RequireAuthorization(WharfPolicies.Admin);
+        admin.MapPost("/workspaces", CreateWorkspace);
+        admin.MapGet("/workspaces", ListWorkspaces);
+        admin.MapGet("/workspaces/{id}", GetWorkspace);
+        admin.MapMethods("/workspaces/{id}", ["PATCH"], UpdateWorkspace);
+        admin.MapDelete("/workspaces/{id}", DeleteWorkspace);
+        admin.MapPost("/workspaces/{id}/keys", CreateKey);
+        admin.MapGet("/workspaces/{id}/keys", ListKeys);
+        admin.MapDelete("/keys/{id}", RevokeKey);
+        return app;
+    }
+
+    private static async Task<Results<Ok<WorkspaceObject>, ErrorResult>> CreateWorkspace(
+        HttpRequest request, WorkspaceService workspaces, CancellationToken cancellationToken)
+    {
+        var body = await JsonBody.ReadAsync(request, MaxBodyBytes, cancellationToken);
+        if (!body.IsOk)
+        {
+            return body.Error!.ToResult();
+        }
+        var fields = body.Value;
+        var name = fields.String("name");
+        var quota = fields.Int64("storage_quota_bytes");
+        var rpm = fields.Int32("rate_limit_rpm");
+        var error = name.Error ?? quota.Error ?? rpm.Error;
+        if (error is not null)
+        {
+            return error.ToResult();
+        }
+        var created = await workspaces.CreateAsync(name.Value, quota.Value, rpm.Value, cancellationToken);
+        return created.IsOk ? TypedResults.Ok(WorkspaceObject.From(created.Value)) : created.Error!.ToResult();
+    }
+
+    private static async Task<Results<Ok<AdminList<WorkspaceObject>>, ErrorResult>> ListWorkspaces(
+        string? limit, string? after, WorkspaceService workspaces, CancellationToken cancellationToken)
+    {
+        int? pageSize = null;
+        if (limit is not null)
+        {
+            if (!int.TryParse(limit, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int parsed))
+            {
+                return WharfErrors.Invalid("limit", $"Invalid 'limit': expected an integer between 1 and {WorkspaceService.MaxListLimit}.", "invalid_limit").ToResult();
+            }
+            pageSize = parsed;
+        }
+        var page = await workspaces.ListAsync(pageSize, after, cancellationToken);
+        return page.IsOk
+            ? TypedResults.Ok(AdminList<WorkspaceObject>.From([.. page.Value.Items.Select(WorkspaceObject.From)], page.Value.HasMore, w => w.Id))
+            : page.Error!.ToResult();
+    }
+
+    private static async Task<Results<Ok<WorkspaceObject>, ErrorResult>> GetWorkspace(
+        string id, WorkspaceService workspaces, CancellationToken cancellationToken)
+    {
+        var workspace = await workspaces.GetAsync(id, cancellationToken);
+        return workspace.IsOk ? TypedResults.Ok(WorkspaceObject.From(workspace.Value)) : workspace.Error!.ToResult();
+    }
+
+    private static async Task<Results<Ok<WorkspaceObject>, ErrorResult>> UpdateWorkspace(
+        string id, HttpRequest request, WorkspaceService workspaces, CancellationToken cancellationToken)
+    {
+        var body = await JsonBody.ReadAsync(request, MaxBodyBytes, cancellationToken);
+        if (!body.IsOk)
+        {
+            return body.Error!.ToResult();
+        }
+        var fields = body.Value;
+        var name = fields.String("name");
+        var quota = fields.Int64("storage_quota_bytes");
+        var rpm = fields.Int32("rate_limit_rpm");
+        var error = name.Error ?? quota.Error ?? rpm.Error;
+        if (error is not null)
+        {
+            return error.ToResult();
+        }
+        var change = new WorkspaceChange
+        {
+            Name = name.Value,
+            StorageQuotaBytes = quota.Value,
+            ClearStorageQuota = fields.IsNull("storage_quota_bytes"),
+            RateLimitRpm = rpm.Value,
+            ClearRateLimit = fields.IsNull("rate_limit_rpm"),
+        };
+        var updated = await workspaces.UpdateAsync(id, change, cancellationToken);
+        return updated.IsOk ? TypedResults.Ok(WorkspaceObject.From(updated.Value)) : updated.Error!.ToResult();
+    }
+
+    private static async Task<Results<Ok<DeletedObject>, ErrorResult>> DeleteWorkspace(
+        string id, WorkspaceService workspaces, CancellationToken cancellationToken)
+    {
+        var deleted = await workspaces.DeleteAsync(id, cancellationToken);
+        return deleted.IsOk ? TypedResults.Ok(new DeletedObject(id, "workspace", true)) : deleted.Error!.ToResult();
+    }
+
+    private static async Task<Results<Ok<KeyObject>, ErrorResult>> CreateKey(
+        string id, HttpRequest request, WorkspaceService workspaces, CancellationToken cancellationToken)
+    {
+        var body = await JsonBody.ReadAsync(request, MaxBodyBytes, cancellationToken);
+        if (!body.IsOk)
+        {
+            return body.Error!.ToResult();
+        }
+        var fields = body.Value;
+        var name = fields.String("name");
+        var scopes = fields.Strings("scopes");
+        var expiresAt = fields.Int64("expires_at");
+        var rpm = fields.Int32("rate_limit_rpm");
+        var error = name.Error ?? scopes.Error ?? expiresAt.Error ?? rpm.Error;
+        if (error is not null)
+        {
+            return error.ToResult();
+        }
+        var created = await workspaces.CreateKeyAsync(id, new KeyRequest
+        {
+            Name = name.Value,
+            Scopes = scopes.Value,
+            ExpiresAt = expiresAt.Value,
+            RateLimitRpm = rpm.Value,
+        }, cancellationToken);
+        return created.IsOk ? TypedResults.Ok(KeyObject.From(created.Value.Key, created.Value.Secret)) : created.Error!.ToResult();
+    }
+
+    private static async Task<Results<Ok<AdminList<KeyObject>>, ErrorResult>> ListKeys(
+        string id, WorkspaceService workspaces, CancellationToken cancellationToken)
+    {
+        var keys = await workspaces.ListKeysAsync(id, cancellationToken);
+        return keys.IsOk
+            ? TypedResults.Ok(AdminList<KeyObject>.From([.. keys.Value.Select(k => KeyObject.From(k, null))], false, k => k.Id))
+            : keys.Error!.ToResult();
+    }
+
+    private static async Task<Results<Ok<DeletedObject>, ErrorResult>> RevokeKey(
+        string id, WorkspaceService workspaces, CancellationToken cancellationToken)
+    {
+        var revoked = await workspaces.RevokeKeyAsync(id, cancellationToken);
+        return revoked.IsOk ? TypedResults.Ok(new DeletedObject(id, "api_key", true)) : revoked.Error!.ToResult();
+    }
+}
+
+/// <summary>A small JSON object body, read with a size cap; typed field access with errors naming the field.</summary>
+internal sealed class JsonBody
+{
+    private readonly JsonElement _root;
+
+    private JsonBody(JsonElement root) => _root = root;
+
+    public static async Task<Result<JsonBody>> ReadAsync(HttpRequest request, int maxBytes, CancellationToken cancellationToken)
+    {
+        if (request.ContentLength > maxBytes)
+        {
+            return new WharfError(413, $"The JSON body is larger than {maxBytes} bytes.", null, "request_too_large");
+        }
+        try
+        {
+            using var document = await JsonDocument.ParseAsync(new LimitedStream(request.Body, maxBytes), new JsonDocumentOptions { MaxDepth = 8 }, cancellationToken);
+            if (document.RootElement.ValueKind != JsonValueKind.Object)
+            {
+                return WharfErrors.Invalid("body", "The body must be a JSON object.", "invalid_json");
+            }
+            return new JsonBody(document.RootElement.Clone());
+        }
+        catch (JsonException)
+        {
+            return WharfErrors.Invalid("body", "The body is not valid JSON.", "invalid_json");
+        }
+        catch (InvalidDataException)
+        {
+            return new WharfError(413, $"The JSON body is larger than {maxBytes} bytes.", null, "request_too_large");
+        }
+    }
+
+    public bool IsNull(string name) => _root.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.Null;
+
+    public Field<string?> String(string name) => Get(name, JsonValueKind.String, v => v.GetString(), "a string");
+
+    public Field<long?> Int64(string name) => Get(name, JsonValueKind.Number, v => v.TryGetInt64(out long n) ? n : (long?)null, "an integer");
+
+    public Field<int?> Int32(string name) => Get(name, JsonValueKind.Number, v => v.TryGetInt32(out int n) ? n : (int?)null, "an integer");
+
+    public Field<IReadOnlyList<string>?> Strings(string name)
+    {
+        if (!_root.TryGetProperty(name, out var value) || value.ValueKind == JsonValueKind.Null)
+        {
+            return new(null, null);
+        }
+        if (value.ValueKind != JsonValueKind.Array || value.EnumerateArray().Any(e => e.ValueKind != JsonValueKind.String))
+        {
+            return new(null, WharfErrors.Invalid(name, $"'{name}' must be an array of strings.", "invalid_type"));
+        }
+        return new([.. value.EnumerateArray().Select(e => e.GetString()!)], null);
+    }
+
+    public Field<JsonBody?> Object(string name)
+    {
+        if (!_root.TryGetProperty(name, out var value) || value.ValueKind == JsonValueKind.Null)
+        {
+            return new(null, null);
+        }
+        return value.ValueKind == JsonValueKind.Object
+            ? new(new JsonBody(value), null)
+            : new(null, WharfErrors.Invalid(name, $"'{name}' must be an object.", "invalid_type"));
+    }
+
+    private Field<T?> Get<T>(string name, JsonValueKind kind, Func<JsonElement, T?> read, string expected)
+    {
+        if (!_root.TryGetProperty(name, out var value) || value.ValueKind == JsonValueKind.Null)
+        {
+            return new(default, null);
+        }
+        T? result = value.ValueKind == kind ? read(value) : default;
+        return result is null
+            ? new(default, WharfErrors.Invalid(name, $"'{name}' must be {expected}.", "invalid_type"))
+            : new(result, null);
+    }
+
+    internal readonly record struct Field<T>(T Value, WharfError? Error);
+
+    /// <summary>Throws <see cref="InvalidDataException"/> past the cap, so a huge body is never held.</summary>
+    private sealed class LimitedStream(Stream inner, long max) : Stream
+    {
+        private long _read;
+
+        public override bool CanRead => true;
+        public override bool CanSeek => false;
+        public override bool CanWrite => false;
+        public override long Length => throw new NotSupportedException();
+        public override long Position { get => _read; set => throw new NotSupportedException(); }
+
+        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            int n = await inner.ReadAsync(buffer, cancellationToken);
+            _read += n;
+            return _read > max ? throw new InvalidDataException("Body too large.") : n;
+        }
+
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+        public override void Flush() { }
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    }
+}

@@ -1,0 +1,140 @@
+using Microsoft.Data.Sqlite;
+using Wharf.Core.Auth;
+using Wharf.Core.Files;
+using Wharf.Core.Ports;
+
+namespace Wharf.Storage.Sqlite;
+
+/// <summary>
+/// Workspaces in SQLite. Deletion marks the row and drops the keys; once its files are gone the row is marked purged
+/// and kept, so an upload that was already under way when the workspace was deleted can never add a file to it.
+/// </summary>
+internal sealed class SqliteWorkspaceCatalog(SqliteDatabase database) : IWorkspaceCatalog
+{
+    internal const string Columns = "w.id, w.name, w.created_at, w.storage_quota_bytes, w.rate_limit_rpm, w.usage_bytes";
+
+    public Task InsertWorkspaceAsync(Workspace workspace, CancellationToken cancellationToken) =>
+        database.WriteAsync(async (connection, transaction) =>
+        {
+            await using var command = connection.CreateCommand();
+            command.Transaction = transaction;
+            command.CommandText = """
+                INSERT INTO workspaces (id, name, created_at, storage_quota_bytes, rate_limit_rpm)
+                VALUES ($id, $name, $created, $quota, $rpm);
+                """;
+            command.Parameters.AddWithValue("$id", workspace.Id);
+            command.Parameters.AddWithValue("$name", workspace.Name);
+            command.Parameters.AddWithValue("$created", workspace.CreatedAt);
+            command.Parameters.AddWithValue("$quota", (object?)workspace.StorageQuotaBytes ?? DBNull.Value);
+            command.Parameters.AddWithValue("$rpm", (object?)workspace.RateLimitRpm ?? DBNull.Value);
+            return await command.ExecuteNonQueryAsync(cancellationToken);
+        }, cancellationToken);
+
+    public Task<Workspace?> GetWorkspaceAsync(string workspaceId, CancellationToken cancellationToken) =>
+        QuerySingleAsync($"SELECT {Columns} FROM workspaces w WHERE w.id = $p AND w.deleted_at IS NULL;", workspaceId, cancellationToken);
+
+    public Task<Workspace?> FindWorkspaceByNameAsync(string name, CancellationToken cancellationToken) =>
+        QuerySingleAsync($"SELECT {Columns} FROM workspaces w WHERE w.name = $p AND w.deleted_at IS NULL ORDER BY w.id LIMIT 1;", name, cancellationToken);
+
+    public async Task<Page<Workspace>> ListWorkspacesAsync(int limit, string? after, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        await using var command = connection.CreateCommand();
+        command.CommandText = $"SELECT {Columns} FROM workspaces w WHERE w.deleted_at IS NULL AND w.id > $after ORDER BY w.id LIMIT $limit;";
+        command.Parameters.AddWithValue("$after", after ?? "");
+        command.Parameters.AddWithValue("$limit", limit + 1);
+        var items = new List<Workspace>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            items.Add(Read(reader, 0));
+        }
+        bool hasMore = items.Count > limit;
+        if (hasMore)
+        {
+            items.RemoveAt(items.Count - 1);
+        }
+        return new Page<Workspace>(items, hasMore);
+    }
+
+    public Task<bool> UpdateWorkspaceAsync(Workspace workspace, CancellationToken cancellationToken) =>
+        database.WriteAsync(async (connection, transaction) =>
+        {
+            await using var command = connection.CreateCommand();
+            command.Transaction = transaction;
+            command.CommandText = """
+                UPDATE workspaces SET name = $name, storage_quota_bytes = $quota, rate_limit_rpm = $rpm
+                WHERE id = $id AND deleted_at IS NULL;
+                """;
+            command.Parameters.AddWithValue("$id", workspace.Id);
+            command.Parameters.AddWithValue("$name", workspace.Name);
+            command.Parameters.AddWithValue("$quota", (object?)workspace.StorageQuotaBytes ?? DBNull.Value);
+            command.Parameters.AddWithValue("$rpm", (object?)workspace.RateLimitRpm ?? DBNull.Value);
+            return await command.ExecuteNonQueryAsync(cancellationToken) > 0;
+        }, cancellationToken);
+
+    public Task<bool> DeleteWorkspaceAsync(string workspaceId, long deletedAt, CancellationToken cancellationToken) =>
+        database.WriteAsync(async (connection, transaction) =>
+        {
+            await using var command = connection.CreateCommand();
+            command.Transaction = transaction;
+            command.CommandText = "UPDATE workspaces SET deleted_at = $at WHERE id = $id AND deleted_at IS NULL;";
+            command.Parameters.AddWithValue("$id", workspaceId);
+            command.Parameters.AddWithValue("$at", deletedAt);
+            if (await command.ExecuteNonQueryAsync(cancellationToken) == 0)
+            {
+                return false;
+            }
+            command.CommandText = "DELETE FROM api_keys WHERE workspace_id = $id;";
+            await command.ExecuteNonQueryAsync(cancellationToken);
+            return true;
+        }, cancellationToken);
+
+    public async Task<IReadOnlyList<string>> ListDeletedWorkspacesAsync(int max, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        await using var command = connection.CreateCommand();
+        command.CommandText = "SELECT id FROM workspaces WHERE deleted_at IS NOT NULL AND purged = 0 ORDER BY deleted_at LIMIT $max;";
+        command.Parameters.AddWithValue("$max", max);
+        var ids = new List<string>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            ids.Add(reader.GetString(0));
+        }
+        return ids;
+    }
+
+    public Task<bool> PurgeWorkspaceAsync(string workspaceId, CancellationToken cancellationToken) =>
+        database.WriteAsync(async (connection, transaction) =>
+        {
+            await using var command = connection.CreateCommand();
+            command.Transaction = transaction;
+            command.CommandText = """
+                UPDATE workspaces SET purged = 1 WHERE id = $id AND deleted_at IS NOT NULL AND purged = 0
+                    AND NOT EXISTS (SELECT 1 FROM files WHERE workspace_id = $id);
+                """;
+            command.Parameters.AddWithValue("$id", workspaceId);
+            return await command.ExecuteNonQueryAsync(cancellationToken) > 0;
+        }, cancellationToken);
+
+    internal static Workspace Read(SqliteDataReader reader, int first) => new()
+    {
+        Id = reader.GetString(first),
+        Name = reader.GetString(first + 1),
+        CreatedAt = reader.GetInt64(first + 2),
+        StorageQuotaBytes = reader.IsDBNull(first + 3) ? null : reader.GetInt64(first + 3),
+        RateLimitRpm = reader.IsDBNull(first + 4) ? null : reader.GetInt32(first + 4),
+        UsageBytes = reader.GetInt64(first + 5),
+    };
+
+    private async Task<Workspace?> QuerySingleAsync(string sql, string parameter, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        await using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        command.Parameters.AddWithValue("$p", parameter);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        return await reader.ReadAsync(cancellationToken) ? Read(reader, 0) : null;
+    }
+}
