@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Net;
+using System.Net.Http.Json;
 using System.Security.Cryptography;
 using System.Text.Json;
 using Wharf.Server.Tests.Infrastructure;
@@ -96,6 +97,43 @@ public sealed class CrashTests
         Assert.All(acknowledged.Keys, id => Assert.Contains(id, listedIds));
         // A request cut by the kill may have committed without its answer arriving: such a file must be whole too.
         await AssertIntactAsync(after, listed, acknowledged);
+    }
+
+    [Fact]
+    public async Task Killed_between_parts_and_after_complete_nothing_acknowledged_is_lost()
+    {
+        await using var server = await WharfServer.StartAsync();
+        using var client = server.CreateClient();
+        byte[][] parts = [RandomNumberGenerator.GetBytes(70_000), RandomNumberGenerator.GetBytes(50_000), RandomNumberGenerator.GetBytes(30_000)];
+        using var create = await client.PostAsync("/v1/uploads", JsonContent.Create(new { filename = "resume.bin", purpose = "batch", bytes = 150_000, mime_type = "application/octet-stream" }));
+        string uploadId = (await Wire.JsonAsync(create)).Id();
+        var partIds = new List<string>();
+        async Task AddAsync(HttpClient c, byte[] data)
+        {
+            using var response = await c.PostAsync($"/v1/uploads/{uploadId}/parts", new MultipartFormDataContent { { new ByteArrayContent(data), "data", "p" } });
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            partIds.Add((await Wire.JsonAsync(response)).Id());
+        }
+        await AddAsync(client, parts[0]);
+        await AddAsync(client, parts[1]);
+
+        await server.RestartAsync();
+        using var afterFirst = server.CreateClient();
+        var view = await Wire.GetJsonAsync(afterFirst, $"/v1/uploads/{uploadId}");
+        Assert.Equal("pending", view.GetProperty("status").GetString());
+        Assert.Equal(partIds, view.GetProperty("parts").EnumerateArray().Select(p => p.Id()));
+        Assert.Empty((await Wire.GetJsonAsync(afterFirst, "/v1/files")).Ids()); // nothing half-assembled is listed
+
+        await AddAsync(afterFirst, parts[2]);
+        using var complete = await afterFirst.PostAsync($"/v1/uploads/{uploadId}/complete", JsonContent.Create(new { part_ids = partIds }));
+        Assert.Equal(HttpStatusCode.OK, complete.StatusCode);
+        string fileId = (await Wire.JsonAsync(complete)).GetProperty("file").Id();
+
+        await server.RestartAsync();
+        using var afterSecond = server.CreateClient();
+        Assert.Equal([fileId], (await Wire.GetJsonAsync(afterSecond, "/v1/files")).Ids());
+        Assert.Equal(parts.SelectMany(p => p).ToArray(), await afterSecond.GetByteArrayAsync($"/v1/files/{fileId}/content"));
+        Assert.Equal("completed", (await Wire.GetJsonAsync(afterSecond, $"/v1/uploads/{uploadId}")).GetProperty("status").GetString());
     }
 
     private static async Task AssertIntactAsync(HttpClient client, JsonElement list, IReadOnlyDictionary<string, string> acknowledged)
