@@ -1,4 +1,5 @@
 using Wharf.Core.Uploads;
+using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
 using System.Security.Cryptography;
 using Wharf.Core.Auth;
@@ -91,33 +92,55 @@ internal sealed class FakeFileCatalog(CallLog log, FakeWorkspaceCatalog? workspa
 
 internal sealed class FakeBlobStore(CallLog log) : IBlobStore
 {
-    public Dictionary<string, byte[]> Blobs { get; } = new(StringComparer.Ordinal);
+    /// <summary>Committed blobs; concurrent, as the upload hasher reads parts back on another thread.</summary>
+    public ConcurrentDictionary<string, byte[]> Blobs { get; } = new(StringComparer.Ordinal);
     public int Staged { get; set; }
+    private int _opens;
+
+    /// <summary>How many times a blob was opened for reading.</summary>
+    public int Opens => Volatile.Read(ref _opens);
+
+    /// <summary>When set, staged content is counted and hashed but not kept (for tests that stream tens of MB).</summary>
+    public bool DiscardContent { get; set; }
 
     public async Task<StagedBlob?> StageAsync(Stream content, long maxBytes, CancellationToken cancellationToken)
     {
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         using var buffer = new MemoryStream();
-        await content.CopyToAsync(buffer, cancellationToken);
-        if (buffer.Length > maxBytes)
+        byte[] chunk = new byte[81920];
+        long total = 0;
+        int read;
+        while ((read = await content.ReadAsync(chunk, cancellationToken)) > 0)
         {
-            return null;
+            total += read;
+            if (total > maxBytes)
+            {
+                return null;
+            }
+            hash.AppendData(chunk, 0, read);
+            if (!DiscardContent)
+            {
+                buffer.Write(chunk, 0, read);
+            }
         }
-        byte[] bytes = buffer.ToArray();
         Staged++;
-        return new FakeStagedBlob(this, log, bytes)
+        return new FakeStagedBlob(this, log, buffer.ToArray())
         {
-            Length = bytes.Length,
-            Sha256 = Convert.ToHexStringLower(SHA256.HashData(bytes)),
+            Length = total,
+            Sha256 = Convert.ToHexStringLower(hash.GetHashAndReset()),
         };
     }
 
-    public Task<Stream?> OpenReadAsync(string blobId, CancellationToken cancellationToken) =>
-        Task.FromResult<Stream?>(Blobs.TryGetValue(blobId, out var b) ? new MemoryStream(b, writable: false) : null);
+    public Task<Stream?> OpenReadAsync(string blobId, CancellationToken cancellationToken)
+    {
+        Interlocked.Increment(ref _opens);
+        return Task.FromResult<Stream?>(Blobs.TryGetValue(blobId, out var b) ? new MemoryStream(b, writable: false) : null);
+    }
 
     public Task DeleteAsync(string blobId, CancellationToken cancellationToken)
     {
         log.Add("blob-delete:" + blobId);
-        Blobs.Remove(blobId);
+        Blobs.TryRemove(blobId, out _);
         return Task.CompletedTask;
     }
 
@@ -141,7 +164,10 @@ internal sealed class FakeBlobStore(CallLog log) : IBlobStore
         public override Task CommitAsync(string blobId, CancellationToken cancellationToken)
         {
             log.Add("commit:" + blobId);
-            store.Blobs.Add(blobId, bytes);
+            if (!store.Blobs.TryAdd(blobId, bytes))
+            {
+                throw new IOException("blob exists: " + blobId);
+            }
             _done = true;
             return Task.CompletedTask;
         }
@@ -356,4 +382,160 @@ internal sealed class EmptyUploadCatalog : IUploadCatalog
     public Task<IReadOnlyList<UploadRecord>> ListExpiredAsync(long nowUnixSeconds, int max, CancellationToken cancellationToken) => Task.FromResult<IReadOnlyList<UploadRecord>>([]);
     public Task<IReadOnlyList<BlobSegment>> GetSegmentsAsync(string fileId, CancellationToken cancellationToken) => Task.FromResult<IReadOnlyList<BlobSegment>>([]);
     public Task<IReadOnlySet<string>> FindExistingPartsAsync(IReadOnlyCollection<string> partIds, CancellationToken cancellationToken) => Task.FromResult<IReadOnlySet<string>>(new HashSet<string>());
+}
+
+/// <summary>
+/// Uploads and parts in memory, with the SQLite catalog's rules: a part is accepted only while its upload is pending and
+/// unexpired and the parts stay within max(2 × bytes, bytes + one part); completing inserts the file through
+/// <see cref="FakeFileCatalog"/> (so its quota applies), makes the listed parts its segments in order and drops the rest.
+/// </summary>
+internal sealed class FakeUploadCatalog(CallLog log, FakeFileCatalog files) : IUploadCatalog
+{
+    public Dictionary<string, UploadRecord> Uploads { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>Every part row, in arrival order.</summary>
+    public List<PartRow> Parts { get; } = [];
+
+    internal sealed class PartRow(UploadPartRecord part)
+    {
+        public UploadPartRecord Part { get; } = part;
+        public string? FileId { get; set; }
+        public int Seq { get; set; }
+    }
+
+    public Task InsertUploadAsync(UploadRecord upload, CancellationToken cancellationToken)
+    {
+        log.Add("upload-insert:" + upload.Id);
+        Uploads.Add(upload.Id, upload);
+        return Task.CompletedTask;
+    }
+
+    public Task<UploadRecord?> GetUploadAsync(string workspaceId, string uploadId, CancellationToken cancellationToken) =>
+        Task.FromResult(Uploads.TryGetValue(uploadId, out var u) && u.WorkspaceId == workspaceId ? u : null);
+
+    public Task<bool> InsertPartAsync(UploadPartRecord part, long nowUnixSeconds, CancellationToken cancellationToken)
+    {
+        log.Add("part-insert:" + part.Id);
+        if (!Uploads.TryGetValue(part.UploadId, out var u) || u.WorkspaceId != part.WorkspaceId
+            || u.Status != UploadStatus.Pending || u.ExpiresAt <= nowUnixSeconds)
+        {
+            return Task.FromResult(false);
+        }
+        long held = Pending(part.UploadId).Sum(r => r.Part.Bytes);
+        if (held + part.Bytes > Math.Max(2 * u.Bytes, u.Bytes + UploadService.MaxPartBytes))
+        {
+            return Task.FromResult(false);
+        }
+        Parts.Add(new PartRow(part));
+        return Task.FromResult(true);
+    }
+
+    public Task<IReadOnlyList<UploadPartRecord>> ListPartsAsync(string workspaceId, string uploadId, CancellationToken cancellationToken)
+    {
+        IReadOnlyList<UploadPartRecord> parts = Pending(uploadId).Where(r => r.Part.WorkspaceId == workspaceId).Select(r => r.Part).ToList();
+        return Task.FromResult(parts);
+    }
+
+    public async Task<(CompleteOutcome Outcome, IReadOnlyList<string> DroppedParts)> CompleteAsync(
+        string uploadId, FileRecord file, IReadOnlyList<string> partIds, CancellationToken cancellationToken)
+    {
+        log.Add("upload-complete:" + uploadId);
+        if (!Uploads.TryGetValue(uploadId, out var u) || u.WorkspaceId != file.WorkspaceId || u.Status != UploadStatus.Pending)
+        {
+            return (CompleteOutcome.NotPending, []);
+        }
+        if (!await files.InsertAsync(file, cancellationToken))
+        {
+            return (CompleteOutcome.QuotaExceeded, []);
+        }
+        Uploads[uploadId] = u with { Status = UploadStatus.Completed, FileId = file.Id };
+        var rows = Pending(uploadId).ToList();
+        for (int i = 0; i < partIds.Count; i++)
+        {
+            var row = rows.Single(r => r.Part.Id == partIds[i]);
+            row.FileId = file.Id;
+            row.Seq = i;
+        }
+        return (CompleteOutcome.Completed, Drop(uploadId));
+    }
+
+    public Task<IReadOnlyList<string>?> EndAsync(string workspaceId, string uploadId, string status, CancellationToken cancellationToken)
+    {
+        log.Add($"upload-end:{uploadId}:{status}");
+        if (!Uploads.TryGetValue(uploadId, out var u) || u.WorkspaceId != workspaceId || u.Status != UploadStatus.Pending)
+        {
+            return Task.FromResult<IReadOnlyList<string>?>(null);
+        }
+        Uploads[uploadId] = u with { Status = status };
+        return Task.FromResult<IReadOnlyList<string>?>(Drop(uploadId));
+    }
+
+    public Task<IReadOnlyList<UploadRecord>> ListExpiredAsync(long nowUnixSeconds, int max, CancellationToken cancellationToken)
+    {
+        IReadOnlyList<UploadRecord> expired = Uploads.Values
+            .Where(u => u.Status == UploadStatus.Pending && u.ExpiresAt <= nowUnixSeconds)
+            .OrderBy(u => u.ExpiresAt)
+            .Take(max)
+            .ToList();
+        return Task.FromResult(expired);
+    }
+
+    public Task<IReadOnlyList<BlobSegment>> GetSegmentsAsync(string fileId, CancellationToken cancellationToken)
+    {
+        IReadOnlyList<BlobSegment> segments = Parts.Where(r => r.FileId == fileId).OrderBy(r => r.Seq).Select(r => new BlobSegment(r.Part.Id, r.Part.Bytes)).ToList();
+        return Task.FromResult(segments);
+    }
+
+    public Task<IReadOnlySet<string>> FindExistingPartsAsync(IReadOnlyCollection<string> partIds, CancellationToken cancellationToken)
+    {
+        IReadOnlySet<string> found = partIds.Where(id => Parts.Exists(r => r.Part.Id == id)).ToHashSet(StringComparer.Ordinal);
+        return Task.FromResult(found);
+    }
+
+    private IEnumerable<PartRow> Pending(string uploadId) => Parts.Where(r => r.Part.UploadId == uploadId && r.FileId is null);
+
+    private List<string> Drop(string uploadId)
+    {
+        var dropped = Pending(uploadId).Select(r => r.Part.Id).ToList();
+        Parts.RemoveAll(r => r.Part.UploadId == uploadId && r.FileId is null);
+        return dropped;
+    }
+}
+
+/// <summary>A non-seekable stream of <c>length</c> zero bytes, made as they are read (nothing is held in memory).</summary>
+internal sealed class ZeroStream(long length) : Stream
+{
+    public long BytesRead { get; private set; }
+
+    public override bool CanRead => true;
+    public override bool CanSeek => false;
+    public override bool CanWrite => false;
+    public override long Length => throw new NotSupportedException();
+    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+    public override int Read(Span<byte> buffer)
+    {
+        int n = (int)Math.Min(buffer.Length, length - BytesRead);
+        buffer[..n].Clear();
+        BytesRead += n;
+        return n;
+    }
+
+    public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
+        ValueTask.FromResult(Read(buffer.Span));
+
+    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+        Task.FromResult(Read(buffer.AsSpan(offset, count)));
+
+    public override void Flush()
+    {
+    }
+
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+    public override void SetLength(long value) => throw new NotSupportedException();
+
+    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 }

@@ -22,6 +22,7 @@ internal sealed class EmbeddedBackend : IStorageBackend
         Keys = new SqliteKeyCatalog(Database);
         Workspaces = new SqliteWorkspaceCatalog(Database);
         Blobs = new DiskBlobStore(BlobRoot);
+        Uploads = new SqliteUploadCatalog(Database);
     }
 
     public string DatabasePath { get; }
@@ -37,6 +38,8 @@ internal sealed class EmbeddedBackend : IStorageBackend
     public IWorkspaceCatalog Workspaces { get; }
 
     public IBlobStore Blobs { get; }
+
+    public IUploadCatalog Uploads { get; }
 
     public ValueTask DisposeAsync()
     {

@@ -13,6 +13,8 @@ public interface IStorageBackend : IAsyncDisposable
     IWorkspaceCatalog Workspaces { get; }
 
     IBlobStore Blobs { get; }
+
+    IUploadCatalog Uploads { get; }
 }
 
 /// <summary>A clock the test moves by hand.</summary>

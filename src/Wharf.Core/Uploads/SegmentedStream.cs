@@ -128,6 +128,7 @@ public sealed class SegmentedStream : Stream
             await _stream.DisposeAsync();
             _stream = null;
         }
+        _current = -1;
         _stream = await _open(_segments[index].BlobId, cancellationToken)
             ?? throw new IOException($"Segment {index} of a file is missing from the blob store.");
         _current = index;

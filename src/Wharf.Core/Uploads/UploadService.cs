@@ -19,6 +19,24 @@ public sealed record UploadCreateRequest
     public long? ExpiresAfterSeconds { get; init; }
 }
 
+/// <summary>A part being received: its upload, its place in the running hash, and (once kept) its id.</summary>
+public sealed class PartTicket(UploadHasher hasher, UploadRecord upload, long sequence) : IDisposable
+{
+    public UploadRecord Upload => upload;
+
+    public string? PartId { get; set; }
+
+    private int _disposed;
+
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 0)
+        {
+            hasher.Finish(UploadService.HashKey(upload.WorkspaceId, upload.Id), sequence, PartId);
+        }
+    }
+}
+
 /// <summary>An upload with the parts received so far.</summary>
 public sealed record UploadView(UploadRecord Upload, IReadOnlyList<UploadPartRecord> Parts, FileRecord? File);
 
@@ -28,6 +46,7 @@ public sealed class UploadService(
     IWorkspaceCatalog workspaces,
     IFileCatalog files,
     IBlobStore blobs,
+    UploadHasher hasher,
     FilePurposes purposes,
     IdGenerator ids,
     TimeProvider time,
@@ -114,13 +133,34 @@ public sealed class UploadService(
     }
 
     /// <summary>
-    /// Checks that a part may be added, before its bytes are read, so a refused part costs nothing.
+    /// Starts a part: checks the upload takes parts before any byte is read (so a refused part costs nothing) and
+    /// gives the part its place in the running hash. Dispose the ticket when the request ends, kept or not.
     /// </summary>
-    public async Task<Result<UploadRecord>> CheckCanAddPartAsync(string workspaceId, string uploadId, CancellationToken cancellationToken)
+    public async Task<Result<PartTicket>> BeginPartAsync(string workspaceId, string uploadId, CancellationToken cancellationToken)
     {
+        if (!WharfIds.IsHexId(uploadId, WharfIds.UploadPrefix))
+        {
+            return NoSuchUpload(uploadId);
+        }
+        // The place in the hash is taken first of all: parts sent in file order keep that order here.
+        string key = HashKey(workspaceId, uploadId);
+        long sequence = hasher.Reserve(key);
         var upload = await FindAsync(workspaceId, uploadId, cancellationToken);
-        return upload.IsOk ? CheckPending(upload.Value) ?? upload : upload;
+        var refused = upload.IsOk ? CheckPending(upload.Value) : upload.Error;
+        if (refused is not null)
+        {
+            hasher.Finish(key, sequence, null);
+            if (!upload.IsOk)
+            {
+                hasher.Forget(key);
+            }
+            return refused;
+        }
+        return new PartTicket(hasher, upload.Value, sequence);
     }
+
+    /// <summary>The running hash's key: an upload of one workspace.</summary>
+    internal static string HashKey(string workspaceId, string uploadId) => workspaceId + "/" + uploadId;
 
     /// <summary>Streams a part's bytes to staging, hashing them; refused (413, nothing kept) past 64 MB.</summary>
     public async Task<Result<StagedBlob>> StagePartAsync(Stream content, CancellationToken cancellationToken) =>
@@ -129,8 +169,9 @@ public sealed class UploadService(
             : new WharfError(413, $"A part may hold at most {MaxPartBytes} bytes (64 MB).", "data", "part_too_large");
 
     /// <summary>Keeps a staged part (≤ 64 MB) under a new part id; nothing is kept when the upload is no longer pending.</summary>
-    public async Task<Result<UploadPartRecord>> AddPartAsync(UploadRecord upload, StagedBlob content, CancellationToken cancellationToken)
+    public async Task<Result<UploadPartRecord>> AddPartAsync(PartTicket ticket, StagedBlob content, CancellationToken cancellationToken)
     {
+        var upload = ticket.Upload;
         if (content.Length == 0)
         {
             return WharfErrors.Invalid("data", "A part must hold at least one byte.", "empty_part");
@@ -152,6 +193,7 @@ public sealed class UploadService(
             return (current is null ? null : CheckPending(current))
                 ?? WharfErrors.Invalid("data", $"The parts received would exceed what an upload of {upload.Bytes} bytes can need.", "too_many_parts");
         }
+        ticket.PartId = part.Id;
         return part;
     }
 
@@ -202,7 +244,9 @@ public sealed class UploadService(
         }
 
         var segments = ordered.Select(p => new BlobSegment(p.Id, p.Bytes)).ToList();
-        var (sha256, actualMd5) = await HashAsync(segments, md5 is not null, cancellationToken);
+        var (sha256, actualMd5) = await hasher.TryGetAsync(HashKey(workspaceId, uploadId), partIds, cancellationToken) is { } streamed
+            ? streamed
+            : await HashAsync(uploadId, segments, md5 is not null, cancellationToken);
         if (md5 is not null && !string.Equals(md5, actualMd5, StringComparison.OrdinalIgnoreCase))
         {
             return WharfErrors.Invalid("md5", $"The MD5 of the assembled parts is {actualMd5}, not {md5.ToLowerInvariant()}.", "md5_mismatch");
@@ -236,6 +280,7 @@ public sealed class UploadService(
                 var current = await uploads.GetUploadAsync(workspaceId, uploadId, cancellationToken);
                 return NotPending(uploadId, current?.Status ?? UploadStatus.Expired);
         }
+        hasher.Forget(HashKey(workspaceId, uploadId));
         await DeleteBlobsAsync(dropped, cancellationToken);
         return new UploadView(upload with { Status = UploadStatus.Completed, FileId = file.Id }, [], file);
     }
@@ -257,6 +302,7 @@ public sealed class UploadService(
             var current = await uploads.GetUploadAsync(workspaceId, uploadId, cancellationToken);
             return NotPending(uploadId, current?.Status ?? UploadStatus.Expired);
         }
+        hasher.Forget(HashKey(workspaceId, uploadId));
         await DeleteBlobsAsync(dropped, cancellationToken);
         return new UploadView(found.Value with { Status = UploadStatus.Cancelled }, [], null);
     }
@@ -269,6 +315,7 @@ public sealed class UploadService(
         {
             if (await uploads.EndAsync(upload.WorkspaceId, upload.Id, UploadStatus.Expired, cancellationToken) is { } dropped)
             {
+                hasher.Forget(HashKey(upload.WorkspaceId, upload.Id));
                 await DeleteBlobsAsync(dropped, cancellationToken);
                 expired++;
             }
@@ -293,9 +340,13 @@ public sealed class UploadService(
     private static WharfError NotPending(string uploadId, string status) =>
         new(400, $"Upload {uploadId} is {status}: it takes no more parts and cannot be completed or cancelled.", "id", $"upload_already_{status}");
 
-    /// <summary>One sequential pass over the segments computing SHA-256 and, when asked, MD5.</summary>
-    private async Task<(string Sha256, string? Md5)> HashAsync(IReadOnlyList<BlobSegment> segments, bool withMd5, CancellationToken cancellationToken)
+    /// <summary>
+    /// One sequential pass over the segments computing SHA-256 and, when asked, MD5: the fallback when the parts
+    /// could not be hashed while they streamed.
+    /// </summary>
+    private async Task<(string Sha256, string? Md5)> HashAsync(string uploadId, IReadOnlyList<BlobSegment> segments, bool withMd5, CancellationToken cancellationToken)
     {
+        logger.LogInformation("Upload {UploadId} is hashed at completion: its parts were not hashed in this order while they streamed.", uploadId);
         using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
 #pragma warning disable CA5351 // MD5 only checks the client's own checksum, as the OpenAI API defines it.
         using var md5 = withMd5 ? IncrementalHash.CreateHash(HashAlgorithmName.MD5) : null;

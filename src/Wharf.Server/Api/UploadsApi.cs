@@ -73,18 +73,19 @@ internal static class UploadsApi
     private static async Task<Results<Ok<UploadPartObject>, ErrorResult>> AddPart(
         string id, HttpRequest request, ClaimsPrincipal user, UploadService uploads, CancellationToken cancellationToken)
     {
-        var upload = await uploads.CheckCanAddPartAsync(user.WorkspaceIdOf(), id, cancellationToken);
-        if (!upload.IsOk)
+        var begun = await uploads.BeginPartAsync(user.WorkspaceIdOf(), id, cancellationToken);
+        if (!begun.IsOk)
         {
-            return upload.Error!.ToResult();
+            return begun.Error!.ToResult();
         }
+        using var ticket = begun.Value;
         var form = await MultipartUpload.ReadAsync(request, "data", uploads.StagePartAsync, cancellationToken);
         if (!form.IsOk)
         {
             return form.Error!.ToResult();
         }
         await using var part = form.Value;
-        var added = await uploads.AddPartAsync(upload.Value, part.Content, cancellationToken);
+        var added = await uploads.AddPartAsync(ticket, part.Content, cancellationToken);
         return added.IsOk ? TypedResults.Ok(UploadPartObject.From(added.Value)) : added.Error!.ToResult();
     }
 

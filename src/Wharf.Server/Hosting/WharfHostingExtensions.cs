@@ -50,6 +50,7 @@ internal static class WharfHostingExtensions
         services.AddSingleton<KeyUsageTracker>();
         services.AddSingleton<WorkspaceService>();
         services.AddSingleton<UploadService>();
+        services.AddSingleton<UploadHasher>();
         services.AddSingleton<KeyRateLimiter>();
         services.AddHostedService<StartupTasks>();
         services.AddHostedService<StorageSweeper>();
