@@ -44,6 +44,7 @@ public sealed class UploadHasher(IBlobStore blobs, ILogger<UploadHasher> logger)
         {
             return;
         }
+        logger.LogDebug("Part {PartId} finished in place {Sequence} of the running hash.", partId, seq);
         if (running.Finish(seq, partId))
         {
             _ = Task.Run(() => DrainAsync(running));
@@ -58,6 +59,12 @@ public sealed class UploadHasher(IBlobStore blobs, ILogger<UploadHasher> logger)
     {
         if (!_uploads.TryGetValue(key, out var running))
         {
+            return null;
+        }
+        if (!running.CanStillMatch(partIds))
+        {
+            // Already hashed in another order: stop spending CPU on it and let the caller hash at once.
+            running.Break();
             return null;
         }
         try
@@ -202,6 +209,16 @@ public sealed class UploadHasher(IBlobStore blobs, ILogger<UploadHasher> logger)
                 _broken = true;
                 _draining = false;
                 OpenIfIdle();
+            }
+        }
+
+        /// <summary>Whether what was hashed so far is the start of <paramref name="partIds"/>.</summary>
+        public bool CanStillMatch(IReadOnlyList<string> partIds)
+        {
+            lock (_gate)
+            {
+                return !_broken && _hashed.Count <= partIds.Count
+                    && _hashed.SequenceEqual(partIds.Take(_hashed.Count), StringComparer.Ordinal);
             }
         }
 

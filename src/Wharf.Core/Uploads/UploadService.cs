@@ -351,20 +351,28 @@ public sealed class UploadService(
 #pragma warning disable CA5351 // MD5 only checks the client's own checksum, as the OpenAI API defines it.
         using var md5 = withMd5 ? IncrementalHash.CreateHash(HashAlgorithmName.MD5) : null;
 #pragma warning restore CA5351
-        byte[] buffer = ArrayPool<byte>.Shared.Rent(HashBufferSize);
+        byte[][] buffers = [ArrayPool<byte>.Shared.Rent(HashBufferSize), ArrayPool<byte>.Shared.Rent(HashBufferSize)];
         try
         {
+            // Double-buffered: the next chunk is read while this one is hashed (SHA-256 and MD5 on two cores).
             await using var stream = new SegmentedStream(segments, blobs.OpenReadAsync);
+            int current = 0;
+            var reading = stream.ReadAsync(buffers[current].AsMemory(0, HashBufferSize), cancellationToken);
             int read;
-            while ((read = await stream.ReadAsync(buffer.AsMemory(0, HashBufferSize), cancellationToken)) > 0)
+            while ((read = await reading) > 0)
             {
-                sha.AppendData(buffer, 0, read);
-                md5?.AppendData(buffer, 0, read);
+                byte[] chunk = buffers[current];
+                current = 1 - current;
+                reading = stream.ReadAsync(buffers[current].AsMemory(0, HashBufferSize), cancellationToken);
+                var md5Task = md5 is null ? Task.CompletedTask : Task.Run(() => md5.AppendData(chunk, 0, read), cancellationToken);
+                sha.AppendData(chunk, 0, read);
+                await md5Task;
             }
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(buffer);
+            ArrayPool<byte>.Shared.Return(buffers[0]);
+            ArrayPool<byte>.Shared.Return(buffers[1]);
         }
         return (Convert.ToHexStringLower(sha.GetHashAndReset()), md5 is null ? null : Convert.ToHexStringLower(md5.GetHashAndReset()));
     }

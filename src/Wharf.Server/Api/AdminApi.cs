@@ -31,10 +31,22 @@ internal static class AdminApi
     private static async Task<Results<Ok<WorkspaceObject>, ErrorResult>> CreateWorkspace(
         HttpRequest request, WorkspaceService workspaces, CancellationToken cancellationToken)
     {
+        var fields = await ReadWorkspaceFieldsAsync(request, cancellationToken);
+        if (!fields.IsOk)
+        {
+            return fields.Error!.ToResult();
+        }
+        var created = await workspaces.CreateAsync(fields.Value.Name, fields.Value.StorageQuotaBytes, fields.Value.RateLimitRpm, cancellationToken);
+        return created.IsOk ? TypedResults.Ok(WorkspaceObject.From(created.Value)) : created.Error!.ToResult();
+    }
+
+    /// <summary>A workspace body: <c>name</c>, <c>storage_quota_bytes</c>, <c>rate_limit_rpm</c> (an explicit null clears).</summary>
+    private static async Task<Result<WorkspaceChange>> ReadWorkspaceFieldsAsync(HttpRequest request, CancellationToken cancellationToken)
+    {
         var body = await JsonBody.ReadAsync(request, MaxBodyBytes, cancellationToken);
         if (!body.IsOk)
         {
-            return body.Error!.ToResult();
+            return body.Error!;
         }
         var fields = body.Value;
         var name = fields.String("name");
@@ -43,10 +55,16 @@ internal static class AdminApi
         var error = name.Error ?? quota.Error ?? rpm.Error;
         if (error is not null)
         {
-            return error.ToResult();
+            return error;
         }
-        var created = await workspaces.CreateAsync(name.Value, quota.Value, rpm.Value, cancellationToken);
-        return created.IsOk ? TypedResults.Ok(WorkspaceObject.From(created.Value)) : created.Error!.ToResult();
+        return new WorkspaceChange
+        {
+            Name = name.Value,
+            StorageQuotaBytes = quota.Value,
+            ClearStorageQuota = fields.IsNull("storage_quota_bytes"),
+            RateLimitRpm = rpm.Value,
+            ClearRateLimit = fields.IsNull("rate_limit_rpm"),
+        };
     }
 
     private static async Task<Results<Ok<AdminList<WorkspaceObject>>, ErrorResult>> ListWorkspaces(
@@ -77,29 +95,12 @@ internal static class AdminApi
     private static async Task<Results<Ok<WorkspaceObject>, ErrorResult>> UpdateWorkspace(
         string id, HttpRequest request, WorkspaceService workspaces, CancellationToken cancellationToken)
     {
-        var body = await JsonBody.ReadAsync(request, MaxBodyBytes, cancellationToken);
-        if (!body.IsOk)
+        var change = await ReadWorkspaceFieldsAsync(request, cancellationToken);
+        if (!change.IsOk)
         {
-            return body.Error!.ToResult();
+            return change.Error!.ToResult();
         }
-        var fields = body.Value;
-        var name = fields.String("name");
-        var quota = fields.Int64("storage_quota_bytes");
-        var rpm = fields.Int32("rate_limit_rpm");
-        var error = name.Error ?? quota.Error ?? rpm.Error;
-        if (error is not null)
-        {
-            return error.ToResult();
-        }
-        var change = new WorkspaceChange
-        {
-            Name = name.Value,
-            StorageQuotaBytes = quota.Value,
-            ClearStorageQuota = fields.IsNull("storage_quota_bytes"),
-            RateLimitRpm = rpm.Value,
-            ClearRateLimit = fields.IsNull("rate_limit_rpm"),
-        };
-        var updated = await workspaces.UpdateAsync(id, change, cancellationToken);
+        var updated = await workspaces.UpdateAsync(id, change.Value, cancellationToken);
         return updated.IsOk ? TypedResults.Ok(WorkspaceObject.From(updated.Value)) : updated.Error!.ToResult();
     }
 

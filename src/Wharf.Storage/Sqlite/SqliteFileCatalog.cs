@@ -238,24 +238,8 @@ internal sealed class SqliteFileCatalog(SqliteDatabase database, TimeProvider ti
         return result;
     }
 
-    public async Task<IReadOnlySet<string>> FindExistingAsync(IReadOnlyCollection<string> fileIds, CancellationToken cancellationToken)
-    {
-        var found = new HashSet<string>(StringComparer.Ordinal);
-        if (fileIds.Count == 0)
-        {
-            return found;
-        }
-        await using var connection = await database.OpenAsync(cancellationToken);
-        await using var command = connection.CreateCommand();
-        command.CommandText = "SELECT id FROM files WHERE id IN (SELECT value FROM json_each($ids));";
-        command.Parameters.AddWithValue("$ids", JsonSerializer.Serialize(fileIds, StorageJsonContext.Default.IReadOnlyCollectionString));
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        while (await reader.ReadAsync(cancellationToken))
-        {
-            found.Add(reader.GetString(0));
-        }
-        return found;
-    }
+    public Task<IReadOnlySet<string>> FindExistingAsync(IReadOnlyCollection<string> fileIds, CancellationToken cancellationToken) =>
+        database.FindExistingIdsAsync("files", fileIds, cancellationToken);
 
     public async Task CheckAsync(CancellationToken cancellationToken)
     {

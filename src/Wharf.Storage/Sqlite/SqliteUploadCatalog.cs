@@ -187,24 +187,8 @@ internal sealed class SqliteUploadCatalog(SqliteDatabase database) : IUploadCata
         return segments;
     }
 
-    public async Task<IReadOnlySet<string>> FindExistingPartsAsync(IReadOnlyCollection<string> partIds, CancellationToken cancellationToken)
-    {
-        var found = new HashSet<string>(StringComparer.Ordinal);
-        if (partIds.Count == 0)
-        {
-            return found;
-        }
-        await using var connection = await database.OpenAsync(cancellationToken);
-        await using var command = connection.CreateCommand();
-        command.CommandText = "SELECT id FROM upload_parts WHERE id IN (SELECT value FROM json_each($ids));";
-        command.Parameters.AddWithValue("$ids", JsonSerializer.Serialize(partIds, StorageJsonContext.Default.IReadOnlyCollectionString));
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        while (await reader.ReadAsync(cancellationToken))
-        {
-            found.Add(reader.GetString(0));
-        }
-        return found;
-    }
+    public Task<IReadOnlySet<string>> FindExistingPartsAsync(IReadOnlyCollection<string> partIds, CancellationToken cancellationToken) =>
+        database.FindExistingIdsAsync("upload_parts", partIds, cancellationToken);
 
     private static UploadRecord ReadUpload(SqliteDataReader reader) => new()
     {
