@@ -1,16 +1,21 @@
+using System.Threading.Channels;
 using Microsoft.Data.Sqlite;
 
 namespace Wharf.Storage.Sqlite;
 
 /// <summary>
-/// The embedded catalog's database: WAL mode, full fsync on commit, one writer at a time (SQLite's own rule,
-/// kept in-process so writers queue instead of spinning on SQLITE_BUSY), pooled connections for readers.
+/// The embedded catalog's database: WAL mode, full fsync on commit, pooled connections for readers, and one writer.
+/// Writes queue to a single writer loop that runs every write waiting at that moment in one transaction (each in
+/// its own savepoint, so one failing write does not undo the others) and commits them with one fsync: group commit.
+/// A write's task completes only after the commit that holds it is durable.
 /// </summary>
 internal sealed class SqliteDatabase : IDisposable
 {
     private const int SchemaVersion = 1;
+    private const int MaxWritesPerCommit = 256;
     private readonly string _connectionString;
-    private readonly SemaphoreSlim _writeGate = new(1, 1);
+    private readonly Channel<PendingWrite> _writes = Channel.CreateUnbounded<PendingWrite>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly Task _writer;
 
     public SqliteDatabase(string path)
     {
@@ -23,34 +28,114 @@ internal sealed class SqliteDatabase : IDisposable
             DefaultTimeout = 30,
         }.ToString();
         Migrate();
+        _writer = Task.Run(WriteLoopAsync);
     }
 
+    /// <summary>A pooled connection for reading (WAL: readers never wait for the writer).</summary>
     public async Task<SqliteConnection> OpenAsync(CancellationToken cancellationToken)
     {
         var connection = new SqliteConnection(_connectionString);
         await connection.OpenAsync(cancellationToken);
-        using var pragma = connection.CreateCommand();
-        pragma.CommandText = "PRAGMA synchronous=FULL; PRAGMA busy_timeout=30000;";
-        await pragma.ExecuteNonQueryAsync(cancellationToken);
         return connection;
     }
 
-    /// <summary>Runs <paramref name="work"/> inside a write transaction, one writer at a time.</summary>
-    public async Task<T> WriteAsync<T>(Func<SqliteConnection, SqliteTransaction, Task<T>> work, CancellationToken cancellationToken)
+    /// <summary>
+    /// Runs <paramref name="work"/> inside the writer's transaction and completes once it is committed durably.
+    /// A write cancelled before it starts does not run; once started it runs to the end.
+    /// </summary>
+    public Task<T> WriteAsync<T>(Func<SqliteConnection, SqliteTransaction, Task<T>> work, CancellationToken cancellationToken)
     {
-        await _writeGate.WaitAsync(cancellationToken);
-        try
+        var write = new PendingWrite<T>(work, cancellationToken);
+        ObjectDisposedException.ThrowIf(!_writes.Writer.TryWrite(write), this);
+        return write.Task;
+    }
+
+    private async Task WriteLoopAsync()
+    {
+        await using var connection = new SqliteConnection(_connectionString);
+        await connection.OpenAsync();
+        await using (var pragma = connection.CreateCommand())
         {
-            await using var connection = await OpenAsync(cancellationToken);
-            await using var transaction = (SqliteTransaction)await connection.BeginTransactionAsync(cancellationToken);
-            T result = await work(connection, transaction);
-            await transaction.CommitAsync(cancellationToken);
-            return result;
+            pragma.CommandText = "PRAGMA synchronous=FULL;";
+            await pragma.ExecuteNonQueryAsync();
         }
-        finally
+        var batch = new List<PendingWrite>(MaxWritesPerCommit);
+        var done = new List<PendingWrite>(MaxWritesPerCommit);
+        while (await _writes.Reader.WaitToReadAsync())
         {
-            _writeGate.Release();
+            batch.Clear();
+            done.Clear();
+            while (batch.Count < MaxWritesPerCommit && _writes.Reader.TryRead(out var next))
+            {
+                batch.Add(next);
+            }
+            try
+            {
+                await using var transaction = (SqliteTransaction)await connection.BeginTransactionAsync();
+                foreach (var write in batch)
+                {
+                    if (write.CancellationToken.IsCancellationRequested)
+                    {
+                        write.Cancel();
+                        continue;
+                    }
+                    transaction.Save("w");
+                    try
+                    {
+                        await write.RunAsync(connection, transaction);
+                        transaction.Release("w");
+                        done.Add(write);
+                    }
+                    catch (Exception ex)
+                    {
+                        transaction.Rollback("w");
+                        transaction.Release("w");
+                        write.Fail(ex);
+                    }
+                }
+                await transaction.CommitAsync();
+                done.ForEach(write => write.Complete());
+            }
+            catch (Exception ex)
+            {
+                // The commit (or the transaction itself) failed: none of the writes in it happened.
+                foreach (var write in batch)
+                {
+                    write.Fail(ex);
+                }
+            }
         }
+    }
+
+    private abstract class PendingWrite(CancellationToken cancellationToken)
+    {
+        public CancellationToken CancellationToken => cancellationToken;
+
+        public abstract Task RunAsync(SqliteConnection connection, SqliteTransaction transaction);
+
+        public abstract void Complete();
+
+        public abstract void Fail(Exception exception);
+
+        public abstract void Cancel();
+    }
+
+    private sealed class PendingWrite<T>(Func<SqliteConnection, SqliteTransaction, Task<T>> work, CancellationToken cancellationToken)
+        : PendingWrite(cancellationToken)
+    {
+        private readonly TaskCompletionSource<T> _done = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private T? _result;
+
+        public Task<T> Task => _done.Task;
+
+        public override async Task RunAsync(SqliteConnection connection, SqliteTransaction transaction) =>
+            _result = await work(connection, transaction);
+
+        public override void Complete() => _done.TrySetResult(_result!);
+
+        public override void Fail(Exception exception) => _done.TrySetException(exception);
+
+        public override void Cancel() => _done.TrySetCanceled(CancellationToken);
     }
 
     /// <summary>Which of <paramref name="ids"/> are in <paramref name="table"/>'s <c>id</c> column (one query).</summary>
@@ -75,7 +160,8 @@ internal sealed class SqliteDatabase : IDisposable
 
     public void Dispose()
     {
-        _writeGate.Dispose();
+        _writes.Writer.TryComplete();
+        _writer.GetAwaiter().GetResult();
         SqliteConnection.ClearAllPools();
     }
 
