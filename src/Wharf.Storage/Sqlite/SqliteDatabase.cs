@@ -138,25 +138,32 @@ internal sealed class SqliteDatabase : IDisposable
         public override void Cancel() => _done.TrySetCanceled(CancellationToken);
     }
 
-    /// <summary>Which of <paramref name="ids"/> are in <paramref name="table"/>'s <c>id</c> column (one query).</summary>
-    public async Task<IReadOnlySet<string>> FindExistingIdsAsync(string table, IReadOnlyCollection<string> ids, CancellationToken cancellationToken)
+    /// <summary>Runs one read query on a pooled connection and maps every row.</summary>
+    public async Task<List<T>> QueryAsync<T>(
+        string sql, Action<SqliteParameterCollection> bind, Func<SqliteDataReader, T> read, CancellationToken cancellationToken)
     {
-        var found = new HashSet<string>(StringComparer.Ordinal);
-        if (ids.Count == 0)
-        {
-            return found;
-        }
         await using var connection = await OpenAsync(cancellationToken);
         await using var command = connection.CreateCommand();
-        command.CommandText = $"SELECT id FROM {table} WHERE id IN (SELECT value FROM json_each($ids));";
-        command.Parameters.AddWithValue("$ids", System.Text.Json.JsonSerializer.Serialize(ids, StorageJsonContext.Default.IReadOnlyCollectionString));
+        command.CommandText = sql;
+        bind(command.Parameters);
+        var rows = new List<T>();
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         while (await reader.ReadAsync(cancellationToken))
         {
-            found.Add(reader.GetString(0));
+            rows.Add(read(reader));
         }
-        return found;
+        return rows;
     }
+
+    /// <summary>Which of <paramref name="ids"/> are in <paramref name="table"/>'s <c>id</c> column (one query).</summary>
+    public async Task<IReadOnlySet<string>> FindExistingIdsAsync(string table, IReadOnlyCollection<string> ids, CancellationToken cancellationToken) =>
+        ids.Count == 0
+            ? new HashSet<string>()
+            : (await QueryAsync(
+                $"SELECT id FROM {table} WHERE id IN (SELECT value FROM json_each($ids));",
+                p => p.AddWithValue("$ids", System.Text.Json.JsonSerializer.Serialize(ids, StorageJsonContext.Default.IReadOnlyCollectionString)),
+                r => r.GetString(0),
+                cancellationToken)).ToHashSet(StringComparer.Ordinal);
 
     public void Dispose()
     {

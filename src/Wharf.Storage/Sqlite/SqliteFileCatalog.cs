@@ -85,16 +85,12 @@ internal sealed class SqliteFileCatalog(SqliteDatabase database, TimeProvider ti
         return true;
     }
 
-    public async Task<FileRecord?> GetAsync(string workspaceId, string fileId, CancellationToken cancellationToken)
-    {
-        await using var connection = await database.OpenAsync(cancellationToken);
-        await using var command = connection.CreateCommand();
-        command.CommandText = $"SELECT {Columns} FROM files f WHERE f.workspace_id = $ws AND f.id = $id;";
-        command.Parameters.AddWithValue("$ws", workspaceId);
-        command.Parameters.AddWithValue("$id", fileId);
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        return await reader.ReadAsync(cancellationToken) ? Read(reader) : null;
-    }
+    public async Task<FileRecord?> GetAsync(string workspaceId, string fileId, CancellationToken cancellationToken) =>
+        (await database.QueryAsync(
+            $"SELECT {Columns} FROM files f WHERE f.workspace_id = $ws AND f.id = $id;",
+            p => { p.AddWithValue("$ws", workspaceId); p.AddWithValue("$id", fileId); },
+            Read,
+            cancellationToken)).FirstOrDefault();
 
     public async Task<Page<FileRecord>> ListAsync(FileListQuery query, CancellationToken cancellationToken)
     {
@@ -222,21 +218,12 @@ internal sealed class SqliteFileCatalog(SqliteDatabase database, TimeProvider ti
             return Convert.ToInt64(await command.ExecuteScalarAsync(cancellationToken), System.Globalization.CultureInfo.InvariantCulture) > 0;
         }, cancellationToken);
 
-    public async Task<IReadOnlyList<FileRecord>> ListExpiredAsync(long nowUnixSeconds, int max, CancellationToken cancellationToken)
-    {
-        await using var connection = await database.OpenAsync(cancellationToken);
-        await using var command = connection.CreateCommand();
-        command.CommandText = $"SELECT {Columns} FROM files f WHERE f.expires_at IS NOT NULL AND f.expires_at <= $now ORDER BY f.expires_at LIMIT $max;";
-        command.Parameters.AddWithValue("$now", nowUnixSeconds);
-        command.Parameters.AddWithValue("$max", max);
-        var result = new List<FileRecord>();
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        while (await reader.ReadAsync(cancellationToken))
-        {
-            result.Add(Read(reader));
-        }
-        return result;
-    }
+    public async Task<IReadOnlyList<FileRecord>> ListExpiredAsync(long nowUnixSeconds, int max, CancellationToken cancellationToken) =>
+        await database.QueryAsync(
+            $"SELECT {Columns} FROM files f WHERE f.expires_at IS NOT NULL AND f.expires_at <= $now ORDER BY f.expires_at LIMIT $max;",
+            p => { p.AddWithValue("$now", nowUnixSeconds); p.AddWithValue("$max", max); },
+            Read,
+            cancellationToken);
 
     public Task<IReadOnlySet<string>> FindExistingAsync(IReadOnlyCollection<string> fileIds, CancellationToken cancellationToken) =>
         database.FindExistingIdsAsync("files", fileIds, cancellationToken);

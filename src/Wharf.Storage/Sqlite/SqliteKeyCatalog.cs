@@ -10,21 +10,16 @@ internal sealed class SqliteKeyCatalog(SqliteDatabase database) : IKeyCatalog
 {
     private const string KeyColumns = "k.id, k.workspace_id, k.name, k.hash, k.prefix, k.created_at, k.scopes, k.expires_at, k.rate_limit_rpm, k.last_used_at";
 
-    public async Task<KeyLookup?> FindKeyByHashAsync(byte[] hash, CancellationToken cancellationToken)
-    {
-        await using var connection = await database.OpenAsync(cancellationToken);
-        await using var command = connection.CreateCommand();
-        command.CommandText = $"""
+    public async Task<KeyLookup?> FindKeyByHashAsync(byte[] hash, CancellationToken cancellationToken) =>
+        (await database.QueryAsync(
+            $"""
             SELECT {KeyColumns}, {SqliteWorkspaceCatalog.Columns}
             FROM api_keys k JOIN workspaces w ON w.id = k.workspace_id
             WHERE k.hash = $hash AND w.deleted_at IS NULL;
-            """;
-        command.Parameters.AddWithValue("$hash", hash);
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        return await reader.ReadAsync(cancellationToken)
-            ? new KeyLookup(ReadKey(reader), SqliteWorkspaceCatalog.Read(reader, 10))
-            : null;
-    }
+            """,
+            p => p.AddWithValue("$hash", hash),
+            r => new KeyLookup(ReadKey(r), SqliteWorkspaceCatalog.Read(r, 10)),
+            cancellationToken)).FirstOrDefault();
 
     public async Task<bool> AnyKeyAsync(CancellationToken cancellationToken)
     {
@@ -55,20 +50,12 @@ internal sealed class SqliteKeyCatalog(SqliteDatabase database) : IKeyCatalog
             return await command.ExecuteNonQueryAsync(cancellationToken);
         }, cancellationToken);
 
-    public async Task<IReadOnlyList<ApiKeyRecord>> ListKeysAsync(string workspaceId, CancellationToken cancellationToken)
-    {
-        await using var connection = await database.OpenAsync(cancellationToken);
-        await using var command = connection.CreateCommand();
-        command.CommandText = $"SELECT {KeyColumns} FROM api_keys k WHERE k.workspace_id = $ws ORDER BY k.id;";
-        command.Parameters.AddWithValue("$ws", workspaceId);
-        var keys = new List<ApiKeyRecord>();
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        while (await reader.ReadAsync(cancellationToken))
-        {
-            keys.Add(ReadKey(reader));
-        }
-        return keys;
-    }
+    public async Task<IReadOnlyList<ApiKeyRecord>> ListKeysAsync(string workspaceId, CancellationToken cancellationToken) =>
+        await database.QueryAsync(
+            $"SELECT {KeyColumns} FROM api_keys k WHERE k.workspace_id = $ws ORDER BY k.id;",
+            p => p.AddWithValue("$ws", workspaceId),
+            ReadKey,
+            cancellationToken);
 
     public Task<bool> DeleteKeyAsync(string keyId, CancellationToken cancellationToken) =>
         database.WriteAsync(async (connection, transaction) =>

@@ -34,16 +34,12 @@ internal sealed class SqliteUploadCatalog(SqliteDatabase database) : IUploadCata
             return await command.ExecuteNonQueryAsync(cancellationToken);
         }, cancellationToken);
 
-    public async Task<UploadRecord?> GetUploadAsync(string workspaceId, string uploadId, CancellationToken cancellationToken)
-    {
-        await using var connection = await database.OpenAsync(cancellationToken);
-        await using var command = connection.CreateCommand();
-        command.CommandText = $"SELECT {UploadColumns} FROM uploads WHERE workspace_id = $ws AND id = $id;";
-        command.Parameters.AddWithValue("$ws", workspaceId);
-        command.Parameters.AddWithValue("$id", uploadId);
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        return await reader.ReadAsync(cancellationToken) ? ReadUpload(reader) : null;
-    }
+    public async Task<UploadRecord?> GetUploadAsync(string workspaceId, string uploadId, CancellationToken cancellationToken) =>
+        (await database.QueryAsync(
+            $"SELECT {UploadColumns} FROM uploads WHERE workspace_id = $ws AND id = $id;",
+            p => { p.AddWithValue("$ws", workspaceId); p.AddWithValue("$id", uploadId); },
+            ReadUpload,
+            cancellationToken)).FirstOrDefault();
 
     public Task<bool> InsertPartAsync(UploadPartRecord part, long nowUnixSeconds, CancellationToken cancellationToken) =>
         database.WriteAsync(async (connection, transaction) =>
@@ -68,29 +64,20 @@ internal sealed class SqliteUploadCatalog(SqliteDatabase database) : IUploadCata
             return await command.ExecuteNonQueryAsync(cancellationToken) > 0;
         }, cancellationToken);
 
-    public async Task<IReadOnlyList<UploadPartRecord>> ListPartsAsync(string workspaceId, string uploadId, CancellationToken cancellationToken)
-    {
-        await using var connection = await database.OpenAsync(cancellationToken);
-        await using var command = connection.CreateCommand();
-        command.CommandText = $"SELECT {PartColumns} FROM upload_parts WHERE upload_id = $upload AND workspace_id = $ws AND file_id IS NULL ORDER BY id;";
-        command.Parameters.AddWithValue("$ws", workspaceId);
-        command.Parameters.AddWithValue("$upload", uploadId);
-        var parts = new List<UploadPartRecord>();
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        while (await reader.ReadAsync(cancellationToken))
-        {
-            parts.Add(new UploadPartRecord
+    public async Task<IReadOnlyList<UploadPartRecord>> ListPartsAsync(string workspaceId, string uploadId, CancellationToken cancellationToken) =>
+        await database.QueryAsync(
+            $"SELECT {PartColumns} FROM upload_parts WHERE upload_id = $upload AND workspace_id = $ws AND file_id IS NULL ORDER BY id;",
+            p => { p.AddWithValue("$ws", workspaceId); p.AddWithValue("$upload", uploadId); },
+            r => new UploadPartRecord
             {
-                Id = reader.GetString(0),
-                UploadId = reader.GetString(1),
-                WorkspaceId = reader.GetString(2),
-                Bytes = reader.GetInt64(3),
-                Sha256 = reader.GetString(4),
-                CreatedAt = reader.GetInt64(5),
-            });
-        }
-        return parts;
-    }
+                Id = r.GetString(0),
+                UploadId = r.GetString(1),
+                WorkspaceId = r.GetString(2),
+                Bytes = r.GetInt64(3),
+                Sha256 = r.GetString(4),
+                CreatedAt = r.GetInt64(5),
+            },
+            cancellationToken);
 
     public Task<(CompleteOutcome Outcome, IReadOnlyList<string> DroppedParts)> CompleteAsync(
         string uploadId, FileRecord file, IReadOnlyList<string> partIds, CancellationToken cancellationToken) =>
@@ -156,36 +143,19 @@ internal sealed class SqliteUploadCatalog(SqliteDatabase database) : IUploadCata
             return dropped;
         }, cancellationToken);
 
-    public async Task<IReadOnlyList<UploadRecord>> ListExpiredAsync(long nowUnixSeconds, int max, CancellationToken cancellationToken)
-    {
-        await using var connection = await database.OpenAsync(cancellationToken);
-        await using var command = connection.CreateCommand();
-        command.CommandText = $"SELECT {UploadColumns} FROM uploads WHERE status = 'pending' AND expires_at <= $now ORDER BY expires_at LIMIT $max;";
-        command.Parameters.AddWithValue("$now", nowUnixSeconds);
-        command.Parameters.AddWithValue("$max", max);
-        var result = new List<UploadRecord>();
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        while (await reader.ReadAsync(cancellationToken))
-        {
-            result.Add(ReadUpload(reader));
-        }
-        return result;
-    }
+    public async Task<IReadOnlyList<UploadRecord>> ListExpiredAsync(long nowUnixSeconds, int max, CancellationToken cancellationToken) =>
+        await database.QueryAsync(
+            $"SELECT {UploadColumns} FROM uploads WHERE status = 'pending' AND expires_at <= $now ORDER BY expires_at LIMIT $max;",
+            p => { p.AddWithValue("$now", nowUnixSeconds); p.AddWithValue("$max", max); },
+            ReadUpload,
+            cancellationToken);
 
-    public async Task<IReadOnlyList<BlobSegment>> GetSegmentsAsync(string fileId, CancellationToken cancellationToken)
-    {
-        await using var connection = await database.OpenAsync(cancellationToken);
-        await using var command = connection.CreateCommand();
-        command.CommandText = "SELECT id, bytes FROM upload_parts WHERE file_id = $file ORDER BY seq;";
-        command.Parameters.AddWithValue("$file", fileId);
-        var segments = new List<BlobSegment>();
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        while (await reader.ReadAsync(cancellationToken))
-        {
-            segments.Add(new BlobSegment(reader.GetString(0), reader.GetInt64(1)));
-        }
-        return segments;
-    }
+    public async Task<IReadOnlyList<BlobSegment>> GetSegmentsAsync(string fileId, CancellationToken cancellationToken) =>
+        await database.QueryAsync(
+            "SELECT id, bytes FROM upload_parts WHERE file_id = $file ORDER BY seq;",
+            p => p.AddWithValue("$file", fileId),
+            r => new BlobSegment(r.GetString(0), r.GetInt64(1)),
+            cancellationToken);
 
     public Task<IReadOnlySet<string>> FindExistingPartsAsync(IReadOnlyCollection<string> partIds, CancellationToken cancellationToken) =>
         database.FindExistingIdsAsync("upload_parts", partIds, cancellationToken);

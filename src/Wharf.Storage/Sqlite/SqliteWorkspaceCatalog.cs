@@ -90,20 +90,12 @@ internal sealed class SqliteWorkspaceCatalog(SqliteDatabase database) : IWorkspa
             return true;
         }, cancellationToken);
 
-    public async Task<IReadOnlyList<string>> ListDeletedWorkspacesAsync(int max, CancellationToken cancellationToken)
-    {
-        await using var connection = await database.OpenAsync(cancellationToken);
-        await using var command = connection.CreateCommand();
-        command.CommandText = "SELECT id FROM workspaces WHERE deleted_at IS NOT NULL AND purged = 0 ORDER BY deleted_at LIMIT $max;";
-        command.Parameters.AddWithValue("$max", max);
-        var ids = new List<string>();
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        while (await reader.ReadAsync(cancellationToken))
-        {
-            ids.Add(reader.GetString(0));
-        }
-        return ids;
-    }
+    public async Task<IReadOnlyList<string>> ListDeletedWorkspacesAsync(int max, CancellationToken cancellationToken) =>
+        await database.QueryAsync(
+            "SELECT id FROM workspaces WHERE deleted_at IS NOT NULL AND purged = 0 ORDER BY deleted_at LIMIT $max;",
+            p => p.AddWithValue("$max", max),
+            r => r.GetString(0),
+            cancellationToken);
 
     public Task<bool> PurgeWorkspaceAsync(string workspaceId, CancellationToken cancellationToken) =>
         database.WriteAsync(async (connection, transaction) =>
@@ -128,13 +120,6 @@ internal sealed class SqliteWorkspaceCatalog(SqliteDatabase database) : IWorkspa
         UsageBytes = reader.GetInt64(first + 5),
     };
 
-    private async Task<Workspace?> QuerySingleAsync(string sql, string parameter, CancellationToken cancellationToken)
-    {
-        await using var connection = await database.OpenAsync(cancellationToken);
-        await using var command = connection.CreateCommand();
-        command.CommandText = sql;
-        command.Parameters.AddWithValue("$p", parameter);
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        return await reader.ReadAsync(cancellationToken) ? Read(reader, 0) : null;
-    }
+    private async Task<Workspace?> QuerySingleAsync(string sql, string parameter, CancellationToken cancellationToken) =>
+        (await database.QueryAsync(sql, p => p.AddWithValue("$p", parameter), r => Read(r, 0), cancellationToken)).FirstOrDefault();
 }
