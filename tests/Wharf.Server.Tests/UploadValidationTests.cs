@@ -214,6 +214,30 @@ public sealed class UploadValidationTests(SmallLimitsServerFixture fixture) : IC
     }
 
     [Fact]
+    public async Task A_store_that_cannot_write_is_a_500_envelope_and_the_server_recovers()
+    {
+        // Make the blob store fail: a file stands where the staging directory must be.
+        Directory.Delete(StagingDir, recursive: true);
+        await File.WriteAllTextAsync(StagingDir, "in the way");
+        try
+        {
+            using var response = await _client.PostAsync("/v1/files", Wire.Form("assistants", "x"u8.ToArray()));
+            var error = await Wire.AssertErrorAsync(response, 500, code: "storage_unavailable");
+            Assert.Equal("server_error", error.GetProperty("type").GetString());
+            using var ready = await _client.GetAsync("/readyz");
+            await Wire.AssertErrorAsync(ready, 503, code: "not_ready");
+        }
+        finally
+        {
+            File.Delete(StagingDir);
+            Directory.CreateDirectory(StagingDir);
+        }
+        using var again = await _client.PostAsync("/v1/files", Wire.Form("assistants", "x"u8.ToArray()));
+        Assert.True(again.IsSuccessStatusCode);
+        Assert.True((await _client.GetAsync("/readyz")).IsSuccessStatusCode);
+    }
+
+    [Fact]
     public async Task List_limits_come_from_the_options()
     {
         for (int i = 0; i < 9; i++)

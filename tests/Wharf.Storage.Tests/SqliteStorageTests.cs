@@ -333,6 +333,54 @@ public sealed class DiskBlobStoreTests : IDisposable
         return staged;
     }
 
+    [Fact]
+    public async Task AStoreThatCannotWriteFailsAsTheStoreNotAsTheSender()
+    {
+        // The staging directory is gone and a file stands in its place: creating the staged file fails.
+        Directory.Delete(StagingDir, recursive: true);
+        await File.WriteAllTextAsync(StagingDir, "in the way");
+        using var source = new MemoryStream(new byte[100]);
+        var error = await Assert.ThrowsAsync<BlobStoreException>(() => _store.StageAsync(source, long.MaxValue, CancellationToken.None));
+        Assert.IsAssignableFrom<IOException>(error.InnerException);
+    }
+
+    [Fact]
+    public async Task AFailureReadingTheContentStaysTheSendersAndKeepsNothing()
+    {
+        await using var source = new FailingStream(afterBytes: 300_000);
+        await Assert.ThrowsAsync<IOException>(() => _store.StageAsync(source, long.MaxValue, CancellationToken.None));
+        Assert.Empty(Directory.GetFiles(StagingDir));
+    }
+
+    /// <summary>Yields zeros, then fails as a dropped connection does.</summary>
+    private sealed class FailingStream(long afterBytes) : Stream
+    {
+        private long _position;
+
+        public override bool CanRead => true;
+        public override bool CanSeek => false;
+        public override bool CanWrite => false;
+        public override long Length => throw new NotSupportedException();
+        public override long Position { get => _position; set => throw new NotSupportedException(); }
+
+        public override int Read(byte[] buffer, int offset, int count)
+        {
+            if (_position >= afterBytes)
+            {
+                throw new IOException("The connection was reset.");
+            }
+            int n = (int)Math.Min(count, afterBytes - _position);
+            Array.Clear(buffer, offset, n);
+            _position += n;
+            return n;
+        }
+
+        public override void Flush() { }
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    }
+
     [Theory]
     [InlineData("../x")]
     [InlineData("a/b")]
@@ -412,7 +460,7 @@ public sealed class DiskBlobStoreTests : IDisposable
             await first.CommitAsync(id, CancellationToken.None);
         }
         await using var second = await StageAsync(2);
-        await Assert.ThrowsAsync<IOException>(() => second.CommitAsync(id, CancellationToken.None));
+        await Assert.ThrowsAsync<BlobStoreException>(() => second.CommitAsync(id, CancellationToken.None));
         await using var read = await _store.OpenReadAsync(id, CancellationToken.None);
         Assert.Equal(1, read!.Length);
     }

@@ -44,3 +44,9 @@ public abstract class StagedBlob : IAsyncDisposable
 
     public abstract ValueTask DisposeAsync();
 }
+
+/// <summary>
+/// The blob store itself failed (disk full, I/O error, permissions): a fault of the server, never of the request.
+/// Failures reading the content handed to the store are not wrapped: they stay the sender's.
+/// </summary>
+public sealed class BlobStoreException(string message, Exception innerException) : Exception(message, innerException);

@@ -1,5 +1,6 @@
 using Microsoft.AspNetCore.Diagnostics;
 using Wharf.Core.Errors;
+using Wharf.Core.Ports;
 
 namespace Wharf.Server.Errors;
 
@@ -17,6 +18,11 @@ internal sealed class EnvelopeExceptionHandler(ILogger<EnvelopeExceptionHandler>
             error = bad.StatusCode == StatusCodes.Status413PayloadTooLarge
                 ? new WharfError(413, "The request body is larger than this endpoint accepts.", null, "request_too_large")
                 : new WharfError(bad.StatusCode, "The request could not be read: " + bad.Message, null, "invalid_request");
+        }
+        else if (exception is BlobStoreException)
+        {
+            logger.LogError(exception, "The blob store failed in request {RequestId}.", httpContext.TraceIdentifier);
+            error = new WharfError(500, "The file store failed; nothing was kept. Try again later.", null, "storage_unavailable");
         }
         else if (exception is OperationCanceledException && httpContext.RequestAborted.IsCancellationRequested)
         {

@@ -11,7 +11,14 @@ internal sealed class RequestIdMiddleware(RequestDelegate next)
     {
         string id = "req_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
         context.TraceIdentifier = id;
-        context.Response.Headers[Header] = id;
+        // Set when the response starts, so that nothing clearing the response on the way (the exception handler
+        // does) can lose it.
+        context.Response.OnStarting(static state =>
+        {
+            var http = (HttpContext)state;
+            http.Response.Headers[Header] = http.TraceIdentifier;
+            return Task.CompletedTask;
+        }, context);
         return next(context);
     }
 }

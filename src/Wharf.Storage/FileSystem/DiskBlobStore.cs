@@ -36,17 +36,18 @@ internal sealed class DiskBlobStore : IBlobStore
         {
             using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
             long length = 0;
-            await using (var file = new FileStream(path, new FileStreamOptions
+            await using (var file = Store(() => new FileStream(path, new FileStreamOptions
             {
                 Mode = FileMode.CreateNew,
                 Access = FileAccess.Write,
                 Share = FileShare.None,
                 BufferSize = 0,
                 Options = FileOptions.Asynchronous,
-            }))
+            })))
             {
                 while (true)
                 {
+                    // A failure reading the content is the sender's; a failure writing it is the store's.
                     int filled = await FillAsync(content, buffer, cancellationToken);
                     if (filled == 0)
                     {
@@ -58,9 +59,9 @@ internal sealed class DiskBlobStore : IBlobStore
                         return null;
                     }
                     hash.AppendData(buffer, 0, filled);
-                    await file.WriteAsync(buffer.AsMemory(0, filled), cancellationToken);
+                    await StoreAsync(() => file.WriteAsync(buffer.AsMemory(0, filled), cancellationToken));
                 }
-                file.Flush(flushToDisk: true);
+                Store(() => { file.Flush(flushToDisk: true); return true; });
             }
             keep = true;
             return new DiskStagedBlob(this, path)
@@ -172,6 +173,31 @@ internal sealed class DiskBlobStore : IBlobStore
         DirectorySync.Flush(directory);
     }
 
+    /// <summary>Runs a file-system operation, turning its I/O failure into a <see cref="BlobStoreException"/>.</summary>
+    private static T Store<T>(Func<T> operation)
+    {
+        try
+        {
+            return operation();
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw new BlobStoreException("The disk blob store could not write.", ex);
+        }
+    }
+
+    private static async ValueTask StoreAsync(Func<ValueTask> operation)
+    {
+        try
+        {
+            await operation();
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw new BlobStoreException("The disk blob store could not write.", ex);
+        }
+    }
+
     /// <summary>Fills the buffer as far as the stream allows, so disk writes are large.</summary>
     private static async ValueTask<int> FillAsync(Stream content, byte[] buffer, CancellationToken cancellationToken)
     {
@@ -207,7 +233,7 @@ internal sealed class DiskBlobStore : IBlobStore
 
         public override Task CommitAsync(string blobId, CancellationToken cancellationToken)
         {
-            store.Commit(path, blobId);
+            Store(() => { store.Commit(path, blobId); return true; });
             _committed = true;
             return Task.CompletedTask;
         }
