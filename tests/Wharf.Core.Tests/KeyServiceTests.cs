@@ -1,3 +1,4 @@
+using Wharf.Core.Tenancy;
 using Microsoft.Extensions.Logging.Abstractions;
 using Wharf.Core.Auth;
 using Wharf.Core.Ids;
@@ -20,7 +21,7 @@ public sealed class KeyServiceTests
         _catalog = new FakeKeyCatalog(_workspaces);
         _workspaces.KeyCatalog = _catalog;
         _ids = new IdGenerator(_time);
-        _service = new KeyService(_catalog, _workspaces, _usage, _ids, _time, NullLogger<KeyService>.Instance);
+        _service = new KeyService(_catalog, _workspaces, _usage, new KeyCache(_time, TimeSpan.Zero), _ids, _time, NullLogger<KeyService>.Instance);
     }
 
     private long Now => _time.GetUtcNow().ToUnixTimeSeconds();
@@ -228,5 +229,66 @@ public sealed class KeyUsageTrackerTests
         var batch = Assert.Single(keys.Touches);
         Assert.All(batch, p => Assert.Equal(7000 + 950 + int.Parse(p.Key[4..], System.Globalization.CultureInfo.InvariantCulture), p.Value));
         Assert.Equal(0, await tracker.FlushAsync(keys, CancellationToken.None));
+    }
+}
+
+public sealed class KeyCacheTests
+{
+    private static readonly DateTimeOffset Start = new(2025, 6, 1, 12, 0, 0, TimeSpan.Zero);
+
+    private readonly ManualTimeProvider _time = new(Start);
+    private readonly FakeWorkspaceCatalog _workspaces = new();
+    private readonly FakeKeyCatalog _catalog;
+    private readonly KeyCache _cache;
+    private readonly KeyService _service;
+
+    public KeyCacheTests()
+    {
+        _catalog = new FakeKeyCatalog(_workspaces);
+        _workspaces.KeyCatalog = _catalog;
+        _cache = new KeyCache(_time, TimeSpan.FromMinutes(5));
+        _service = new KeyService(_catalog, _workspaces, new KeyUsageTracker(), _cache, new IdGenerator(_time), _time, NullLogger<KeyService>.Instance);
+    }
+
+    [Fact]
+    public async Task AKeyThatAuthenticatedIsServedFromTheCacheUntilCleared()
+    {
+        await _service.BootstrapAsync("sk-cached-key", CancellationToken.None);
+        int before = _catalog.Lookups;
+        Assert.NotNull(await _service.AuthenticateAsync("sk-cached-key", CancellationToken.None));
+        Assert.NotNull(await _service.AuthenticateAsync("sk-cached-key", CancellationToken.None));
+        Assert.Equal(before + 1, _catalog.Lookups);
+
+        _cache.Clear();
+        Assert.NotNull(await _service.AuthenticateAsync("sk-cached-key", CancellationToken.None));
+        Assert.Equal(before + 2, _catalog.Lookups);
+    }
+
+    [Fact]
+    public async Task UnknownKeysAreNeverCached()
+    {
+        int before = _catalog.Lookups;
+        for (int i = 0; i < 3; i++)
+        {
+            Assert.Null(await _service.AuthenticateAsync("sk-wh-unknown", CancellationToken.None));
+        }
+        Assert.Equal(before + 3, _catalog.Lookups);
+    }
+
+    [Fact]
+    public async Task RevocationThroughTheAdminServiceIsImmediateDespiteTheCache()
+    {
+        var admin = new WorkspaceService(_workspaces, _catalog, _cache, new IdGenerator(_time), _time);
+        var workspace = await admin.CreateAsync("team", null, null, CancellationToken.None);
+        var key = await admin.CreateKeyAsync(workspace.Value.Id, new KeyRequest { Name = "k" }, CancellationToken.None);
+        Assert.NotNull(await _service.AuthenticateAsync(key.Value.Secret, CancellationToken.None));
+
+        Assert.True((await admin.RevokeKeyAsync(key.Value.Key.Id, CancellationToken.None)).IsOk);
+        Assert.Null(await _service.AuthenticateAsync(key.Value.Secret, CancellationToken.None));
+
+        var other = await admin.CreateKeyAsync(workspace.Value.Id, new KeyRequest { Name = "k2" }, CancellationToken.None);
+        Assert.NotNull(await _service.AuthenticateAsync(other.Value.Secret, CancellationToken.None));
+        Assert.True((await admin.DeleteAsync(workspace.Value.Id, CancellationToken.None)).IsOk);
+        Assert.Null(await _service.AuthenticateAsync(other.Value.Secret, CancellationToken.None));
     }
 }

@@ -20,7 +20,7 @@ public sealed class WorkspaceServiceTests
     {
         _keys = new FakeKeyCatalog(_workspaces);
         _workspaces.KeyCatalog = _keys;
-        _service = new WorkspaceService(_workspaces, _keys, new IdGenerator(_time), _time);
+        _service = new WorkspaceService(_workspaces, _keys, new KeyCache(_time, TimeSpan.Zero), new IdGenerator(_time), _time);
     }
 
     private static CancellationToken Ct => CancellationToken.None;

@@ -10,6 +10,7 @@ public sealed class KeyService(
     IKeyCatalog keys,
     IWorkspaceCatalog workspaces,
     KeyUsageTracker usage,
+    KeyCache cache,
     IdGenerator ids,
     TimeProvider time,
     ILogger<KeyService> logger)
@@ -18,12 +19,21 @@ public sealed class KeyService(
 
     /// <summary>
     /// The key and its workspace when <paramref name="secret"/> is a live key of a live workspace: one hash and one
-    /// indexed lookup, so a guess costs the same whatever it is.
+    /// indexed lookup (or a cache hit for a key that authenticated moments ago), so a guess costs the same whatever
+    /// it is.
     /// </summary>
     public async Task<KeyLookup?> AuthenticateAsync(string secret, CancellationToken cancellationToken)
     {
         byte[] hash = ApiKeys.Hash(secret);
-        var found = await keys.FindKeyByHashAsync(hash, cancellationToken);
+        var found = cache.Get(hash);
+        if (found is null)
+        {
+            found = await keys.FindKeyByHashAsync(hash, cancellationToken);
+            if (found is not null)
+            {
+                cache.Set(hash, found);
+            }
+        }
         if (found is null || !CryptographicOperations.FixedTimeEquals(found.Key.Hash, hash))
         {
             return null;

@@ -29,7 +29,7 @@ public sealed record KeyRequest
 public sealed record CreatedKey(ApiKeyRecord Key, string Secret);
 
 /// <summary>The admin API: workspaces and their keys.</summary>
-public sealed class WorkspaceService(IWorkspaceCatalog workspaces, IKeyCatalog keys, IdGenerator ids, TimeProvider time)
+public sealed class WorkspaceService(IWorkspaceCatalog workspaces, IKeyCatalog keys, KeyCache keyCache, IdGenerator ids, TimeProvider time)
 {
     public const int MaxNameLength = 128;
     public const int MaxListLimit = 100;
@@ -93,15 +93,25 @@ public sealed class WorkspaceService(IWorkspaceCatalog workspaces, IKeyCatalog k
             StorageQuotaBytes = change.ClearStorageQuota ? null : change.StorageQuotaBytes ?? current.Value.StorageQuotaBytes,
             RateLimitRpm = change.ClearRateLimit ? null : change.RateLimitRpm ?? current.Value.RateLimitRpm,
         };
-        return await workspaces.UpdateWorkspaceAsync(updated, cancellationToken) ? updated : NoSuchWorkspace(id);
+        if (!await workspaces.UpdateWorkspaceAsync(updated, cancellationToken))
+        {
+            return NoSuchWorkspace(id);
+        }
+        keyCache.Clear(); // its keys' rate limit may have changed
+        return updated;
     }
 
     /// <summary>Its keys stop working at once; the sweeper removes its files and blobs.</summary>
-    public async Task<Result<string>> DeleteAsync(string id, CancellationToken cancellationToken) =>
-        WharfIds.IsHexId(id, WharfIds.WorkspacePrefix)
-        && await workspaces.DeleteWorkspaceAsync(id, time.GetUtcNow().ToUnixTimeSeconds(), cancellationToken)
-            ? id
-            : NoSuchWorkspace(id);
+    public async Task<Result<string>> DeleteAsync(string id, CancellationToken cancellationToken)
+    {
+        if (!WharfIds.IsHexId(id, WharfIds.WorkspacePrefix)
+            || !await workspaces.DeleteWorkspaceAsync(id, time.GetUtcNow().ToUnixTimeSeconds(), cancellationToken))
+        {
+            return NoSuchWorkspace(id);
+        }
+        keyCache.Clear();
+        return id;
+    }
 
     public async Task<Result<CreatedKey>> CreateKeyAsync(string workspaceId, KeyRequest request, CancellationToken cancellationToken)
     {
@@ -151,10 +161,15 @@ public sealed class WorkspaceService(IWorkspaceCatalog workspaces, IKeyCatalog k
     }
 
     /// <summary>Revocation: the next request with the key fails.</summary>
-    public async Task<Result<string>> RevokeKeyAsync(string keyId, CancellationToken cancellationToken) =>
-        WharfIds.IsHexId(keyId, WharfIds.KeyPrefix) && await keys.DeleteKeyAsync(keyId, cancellationToken)
-            ? keyId
-            : NoSuchKey(keyId);
+    public async Task<Result<string>> RevokeKeyAsync(string keyId, CancellationToken cancellationToken)
+    {
+        if (!WharfIds.IsHexId(keyId, WharfIds.KeyPrefix) || !await keys.DeleteKeyAsync(keyId, cancellationToken))
+        {
+            return NoSuchKey(keyId);
+        }
+        keyCache.Clear();
+        return keyId;
+    }
 
     private static WharfError? CheckName(string? name) =>
         string.IsNullOrWhiteSpace(name) || name.Length > MaxNameLength || name.Any(char.IsControl)

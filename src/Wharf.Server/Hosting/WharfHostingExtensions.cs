@@ -48,6 +48,9 @@ internal static class WharfHostingExtensions
         services.AddSingleton<FileService>();
         services.AddSingleton<KeyService>();
         services.AddSingleton<KeyUsageTracker>();
+        services.AddSingleton(sp => new KeyCache(
+            sp.GetRequiredService<TimeProvider>(),
+            TimeSpan.FromSeconds(sp.GetRequiredService<IOptions<WharfOptions>>().Value.Auth.KeyCacheSeconds)));
         services.AddSingleton<WorkspaceService>();
         services.AddSingleton<UploadService>();
         services.AddSingleton<UploadHasher>();

@@ -26,6 +26,13 @@ internal sealed class AuthOptions
     /// <summary>Enables the admin API under <c>/admin</c>, authenticated by this key alone.</summary>
     public string? AdminKey { get; set; }
 
+    /// <summary>
+    /// Seconds a key that authenticated is remembered (no catalog query for its next requests); 0 disables. Admin
+    /// changes clear it at once on the node that made them; other nodes see them within this time.
+    /// </summary>
+    [Range(0, 60)]
+    public int KeyCacheSeconds { get; set; } = 2;
+
     /// <summary>Seconds between writes of keys' last-used times (one batched write, not one per request).</summary>
     [Range(1, 3600)]
     public int LastUsedFlushSeconds { get; set; } = 30;
