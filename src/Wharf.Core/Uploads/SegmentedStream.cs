@@ -4,7 +4,7 @@ namespace Wharf.Core.Uploads;
 /// A read-only, seekable stream over a file kept as several blobs: each segment is opened when the read position
 /// reaches it, so a download (or a range of it) never holds more than one segment's stream.
 /// </summary>
-public sealed class SegmentedStream : Stream
+internal sealed class SegmentedStream : Stream
 {
     private readonly IReadOnlyList<BlobSegment> _segments;
     private readonly long[] _starts;

@@ -256,7 +256,7 @@ public sealed class UploadHasher(IBlobStore blobs, ILogger<UploadHasher> logger)
 }
 
 /// <summary>A gate that can be awaited while open and closed again, many times.</summary>
-public sealed class AsyncGate
+internal sealed class AsyncGate
 {
     private TaskCompletionSource _open = NewOpen();
 
