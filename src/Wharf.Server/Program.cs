@@ -1,6 +1,8 @@
 using Wharf.Server.Hosting;
 
-var builder = WebApplication.CreateBuilder(args);
+// The content root (appsettings.json) is where the server was built to, whatever the working directory;
+// a relative Wharf:DataDir is resolved against the working directory.
+var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
 builder.AddWharf();
 
 var app = builder.Build();
