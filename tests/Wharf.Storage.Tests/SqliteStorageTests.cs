@@ -89,19 +89,8 @@ public sealed class SqliteCatalogTests : IAsyncLifetime
     }
 
     private static FileListQuery Query(string? after = null, string? before = null, bool descending = true, string? purpose = null,
-        string? status = null, string? provider = null, string? collection = null, IReadOnlyList<KeyValuePair<string, string>>? metadata = null) => new()
-        {
-            WorkspaceId = Ws,
-            Limit = 10,
-            Descending = descending,
-            After = after,
-            Before = before,
-            Purpose = purpose,
-            Status = status,
-            Provider = provider,
-            Collection = collection,
-            Metadata = metadata ?? [],
-        };
+        string? status = null, string? provider = null, string? collection = null, IReadOnlyList<KeyValuePair<string, string>>? metadata = null) =>
+        StorageConformanceTests.Query(Ws, 10, descending, after, before, purpose, status, provider, collection, metadata);
 
     /// <summary>A range scan of an index or the primary key: no full scan of a table, no sort of the result.</summary>
     private static void AssertIndexedRangeScan(List<string> plan, string? expectedIndex = null)

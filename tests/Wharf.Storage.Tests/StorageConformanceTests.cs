@@ -165,7 +165,7 @@ public abstract partial class StorageConformanceTests : IAsyncLifetime
 
     // ---------------------------------------------------------------- listing
 
-    protected static FileListQuery Query(string ws, int limit = 10_000, bool descending = true, string? after = null, string? before = null,
+    internal static FileListQuery Query(string ws, int limit = 10_000, bool descending = true, string? after = null, string? before = null,
         string? purpose = null, string? status = null, string? provider = null, string? collection = null,
         IReadOnlyList<KeyValuePair<string, string>>? metadata = null) => new()
         {
