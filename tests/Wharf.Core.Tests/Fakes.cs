@@ -87,6 +87,23 @@ internal sealed class FakeFileCatalog(CallLog log, FakeWorkspaceCatalog? workspa
         return Task.FromResult(found);
     }
 
+    public Task<bool> SetSha256Async(string workspaceId, string fileId, string sha256, CancellationToken cancellationToken)
+    {
+        log.Add("set-sha256:" + fileId);
+        if (!Files.TryGetValue(fileId, out var f) || f.WorkspaceId != workspaceId || f.Sha256 is not null)
+        {
+            return Task.FromResult(false);
+        }
+        Files[fileId] = f with { Sha256 = sha256 };
+        return Task.FromResult(true);
+    }
+
+    public Task<IReadOnlyList<FileRecord>> ListUnhashedAsync(int max, CancellationToken cancellationToken)
+    {
+        IReadOnlyList<FileRecord> unhashed = Files.Values.Where(f => f.Sha256 is null).OrderBy(f => f.Id, StringComparer.Ordinal).Take(max).ToList();
+        return Task.FromResult(unhashed);
+    }
+
     public Task CheckAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 }
 

@@ -22,7 +22,7 @@ public sealed class UploadServiceTests
     private readonly FakeBlobStore _blobs;
     private readonly FakeUploadCatalog _uploads;
     private readonly ManualTimeProvider _time = new(Start);
-    private readonly UploadService _service;
+    private UploadService _service;
 
     public UploadServiceTests()
     {
@@ -34,11 +34,15 @@ public sealed class UploadServiceTests
         _service = NewService(_blobs);
     }
 
+    private readonly FilesOptions _filesOptions = new();
+    private DeferredFileHasher? _deferred;
+
     private UploadService NewService(IBlobStore blobs)
     {
-        var options = Microsoft.Extensions.Options.Options.Create(new FilesOptions());
+        var options = Microsoft.Extensions.Options.Options.Create(_filesOptions);
+        _deferred = new DeferredFileHasher(_files, _uploads, blobs, NullLogger<DeferredFileHasher>.Instance);
         return new UploadService(_uploads, _workspaces, _files, blobs, new UploadHasher(blobs, NullLogger<UploadHasher>.Instance),
-            new FilePurposes(options), new IdGenerator(_time), _time, NullLogger<UploadService>.Instance);
+            _deferred, options, new FilePurposes(options), new IdGenerator(_time), _time, NullLogger<UploadService>.Instance);
     }
 
     private static CancellationToken Ct => CancellationToken.None;
@@ -758,6 +762,87 @@ public sealed class UploadServiceTests
         var result = await _service.CompleteAsync(Ws, upload.Id, [pa.Id, pb.Id], Md5(all), Ct);
         Assert.True(result.IsOk, result.Error?.Message);
         Assert.Equal(Sha256(all), result.Value.File!.Sha256);
+    }
+
+    // ---------------------------------------------------------------- SHA-256 computed after completion
+
+    /// <summary>Runs the background pass until <paramref name="fileId"/> has a SHA-256 (or 10 s have passed).</summary>
+    private async Task<string?> HashInBackgroundAsync(string fileId)
+    {
+        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        var running = _deferred!.RunAsync(stop.Token);
+        while (!stop.IsCancellationRequested && _files.Files[fileId].Sha256 is null)
+        {
+            await Task.Delay(10);
+        }
+        await stop.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => running);
+        return _files.Files[fileId].Sha256;
+    }
+
+    [Fact]
+    public async Task ALargeUploadListedOutOfStreamedOrderCompletesWithoutAPassAndIsHashedAfter()
+    {
+        _filesOptions.HashAtCompletionMaxBytes = 20;
+        var upload = await CreateAsync(30);
+        byte[] a = Bytes(10, 1), b = Bytes(12, 2), c = Bytes(8, 3);
+        var pa = await AddPartAsync(upload, a);
+        var pb = await AddPartAsync(upload, b);
+        var pc = await AddPartAsync(upload, c);
+        int opensBefore = _blobs.Opens;
+
+        var result = await _service.CompleteAsync(Ws, upload.Id, [pc.Id, pa.Id, pb.Id], null, Ct);
+        Assert.True(result.IsOk, result.Error?.Message);
+        var file = result.Value.File!;
+        // Completing read none of the parts: the file is kept at once, its SHA-256 still to come.
+        Assert.Equal(opensBefore, _blobs.Opens);
+        Assert.Null(file.Sha256);
+        Assert.Null(_files.Files[file.Id].Sha256);
+        byte[] expected = [.. c, .. a, .. b];
+        Assert.Equal(expected, await ContentOfAsync(file));
+
+        Assert.Equal(Sha256(expected), await HashInBackgroundAsync(file.Id));
+    }
+
+    [Fact]
+    public async Task AnMd5ToCheckIsCheckedAtCompletionWhateverTheSize()
+    {
+        _filesOptions.HashAtCompletionMaxBytes = 0;
+        var upload = await CreateAsync(30);
+        byte[] a = Bytes(10, 1), b = Bytes(12, 2), c = Bytes(8, 3);
+        var pa = await AddPartAsync(upload, a);
+        var pb = await AddPartAsync(upload, b);
+        var pc = await AddPartAsync(upload, c);
+        byte[] listed = [.. b, .. c, .. a];
+
+        AssertError(await _service.CompleteAsync(Ws, upload.Id, [pb.Id, pc.Id, pa.Id], Md5([.. a, .. b, .. c]), Ct), 400, "md5", "md5_mismatch");
+        var result = await _service.CompleteAsync(Ws, upload.Id, [pb.Id, pc.Id, pa.Id], Md5(listed), Ct);
+        Assert.True(result.IsOk, result.Error?.Message);
+        Assert.Equal(Sha256(listed), result.Value.File!.Sha256);
+    }
+
+    [Fact]
+    public async Task FilesLeftWithoutASha256AreFoundInTheCatalogAndHashed()
+    {
+        _filesOptions.HashAtCompletionMaxBytes = 0;
+        var upload = await CreateAsync(9);
+        byte[] a = Bytes(4, 1), b = Bytes(5, 2);
+        var pa = await AddPartAsync(upload, a);
+        var pb = await AddPartAsync(upload, b);
+        var file = (await _service.CompleteAsync(Ws, upload.Id, [pb.Id, pa.Id], null, Ct)).Value.File!;
+        var gone = await CreateAsync(4);
+        var pg = await AddPartAsync(gone, Bytes(4, 3));
+        await AddPartAsync(gone, Bytes(4, 4));
+        var deleted = (await _service.CompleteAsync(Ws, gone.Id, [pg.Id], null, Ct)).Value.File!;
+        Assert.Null(deleted.Sha256);
+        Assert.True(await _files.DeleteAsync(Ws, deleted.Id, Ct));
+
+        // A restart: a new hasher knows nothing of the queue; the catalog still lists the file without a SHA-256.
+        _service = NewService(_blobs);
+        Assert.Equal(1, await _deferred!.EnqueueUnhashedAsync(Ct));
+        Assert.Equal(0, await _deferred.EnqueueUnhashedAsync(Ct));
+        Assert.Equal(Sha256([.. b, .. a]), await HashInBackgroundAsync(file.Id));
+        Assert.Empty(await _files.ListUnhashedAsync(10, Ct));
     }
 
     // ---------------------------------------------------------------- states

@@ -102,7 +102,8 @@ public sealed class CrashTests
     [Fact]
     public async Task Killed_between_parts_and_after_complete_nothing_acknowledged_is_lost()
     {
-        await using var server = await WharfServer.StartAsync();
+        // Every out-of-order upload gets its SHA-256 after completion: a kill can fall before that pass.
+        await using var server = await WharfServer.StartAsync(DeferredHashingServerFixture.Arg);
         using var client = server.CreateClient();
         byte[][] parts = [RandomNumberGenerator.GetBytes(70_000), RandomNumberGenerator.GetBytes(50_000), RandomNumberGenerator.GetBytes(30_000)];
         using var create = await client.PostAsync("/v1/uploads", JsonContent.Create(new { filename = "resume.bin", purpose = "batch", bytes = 150_000, mime_type = "application/octet-stream" }));
@@ -125,6 +126,7 @@ public sealed class CrashTests
         Assert.Empty((await Wire.GetJsonAsync(afterFirst, "/v1/files")).Ids()); // nothing half-assembled is listed
 
         await AddAsync(afterFirst, parts[2]);
+        partIds.Reverse();
         using var complete = await afterFirst.PostAsync($"/v1/uploads/{uploadId}/complete", JsonContent.Create(new { part_ids = partIds }));
         Assert.Equal(HttpStatusCode.OK, complete.StatusCode);
         string fileId = (await Wire.JsonAsync(complete)).GetProperty("file").Id();
@@ -132,7 +134,9 @@ public sealed class CrashTests
         await server.RestartAsync();
         using var afterSecond = server.CreateClient();
         Assert.Equal([fileId], (await Wire.GetJsonAsync(afterSecond, "/v1/files")).Ids());
-        Assert.Equal(parts.SelectMany(p => p).ToArray(), await afterSecond.GetByteArrayAsync($"/v1/files/{fileId}/content"));
+        byte[] whole = [.. parts[2], .. parts[1], .. parts[0]];
+        Assert.Equal(whole, await afterSecond.GetByteArrayAsync($"/v1/files/{fileId}/content"));
+        Assert.Equal(Convert.ToHexStringLower(SHA256.HashData(whole)), await Wire.WaitForSha256Async(afterSecond, fileId));
         Assert.Equal("completed", (await Wire.GetJsonAsync(afterSecond, $"/v1/uploads/{uploadId}")).GetProperty("status").GetString());
     }
 

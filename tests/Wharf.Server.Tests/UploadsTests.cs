@@ -119,6 +119,8 @@ public sealed class UploadsTests(ServerFixture fixture) : IClassFixture<ServerFi
         Assert.True(response.IsSuccessStatusCode, upload.ToString());
         string fileId = upload.GetProperty("file").Id();
         Assert.Equal(chunks.SelectMany(c => c).ToArray(), await _client.GetByteArrayAsync($"/v1/files/{fileId}/content"));
+        // Small enough (1.2 MB) to be hashed at completion when the parts were not hashed in order while they streamed.
+        Assert.Equal(Convert.ToHexStringLower(SHA256.HashData(chunks.SelectMany(c => c).ToArray())), upload.GetProperty("file").GetProperty("sha256").GetString());
         Assert.Equal(30 * 24 * 3600, upload.GetProperty("file").GetProperty("expires_at").GetInt64() - upload.GetProperty("file").GetProperty("created_at").GetInt64());
     }
 
@@ -286,5 +288,72 @@ public sealed class UploadsTests(ServerFixture fixture) : IClassFixture<ServerFi
         public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
         public override void SetLength(long value) => throw new NotSupportedException();
         public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    }
+}
+
+/// <summary>Uploads completed from out-of-order parts on a server that computes their SHA-256 after completion.</summary>
+public sealed class DeferredHashTests(DeferredHashingServerFixture fixture) : IClassFixture<DeferredHashingServerFixture>
+{
+    private readonly HttpClient _client = fixture.Server.CreateClient();
+
+    [Fact]
+    public async Task Completing_out_of_order_parts_returns_at_once_and_the_sha256_follows()
+    {
+        byte[][] chunks = [.. Enumerable.Range(0, 6).Select(_ => RandomNumberGenerator.GetBytes(200_000))];
+        byte[] whole = [.. chunks.SelectMany(c => c)];
+        string expected = Convert.ToHexStringLower(SHA256.HashData(whole));
+        using var create = await _client.PostAsJsonAsync("/v1/uploads", new { filename = "d.bin", purpose = "batch", bytes = whole.Length, mime_type = "application/octet-stream" });
+        string uploadId = (await Wire.JsonAsync(create)).Id();
+        var ids = new string[chunks.Length];
+        // Sent last to first: the running hash cannot follow the listed order.
+        for (int i = chunks.Length - 1; i >= 0; i--)
+        {
+            using var part = await _client.PostAsync($"/v1/uploads/{uploadId}/parts", new MultipartFormDataContent { { new ByteArrayContent(chunks[i]), "data", "p" } });
+            ids[i] = (await Wire.JsonAsync(part)).Id();
+        }
+
+        using var complete = await _client.PostAsJsonAsync($"/v1/uploads/{uploadId}/complete", new { part_ids = ids });
+        var upload = await Wire.JsonAsync(complete);
+        Assert.Equal(HttpStatusCode.OK, complete.StatusCode);
+        var file = upload.GetProperty("file");
+        string fileId = file.Id();
+        Assert.Equal(JsonValueKind.Null, file.GetProperty("sha256").ValueKind);
+        Assert.Equal("processed", file.GetProperty("status").GetString());
+        // Served at once, whole, whether or not the SHA-256 is known yet.
+        Assert.Equal(whole, await _client.GetByteArrayAsync($"/v1/files/{fileId}/content"));
+
+        Assert.Equal(expected, await Wire.WaitForSha256Async(_client, fileId));
+        using var content = await _client.GetAsync($"/v1/files/{fileId}/content");
+        Assert.Equal($"\"{expected}\"", content.Headers.ETag?.Tag);
+        Assert.Contains(fileId, (await Wire.GetJsonAsync(_client, "/v1/files?purpose=batch")).Ids());
+        using var cached = new HttpRequestMessage(HttpMethod.Get, $"/v1/files/{fileId}/content");
+        cached.Headers.IfNoneMatch.Add(new System.Net.Http.Headers.EntityTagHeaderValue($"\"{expected}\""));
+        using var notModified = await _client.SendAsync(cached);
+        Assert.Equal(HttpStatusCode.NotModified, notModified.StatusCode);
+    }
+
+    [Fact]
+    public async Task An_md5_is_still_checked_at_completion()
+    {
+        byte[] a = RandomNumberGenerator.GetBytes(1000), b = RandomNumberGenerator.GetBytes(2000);
+        using var create = await _client.PostAsJsonAsync("/v1/uploads", new { filename = "m.bin", purpose = "batch", bytes = 3000, mime_type = "application/octet-stream" });
+        string uploadId = (await Wire.JsonAsync(create)).Id();
+        var ids = new List<string>();
+        foreach (byte[] data in new[] { b, a })
+        {
+            using var part = await _client.PostAsync($"/v1/uploads/{uploadId}/parts", new MultipartFormDataContent { { new ByteArrayContent(data), "data", "p" } });
+            ids.Add((await Wire.JsonAsync(part)).Id());
+        }
+        ids.Reverse();
+#pragma warning disable CA5351 // the API's own checksum
+        string md5 = Convert.ToHexStringLower(MD5.HashData([.. a, .. b]));
+#pragma warning restore CA5351
+        using var wrong = await _client.PostAsJsonAsync($"/v1/uploads/{uploadId}/complete", new { part_ids = ids, md5 = new string('0', 32) });
+        Assert.Equal(HttpStatusCode.BadRequest, wrong.StatusCode);
+        Assert.Equal("md5_mismatch", (await Wire.JsonAsync(wrong)).GetProperty("error").GetProperty("code").GetString());
+
+        using var complete = await _client.PostAsJsonAsync($"/v1/uploads/{uploadId}/complete", new { part_ids = ids, md5 });
+        var file = (await Wire.JsonAsync(complete)).GetProperty("file");
+        Assert.Equal(Convert.ToHexStringLower(SHA256.HashData([.. a, .. b])), file.GetProperty("sha256").GetString());
     }
 }

@@ -281,13 +281,14 @@ public sealed class SqliteCatalogTests : IAsyncLifetime
 
         await _backend.Files.InsertAsync(TestFiles.Make(Ws, NewFileId()), CancellationToken.None);
         var first = await InspectAsync();
-        Assert.Equal(1, first.Version);
+        Assert.Equal(2, first.Version);
         Assert.Equal("wal", first.Journal);
         Assert.Contains("table:files", first.Objects);
         Assert.Contains("table:file_metadata", first.Objects);
         Assert.Contains("table:api_keys", first.Objects);
         Assert.Contains("table:workspaces", first.Objects);
         Assert.Contains("index:ix_api_keys_hash", first.Objects);
+        Assert.Contains("index:ix_files_unhashed", first.Objects);
 
         for (int i = 0; i < 3; i++)
         {
@@ -298,6 +299,45 @@ public sealed class SqliteCatalogTests : IAsyncLifetime
         Assert.Equal(first.Journal, after.Journal);
         Assert.Equal(first.Objects, after.Objects);
         Assert.Single((await _backend.Files.ListAsync(Query(), CancellationToken.None)).Items);
+    }
+    [Fact]
+    public async Task AVersion1DatabaseIsMigratedKeepingItsFilesAndIndexes()
+    {
+        _backend.Database.Dispose();
+        File.Delete(_backend.DatabasePath);
+        string connectionString = new SqliteConnectionStringBuilder { DataSource = _backend.DatabasePath, Pooling = false }.ToString();
+        string fileId = NewFileId();
+        await using (var connection = new SqliteConnection(connectionString))
+        {
+            // The files table as version 1 made it (sha256 NOT NULL), holding one file.
+            await connection.OpenAsync();
+            await using var command = connection.CreateCommand();
+            command.CommandText = $"""
+                CREATE TABLE files (
+                    workspace_id TEXT NOT NULL, id TEXT NOT NULL, bytes INTEGER NOT NULL, created_at INTEGER NOT NULL,
+                    filename TEXT NOT NULL, purpose TEXT NOT NULL, status TEXT NOT NULL, status_details TEXT,
+                    expires_at INTEGER, metadata TEXT, collection TEXT, provider TEXT NOT NULL, sha256 TEXT NOT NULL,
+                    content_type TEXT, processing_status TEXT, segmented INTEGER NOT NULL DEFAULT 0,
+                    PRIMARY KEY (workspace_id, id)) WITHOUT ROWID;
+                CREATE INDEX ix_files_purpose ON files(workspace_id, purpose, id);
+                INSERT INTO files VALUES ('{Ws}', '{fileId}', 7, 1750000000, 'a.txt', 'batch', 'processed', NULL,
+                    NULL, NULL, 'c', 'local', '{new string('e', 64)}', 'text/plain', NULL, 1);
+                PRAGMA user_version = 1;
+                """;
+            await command.ExecuteNonQueryAsync();
+        }
+
+        using var migrated = new SqliteDatabase(_backend.DatabasePath);
+        var files = new SqliteFileCatalog(migrated, _clock);
+        var kept = await files.GetAsync(Ws, fileId, CancellationToken.None);
+        Assert.Equal(("a.txt", "batch", "c", new string('e', 64), "text/plain", true), (kept!.Filename, kept.Purpose, kept.Collection, kept.Sha256, kept.ContentType, kept.Segmented));
+        var unhashed = TestFiles.Make(Ws, NewFileId()) with { Sha256 = null };
+        Assert.True(await files.InsertAsync(unhashed, CancellationToken.None));
+        Assert.Equal(unhashed.Id, Assert.Single(await files.ListUnhashedAsync(10, CancellationToken.None)).Id);
+        Assert.Equal(2, (await files.ListAsync(Query(purpose: null), CancellationToken.None)).Items.Count);
+        // The indexes were made again on the new table: filtered pages stay range scans.
+        AssertIndexedRangeScan(await PlanAsync(Query(purpose: "batch")), "ix_files_purpose");
+        AssertIndexedRangeScan(await PlanAsync(Query(collection: "c")), "ix_files_collection");
     }
 }
 

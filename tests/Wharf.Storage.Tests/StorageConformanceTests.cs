@@ -572,6 +572,35 @@ public abstract partial class StorageConformanceTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task AFileWithoutASha256IsListedUntilItsSha256IsSetOnce()
+    {
+        var hashed = TestFiles.Make(WsA, NewFileId());
+        var first = TestFiles.Make(WsA, NewFileId()) with { Sha256 = null, Segmented = true };
+        var second = TestFiles.Make(WsB, NewFileId()) with { Sha256 = null };
+        foreach (var f in new[] { hashed, first, second })
+        {
+            Assert.True(await Catalog.InsertAsync(f, Ct));
+        }
+        Assert.Null((await Catalog.GetAsync(WsA, first.Id, Ct))!.Sha256);
+        Assert.Equal(new[] { first.Id, second.Id }, (await Catalog.ListUnhashedAsync(10, Ct)).Select(f => f.Id));
+        Assert.Equal(new[] { first.Id }, (await Catalog.ListUnhashedAsync(1, Ct)).Select(f => f.Id));
+
+        string sha = new('a', 64);
+        Assert.False(await Catalog.SetSha256Async(WsB, first.Id, sha, Ct)); // another workspace's file
+        Assert.True(await Catalog.SetSha256Async(WsA, first.Id, sha, Ct));
+        Assert.False(await Catalog.SetSha256Async(WsA, first.Id, new string('b', 64), Ct)); // set once
+        Assert.False(await Catalog.SetSha256Async(WsA, hashed.Id, sha, Ct));
+        Assert.False(await Catalog.SetSha256Async(WsA, NewFileId(), sha, Ct));
+        var read = await Catalog.GetAsync(WsA, first.Id, Ct);
+        Assert.Equal(first with { Sha256 = sha }, read! with { Metadata = first.Metadata });
+        Assert.Equal(new string('0', 64), (await Catalog.GetAsync(WsA, hashed.Id, Ct))!.Sha256);
+        Assert.Equal(new[] { second.Id }, (await Catalog.ListUnhashedAsync(10, Ct)).Select(f => f.Id));
+
+        Assert.True(await Catalog.DeleteAsync(WsB, second.Id, Ct));
+        Assert.Empty(await Catalog.ListUnhashedAsync(10, Ct));
+    }
+
+    [Fact]
     public async Task FindExistingReportsRowsInAnyWorkspace()
     {
         var a = TestFiles.Make(WsA, NewFileId());

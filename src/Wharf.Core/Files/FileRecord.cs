@@ -17,8 +17,11 @@ public sealed record FileRecord
     public IReadOnlyDictionary<string, string> Metadata { get; init; } = EmptyMetadata;
     public string? Collection { get; init; }
     public required string Provider { get; init; }
-    /// <summary>Lowercase hex SHA-256 of the content.</summary>
-    public required string Sha256 { get; init; }
+    /// <summary>
+    /// Lowercase hex SHA-256 of the content; null for a short while after an upload whose parts could not be
+    /// hashed in order while they streamed is completed, until the background pass has computed it.
+    /// </summary>
+    public required string? Sha256 { get; init; }
     /// <summary>The media type the client sent for the content, if any.</summary>
     public string? ContentType { get; init; }
     /// <summary>True when the content is kept as segments (the parts of an upload), not as one blob.</summary>

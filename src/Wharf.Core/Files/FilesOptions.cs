@@ -20,6 +20,15 @@ public sealed class FilesOptions
     public int MaxListLimit { get; set; } = 10_000;
 
     /// <summary>
+    /// An upload whose parts were not hashed in the listed order while they streamed (parallel parts start in any
+    /// order) and that holds at most this many bytes is hashed when it is completed (about 45 ms per 64 MB on one
+    /// core). A larger one is completed at once and gets its SHA-256 from a background pass: its file object shows
+    /// <c>sha256: null</c> (and its content no ETag) until then. Default 64 MiB; 0 defers every such upload.
+    /// </summary>
+    [Range(0, long.MaxValue)]
+    public long HashAtCompletionMaxBytes { get; set; } = 64L * 1024 * 1024;
+
+    /// <summary>
     /// Purposes accepted beyond OpenAI's (e.g. GateFlow's <c>document</c>). Strict clients such as the official
     /// .NET SDK fail on a list page that holds a purpose they do not know.
     /// </summary>

@@ -22,6 +22,15 @@ public interface IFileCatalog
     /// <summary>Files whose <c>expires_at</c> is at or before <paramref name="nowUnixSeconds"/>, oldest first.</summary>
     Task<IReadOnlyList<FileRecord>> ListExpiredAsync(long nowUnixSeconds, int max, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Sets the SHA-256 of a file that had none yet; false when the file is gone or already had one. Usage and
+    /// everything else about the file are unchanged.
+    /// </summary>
+    Task<bool> SetSha256Async(string workspaceId, string fileId, string sha256, CancellationToken cancellationToken);
+
+    /// <summary>Up to <paramref name="max"/> files, in any workspace, whose SHA-256 is still to be computed.</summary>
+    Task<IReadOnlyList<FileRecord>> ListUnhashedAsync(int max, CancellationToken cancellationToken);
+
     /// <summary>Which of <paramref name="fileIds"/> have a row, in any workspace.</summary>
     Task<IReadOnlySet<string>> FindExistingAsync(IReadOnlyCollection<string> fileIds, CancellationToken cancellationToken);
 

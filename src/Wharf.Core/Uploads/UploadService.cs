@@ -1,6 +1,5 @@
-using System.Buffers;
-using System.Security.Cryptography;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using Wharf.Core.Errors;
 using Wharf.Core.Files;
 using Wharf.Core.Ids;
@@ -47,6 +46,8 @@ public sealed class UploadService(
     IFileCatalog files,
     IBlobStore blobs,
     UploadHasher hasher,
+    DeferredFileHasher deferred,
+    IOptions<FilesOptions> options,
     FilePurposes purposes,
     IdGenerator ids,
     TimeProvider time,
@@ -55,7 +56,6 @@ public sealed class UploadService(
     public const long MaxUploadBytes = 8L * 1024 * 1024 * 1024;
     public const long MaxPartBytes = 64L * 1024 * 1024;
     public const long UploadLifetimeSeconds = 3600;
-    private const int HashBufferSize = 1024 * 1024;
 
     public static WharfError NoSuchUpload(string id) => new(404, $"No such Upload object: {id}", "id");
 
@@ -199,8 +199,10 @@ public sealed class UploadService(
 
     /// <summary>
     /// Assembles the listed parts, in order, into a file without copying them: the parts become the file's segments.
-    /// The whole file's SHA-256 (and MD5 when the client gives one to check) are computed in one pass over the parts.
-    /// A wrong size or MD5 is a 400 and leaves the upload pending so the client can fix it.
+    /// The whole file's SHA-256 and MD5 come from the running hash when the parts were hashed in this order while
+    /// they streamed. Otherwise one pass over the parts computes them now when an MD5 is given to check or the upload
+    /// is small (<see cref="FilesOptions.HashAtCompletionMaxBytes"/>); else the file is kept at once and its SHA-256
+    /// computed in the background. A wrong size or MD5 is a 400 and leaves the upload pending so the client can fix it.
     /// </summary>
     public async Task<Result<UploadView>> CompleteAsync(string workspaceId, string uploadId, IReadOnlyList<string>? partIds, string? md5, CancellationToken cancellationToken)
     {
@@ -246,7 +248,8 @@ public sealed class UploadService(
         var segments = ordered.Select(p => new BlobSegment(p.Id, p.Bytes)).ToList();
         var (sha256, actualMd5) = await hasher.TryGetAsync(HashKey(workspaceId, uploadId), partIds, cancellationToken) is { } streamed
             ? streamed
-            : await HashAsync(uploadId, segments, md5 is not null, cancellationToken);
+            : md5 is not null || total <= options.Value.HashAtCompletionMaxBytes ? await HashAsync(uploadId, segments, md5 is not null, cancellationToken)
+            : (null, null);
         if (md5 is not null && !string.Equals(md5, actualMd5, StringComparison.OrdinalIgnoreCase))
         {
             return WharfErrors.Invalid("md5", $"The MD5 of the assembled parts is {actualMd5}, not {md5.ToLowerInvariant()}.", "md5_mismatch");
@@ -281,6 +284,10 @@ public sealed class UploadService(
                 return NotPending(uploadId, current?.Status ?? UploadStatus.Expired);
         }
         hasher.Forget(HashKey(workspaceId, uploadId));
+        if (sha256 is null)
+        {
+            deferred.Enqueue(workspaceId, file.Id);
+        }
         await DeleteBlobsAsync(dropped, cancellationToken);
         return new UploadView(upload with { Status = UploadStatus.Completed, FileId = file.Id }, [], file);
     }
@@ -340,41 +347,11 @@ public sealed class UploadService(
     private static WharfError NotPending(string uploadId, string status) =>
         new(400, $"Upload {uploadId} is {status}: it takes no more parts and cannot be completed or cancelled.", "id", $"upload_already_{status}");
 
-    /// <summary>
-    /// One sequential pass over the segments computing SHA-256 and, when asked, MD5: the fallback when the parts
-    /// could not be hashed while they streamed.
-    /// </summary>
-    private async Task<(string Sha256, string? Md5)> HashAsync(string uploadId, IReadOnlyList<BlobSegment> segments, bool withMd5, CancellationToken cancellationToken)
+    /// <summary>The pass over the parts at completion, when the running hash did not follow the listed order.</summary>
+    private async Task<(string? Sha256, string? Md5)> HashAsync(string uploadId, IReadOnlyList<BlobSegment> segments, bool withMd5, CancellationToken cancellationToken)
     {
         logger.LogInformation("Upload {UploadId} is hashed at completion: its parts were not hashed in this order while they streamed.", uploadId);
-        using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-#pragma warning disable CA5351 // MD5 only checks the client's own checksum, as the OpenAI API defines it.
-        using var md5 = withMd5 ? IncrementalHash.CreateHash(HashAlgorithmName.MD5) : null;
-#pragma warning restore CA5351
-        byte[][] buffers = [ArrayPool<byte>.Shared.Rent(HashBufferSize), ArrayPool<byte>.Shared.Rent(HashBufferSize)];
-        try
-        {
-            // Double-buffered: the next chunk is read while this one is hashed (SHA-256 and MD5 on two cores).
-            await using var stream = new SegmentedStream(segments, blobs.OpenReadAsync);
-            int current = 0;
-            var reading = stream.ReadAsync(buffers[current].AsMemory(0, HashBufferSize), cancellationToken);
-            int read;
-            while ((read = await reading) > 0)
-            {
-                byte[] chunk = buffers[current];
-                current = 1 - current;
-                reading = stream.ReadAsync(buffers[current].AsMemory(0, HashBufferSize), cancellationToken);
-                var md5Task = md5 is null ? Task.CompletedTask : Task.Run(() => md5.AppendData(chunk, 0, read), cancellationToken);
-                sha.AppendData(chunk, 0, read);
-                await md5Task;
-            }
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(buffers[0]);
-            ArrayPool<byte>.Shared.Return(buffers[1]);
-        }
-        return (Convert.ToHexStringLower(sha.GetHashAndReset()), md5 is null ? null : Convert.ToHexStringLower(md5.GetHashAndReset()));
+        return await SegmentHashing.HashAsync(blobs, segments, withMd5, cancellationToken);
     }
 
     private async Task DeleteBlobsAsync(IEnumerable<string> blobIds, CancellationToken cancellationToken)

@@ -87,7 +87,10 @@ internal static class FilesApi
         return file.IsOk ? TypedResults.Ok(FileObject.From(file.Value)) : file.Error!.ToResult();
     }
 
-    /// <summary>Streams the bytes; the framework answers <c>Range</c> (206) and <c>If-None-Match</c> (304).</summary>
+    /// <summary>
+    /// Streams the bytes; the framework answers <c>Range</c> (206) and <c>If-None-Match</c> (304). The ETag is the
+    /// SHA-256, so a file whose SHA-256 is still being computed is served without one.
+    /// </summary>
     private static async Task<Results<FileStreamHttpResult, ErrorResult>> Content(
         string id, HttpContext context, ClaimsPrincipal user, FileService files, CancellationToken cancellationToken)
     {
@@ -102,7 +105,7 @@ internal static class FilesApi
             opened.Value.Content,
             contentType: file.ContentType ?? "application/octet-stream",
             lastModified: DateTimeOffset.FromUnixTimeSeconds(file.CreatedAt),
-            entityTag: new EntityTagHeaderValue($"\"{file.Sha256}\""),
+            entityTag: file.Sha256 is null ? null : new EntityTagHeaderValue($"\"{file.Sha256}\""),
             enableRangeProcessing: true);
     }
 

@@ -18,7 +18,7 @@ internal sealed record FileObject(
     IReadOnlyDictionary<string, string> Metadata,
     string? Collection,
     string Provider,
-    string Sha256)
+    string? Sha256)
 {
     [JsonPropertyOrder(-1)]
     public string Object => "file";

@@ -5,11 +5,12 @@ namespace Wharf.Server.Hosting;
 
 /// <summary>
 /// Periodically deletes expired files, the files of deleted workspaces, and blobs that have no catalog row (after a
-/// grace period).
+/// grace period), and queues again files still waiting for their SHA-256.
 /// </summary>
 internal sealed class StorageSweeper(
     FileService files,
     Wharf.Core.Uploads.UploadService uploads,
+    Wharf.Core.Uploads.DeferredFileHasher hashes,
     IOptions<WharfOptions> options,
     TimeProvider time,
     ILogger<StorageSweeper> logger) : BackgroundService
@@ -26,6 +27,8 @@ internal sealed class StorageSweeper(
                 int ofDeleted = await files.PurgeDeletedWorkspacesAsync(stoppingToken);
                 int uploadsExpired = await uploads.ExpirePendingAsync(stoppingToken);
                 int orphans = await files.SweepOrphansAsync(time.GetUtcNow().AddSeconds(-sweeper.OrphanGraceSeconds), stoppingToken);
+                // Files whose background SHA-256 pass failed (or was cut by a restart) are queued again.
+                await hashes.EnqueueUnhashedAsync(stoppingToken);
                 if (expired + ofDeleted + uploadsExpired + orphans > 0)
                 {
                     logger.LogInformation(

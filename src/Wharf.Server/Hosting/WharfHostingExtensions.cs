@@ -54,10 +54,12 @@ internal static class WharfHostingExtensions
         services.AddSingleton<WorkspaceService>();
         services.AddSingleton<UploadService>();
         services.AddSingleton<UploadHasher>();
+        services.AddSingleton<DeferredFileHasher>();
         services.AddSingleton<KeyRateLimiter>();
         services.AddHostedService<StartupTasks>();
         services.AddHostedService<StorageSweeper>();
         services.AddHostedService<KeyUsageFlusher>();
+        services.AddHostedService<DeferredHashing>();
 
         // AddAuthenticationCore rather than AddAuthentication: the latter brings Data Protection, which Wharf does
         // not use and which would write its key ring outside Wharf:DataDir.

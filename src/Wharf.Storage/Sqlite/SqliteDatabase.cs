@@ -11,7 +11,7 @@ namespace Wharf.Storage.Sqlite;
 /// </summary>
 internal sealed class SqliteDatabase : IDisposable
 {
-    private const int SchemaVersion = 1;
+    private const int SchemaVersion = 2;
     private const int MaxWritesPerCommit = 256;
     private readonly string _connectionString;
     private readonly Channel<PendingWrite> _writes = Channel.CreateUnbounded<PendingWrite>(new UnboundedChannelOptions { SingleReader = true });
@@ -193,7 +193,19 @@ internal sealed class SqliteDatabase : IDisposable
         }
         using var transaction = connection.BeginTransaction();
         command.Transaction = transaction;
-        command.CommandText = """
+        if (version == 1)
+        {
+            // Version 2 lets a file's sha256 be null while it is computed after an upload's completion. SQLite cannot
+            // drop a NOT NULL in place: the table is copied into one of the new shape, and its indexes made again below.
+            command.CommandText = $"""
+                {FilesTable("files_v2")}
+                INSERT INTO files_v2 SELECT * FROM files;
+                DROP TABLE files;
+                ALTER TABLE files_v2 RENAME TO files;
+                """;
+            command.ExecuteNonQuery();
+        }
+        command.CommandText = $$"""
             CREATE TABLE IF NOT EXISTS workspaces (
                 id TEXT NOT NULL PRIMARY KEY,
                 name TEXT NOT NULL,
@@ -222,25 +234,7 @@ internal sealed class SqliteDatabase : IDisposable
             CREATE UNIQUE INDEX IF NOT EXISTS ix_api_keys_hash ON api_keys(hash);
             CREATE INDEX IF NOT EXISTS ix_api_keys_workspace ON api_keys(workspace_id, id);
 
-            CREATE TABLE IF NOT EXISTS files (
-                workspace_id TEXT NOT NULL,
-                id TEXT NOT NULL,
-                bytes INTEGER NOT NULL,
-                created_at INTEGER NOT NULL,
-                filename TEXT NOT NULL,
-                purpose TEXT NOT NULL,
-                status TEXT NOT NULL,
-                status_details TEXT,
-                expires_at INTEGER,
-                metadata TEXT,
-                collection TEXT,
-                provider TEXT NOT NULL,
-                sha256 TEXT NOT NULL,
-                content_type TEXT,
-                processing_status TEXT,
-                segmented INTEGER NOT NULL DEFAULT 0,
-                PRIMARY KEY (workspace_id, id)
-            ) WITHOUT ROWID;
+            {{FilesTable("IF NOT EXISTS files")}}
             CREATE UNIQUE INDEX IF NOT EXISTS ix_files_id ON files(id);
             CREATE INDEX IF NOT EXISTS ix_files_purpose ON files(workspace_id, purpose, id);
             CREATE INDEX IF NOT EXISTS ix_files_status ON files(workspace_id, status, id);
@@ -248,6 +242,7 @@ internal sealed class SqliteDatabase : IDisposable
             CREATE INDEX IF NOT EXISTS ix_files_collection ON files(workspace_id, collection, id);
             CREATE INDEX IF NOT EXISTS ix_files_processing ON files(workspace_id, processing_status, id) WHERE processing_status IS NOT NULL;
             CREATE INDEX IF NOT EXISTS ix_files_expires ON files(expires_at) WHERE expires_at IS NOT NULL;
+            CREATE INDEX IF NOT EXISTS ix_files_unhashed ON files(id) WHERE sha256 IS NULL;
 
             CREATE TABLE IF NOT EXISTS file_metadata (
                 workspace_id TEXT NOT NULL,
@@ -293,4 +288,27 @@ internal sealed class SqliteDatabase : IDisposable
         command.ExecuteNonQuery();
         transaction.Commit();
     }
+
+    /// <summary>The files table's definition (version 2), under <paramref name="name"/>.</summary>
+    private static string FilesTable(string name) => $"""
+        CREATE TABLE {name} (
+            workspace_id TEXT NOT NULL,
+            id TEXT NOT NULL,
+            bytes INTEGER NOT NULL,
+            created_at INTEGER NOT NULL,
+            filename TEXT NOT NULL,
+            purpose TEXT NOT NULL,
+            status TEXT NOT NULL,
+            status_details TEXT,
+            expires_at INTEGER,
+            metadata TEXT,
+            collection TEXT,
+            provider TEXT NOT NULL,
+            sha256 TEXT,
+            content_type TEXT,
+            processing_status TEXT,
+            segmented INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (workspace_id, id)
+        ) WITHOUT ROWID;
+        """;
 }

@@ -61,7 +61,7 @@ internal sealed class SqliteFileCatalog(SqliteDatabase database, TimeProvider ti
             : JsonSerializer.Serialize(file.Metadata, StorageJsonContext.Default.IReadOnlyDictionaryStringString));
         command.Parameters.AddWithValue("$collection", (object?)file.Collection ?? DBNull.Value);
         command.Parameters.AddWithValue("$provider", file.Provider);
-        command.Parameters.AddWithValue("$sha", file.Sha256);
+        command.Parameters.AddWithValue("$sha", (object?)file.Sha256 ?? DBNull.Value);
         command.Parameters.AddWithValue("$ctype", (object?)file.ContentType ?? DBNull.Value);
         command.Parameters.AddWithValue("$segmented", file.Segmented ? 1 : 0);
         await command.ExecuteNonQueryAsync(cancellationToken);
@@ -225,6 +225,25 @@ internal sealed class SqliteFileCatalog(SqliteDatabase database, TimeProvider ti
             Read,
             cancellationToken);
 
+    public Task<bool> SetSha256Async(string workspaceId, string fileId, string sha256, CancellationToken cancellationToken) =>
+        database.WriteAsync(async (connection, transaction) =>
+        {
+            await using var command = connection.CreateCommand();
+            command.Transaction = transaction;
+            command.CommandText = "UPDATE files SET sha256 = $sha WHERE workspace_id = $ws AND id = $id AND sha256 IS NULL;";
+            command.Parameters.AddWithValue("$ws", workspaceId);
+            command.Parameters.AddWithValue("$id", fileId);
+            command.Parameters.AddWithValue("$sha", sha256);
+            return await command.ExecuteNonQueryAsync(cancellationToken) > 0;
+        }, cancellationToken);
+
+    public async Task<IReadOnlyList<FileRecord>> ListUnhashedAsync(int max, CancellationToken cancellationToken) =>
+        await database.QueryAsync(
+            $"SELECT {Columns} FROM files f INDEXED BY ix_files_unhashed WHERE f.sha256 IS NULL ORDER BY f.id LIMIT $max;",
+            p => p.AddWithValue("$max", max),
+            Read,
+            cancellationToken);
+
     public Task<IReadOnlySet<string>> FindExistingAsync(IReadOnlyCollection<string> fileIds, CancellationToken cancellationToken) =>
         database.FindExistingIdsAsync("files", fileIds, cancellationToken);
 
@@ -252,7 +271,7 @@ internal sealed class SqliteFileCatalog(SqliteDatabase database, TimeProvider ti
             : JsonSerializer.Deserialize(reader.GetString(9), StorageJsonContext.Default.IReadOnlyDictionaryStringString) ?? FileRecord.EmptyMetadata,
         Collection = reader.IsDBNull(10) ? null : reader.GetString(10),
         Provider = reader.GetString(11),
-        Sha256 = reader.GetString(12),
+        Sha256 = reader.IsDBNull(12) ? null : reader.GetString(12),
         ContentType = reader.IsDBNull(13) ? null : reader.GetString(13),
         Segmented = reader.GetInt64(14) != 0,
     };

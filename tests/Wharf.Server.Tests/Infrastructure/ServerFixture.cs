@@ -24,3 +24,11 @@ public sealed class SmallLimitsServerFixture : ServerFixture
         "--Wharf:Files:MaxListLimit=50",
     ];
 }
+
+/// <summary>A server that hashes no out-of-order upload at completion: every such file gets its SHA-256 afterwards.</summary>
+public sealed class DeferredHashingServerFixture : ServerFixture
+{
+    public const string Arg = "--Wharf:Files:HashAtCompletionMaxBytes=0";
+
+    protected override string[] Args => [Arg];
+}

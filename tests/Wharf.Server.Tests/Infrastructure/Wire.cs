@@ -36,6 +36,22 @@ public static class Wire
         return document.RootElement.Clone();
     }
 
+    /// <summary>Polls a file until its <c>sha256</c> is set (computed in the background after an upload); fails after 15 s.</summary>
+    public static async Task<string> WaitForSha256Async(HttpClient client, string fileId)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(15);
+        while (true)
+        {
+            var file = await GetJsonAsync(client, $"/v1/files/{fileId}");
+            if (file.GetProperty("sha256").GetString() is { } sha256)
+            {
+                return sha256;
+            }
+            Assert.True(DateTime.UtcNow < deadline, $"file {fileId} still has no sha256");
+            await Task.Delay(20);
+        }
+    }
+
     public static async Task<JsonElement> GetJsonAsync(HttpClient client, string url)
     {
         using var response = await client.GetAsync(url);
