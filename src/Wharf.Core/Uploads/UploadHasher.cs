@@ -102,7 +102,10 @@ public sealed class UploadHasher(IBlobStore blobs, ILogger<UploadHasher> logger)
                 int read;
                 while ((read = await stream.ReadAsync(buffer, CancellationToken.None)) > 0)
                 {
-                    running.Append(buffer.AsSpan(0, read));
+                    if (!running.Append(buffer.AsSpan(0, read)))
+                    {
+                        return; // given up (listed in another order) or forgotten (completed, cancelled): stop at once
+                    }
                 }
                 running.Hashed(partId);
             }
@@ -184,13 +187,18 @@ public sealed class UploadHasher(IBlobStore blobs, ILogger<UploadHasher> logger)
             }
         }
 
-        public void Append(ReadOnlySpan<byte> data)
+        /// <summary>Feeds the digests; false, feeding nothing, once the hash was given up or disposed.</summary>
+        public bool Append(ReadOnlySpan<byte> data)
         {
             lock (_gate)
             {
-                ObjectDisposedException.ThrowIf(_disposed, this);
+                if (_broken || _disposed)
+                {
+                    return false;
+                }
                 _sha.AppendData(data);
                 _md5.AppendData(data);
+                return true;
             }
         }
 
