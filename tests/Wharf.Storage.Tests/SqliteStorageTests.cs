@@ -78,7 +78,9 @@ public sealed class SqliteCatalogTests : IAsyncLifetime
     {
         await using var connection = await _backend.Database.OpenAsync(CancellationToken.None);
         await using var command = connection.CreateCommand();
-        command.CommandText = "EXPLAIN QUERY PLAN " + SqliteFileCatalog.BuildListSql(query, command.Parameters, 1_750_000_000);
+        var parameters = new List<SqliteParameter>();
+        command.CommandText = "EXPLAIN QUERY PLAN " + SqliteFileCatalog.BuildListSql(query, parameters, 1_750_000_000);
+        command.Parameters.AddRange(parameters);
         var plan = new List<string>();
         await using var reader = await command.ExecuteReaderAsync();
         while (await reader.ReadAsync())
@@ -300,6 +302,33 @@ public sealed class SqliteCatalogTests : IAsyncLifetime
         Assert.Equal(first.Objects, after.Objects);
         Assert.Single((await _backend.Files.ListAsync(Query(), CancellationToken.None)).Items);
     }
+    [Fact]
+    public async Task ReadsInParallelOverMoreQueryShapesThanAReaderKeepsAllAnswerRight()
+    {
+        // 80 files, each with its own metadata key: 80 filters, 160 query texts with and without a cursor, more than a
+        // reader keeps prepared; 320 reads at once, more than the readers kept idle.
+        var files = Enumerable.Range(0, 80)
+            .Select(i => TestFiles.Make(Ws, NewFileId(), metadata: new Dictionary<string, string> { ["k" + i] = "v" }))
+            .ToList();
+        foreach (var file in files)
+        {
+            Assert.True(await _backend.Files.InsertAsync(file, CancellationToken.None));
+        }
+        var reads = Enumerable.Range(0, 320).Select(async n =>
+        {
+            int i = n % 80;
+            var query = Query(metadata: [new("k" + i, "v")]);
+            var page = await _backend.Files.ListAsync(n % 160 < 80 ? query : query with { After = "file-zzzzzzzzzzzzzzzzzzzzzz" }, CancellationToken.None);
+            Assert.Equal(files[i].Id, Assert.Single(page.Items).Id);
+        });
+        await Task.WhenAll(reads);
+
+        // A reader kept open sees what is committed after it was opened.
+        var later = TestFiles.Make(Ws, NewFileId(), metadata: new Dictionary<string, string> { ["k0"] = "v" });
+        Assert.True(await _backend.Files.InsertAsync(later, CancellationToken.None));
+        Assert.Equal(2, (await _backend.Files.ListAsync(Query(metadata: [new("k0", "v")]), CancellationToken.None)).Items.Count);
+    }
+
     [Fact]
     public async Task AVersion1DatabaseIsMigratedKeepingItsFilesAndIndexes()
     {

@@ -1,10 +1,12 @@
+using System.Collections.Concurrent;
 using System.Threading.Channels;
 using Microsoft.Data.Sqlite;
 
 namespace Wharf.Storage.Sqlite;
 
 /// <summary>
-/// The embedded catalog's database: WAL mode, full fsync on commit, pooled connections for readers, and one writer.
+/// The embedded catalog's database: WAL mode, full fsync on commit, kept-open reader connections that reuse their
+/// prepared statements, and one writer.
 /// Writes queue to a single writer loop that runs every write waiting at that moment in one transaction (each in
 /// its own savepoint, so one failing write does not undo the others) and commits them with one fsync: group commit.
 /// A write's task completes only after the commit that holds it is durable.
@@ -13,9 +15,13 @@ internal sealed class SqliteDatabase : IDisposable
 {
     private const int SchemaVersion = 2;
     private const int MaxWritesPerCommit = 256;
+    private const int MaxIdleReaders = 16;
     private readonly string _connectionString;
     private readonly Channel<PendingWrite> _writes = Channel.CreateUnbounded<PendingWrite>(new UnboundedChannelOptions { SingleReader = true });
     private readonly Task _writer;
+    private readonly ConcurrentQueue<Reader> _idleReaders = new();
+    private int _idleReaderCount;
+    private volatile bool _disposed;
 
     public SqliteDatabase(string path)
     {
@@ -138,21 +144,29 @@ internal sealed class SqliteDatabase : IDisposable
         public override void Cancel() => _done.TrySetCanceled(CancellationToken);
     }
 
-    /// <summary>Runs one read query on a pooled connection and maps every row.</summary>
+    /// <summary>Runs one read query on a kept-open reader connection and maps every row.</summary>
     public async Task<List<T>> QueryAsync<T>(
         string sql, Action<SqliteParameterCollection> bind, Func<SqliteDataReader, T> read, CancellationToken cancellationToken)
     {
-        await using var connection = await OpenAsync(cancellationToken);
-        await using var command = connection.CreateCommand();
-        command.CommandText = sql;
-        bind(command.Parameters);
-        var rows = new List<T>();
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        while (await reader.ReadAsync(cancellationToken))
+        // Preparing a statement (parse and plan) costs more than running a small one: each reader keeps its
+        // connection open and its commands, by SQL text, so a repeated query runs a statement prepared before.
+        var session = RentReader();
+        try
         {
-            rows.Add(read(reader));
+            var command = session.Command(sql);
+            bind(command.Parameters);
+            var rows = new List<T>();
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                rows.Add(read(reader));
+            }
+            return rows;
         }
-        return rows;
+        finally
+        {
+            ReturnReader(session);
+        }
     }
 
     /// <summary>Which of <paramref name="ids"/> are in <paramref name="table"/>'s <c>id</c> column (one query).</summary>
@@ -165,8 +179,36 @@ internal sealed class SqliteDatabase : IDisposable
                 r => r.GetString(0),
                 cancellationToken)).ToHashSet(StringComparer.Ordinal);
 
+    private Reader RentReader()
+    {
+        if (_idleReaders.TryDequeue(out var reader))
+        {
+            Interlocked.Decrement(ref _idleReaderCount);
+            return reader;
+        }
+        var connection = new SqliteConnection(_connectionString);
+        connection.Open();
+        return new Reader(connection);
+    }
+
+    private void ReturnReader(Reader reader)
+    {
+        if (!_disposed && Interlocked.Increment(ref _idleReaderCount) <= MaxIdleReaders)
+        {
+            _idleReaders.Enqueue(reader);
+            return;
+        }
+        Interlocked.Decrement(ref _idleReaderCount);
+        reader.Dispose();
+    }
+
     public void Dispose()
     {
+        _disposed = true;
+        while (_idleReaders.TryDequeue(out var reader))
+        {
+            reader.Dispose();
+        }
         _writes.Writer.TryComplete();
         _writer.GetAwaiter().GetResult();
         SqliteConnection.ClearAllPools();
@@ -311,4 +353,43 @@ internal sealed class SqliteDatabase : IDisposable
             PRIMARY KEY (workspace_id, id)
         ) WITHOUT ROWID;
         """;
+
+    /// <summary>A read connection with its commands (prepared on first use), used by one query at a time.</summary>
+    private sealed class Reader(SqliteConnection connection) : IDisposable
+    {
+        private const int MaxCommands = 64;
+        private readonly Dictionary<string, SqliteCommand> _commands = new(StringComparer.Ordinal);
+
+        public SqliteCommand Command(string sql)
+        {
+            if (!_commands.TryGetValue(sql, out var command))
+            {
+                if (_commands.Count >= MaxCommands)
+                {
+                    DisposeCommands();
+                }
+                command = connection.CreateCommand();
+                command.CommandText = sql;
+                command.Prepare(); // kept: without it, every execution would parse and plan the text again
+                _commands.Add(sql, command);
+            }
+            command.Parameters.Clear();
+            return command;
+        }
+
+        public void Dispose()
+        {
+            DisposeCommands();
+            connection.Dispose();
+        }
+
+        private void DisposeCommands()
+        {
+            foreach (var command in _commands.Values)
+            {
+                command.Dispose();
+            }
+            _commands.Clear();
+        }
+    }
 }

@@ -94,17 +94,9 @@ internal sealed class SqliteFileCatalog(SqliteDatabase database, TimeProvider ti
 
     public async Task<Page<FileRecord>> ListAsync(FileListQuery query, CancellationToken cancellationToken)
     {
-        await using var connection = await database.OpenAsync(cancellationToken);
-        await using var command = connection.CreateCommand();
-        command.CommandText = BuildListSql(query, command.Parameters, time.GetUtcNow().ToUnixTimeSeconds());
-        var items = new List<FileRecord>(Math.Min(query.Limit + 1, 1024));
-        await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
-        {
-            while (await reader.ReadAsync(cancellationToken))
-            {
-                items.Add(Read(reader));
-            }
-        }
+        var parameters = new List<SqliteParameter>(8);
+        string sql = BuildListSql(query, parameters, time.GetUtcNow().ToUnixTimeSeconds());
+        var items = await database.QueryAsync(sql, p => p.AddRange(parameters), Read, cancellationToken);
         bool hasMore = items.Count > query.Limit;
         if (hasMore)
         {
@@ -122,7 +114,7 @@ internal sealed class SqliteFileCatalog(SqliteDatabase database, TimeProvider ti
     /// Builds one keyset query. The first metadata filter (when any) drives the scan over <c>file_metadata</c>'s
     /// key (workspace, key, value, file id); otherwise SQLite picks the files index that matches the filters.
     /// </summary>
-    internal static string BuildListSql(FileListQuery query, SqliteParameterCollection parameters, long nowUnixSeconds)
+    internal static string BuildListSql(FileListQuery query, List<SqliteParameter> parameters, long nowUnixSeconds)
     {
         // Scan direction: 'after' reads in the list's order; 'before' reads away from the cursor, in reverse.
         bool scanDescending = query.Before is null ? query.Descending : !query.Descending;
@@ -136,8 +128,8 @@ internal sealed class SqliteFileCatalog(SqliteDatabase database, TimeProvider ti
         {
             sql.Append(" FROM file_metadata m0 CROSS JOIN files f ON f.workspace_id = m0.workspace_id AND f.id = m0.file_id")
                .Append(" WHERE m0.workspace_id = $ws AND m0.key = $k0 AND m0.value = $v0");
-            parameters.AddWithValue("$k0", query.Metadata[0].Key);
-            parameters.AddWithValue("$v0", query.Metadata[0].Value);
+            parameters.Add(new SqliteParameter("$k0", query.Metadata[0].Key));
+            parameters.Add(new SqliteParameter("$v0", query.Metadata[0].Value));
         }
         else
         {
@@ -145,17 +137,17 @@ internal sealed class SqliteFileCatalog(SqliteDatabase database, TimeProvider ti
             // filter row by row, so a rare value would cost a walk over the whole workspace.
             sql.Append(" FROM files f").Append(FilterIndex(query)).Append(" WHERE f.workspace_id = $ws");
         }
-        parameters.AddWithValue("$ws", query.WorkspaceId);
+        parameters.Add(new SqliteParameter("$ws", query.WorkspaceId));
 
         if (cursor is not null)
         {
             sql.Append(" AND ").Append(idColumn).Append(scanDescending ? " < $cursor" : " > $cursor");
-            parameters.AddWithValue("$cursor", cursor);
+            parameters.Add(new SqliteParameter("$cursor", cursor));
         }
         if (query.Purpose is not null)
         {
             sql.Append(" AND f.purpose = $purpose");
-            parameters.AddWithValue("$purpose", query.Purpose);
+            parameters.Add(new SqliteParameter("$purpose", query.Purpose));
         }
         if (query.Status == FileStatus.Processing)
         {
@@ -165,30 +157,30 @@ internal sealed class SqliteFileCatalog(SqliteDatabase database, TimeProvider ti
         else if (query.Status is not null)
         {
             sql.Append(" AND f.status = $status");
-            parameters.AddWithValue("$status", query.Status);
+            parameters.Add(new SqliteParameter("$status", query.Status));
         }
         if (query.Provider is not null)
         {
             sql.Append(" AND f.provider = $provider");
-            parameters.AddWithValue("$provider", query.Provider);
+            parameters.Add(new SqliteParameter("$provider", query.Provider));
         }
         if (query.Collection is not null)
         {
             sql.Append(" AND f.collection = $collection");
-            parameters.AddWithValue("$collection", query.Collection);
+            parameters.Add(new SqliteParameter("$collection", query.Collection));
         }
         for (int i = 1; i < query.Metadata.Count; i++)
         {
             sql.Append(" AND EXISTS (SELECT 1 FROM file_metadata m WHERE m.workspace_id = f.workspace_id AND m.key = $k")
                .Append(i).Append(" AND m.value = $v").Append(i).Append(" AND m.file_id = f.id)");
-            parameters.AddWithValue("$k" + i, query.Metadata[i].Key);
-            parameters.AddWithValue("$v" + i, query.Metadata[i].Value);
+            parameters.Add(new SqliteParameter("$k" + i, query.Metadata[i].Key));
+            parameters.Add(new SqliteParameter("$v" + i, query.Metadata[i].Value));
         }
         sql.Append(" AND (f.expires_at IS NULL OR f.expires_at > $now)");
-        parameters.AddWithValue("$now", nowUnixSeconds);
+        parameters.Add(new SqliteParameter("$now", nowUnixSeconds));
 
         sql.Append(" ORDER BY ").Append(idColumn).Append(scanDescending ? " DESC" : " ASC").Append(" LIMIT $limit;");
-        parameters.AddWithValue("$limit", query.Limit + 1);
+        parameters.Add(new SqliteParameter("$limit", query.Limit + 1));
         return sql.ToString();
     }
 
