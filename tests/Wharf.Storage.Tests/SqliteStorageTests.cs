@@ -302,6 +302,53 @@ public sealed class SqliteCatalogTests : IAsyncLifetime
         Assert.Equal(first.Objects, after.Objects);
         Assert.Single((await _backend.Files.ListAsync(Query(), CancellationToken.None)).Items);
     }
+    [Theory]
+    [InlineData("none")]
+    [InlineData("after")]
+    [InlineData("purpose")]
+    [InlineData("metadata")]
+    [InlineData("collection")]
+    public async Task AListStatementRunsAgainWithOtherValuesWithoutBeingPreparedAgain(string shape)
+    {
+        // A value SQLite reads while it plans (a bound LIMIT, for one) makes it prepare the statement again whenever
+        // the value is bound again: the readers' kept statements would then save nothing.
+        await _backend.Files.InsertAsync(TestFiles.Make(Ws, NewFileId(), purpose: "batch", collection: "c"), CancellationToken.None);
+        FileListQuery Shape(string ws, string cursor) => shape switch
+        {
+            "after" => Query() with { WorkspaceId = ws, After = cursor },
+            "purpose" => Query(purpose: "batch") with { WorkspaceId = ws },
+            "metadata" => Query(metadata: [new("k", ws)]) with { WorkspaceId = ws },
+            "collection" => Query(collection: "c") with { WorkspaceId = ws },
+            _ => Query() with { WorkspaceId = ws },
+        };
+        await using var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = _backend.DatabasePath, Pooling = false }.ToString());
+        await connection.OpenAsync();
+        connection.Handle!.enable_sqlite3_next_stmt(true);
+        await using var command = connection.CreateCommand();
+        var first = new List<SqliteParameter>();
+        command.CommandText = SqliteFileCatalog.BuildListSql(Shape(Ws, NewFileId()), first, 1_750_000_000);
+        command.Prepare();
+        long now = 1_750_000_000;
+        foreach (string ws in new[] { Ws, "ws_0000000000000000000000000000000b", Ws })
+        {
+            var parameters = new List<SqliteParameter>();
+            string sql = SqliteFileCatalog.BuildListSql(Shape(ws, NewFileId()), parameters, now++);
+            Assert.Equal(command.CommandText, sql);
+            command.Parameters.Clear();
+            command.Parameters.AddRange(parameters);
+            await using var reader = await command.ExecuteReaderAsync();
+            while (await reader.ReadAsync())
+            {
+            }
+        }
+
+        const int StatusReprepare = 5, StatusRun = 6; // SQLITE_STMTSTATUS_REPREPARE, SQLITE_STMTSTATUS_RUN
+        var statement = SQLitePCL.raw.sqlite3_next_stmt(connection.Handle, null);
+        Assert.False(statement is null || statement.IsInvalid);
+        Assert.Equal(3, SQLitePCL.raw.sqlite3_stmt_status(statement, StatusRun, 0));
+        Assert.Equal(0, SQLitePCL.raw.sqlite3_stmt_status(statement, StatusReprepare, 0));
+    }
+
     [Fact]
     public async Task ReadsInParallelOverMoreQueryShapesThanAReaderKeepsAllAnswerRight()
     {

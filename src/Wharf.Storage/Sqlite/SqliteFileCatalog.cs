@@ -179,8 +179,10 @@ internal sealed class SqliteFileCatalog(SqliteDatabase database, TimeProvider ti
         sql.Append(" AND (f.expires_at IS NULL OR f.expires_at > $now)");
         parameters.Add(new SqliteParameter("$now", nowUnixSeconds));
 
-        sql.Append(" ORDER BY ").Append(idColumn).Append(scanDescending ? " DESC" : " ASC").Append(" LIMIT $limit;");
-        parameters.Add(new SqliteParameter("$limit", query.Limit + 1));
+        // The limit is written into the text, not bound: SQLite plans with a bound LIMIT's value, and so prepares a
+        // statement with one again every time it is bound, which would undo the readers' kept statements.
+        sql.Append(" ORDER BY ").Append(idColumn).Append(scanDescending ? " DESC" : " ASC")
+           .Append(" LIMIT ").Append(query.Limit + 1).Append(';');
         return sql.ToString();
     }
 
