@@ -78,7 +78,6 @@ internal static class WharfHostingExtensions
         {
             json.SerializerOptions.TypeInfoResolverChain.Insert(0, WireJsonContext.Default);
             json.SerializerOptions.PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.SnakeCaseLower;
-            json.SerializerOptions.Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping;
         });
         return builder;
     }
