@@ -11,7 +11,8 @@ namespace Wharf.Core.Uploads;
 /// sequence number when its request starts (clients send parts in file order, also when several are in flight);
 /// finished parts are hashed (SHA-256 and MD5, reading the just-written part back from the page cache) strictly
 /// in that order. At completion, when the listed parts are exactly the parts hashed, in that order, the digests
-/// are ready; otherwise (parts listed in another order, a part re-sent, a restart) the caller hashes in one pass.
+/// are ready; otherwise (parts listed in another order, a part re-sent, a restart) the caller hashes in one pass,
+/// now or after completion (<see cref="DeferredFileHasher"/>).
 /// State lives in memory on this node only.
 /// </summary>
 public sealed class UploadHasher(IBlobStore blobs, ILogger<UploadHasher> logger)

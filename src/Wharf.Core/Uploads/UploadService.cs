@@ -246,10 +246,13 @@ public sealed class UploadService(
         }
 
         var segments = ordered.Select(p => new BlobSegment(p.Id, p.Bytes)).ToList();
-        var (sha256, actualMd5) = await hasher.TryGetAsync(HashKey(workspaceId, uploadId), partIds, cancellationToken) is { } streamed
-            ? streamed
-            : md5 is not null || total <= options.Value.HashAtCompletionMaxBytes ? await HashAsync(uploadId, segments, md5 is not null, cancellationToken)
-            : (null, null);
+        (string Sha256, string? Md5)? digests = await hasher.TryGetAsync(HashKey(workspaceId, uploadId), partIds, cancellationToken);
+        if (digests is null && (md5 is not null || total <= options.Value.HashAtCompletionMaxBytes))
+        {
+            digests = await HashAsync(uploadId, segments, md5 is not null, cancellationToken);
+        }
+        // No digests: the SHA-256 is computed after completion, in the background.
+        var (sha256, actualMd5) = digests is { } known ? known : (null, null);
         if (md5 is not null && !string.Equals(md5, actualMd5, StringComparison.OrdinalIgnoreCase))
         {
             return WharfErrors.Invalid("md5", $"The MD5 of the assembled parts is {actualMd5}, not {md5.ToLowerInvariant()}.", "md5_mismatch");
@@ -348,7 +351,7 @@ public sealed class UploadService(
         new(400, $"Upload {uploadId} is {status}: it takes no more parts and cannot be completed or cancelled.", "id", $"upload_already_{status}");
 
     /// <summary>The pass over the parts at completion, when the running hash did not follow the listed order.</summary>
-    private async Task<(string? Sha256, string? Md5)> HashAsync(string uploadId, IReadOnlyList<BlobSegment> segments, bool withMd5, CancellationToken cancellationToken)
+    private async Task<(string Sha256, string? Md5)> HashAsync(string uploadId, IReadOnlyList<BlobSegment> segments, bool withMd5, CancellationToken cancellationToken)
     {
         logger.LogInformation("Upload {UploadId} is hashed at completion: its parts were not hashed in this order while they streamed.", uploadId);
         return await SegmentHashing.HashAsync(blobs, segments, withMd5, cancellationToken);
