@@ -98,9 +98,11 @@ internal sealed class FakeFileCatalog(CallLog log, FakeWorkspaceCatalog? workspa
         return Task.FromResult(true);
     }
 
-    public Task<IReadOnlyList<FileRecord>> ListUnhashedAsync(int max, CancellationToken cancellationToken)
+    public Task<IReadOnlyList<FileRecord>> ListUnhashedAsync(string? afterId, int max, CancellationToken cancellationToken)
     {
-        IReadOnlyList<FileRecord> unhashed = Files.Values.Where(f => f.Sha256 is null).OrderBy(f => f.Id, StringComparer.Ordinal).Take(max).ToList();
+        IReadOnlyList<FileRecord> unhashed = Files.Values
+            .Where(f => f.Sha256 is null && string.CompareOrdinal(f.Id, afterId ?? "") > 0)
+            .OrderBy(f => f.Id, StringComparer.Ordinal).Take(max).ToList();
         return Task.FromResult(unhashed);
     }
 

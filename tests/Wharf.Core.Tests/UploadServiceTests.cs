@@ -40,7 +40,7 @@ public sealed class UploadServiceTests
     private UploadService NewService(IBlobStore blobs)
     {
         var options = Microsoft.Extensions.Options.Options.Create(_filesOptions);
-        _deferred = new DeferredFileHasher(_files, _uploads, blobs, NullLogger<DeferredFileHasher>.Instance);
+        _deferred = new DeferredFileHasher(_files, _uploads, blobs, _time, NullLogger<DeferredFileHasher>.Instance);
         return new UploadService(_uploads, _workspaces, _files, blobs, new UploadHasher(blobs, NullLogger<UploadHasher>.Instance),
             _deferred, options, new FilePurposes(options), new IdGenerator(_time), _time, NullLogger<UploadService>.Instance);
     }
@@ -848,7 +848,53 @@ public sealed class UploadServiceTests
         Assert.Equal(1, await _deferred!.EnqueueUnhashedAsync(Ct));
         Assert.Equal(0, await _deferred.EnqueueUnhashedAsync(Ct));
         Assert.Equal(Sha256([.. b, .. a]), await HashInBackgroundAsync(file.Id));
-        Assert.Empty(await _files.ListUnhashedAsync(10, Ct));
+        Assert.Empty(await _files.ListUnhashedAsync(null, 10, Ct));
+    }
+
+    [Fact]
+    public async Task AFailedPassIsLoggedLeftAloneForAWhileThenTriedAgainAndTheLoopGoesOn()
+    {
+        _filesOptions.HashAtCompletionMaxBytes = 0;
+        async Task<(FileRecord File, UploadPartRecord[] Parts, byte[] Content)> CompleteReversedAsync(int seed)
+        {
+            var upload = await CreateAsync(9);
+            byte[] a = Bytes(4, seed), b = Bytes(5, seed + 1);
+            var pa = await AddPartAsync(upload, a);
+            var pb = await AddPartAsync(upload, b);
+            var file = (await _service.CompleteAsync(Ws, upload.Id, [pb.Id, pa.Id], null, Ct)).Value.File!;
+            Assert.Null(file.Sha256);
+            return (file, [pa, pb], [.. b, .. a]);
+        }
+        var broken = await CompleteReversedAsync(1);
+        var fine = await CompleteReversedAsync(3);
+        await _blobs.DeleteAsync(broken.Parts[0].Id, Ct); // a segment lost: its pass cannot succeed
+
+        // The broken file fails first (ids are in creation order); the loop goes on to the next one.
+        Assert.Equal(Sha256(fine.Content), await HashInBackgroundAsync(fine.File.Id));
+        Assert.Null(_files.Files[broken.File.Id].Sha256);
+
+        // Left out of the sweeps' queueing for a while, then queued again.
+        Assert.Equal(0, await _deferred!.EnqueueUnhashedAsync(Ct));
+        _time.Advance(DeferredFileHasher.RetryAfter + TimeSpan.FromSeconds(1));
+        Assert.Equal(1, await _deferred.EnqueueUnhashedAsync(Ct));
+    }
+
+    [Fact]
+    public async Task TheScanQueuesEveryUnhashedFilePastOnePage()
+    {
+        var ids = new IdGenerator(_time);
+        for (int i = 0; i < 2_345; i++)
+        {
+            var file = new FileRecord
+            {
+                Id = WharfIds.File(ids.Next()),
+                WorkspaceId = Ws, Bytes = 1, CreatedAt = 1, Filename = "f", Purpose = "batch", Status = FileStatus.Processed,
+                Provider = "local", Sha256 = null, Segmented = true,
+            };
+            _files.Files.Add(file.Id, file);
+        }
+        Assert.Equal(2_345, await _deferred!.EnqueueUnhashedAsync(Ct));
+        Assert.Equal(0, await _deferred.EnqueueUnhashedAsync(Ct)); // all still waiting: none queued twice
     }
 
     // ---------------------------------------------------------------- states

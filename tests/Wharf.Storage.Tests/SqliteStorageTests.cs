@@ -409,7 +409,7 @@ public sealed class SqliteCatalogTests : IAsyncLifetime
         Assert.Equal(("a.txt", "batch", "c", new string('e', 64), "text/plain", true), (kept!.Filename, kept.Purpose, kept.Collection, kept.Sha256, kept.ContentType, kept.Segmented));
         var unhashed = TestFiles.Make(Ws, NewFileId()) with { Sha256 = null };
         Assert.True(await files.InsertAsync(unhashed, CancellationToken.None));
-        Assert.Equal(unhashed.Id, Assert.Single(await files.ListUnhashedAsync(10, CancellationToken.None)).Id);
+        Assert.Equal(unhashed.Id, Assert.Single(await files.ListUnhashedAsync(null, 10, CancellationToken.None)).Id);
         Assert.Equal(2, (await files.ListAsync(Query(purpose: null), CancellationToken.None)).Items.Count);
         // The indexes were made again on the new table: filtered pages stay range scans.
         AssertIndexedRangeScan(await PlanAsync(Query(purpose: "batch")), "ix_files_purpose");

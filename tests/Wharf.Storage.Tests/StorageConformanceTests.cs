@@ -582,8 +582,10 @@ public abstract partial class StorageConformanceTests : IAsyncLifetime
             Assert.True(await Catalog.InsertAsync(f, Ct));
         }
         Assert.Null((await Catalog.GetAsync(WsA, first.Id, Ct))!.Sha256);
-        Assert.Equal(new[] { first.Id, second.Id }, (await Catalog.ListUnhashedAsync(10, Ct)).Select(f => f.Id));
-        Assert.Equal(new[] { first.Id }, (await Catalog.ListUnhashedAsync(1, Ct)).Select(f => f.Id));
+        Assert.Equal(new[] { first.Id, second.Id }, (await Catalog.ListUnhashedAsync(null, 10, Ct)).Select(f => f.Id));
+        Assert.Equal(new[] { first.Id }, (await Catalog.ListUnhashedAsync(null, 1, Ct)).Select(f => f.Id));
+        Assert.Equal(new[] { second.Id }, (await Catalog.ListUnhashedAsync(first.Id, 10, Ct)).Select(f => f.Id));
+        Assert.Empty(await Catalog.ListUnhashedAsync(second.Id, 10, Ct));
 
         string sha = new('a', 64);
         Assert.False(await Catalog.SetSha256Async(WsB, first.Id, sha, Ct)); // another workspace's file
@@ -594,10 +596,10 @@ public abstract partial class StorageConformanceTests : IAsyncLifetime
         var read = await Catalog.GetAsync(WsA, first.Id, Ct);
         Assert.Equal(first with { Sha256 = sha }, read! with { Metadata = first.Metadata });
         Assert.Equal(new string('0', 64), (await Catalog.GetAsync(WsA, hashed.Id, Ct))!.Sha256);
-        Assert.Equal(new[] { second.Id }, (await Catalog.ListUnhashedAsync(10, Ct)).Select(f => f.Id));
+        Assert.Equal(new[] { second.Id }, (await Catalog.ListUnhashedAsync(null, 10, Ct)).Select(f => f.Id));
 
         Assert.True(await Catalog.DeleteAsync(WsB, second.Id, Ct));
-        Assert.Empty(await Catalog.ListUnhashedAsync(10, Ct));
+        Assert.Empty(await Catalog.ListUnhashedAsync(null, 10, Ct));
     }
 
     [Fact]

@@ -28,8 +28,11 @@ public interface IFileCatalog
     /// </summary>
     Task<bool> SetSha256Async(string workspaceId, string fileId, string sha256, CancellationToken cancellationToken);
 
-    /// <summary>Up to <paramref name="max"/> files, in any workspace, whose SHA-256 is still to be computed.</summary>
-    Task<IReadOnlyList<FileRecord>> ListUnhashedAsync(int max, CancellationToken cancellationToken);
+    /// <summary>
+    /// Up to <paramref name="max"/> files, in any workspace, whose SHA-256 is still to be computed, in id order after
+    /// <paramref name="afterId"/> (null: from the first).
+    /// </summary>
+    Task<IReadOnlyList<FileRecord>> ListUnhashedAsync(string? afterId, int max, CancellationToken cancellationToken);
 
     /// <summary>Which of <paramref name="fileIds"/> have a row, in any workspace.</summary>
     Task<IReadOnlySet<string>> FindExistingAsync(IReadOnlyCollection<string> fileIds, CancellationToken cancellationToken);

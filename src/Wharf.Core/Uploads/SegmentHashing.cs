@@ -17,28 +17,45 @@ internal static class SegmentHashing
         using var md5 = withMd5 ? IncrementalHash.CreateHash(HashAlgorithmName.MD5) : null;
 #pragma warning restore CA5351
         byte[][] buffers = [ArrayPool<byte>.Shared.Rent(BufferSize), ArrayPool<byte>.Shared.Rent(BufferSize)];
+        // Tasks, not ValueTasks: the one in flight when the loop ends may be awaited a second time, below.
+        Task<int> reading = Task.FromResult(0);
         try
         {
             // Double-buffered: the next chunk is read while this one is hashed (SHA-256 and MD5 on two cores).
             await using var stream = new SegmentedStream(segments, blobs.OpenReadAsync);
             int current = 0;
-            var reading = stream.ReadAsync(buffers[current].AsMemory(0, BufferSize), cancellationToken);
+            reading = stream.ReadAsync(buffers[current].AsMemory(0, BufferSize), cancellationToken).AsTask();
             int read;
             while ((read = await reading) > 0)
             {
                 byte[] chunk = buffers[current];
                 current = 1 - current;
-                reading = stream.ReadAsync(buffers[current].AsMemory(0, BufferSize), cancellationToken);
-                var md5Task = md5 is null ? Task.CompletedTask : Task.Run(() => md5.AppendData(chunk, 0, read), cancellationToken);
+                reading = stream.ReadAsync(buffers[current].AsMemory(0, BufferSize), cancellationToken).AsTask();
+                var md5Task = md5 is null ? Task.CompletedTask : Task.Run(() => md5.AppendData(chunk, 0, read), CancellationToken.None);
                 sha.AppendData(chunk, 0, read);
                 await md5Task;
             }
         }
         finally
         {
+            // A read may still be writing into a buffer (the loop left by an exception): wait for it before the
+            // buffers go back to the shared pool.
+            await DrainAsync(reading);
             ArrayPool<byte>.Shared.Return(buffers[0]);
             ArrayPool<byte>.Shared.Return(buffers[1]);
         }
         return (Convert.ToHexStringLower(sha.GetHashAndReset()), md5 is null ? null : Convert.ToHexStringLower(md5.GetHashAndReset()));
+    }
+
+    private static async Task DrainAsync(Task<int> reading)
+    {
+        try
+        {
+            await reading;
+        }
+        catch (Exception)
+        {
+            // Its failure was (or will be) reported by the loop; only its end matters here.
+        }
     }
 }

@@ -179,8 +179,15 @@ internal sealed class SqliteDatabase : IDisposable
                 r => r.GetString(0),
                 cancellationToken)).ToHashSet(StringComparer.Ordinal);
 
+    /// <summary>
+    /// A <c>LIMIT</c> clause with the number written into the text. SQLite plans with the value of a bound LIMIT, so
+    /// binding one again makes it prepare the statement again on every run, which would undo the kept statements.
+    /// </summary>
+    public static string Limit(int rows) => "LIMIT " + rows.ToString(System.Globalization.CultureInfo.InvariantCulture);
+
     private Reader RentReader()
     {
+        ObjectDisposedException.ThrowIf(_disposed, this);
         if (_idleReaders.TryDequeue(out var reader))
         {
             Interlocked.Decrement(ref _idleReaderCount);
@@ -196,19 +203,28 @@ internal sealed class SqliteDatabase : IDisposable
         if (!_disposed && Interlocked.Increment(ref _idleReaderCount) <= MaxIdleReaders)
         {
             _idleReaders.Enqueue(reader);
+            if (_disposed)
+            {
+                DisposeIdleReaders(); // disposed meanwhile: do not leave this one open
+            }
             return;
         }
         Interlocked.Decrement(ref _idleReaderCount);
         reader.Dispose();
     }
 
+    private void DisposeIdleReaders()
+    {
+        while (_idleReaders.TryDequeue(out var idle))
+        {
+            idle.Dispose();
+        }
+    }
+
     public void Dispose()
     {
         _disposed = true;
-        while (_idleReaders.TryDequeue(out var reader))
-        {
-            reader.Dispose();
-        }
+        DisposeIdleReaders();
         _writes.Writer.TryComplete();
         _writer.GetAwaiter().GetResult();
         SqliteConnection.ClearAllPools();
@@ -239,9 +255,13 @@ internal sealed class SqliteDatabase : IDisposable
         {
             // Version 2 lets a file's sha256 be null while it is computed after an upload's completion. SQLite cannot
             // drop a NOT NULL in place: the table is copied into one of the new shape, and its indexes made again below.
+            // A one-time copy, inside this transaction (a crash leaves version 1 whole): on a large catalog, that start
+            // takes as long as copying the table.
+            const string FileColumns = "workspace_id, id, bytes, created_at, filename, purpose, status, status_details, expires_at, " +
+                "metadata, collection, provider, sha256, content_type, processing_status, segmented";
             command.CommandText = $"""
                 {FilesTable("files_v2")}
-                INSERT INTO files_v2 SELECT * FROM files;
+                INSERT INTO files_v2 ({FileColumns}) SELECT {FileColumns} FROM files;
                 DROP TABLE files;
                 ALTER TABLE files_v2 RENAME TO files;
                 """;

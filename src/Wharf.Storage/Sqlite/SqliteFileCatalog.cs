@@ -179,10 +179,8 @@ internal sealed class SqliteFileCatalog(SqliteDatabase database, TimeProvider ti
         sql.Append(" AND (f.expires_at IS NULL OR f.expires_at > $now)");
         parameters.Add(new SqliteParameter("$now", nowUnixSeconds));
 
-        // The limit is written into the text, not bound: SQLite plans with a bound LIMIT's value, and so prepares a
-        // statement with one again every time it is bound, which would undo the readers' kept statements.
         sql.Append(" ORDER BY ").Append(idColumn).Append(scanDescending ? " DESC" : " ASC")
-           .Append(" LIMIT ").Append(query.Limit + 1).Append(';');
+           .Append(' ').Append(SqliteDatabase.Limit(query.Limit + 1)).Append(';');
         return sql.ToString();
     }
 
@@ -214,8 +212,8 @@ internal sealed class SqliteFileCatalog(SqliteDatabase database, TimeProvider ti
 
     public async Task<IReadOnlyList<FileRecord>> ListExpiredAsync(long nowUnixSeconds, int max, CancellationToken cancellationToken) =>
         await database.QueryAsync(
-            $"SELECT {Columns} FROM files f WHERE f.expires_at IS NOT NULL AND f.expires_at <= $now ORDER BY f.expires_at LIMIT $max;",
-            p => { p.AddWithValue("$now", nowUnixSeconds); p.AddWithValue("$max", max); },
+            $"SELECT {Columns} FROM files f WHERE f.expires_at IS NOT NULL AND f.expires_at <= $now ORDER BY f.expires_at {SqliteDatabase.Limit(max)};",
+            p => p.AddWithValue("$now", nowUnixSeconds),
             Read,
             cancellationToken);
 
@@ -231,10 +229,10 @@ internal sealed class SqliteFileCatalog(SqliteDatabase database, TimeProvider ti
             return await command.ExecuteNonQueryAsync(cancellationToken) > 0;
         }, cancellationToken);
 
-    public async Task<IReadOnlyList<FileRecord>> ListUnhashedAsync(int max, CancellationToken cancellationToken) =>
+    public async Task<IReadOnlyList<FileRecord>> ListUnhashedAsync(string? afterId, int max, CancellationToken cancellationToken) =>
         await database.QueryAsync(
-            $"SELECT {Columns} FROM files f INDEXED BY ix_files_unhashed WHERE f.sha256 IS NULL ORDER BY f.id LIMIT $max;",
-            p => p.AddWithValue("$max", max),
+            $"SELECT {Columns} FROM files f INDEXED BY ix_files_unhashed WHERE f.sha256 IS NULL AND f.id > $after ORDER BY f.id {SqliteDatabase.Limit(max)};",
+            p => p.AddWithValue("$after", afterId ?? ""),
             Read,
             cancellationToken);
 

@@ -145,8 +145,8 @@ internal sealed class SqliteUploadCatalog(SqliteDatabase database) : IUploadCata
 
     public async Task<IReadOnlyList<UploadRecord>> ListExpiredAsync(long nowUnixSeconds, int max, CancellationToken cancellationToken) =>
         await database.QueryAsync(
-            $"SELECT {UploadColumns} FROM uploads WHERE status = 'pending' AND expires_at <= $now ORDER BY expires_at LIMIT $max;",
-            p => { p.AddWithValue("$now", nowUnixSeconds); p.AddWithValue("$max", max); },
+            $"SELECT {UploadColumns} FROM uploads WHERE status = 'pending' AND expires_at <= $now ORDER BY expires_at {SqliteDatabase.Limit(max)};",
+            p => p.AddWithValue("$now", nowUnixSeconds),
             ReadUpload,
             cancellationToken);
 

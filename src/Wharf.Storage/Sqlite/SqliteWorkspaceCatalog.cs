@@ -40,9 +40,8 @@ internal sealed class SqliteWorkspaceCatalog(SqliteDatabase database) : IWorkspa
     {
         await using var connection = await database.OpenAsync(cancellationToken);
         await using var command = connection.CreateCommand();
-        command.CommandText = $"SELECT {Columns} FROM workspaces w WHERE w.deleted_at IS NULL AND w.id > $after ORDER BY w.id LIMIT $limit;";
+        command.CommandText = $"SELECT {Columns} FROM workspaces w WHERE w.deleted_at IS NULL AND w.id > $after ORDER BY w.id {SqliteDatabase.Limit(limit + 1)};";
         command.Parameters.AddWithValue("$after", after ?? "");
-        command.Parameters.AddWithValue("$limit", limit + 1);
         var items = new List<Workspace>();
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         while (await reader.ReadAsync(cancellationToken))
@@ -92,8 +91,8 @@ internal sealed class SqliteWorkspaceCatalog(SqliteDatabase database) : IWorkspa
 
     public async Task<IReadOnlyList<string>> ListDeletedWorkspacesAsync(int max, CancellationToken cancellationToken) =>
         await database.QueryAsync(
-            "SELECT id FROM workspaces WHERE deleted_at IS NOT NULL AND purged = 0 ORDER BY deleted_at LIMIT $max;",
-            p => p.AddWithValue("$max", max),
+            $"SELECT id FROM workspaces WHERE deleted_at IS NOT NULL AND purged = 0 ORDER BY deleted_at {SqliteDatabase.Limit(max)};",
+            _ => { },
             r => r.GetString(0),
             cancellationToken);
 
