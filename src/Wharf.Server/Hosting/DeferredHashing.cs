@@ -7,6 +7,8 @@ internal sealed class DeferredHashing(DeferredFileHasher hasher) : BackgroundSer
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
+        // Off the start-up path: the host waits for the synchronous start of every ExecuteAsync before it listens.
+        await Task.Yield();
         try
         {
             await hasher.RunAsync(stoppingToken);

@@ -17,6 +17,8 @@ internal sealed class StorageSweeper(
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
+        // Off the start-up path: the host waits for the synchronous start of every ExecuteAsync before it listens.
+        await Task.Yield();
         var sweeper = options.Value.Sweeper;
         using var timer = new PeriodicTimer(TimeSpan.FromSeconds(sweeper.IntervalSeconds), time);
         do
