@@ -98,6 +98,14 @@ public sealed class UploadServiceTests
         return part.Value;
     }
 
+    /// <summary>A 30-byte upload and its three parts (10, 12 and 8 bytes), sent one after the other.</summary>
+    private async Task<(UploadRecord Upload, byte[] A, byte[] B, byte[] C, UploadPartRecord Pa, UploadPartRecord Pb, UploadPartRecord Pc)> ThreePartsAsync()
+    {
+        var upload = await CreateAsync(30);
+        byte[] a = Bytes(10, 1), b = Bytes(12, 2), c = Bytes(8, 3);
+        return (upload, a, b, c, await AddPartAsync(upload, a), await AddPartAsync(upload, b), await AddPartAsync(upload, c));
+    }
+
     private static byte[] Bytes(int length, int seed) => Enumerable.Range(0, length).Select(i => (byte)(i * 31 + seed * 101 + 7)).ToArray();
 
 #pragma warning disable CA5351 // the API's own checksum
@@ -627,11 +635,7 @@ public sealed class UploadServiceTests
     [Fact]
     public async Task CompletingInArrivalOrderUsesTheDigestsComputedWhileThePartsStreamed()
     {
-        var upload = await CreateAsync(30);
-        byte[] a = Bytes(10, 1), b = Bytes(12, 2), c = Bytes(8, 3);
-        var pa = await AddPartAsync(upload, a);
-        var pb = await AddPartAsync(upload, b);
-        var pc = await AddPartAsync(upload, c);
+        var (upload, a, b, c, pa, pb, pc) = await ThreePartsAsync();
         byte[] all = [.. a, .. b, .. c];
 
         var result = await _service.CompleteAsync(Ws, upload.Id, [pa.Id, pb.Id, pc.Id], Md5(all), Ct);
@@ -644,11 +648,7 @@ public sealed class UploadServiceTests
     [Fact]
     public async Task CompletingInAnotherOrderHashesThePartsInTheListedOrder()
     {
-        var upload = await CreateAsync(30);
-        byte[] a = Bytes(10, 1), b = Bytes(12, 2), c = Bytes(8, 3);
-        var pa = await AddPartAsync(upload, a);
-        var pb = await AddPartAsync(upload, b);
-        var pc = await AddPartAsync(upload, c);
+        var (upload, a, b, c, pa, pb, pc) = await ThreePartsAsync();
         byte[] listed = [.. b, .. c, .. a];
 
         var result = await _service.CompleteAsync(Ws, upload.Id, [pb.Id, pc.Id, pa.Id], Md5(listed), Ct);
@@ -784,11 +784,7 @@ public sealed class UploadServiceTests
     public async Task ALargeUploadListedOutOfStreamedOrderCompletesWithoutAPassAndIsHashedAfter()
     {
         _filesOptions.HashAtCompletionMaxBytes = 20;
-        var upload = await CreateAsync(30);
-        byte[] a = Bytes(10, 1), b = Bytes(12, 2), c = Bytes(8, 3);
-        var pa = await AddPartAsync(upload, a);
-        var pb = await AddPartAsync(upload, b);
-        var pc = await AddPartAsync(upload, c);
+        var (upload, a, b, c, pa, pb, pc) = await ThreePartsAsync();
         // The running hash reads each part back once, in the background; let it finish first.
         for (int i = 0; i < 500 && _blobs.Opens < 3; i++)
         {
@@ -814,11 +810,7 @@ public sealed class UploadServiceTests
     public async Task AnMd5ToCheckIsCheckedAtCompletionWhateverTheSize()
     {
         _filesOptions.HashAtCompletionMaxBytes = 0;
-        var upload = await CreateAsync(30);
-        byte[] a = Bytes(10, 1), b = Bytes(12, 2), c = Bytes(8, 3);
-        var pa = await AddPartAsync(upload, a);
-        var pb = await AddPartAsync(upload, b);
-        var pc = await AddPartAsync(upload, c);
+        var (upload, a, b, c, pa, pb, pc) = await ThreePartsAsync();
         byte[] listed = [.. b, .. c, .. a];
 
         AssertError(await _service.CompleteAsync(Ws, upload.Id, [pb.Id, pc.Id, pa.Id], Md5([.. a, .. b, .. c]), Ct), 400, "md5", "md5_mismatch");
