@@ -58,7 +58,7 @@ internal static class FilesApi
         return created.IsOk ? TypedResults.Ok(FileObject.From(created.Value)) : created.Error!.ToResult();
     }
 
-    private static async Task<Results<Ok<FileList>, ErrorResult>> List(
+    private static async Task<Results<JsonHttpResult<FileList>, ErrorResult>> List(
         HttpRequest request, ClaimsPrincipal user, FileService files, CancellationToken cancellationToken)
     {
         var query = request.Query;
@@ -77,7 +77,9 @@ internal static class FilesApi
                 .SelectMany(q => q.Value.Select(v => KeyValuePair.Create(q.Key[MetadataFilterPrefix.Length..], v ?? "")))],
         };
         var page = await files.ListAsync(user.WorkspaceIdOf(), listRequest, cancellationToken);
-        return page.IsOk ? TypedResults.Ok(FileList.From(page.Value)) : page.Error!.ToResult();
+        // The context's own type info, so its generated serializer writes the page: the framework's options would
+        // resolve the same type through the slower metadata-driven converters.
+        return page.IsOk ? TypedResults.Json(FileList.From(page.Value), WireJsonContext.Default.FileList) : page.Error!.ToResult();
     }
 
     private static async Task<Results<Ok<FileObject>, ErrorResult>> Get(
