@@ -56,6 +56,17 @@ internal sealed class SqliteDatabase : IDisposable
         return write.Task;
     }
 
+    /// <summary>One statement in the writer's transaction; returns how many rows it changed.</summary>
+    public Task<int> ExecuteAsync(string sql, Action<SqliteParameterCollection> bind, CancellationToken cancellationToken) =>
+        WriteAsync(async (connection, transaction) =>
+        {
+            await using var command = connection.CreateCommand();
+            command.Transaction = transaction;
+            command.CommandText = sql;
+            bind(command.Parameters);
+            return await command.ExecuteNonQueryAsync(cancellationToken);
+        }, cancellationToken);
+
     private async Task WriteLoopAsync()
     {
         await using var connection = new SqliteConnection(_connectionString);

@@ -217,17 +217,11 @@ internal sealed class SqliteFileCatalog(SqliteDatabase database, TimeProvider ti
             Read,
             cancellationToken);
 
-    public Task<bool> SetSha256Async(string workspaceId, string fileId, string sha256, CancellationToken cancellationToken) =>
-        database.WriteAsync(async (connection, transaction) =>
-        {
-            await using var command = connection.CreateCommand();
-            command.Transaction = transaction;
-            command.CommandText = "UPDATE files SET sha256 = $sha WHERE workspace_id = $ws AND id = $id AND sha256 IS NULL;";
-            command.Parameters.AddWithValue("$ws", workspaceId);
-            command.Parameters.AddWithValue("$id", fileId);
-            command.Parameters.AddWithValue("$sha", sha256);
-            return await command.ExecuteNonQueryAsync(cancellationToken) > 0;
-        }, cancellationToken);
+    public async Task<bool> SetSha256Async(string workspaceId, string fileId, string sha256, CancellationToken cancellationToken) =>
+        await database.ExecuteAsync(
+            "UPDATE files SET sha256 = $sha WHERE workspace_id = $ws AND id = $id AND sha256 IS NULL;",
+            p => { p.AddWithValue("$ws", workspaceId); p.AddWithValue("$id", fileId); p.AddWithValue("$sha", sha256); },
+            cancellationToken) > 0;
 
     public async Task<IReadOnlyList<FileRecord>> ListUnhashedAsync(string? afterId, int max, CancellationToken cancellationToken) =>
         await database.QueryAsync(

@@ -57,15 +57,8 @@ internal sealed class SqliteKeyCatalog(SqliteDatabase database) : IKeyCatalog
             ReadKey,
             cancellationToken);
 
-    public Task<bool> DeleteKeyAsync(string keyId, CancellationToken cancellationToken) =>
-        database.WriteAsync(async (connection, transaction) =>
-        {
-            await using var command = connection.CreateCommand();
-            command.Transaction = transaction;
-            command.CommandText = "DELETE FROM api_keys WHERE id = $id;";
-            command.Parameters.AddWithValue("$id", keyId);
-            return await command.ExecuteNonQueryAsync(cancellationToken) > 0;
-        }, cancellationToken);
+    public async Task<bool> DeleteKeyAsync(string keyId, CancellationToken cancellationToken) =>
+        await database.ExecuteAsync("DELETE FROM api_keys WHERE id = $id;", p => p.AddWithValue("$id", keyId), cancellationToken) > 0;
 
     public Task TouchKeysAsync(IReadOnlyCollection<KeyValuePair<string, long>> lastUsed, CancellationToken cancellationToken) =>
         database.WriteAsync(async (connection, transaction) =>

@@ -56,21 +56,20 @@ internal sealed class SqliteWorkspaceCatalog(SqliteDatabase database) : IWorkspa
         return new Page<Workspace>(items, hasMore);
     }
 
-    public Task<bool> UpdateWorkspaceAsync(Workspace workspace, CancellationToken cancellationToken) =>
-        database.WriteAsync(async (connection, transaction) =>
-        {
-            await using var command = connection.CreateCommand();
-            command.Transaction = transaction;
-            command.CommandText = """
-                UPDATE workspaces SET name = $name, storage_quota_bytes = $quota, rate_limit_rpm = $rpm
-                WHERE id = $id AND deleted_at IS NULL;
-                """;
-            command.Parameters.AddWithValue("$id", workspace.Id);
-            command.Parameters.AddWithValue("$name", workspace.Name);
-            command.Parameters.AddWithValue("$quota", (object?)workspace.StorageQuotaBytes ?? DBNull.Value);
-            command.Parameters.AddWithValue("$rpm", (object?)workspace.RateLimitRpm ?? DBNull.Value);
-            return await command.ExecuteNonQueryAsync(cancellationToken) > 0;
-        }, cancellationToken);
+    public async Task<bool> UpdateWorkspaceAsync(Workspace workspace, CancellationToken cancellationToken) =>
+        await database.ExecuteAsync(
+            """
+            UPDATE workspaces SET name = $name, storage_quota_bytes = $quota, rate_limit_rpm = $rpm
+            WHERE id = $id AND deleted_at IS NULL;
+            """,
+            p =>
+            {
+                p.AddWithValue("$id", workspace.Id);
+                p.AddWithValue("$name", workspace.Name);
+                p.AddWithValue("$quota", (object?)workspace.StorageQuotaBytes ?? DBNull.Value);
+                p.AddWithValue("$rpm", (object?)workspace.RateLimitRpm ?? DBNull.Value);
+            },
+            cancellationToken) > 0;
 
     public Task<bool> DeleteWorkspaceAsync(string workspaceId, long deletedAt, CancellationToken cancellationToken) =>
         database.WriteAsync(async (connection, transaction) =>
@@ -96,18 +95,14 @@ internal sealed class SqliteWorkspaceCatalog(SqliteDatabase database) : IWorkspa
             r => r.GetString(0),
             cancellationToken);
 
-    public Task<bool> PurgeWorkspaceAsync(string workspaceId, CancellationToken cancellationToken) =>
-        database.WriteAsync(async (connection, transaction) =>
-        {
-            await using var command = connection.CreateCommand();
-            command.Transaction = transaction;
-            command.CommandText = """
-                UPDATE workspaces SET purged = 1 WHERE id = $id AND deleted_at IS NOT NULL AND purged = 0
-                    AND NOT EXISTS (SELECT 1 FROM files WHERE workspace_id = $id);
-                """;
-            command.Parameters.AddWithValue("$id", workspaceId);
-            return await command.ExecuteNonQueryAsync(cancellationToken) > 0;
-        }, cancellationToken);
+    public async Task<bool> PurgeWorkspaceAsync(string workspaceId, CancellationToken cancellationToken) =>
+        await database.ExecuteAsync(
+            """
+            UPDATE workspaces SET purged = 1 WHERE id = $id AND deleted_at IS NOT NULL AND purged = 0
+                AND NOT EXISTS (SELECT 1 FROM files WHERE workspace_id = $id);
+            """,
+            p => p.AddWithValue("$id", workspaceId),
+            cancellationToken) > 0;
 
     internal static Workspace Read(SqliteDataReader reader, int first) => new()
     {
