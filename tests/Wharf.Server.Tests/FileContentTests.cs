@@ -70,6 +70,60 @@ public sealed class FileContentTests(ServerFixture fixture) : IClassFixture<Serv
     }
 
     [Fact]
+    public async Task A_plain_get_sends_what_the_framework_sends_for_a_whole_file()
+    {
+        // A plain GET is served by Wharf's own whole-content path; a GET with an If-None-Match that does not match
+        // is served whole by the framework. Both answers must be the same but for the per-response headers.
+        byte[] content = RandomNumberGenerator.GetBytes(3 * 1024 * 1024 + 5); // more than one 1 MiB read
+        using var form = Wire.Form("batch", content, "whole.jsonl");
+        using var upload = await _client.PostAsync("/v1/files", form);
+        string id = (await Wire.JsonAsync(upload)).Id();
+
+        using var plain = await _client.GetAsync($"/v1/files/{id}/content");
+        using var request = new HttpRequestMessage(HttpMethod.Get, $"/v1/files/{id}/content");
+        request.Headers.IfNoneMatch.Add(new EntityTagHeaderValue("\"not-this-one\""));
+        using var framework = await _client.SendAsync(request);
+
+        Assert.Equal(HttpStatusCode.OK, plain.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, framework.StatusCode);
+        Assert.Equal(content, await plain.Content.ReadAsByteArrayAsync());
+        Assert.Equal(content, await framework.Content.ReadAsByteArrayAsync());
+        Assert.Equal(Headers(framework), Headers(plain));
+        Assert.NotNull(plain.Content.Headers.LastModified);
+        Assert.NotNull(plain.Headers.ETag);
+
+        static string[] Headers(HttpResponseMessage response) =>
+        [
+            .. response.Headers.Concat(response.Content.Headers)
+                .Select(h => $"{h.Key.ToLowerInvariant()}: {string.Join(",", h.Value)}")
+                .Where(h => !h.StartsWith("date:", StringComparison.Ordinal) && !h.StartsWith("x-request-id:", StringComparison.Ordinal))
+                .Order(),
+        ];
+    }
+
+    [Fact]
+    public async Task A_client_that_leaves_mid_download_leaves_the_server_serving()
+    {
+        byte[] content = RandomNumberGenerator.GetBytes(16 * 1024 * 1024);
+        using var form = Wire.Form("batch", content, "big.bin");
+        using var upload = await _client.PostAsync("/v1/files", form);
+        string id = (await Wire.JsonAsync(upload)).Id();
+
+        for (int i = 0; i < 4; i++)
+        {
+            using var leaving = fixture.Server.CreateClient();
+            using var response = await leaving.GetAsync($"/v1/files/{id}/content", HttpCompletionOption.ResponseHeadersRead);
+            await using var body = await response.Content.ReadAsStreamAsync();
+            byte[] some = new byte[64 * 1024];
+            await body.ReadExactlyAsync(some);
+            Assert.Equal(content.AsSpan(0, some.Length).ToArray(), some);
+        }
+
+        using var whole = await _client.GetAsync($"/v1/files/{id}/content");
+        Assert.Equal(content, await whole.Content.ReadAsByteArrayAsync());
+    }
+
+    [Fact]
     public async Task Range_gives_206_and_if_none_match_gives_304()
     {
         byte[] content = Encoding.ASCII.GetBytes("0123456789abcdefghij");

@@ -90,10 +90,11 @@ internal static class FilesApi
     }
 
     /// <summary>
-    /// Streams the bytes; the framework answers <c>Range</c> (206) and <c>If-None-Match</c> (304). The ETag is the
-    /// SHA-256, so a file whose SHA-256 is still being computed is served without one.
+    /// Streams the bytes: a plain GET through <see cref="WholeContentResult"/>; the framework answers <c>Range</c>
+    /// (206) and the conditional headers (304, 412). The ETag is the SHA-256, so a file whose SHA-256 is still
+    /// being computed is served without one.
     /// </summary>
-    private static async Task<Results<FileStreamHttpResult, ErrorResult>> Content(
+    private static async Task<Results<WholeContentResult, FileStreamHttpResult, ErrorResult>> Content(
         string id, HttpContext context, ClaimsPrincipal user, FileService files, CancellationToken cancellationToken)
     {
         var opened = await files.OpenContentAsync(user.WorkspaceIdOf(), id, cancellationToken);
@@ -103,12 +104,14 @@ internal static class FilesApi
         }
         var file = opened.Value.File;
         context.Response.Headers.ContentDisposition = ContentDisposition.Attachment(file.Filename);
-        return TypedResults.Stream(
-            opened.Value.Content,
-            contentType: file.ContentType ?? "application/octet-stream",
-            lastModified: DateTimeOffset.FromUnixTimeSeconds(file.CreatedAt),
-            entityTag: file.Sha256 is null ? null : new EntityTagHeaderValue($"\"{file.Sha256}\""),
-            enableRangeProcessing: true);
+        string contentType = file.ContentType ?? "application/octet-stream";
+        var lastModified = DateTimeOffset.FromUnixTimeSeconds(file.CreatedAt);
+        var entityTag = file.Sha256 is null ? null : new EntityTagHeaderValue($"\"{file.Sha256}\"");
+        if (WholeContentResult.Serves(context.Request))
+        {
+            return new WholeContentResult(opened.Value.Content, contentType, lastModified, entityTag);
+        }
+        return TypedResults.Stream(opened.Value.Content, contentType, lastModified: lastModified, entityTag: entityTag, enableRangeProcessing: true);
     }
 
     private static async Task<Results<Ok<DeletedObject>, ErrorResult>> Delete(
