@@ -257,9 +257,12 @@ public sealed class FileContentTests(ServerFixture fixture) : IClassFixture<Serv
     public async Task Every_response_carries_a_request_id_and_unknown_urls_get_the_envelope()
     {
         using var ok = await _client.GetAsync("/v1/files?limit=1");
-        Assert.StartsWith("req_", ok.Headers.GetValues("x-request-id").Single());
+        string first = ok.Headers.GetValues("x-request-id").Single();
+        Assert.Matches("^req_[0-9a-f]{32}$", first);
         using var health = await _client.GetAsync("/healthz");
-        Assert.True(health.Headers.Contains("x-request-id"));
+        string second = health.Headers.GetValues("x-request-id").Single();
+        Assert.Matches("^req_[0-9a-f]{32}$", second);
+        Assert.NotEqual(first, second);
         using var unknown = await _client.GetAsync("/v1/nothing-here");
         await Wire.AssertErrorAsync(unknown, 404);
         using var method = await _client.PutAsync("/v1/files", new StringContent("x"));

@@ -7,9 +7,14 @@ internal sealed class RequestIdMiddleware(RequestDelegate next)
 {
     public const string Header = "x-request-id";
 
+    // An id must be unique, not secret: 64 random bits drawn once per process, then a counter, rather than a call
+    // into the system's random source (OpenSSL) on every request.
+    private static readonly ulong ProcessPart = BitConverter.ToUInt64(RandomNumberGenerator.GetBytes(8));
+    private static long _sequence;
+
     public Task InvokeAsync(HttpContext context)
     {
-        string id = "req_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
+        string id = NextId();
         context.TraceIdentifier = id;
         // Set when the response starts, so that nothing clearing the response on the way (the exception handler
         // does) can lose it.
@@ -21,4 +26,12 @@ internal sealed class RequestIdMiddleware(RequestDelegate next)
         }, context);
         return next(context);
     }
+
+    private static string NextId() =>
+        string.Create(36, (ProcessPart, (ulong)Interlocked.Increment(ref _sequence)), static (span, parts) =>
+        {
+            "req_".CopyTo(span);
+            parts.ProcessPart.TryFormat(span[4..], out _, "x16");
+            parts.Item2.TryFormat(span[20..], out _, "x16");
+        });
 }
