@@ -57,12 +57,12 @@ public abstract partial class StorageConformanceTests : IAsyncLifetime
         {
             Id = NewFileId(),
             WorkspaceId = WsA,
-            Bytes = 5_000_000_123,
+            Bytes = long.MaxValue - 1, // exact beyond a double's 53 bits
             CreatedAt = 1_750_000_123,
-            Filename = "r\u00e9sum\u00e9 \u65e5\u672c \U0001F600 ../../etc/passwd",
+            Filename = "r\u00e9sum\u00e9 \u65e5\u672c \U0001F600 ../../etc/passwd \"q\" back\\slash [1,{}]",
             Purpose = "fine-tune",
             Status = "error",
-            StatusDetails = "line 3: bad JSON",
+            StatusDetails = "line 3:\tbad JSON\r\n{\"a\":null}",
             ExpiresAt = Now + 86_400,
             Metadata = new Dictionary<string, string>
             {
@@ -75,6 +75,7 @@ public abstract partial class StorageConformanceTests : IAsyncLifetime
             Provider = "openai",
             Sha256 = Convert.ToHexStringLower(SHA256.HashData("x"u8)),
             ContentType = "application/jsonl; charset=utf-8",
+            Segmented = true,
         };
         await Catalog.InsertAsync(file, Ct);
 
@@ -94,6 +95,7 @@ public abstract partial class StorageConformanceTests : IAsyncLifetime
         Assert.Equal(file.Provider, read.Provider);
         Assert.Equal(file.Sha256, read.Sha256);
         Assert.Equal(file.ContentType, read.ContentType);
+        Assert.True(read.Segmented);
     }
 
     [Fact]
@@ -111,6 +113,7 @@ public abstract partial class StorageConformanceTests : IAsyncLifetime
         Assert.NotNull(read.Metadata);
         Assert.Empty(read.Metadata);
         Assert.Equal(file.Filename, read.Filename);
+        Assert.False(read.Segmented);
     }
 
     [Fact]
