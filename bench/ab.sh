@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A/B of the request rate of one route between a git revision (A) and the working tree (B), on the same seeded
 # catalog, alternating A and B so both see the same noise. Usage: bench/ab.sh REV [PATH=/v1/files?limit=20] [ROUNDS=5]
-# Each round: a fresh copy of the catalog, the server started, 4 s of warm-up, then 6 s of wrk -t2 -c32 measured.
+# Each round: a fresh copy of the catalog, the server started, 25 s of warm-up (tiered compilation with dynamic PGO
+# needs 20-30 s under full load here to reach its steady rate), then 6 s of wrk -t2 -c32 measured.
 # Prints req/s of A and B per round and the ratio B/A; quote the median ratio.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -44,7 +45,7 @@ rm -f "$work/seed/wharf.lock"
 measure() { # dll
   rm -rf "$work/data"; cp -r "$work/seed" "$work/data"
   start "$1" "$work/data"
-  wrk -t2 -c32 -d4s -H "Authorization: Bearer $key" "http://127.0.0.1:$port$path" >/dev/null
+  wrk -t2 -c32 -d25s -H "Authorization: Bearer $key" "http://127.0.0.1:$port$path" >/dev/null
   wrk -t2 -c32 -d6s -H "Authorization: Bearer $key" "http://127.0.0.1:$port$path" | awk '/Requests\/sec/ {print $2}'
   stop
 }
