@@ -64,6 +64,10 @@ internal static class WharfHostingExtensions
         // AddAuthenticationCore rather than AddAuthentication: the latter brings Data Protection, which Wharf does
         // not use and which would write its key ring outside Wharf:DataDir.
         services.AddWebEncoders();
+        // Registered so that each request resolves its handler from the container; a handler type the container
+        // does not know is built by reflection (ActivatorUtilities) on every request.
+        services.AddTransient<ApiKeyAuthenticationHandler>();
+        services.AddTransient<AdminKeyAuthenticationHandler>();
         services.AddAuthenticationCore(auth =>
         {
             auth.AddScheme<ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null);
