@@ -1,4 +1,5 @@
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using Wharf.Core.Ports;
 using Wharf.Storage.FileSystem;
 using Wharf.Storage.Sqlite;
@@ -18,7 +19,13 @@ public static class StorageServiceCollectionExtensions
         services.AddSingleton(sp =>
         {
             sp.GetRequiredService<DataDirectoryLock>();
-            return new SqliteDatabase(Path.Combine(root, "wharf.db"));
+            var database = new SqliteDatabase(Path.Combine(root, "wharf.db"));
+            if (!SqliteDatabase.MultiThreaded)
+            {
+                sp.GetRequiredService<ILoggerFactory>().CreateLogger<SqliteDatabase>().LogWarning(
+                    "SQLite was initialized before Wharf's catalog, so it stays in serialized mode: correct, but reads are slower.");
+            }
+            return database;
         });
         services.AddSingleton<IFileCatalog, SqliteFileCatalog>();
         services.AddSingleton<IKeyCatalog, SqliteKeyCatalog>();

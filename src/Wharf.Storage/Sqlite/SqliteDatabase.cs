@@ -31,8 +31,11 @@ internal sealed class SqliteDatabase : IDisposable
         // Multi-thread mode drops those locks. It can only be chosen before SQLite initializes; if something in
         // the process opened a database first, the call fails and SQLite stays serialized, which is also correct.
         SQLitePCL.Batteries_V2.Init();
-        SQLitePCL.raw.sqlite3_config(SQLitePCL.raw.SQLITE_CONFIG_MULTITHREAD);
+        MultiThreaded = SQLitePCL.raw.sqlite3_config(SQLitePCL.raw.SQLITE_CONFIG_MULTITHREAD) == SQLitePCL.raw.SQLITE_OK;
     }
+
+    /// <summary>Whether multi-thread mode took effect (false when SQLite was initialized before this type).</summary>
+    internal static bool MultiThreaded { get; }
 
     public SqliteDatabase(string path)
     {
@@ -412,7 +415,15 @@ internal sealed class SqliteDatabase : IDisposable
                 }
                 command = connection.CreateCommand();
                 command.CommandText = sql;
-                command.Prepare(); // kept: without it, every execution would parse and plan the text again
+                try
+                {
+                    command.Prepare(); // kept: without it, every execution would parse and plan the text again
+                }
+                catch
+                {
+                    command.Dispose(); // not left to a finalizer, which could run while the connection is in use
+                    throw;
+                }
                 _commands.Add(sql, command);
             }
             command.Parameters.Clear();

@@ -248,7 +248,7 @@ internal sealed class SqliteFileCatalog(SqliteDatabase database, TimeProvider ti
     {
         var row = new Utf8JsonReader(reader.GetFieldValue<byte[]>(0));
         row.Read(); // [
-        return new FileRecord
+        var file = new FileRecord
         {
             WorkspaceId = String(ref row)!,
             Id = String(ref row)!,
@@ -266,6 +266,10 @@ internal sealed class SqliteFileCatalog(SqliteDatabase database, TimeProvider ti
             ContentType = String(ref row),
             Segmented = Int64(ref row) != 0,
         };
+        // Columns and this method must list the same values in the same order.
+        return row.Read() && row.TokenType == JsonTokenType.EndArray
+            ? file
+            : throw new InvalidOperationException("A file row holds more values than the catalog reads.");
 
         static string? String(ref Utf8JsonReader row) => row.Read() && row.TokenType == JsonTokenType.Null ? null : row.GetString();
 
