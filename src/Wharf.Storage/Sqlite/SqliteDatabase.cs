@@ -27,7 +27,7 @@ internal sealed class SqliteDatabase : IDisposable
     {
         // Every connection here is used by one caller at a time (the writer's by its loop, a reader's by the query
         // that rented it), so SQLite's own lock around every call on a connection (serialized mode) is pure cost:
-        // 4-6 % of a list request's CPU, taken and released for each column of each row (docs/benchmarks.md).
+        // 4-6 % of a list request's CPU, taken and released on every call, once per column read (docs/benchmarks.md).
         // Multi-thread mode drops those locks. It can only be chosen before SQLite initializes; if something in
         // the process opened a database first, the call fails and SQLite stays serialized, which is also correct.
         SQLitePCL.Batteries_V2.Init();

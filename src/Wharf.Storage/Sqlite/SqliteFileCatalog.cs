@@ -15,7 +15,7 @@ internal sealed class SqliteFileCatalog(SqliteDatabase database, TimeProvider ti
     // A file comes back as one value, a JSON array SQLite writes, that Read parses. Read column by column, each of
     // the 15 values cost two or three calls into SQLite through Microsoft.Data.Sqlite, each taking and releasing
     // the statement's handle: a fifth of a list request's CPU (docs/benchmarks.md). One value costs three calls.
-    private const string Columns =
+    private const string RowJson =
         "json_array(f.workspace_id, f.id, f.bytes, f.created_at, f.filename, f.purpose, f.status, f.status_details, " +
         "f.expires_at, json(f.metadata), f.collection, f.provider, f.sha256, f.content_type, f.segmented)";
 
@@ -90,7 +90,7 @@ internal sealed class SqliteFileCatalog(SqliteDatabase database, TimeProvider ti
 
     public async Task<FileRecord?> GetAsync(string workspaceId, string fileId, CancellationToken cancellationToken) =>
         (await database.QueryAsync(
-            $"SELECT {Columns} FROM files f WHERE f.workspace_id = $ws AND f.id = $id;",
+            $"SELECT {RowJson} FROM files f WHERE f.workspace_id = $ws AND f.id = $id;",
             p => { p.AddWithValue("$ws", workspaceId); p.AddWithValue("$id", fileId); },
             Read,
             cancellationToken)).FirstOrDefault();
@@ -126,7 +126,7 @@ internal sealed class SqliteFileCatalog(SqliteDatabase database, TimeProvider ti
         string idColumn = drivenByMetadata ? "m0.file_id" : "f.id";
 
         var sql = new StringBuilder(512);
-        sql.Append("SELECT ").Append(Columns);
+        sql.Append("SELECT ").Append(RowJson);
         if (drivenByMetadata)
         {
             sql.Append(" FROM file_metadata m0 CROSS JOIN files f ON f.workspace_id = m0.workspace_id AND f.id = m0.file_id")
@@ -215,7 +215,7 @@ internal sealed class SqliteFileCatalog(SqliteDatabase database, TimeProvider ti
 
     public async Task<IReadOnlyList<FileRecord>> ListExpiredAsync(long nowUnixSeconds, int max, CancellationToken cancellationToken) =>
         await database.QueryAsync(
-            $"SELECT {Columns} FROM files f WHERE f.expires_at IS NOT NULL AND f.expires_at <= $now ORDER BY f.expires_at {SqliteDatabase.Limit(max)};",
+            $"SELECT {RowJson} FROM files f WHERE f.expires_at IS NOT NULL AND f.expires_at <= $now ORDER BY f.expires_at {SqliteDatabase.Limit(max)};",
             p => p.AddWithValue("$now", nowUnixSeconds),
             Read,
             cancellationToken);
@@ -228,7 +228,7 @@ internal sealed class SqliteFileCatalog(SqliteDatabase database, TimeProvider ti
 
     public async Task<IReadOnlyList<FileRecord>> ListUnhashedAsync(string? afterId, int max, CancellationToken cancellationToken) =>
         await database.QueryAsync(
-            $"SELECT {Columns} FROM files f INDEXED BY ix_files_unhashed WHERE f.sha256 IS NULL AND f.id > $after ORDER BY f.id {SqliteDatabase.Limit(max)};",
+            $"SELECT {RowJson} FROM files f INDEXED BY ix_files_unhashed WHERE f.sha256 IS NULL AND f.id > $after ORDER BY f.id {SqliteDatabase.Limit(max)};",
             p => p.AddWithValue("$after", afterId ?? ""),
             Read,
             cancellationToken);
@@ -266,7 +266,7 @@ internal sealed class SqliteFileCatalog(SqliteDatabase database, TimeProvider ti
             ContentType = String(ref row),
             Segmented = Int64(ref row) != 0,
         };
-        // Columns and this method must list the same values in the same order.
+        // RowJson and this method must list the same values in the same order.
         return row.Read() && row.TokenType == JsonTokenType.EndArray
             ? file
             : throw new InvalidOperationException("A file row holds more values than the catalog reads.");
