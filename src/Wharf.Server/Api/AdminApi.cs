@@ -16,7 +16,7 @@ internal static class AdminApi
 
     public static IEndpointRouteBuilder MapAdminApi(this IEndpointRouteBuilder app)
     {
-        var admin = app.MapGroup("/admin").RequireAuthorization(WharfPolicies.Admin);
+        var admin = app.MapGroup("/admin").RequireAdminKey();
         admin.MapPost("/workspaces", CreateWorkspace);
         admin.MapGet("/workspaces", ListWorkspaces);
         admin.MapGet("/workspaces/{id}", GetWorkspace);

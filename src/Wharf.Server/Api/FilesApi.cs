@@ -19,12 +19,12 @@ internal static class FilesApi
 
     public static RouteGroupBuilder MapFilesApi(this RouteGroupBuilder api, IOptions<FilesOptions> options)
     {
-        var read = api.MapGroup("/files").RequireAuthorization(ApiScopes.FilesRead);
+        var read = api.MapGroup("/files").RequireScope(ApiScopes.FilesRead);
         read.MapGet("/", List);
         read.MapGet("/{id}", Get);
         read.MapGet("/{id}/content", Content);
 
-        var write = api.MapGroup("/files").RequireAuthorization(ApiScopes.FilesWrite);
+        var write = api.MapGroup("/files").RequireScope(ApiScopes.FilesWrite);
         write.MapPost("/", Upload)
             .WithMetadata(new BodySizeLimit(options.Value.MaxUploadBytes + MultipartOverheadBytes))
             .DisableAntiforgery();

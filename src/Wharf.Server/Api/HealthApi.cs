@@ -10,8 +10,8 @@ internal static class HealthApi
 {
     public static IEndpointRouteBuilder MapHealthApi(this IEndpointRouteBuilder app)
     {
-        app.MapGet("/healthz", () => TypedResults.Ok(new HealthStatus("ok"))).AllowAnonymous();
-        app.MapGet("/readyz", Ready).AllowAnonymous();
+        app.MapGet("/healthz", () => TypedResults.Ok(new HealthStatus("ok")));
+        app.MapGet("/readyz", Ready);
         return app;
     }
 

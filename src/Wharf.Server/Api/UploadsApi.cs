@@ -16,10 +16,10 @@ internal static class UploadsApi
 
     public static RouteGroupBuilder MapUploadsApi(this RouteGroupBuilder api)
     {
-        var read = api.MapGroup("/uploads").RequireAuthorization(ApiScopes.FilesRead);
+        var read = api.MapGroup("/uploads").RequireScope(ApiScopes.FilesRead);
         read.MapGet("/{id}", Get);
 
-        var write = api.MapGroup("/uploads").RequireAuthorization(ApiScopes.FilesWrite);
+        var write = api.MapGroup("/uploads").RequireScope(ApiScopes.FilesWrite);
         write.MapPost("/", Create);
         write.MapPost("/{id}/parts", AddPart)
             .WithMetadata(new BodySizeLimit(UploadService.MaxPartBytes + PartOverheadBytes))

@@ -15,17 +15,16 @@ internal sealed class KeyRateLimiter : IDisposable
     private readonly PartitionedRateLimiter<string> _limiter = PartitionedRateLimiter.Create<string, string>(
         partitionKey => RateLimitPartition.GetTokenBucketLimiter(partitionKey, key => Bucket(RpmOf(key)).Options));
 
-    /// <summary>Runs before the endpoint for authenticated workspace keys; others pass through untouched.</summary>
-    public async Task InvokeAsync(HttpContext context, RequestDelegate next)
+    /// <summary>
+    /// Takes one request from the key's bucket and writes the <c>x-ratelimit-*</c> headers; false once it has
+    /// answered 429. A limit of 0 means none: no headers, always true.
+    /// </summary>
+    public async Task<bool> AcquireAsync(HttpContext context, string keyId, int rpm)
     {
-        string? keyId = context.User.FindFirst(WharfClaims.KeyId)?.Value;
-        string? rpmClaim = context.User.FindFirst(WharfClaims.RateLimitRpm)?.Value;
-        if (keyId is null || !int.TryParse(rpmClaim, CultureInfo.InvariantCulture, out int rpm) || rpm <= 0)
+        if (rpm <= 0)
         {
-            await next(context);
-            return;
+            return true;
         }
-
         string partition = rpm.ToString(CultureInfo.InvariantCulture) + "|" + keyId;
         using var lease = _limiter.AttemptAcquire(partition);
         var bucket = Bucket(rpm);
@@ -34,16 +33,16 @@ internal sealed class KeyRateLimiter : IDisposable
         headers["x-ratelimit-limit-requests"] = rpm.ToString(CultureInfo.InvariantCulture);
         headers["x-ratelimit-remaining-requests"] = remaining.ToString(CultureInfo.InvariantCulture);
         headers["x-ratelimit-reset-requests"] = Format(bucket.TimeToFull(rpm - remaining));
-        if (!lease.IsAcquired)
+        if (lease.IsAcquired)
         {
-            TimeSpan retryAfter = lease.TryGetMetadata(MetadataName.RetryAfter, out TimeSpan after) ? after : bucket.Period;
-            headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(retryAfter.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
-            await ErrorResult.WriteAsync(context, new WharfError(429,
-                $"Rate limit reached for this API key: {rpm} requests per minute. Retry after {headers.RetryAfter}s.",
-                null, "rate_limit_exceeded"));
-            return;
+            return true;
         }
-        await next(context);
+        TimeSpan retryAfter = lease.TryGetMetadata(MetadataName.RetryAfter, out TimeSpan after) ? after : bucket.Period;
+        headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(retryAfter.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
+        await ErrorResult.WriteAsync(context, new WharfError(429,
+            $"Rate limit reached for this API key: {rpm} requests per minute. Retry after {headers.RetryAfter}s.",
+            null, "rate_limit_exceeded"));
+        return false;
     }
 
     public void Dispose() => _limiter.Dispose();

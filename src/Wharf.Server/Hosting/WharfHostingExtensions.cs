@@ -61,20 +61,7 @@ internal static class WharfHostingExtensions
         services.AddHostedService<KeyUsageFlusher>();
         services.AddHostedService<DeferredHashing>();
 
-        // AddAuthenticationCore rather than AddAuthentication: the latter brings Data Protection, which Wharf does
-        // not use and which would write its key ring outside Wharf:DataDir.
-        services.AddWebEncoders();
-        // Registered so that each request resolves its handler from the container; a handler type the container
-        // does not know is built by reflection (ActivatorUtilities) on every request.
-        services.AddTransient<ApiKeyAuthenticationHandler>();
-        services.AddTransient<AdminKeyAuthenticationHandler>();
-        services.AddAuthenticationCore(auth =>
-        {
-            auth.AddScheme<ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null);
-            auth.AddScheme<AdminKeyAuthenticationHandler>(AdminKeyAuthenticationHandler.SchemeName, null);
-            auth.DefaultScheme = ApiKeyAuthenticationHandler.SchemeName;
-        });
-        services.AddAuthorization(WharfPolicies.Add);
+        services.AddSingleton<KeyGate>();
 
         services.AddExceptionHandler<EnvelopeExceptionHandler>();
         services.AddProblemDetails();
@@ -94,10 +81,7 @@ internal static class WharfHostingExtensions
         app.UseMiddleware<RequestIdMiddleware>();
         app.UseExceptionHandler();
         app.UseEnvelopeForBareStatusCodes();
-        app.UseAuthentication();
-        var limiter = app.Services.GetRequiredService<KeyRateLimiter>();
-        app.Use(limiter.InvokeAsync);
-        app.UseAuthorization();
+        app.Use(app.Services.GetRequiredService<KeyGate>().InvokeAsync);
         return app;
     }
 

@@ -1,0 +1,112 @@
+using System.Security.Claims;
+using System.Security.Cryptography;
+using System.Text;
+using Microsoft.Extensions.Options;
+using Wharf.Core.Auth;
+using Wharf.Core.Errors;
+using Wharf.Server.Errors;
+using Wharf.Server.Hosting;
+
+namespace Wharf.Server.Auth;
+
+/// <summary>
+/// The one gate in front of every route that takes a key (<see cref="RouteAccess"/>): it authenticates the key,
+/// applies its rate limit, checks the route's scope and sets the caller's workspace as the request's user.
+/// Failures are the error envelope: 401 for a missing or unknown key, 429, 403 for a key without the scope.
+/// Neither a key nor its hash is ever logged.
+/// </summary>
+/// <remarks>
+/// One middleware rather than the framework's authentication and authorization: those ran a handler, a policy and
+/// its requirements per request for what is a hash, a lookup and a set membership, about a tenth of a file list
+/// request's CPU (docs/benchmarks.md).
+/// </remarks>
+internal sealed class KeyGate(KeyService keys, KeyRateLimiter limiter, IOptions<WharfOptions> options, ILogger<KeyGate> logger)
+{
+    public const string AuthenticationType = "WharfApiKey";
+    private readonly byte[]? _adminKeyHash = options.Value.Auth.AdminKey is { Length: > 0 } adminKey ? Hash(adminKey) : null;
+    private readonly int _defaultRpm = options.Value.RateLimits.DefaultRpm;
+
+    public Task InvokeAsync(HttpContext context, RequestDelegate next) =>
+        context.GetEndpoint()?.Metadata.GetMetadata<RouteAccess>() switch
+        {
+            null => next(context),
+            { Scope: null } => AdminAsync(context, next),
+            { Scope: { } scope } => WorkspaceAsync(context, scope, next),
+        };
+
+    private async Task WorkspaceAsync(HttpContext context, string scope, RequestDelegate next)
+    {
+        string? secret = KeyHeaders.Read(context.Request.Headers);
+        var found = secret is null ? null : await keys.AuthenticateAsync(secret, context.RequestAborted);
+        if (found is null)
+        {
+            if (secret is not null)
+            {
+                logger.LogInformation("Authentication failed for request {RequestId}.", context.TraceIdentifier);
+            }
+            await ErrorResult.WriteAsync(context, WharfErrors.Unauthorized());
+            return;
+        }
+        int rpm = found.Key.RateLimitRpm ?? found.Workspace.RateLimitRpm ?? _defaultRpm;
+        if (!await limiter.AcquireAsync(context, found.Key.Id, rpm))
+        {
+            return;
+        }
+        if (!found.Key.Scopes.Contains(scope))
+        {
+            await ErrorResult.WriteAsync(context, new WharfError(403, "This API key lacks the scope this route needs.", null, "insufficient_scope"));
+            return;
+        }
+        context.User = new ClaimsPrincipal(new ClaimsIdentity(
+            [new Claim(WharfClaims.WorkspaceId, found.Workspace.Id), new Claim(WharfClaims.KeyId, found.Key.Id)], AuthenticationType));
+        await next(context);
+    }
+
+    private Task AdminAsync(HttpContext context, RequestDelegate next)
+    {
+        string? secret = KeyHeaders.Read(context.Request.Headers);
+        // Hashes are compared, so the comparison takes the same time whatever the lengths.
+        if (secret is null || _adminKeyHash is null || !CryptographicOperations.FixedTimeEquals(Hash(secret), _adminKeyHash))
+        {
+            if (secret is not null)
+            {
+                logger.LogInformation("Admin authentication failed for request {RequestId}.", context.TraceIdentifier);
+            }
+            return ErrorResult.WriteAsync(context, new WharfError(401, "The admin API needs the admin key: 'Authorization: Bearer <admin key>'.", null, "invalid_admin_key"));
+        }
+        context.User = new ClaimsPrincipal(new ClaimsIdentity([new Claim(WharfClaims.Admin, "true")], AuthenticationType));
+        return next(context);
+    }
+
+    private static byte[] Hash(string secret) => SHA256.HashData(Encoding.UTF8.GetBytes(secret));
+}
+
+internal static class KeyHeaders
+{
+    /// <summary>The key from <c>Authorization: Bearer</c>, else <c>api-key</c>, else <c>x-api-key</c>.</summary>
+    public static string? Read(IHeaderDictionary headers)
+    {
+        string? authorization = headers.Authorization;
+        if (!string.IsNullOrEmpty(authorization))
+        {
+            const string bearer = "Bearer ";
+            return authorization.StartsWith(bearer, StringComparison.OrdinalIgnoreCase)
+                ? NonEmpty(authorization[bearer.Length..])
+                : null;
+        }
+        return NonEmpty(headers["api-key"].ToString()) ?? NonEmpty(headers["x-api-key"].ToString());
+    }
+
+    private static string? NonEmpty(string? value) => string.IsNullOrWhiteSpace(value) ? null : value.Trim();
+}
+
+internal static class WharfClaims
+{
+    public const string WorkspaceId = "wharf:workspace";
+    public const string KeyId = "wharf:key";
+    public const string Admin = "wharf:admin";
+
+    /// <summary>The authenticated caller's workspace. Every route behind a workspace key has one.</summary>
+    public static string WorkspaceIdOf(this ClaimsPrincipal user) =>
+        user.FindFirst(WharfClaims.WorkspaceId)?.Value ?? throw new InvalidOperationException("The request is not authenticated.");
+}

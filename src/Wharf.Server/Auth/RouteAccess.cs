@@ -1,0 +1,30 @@
+namespace Wharf.Server.Auth;
+
+/// <summary>
+/// Endpoint metadata: which key a route takes. Set on route groups (<see cref="RouteAccessExtensions"/>) and
+/// enforced by <see cref="KeyGate"/>; a route without it is open (health checks).
+/// </summary>
+internal sealed class RouteAccess
+{
+    /// <summary>The operator's admin key (<c>Wharf:Auth:AdminKey</c>), and no other.</summary>
+    public static readonly RouteAccess AdminKey = new(null);
+
+    private RouteAccess(string? scope) => Scope = scope;
+
+    /// <summary>The scope a workspace key needs; null on admin routes.</summary>
+    public string? Scope { get; }
+
+    /// <summary>A workspace key that holds <paramref name="scope"/>.</summary>
+    public static RouteAccess WorkspaceKey(string scope) => new(scope);
+}
+
+internal static class RouteAccessExtensions
+{
+    /// <summary>The routes take a workspace key that holds <paramref name="scope"/>; the key's rate limit applies.</summary>
+    public static TBuilder RequireScope<TBuilder>(this TBuilder builder, string scope) where TBuilder : IEndpointConventionBuilder =>
+        builder.WithMetadata(RouteAccess.WorkspaceKey(scope));
+
+    /// <summary>The routes take the admin key alone.</summary>
+    public static TBuilder RequireAdminKey<TBuilder>(this TBuilder builder) where TBuilder : IEndpointConventionBuilder =>
+        builder.WithMetadata(RouteAccess.AdminKey);
+}

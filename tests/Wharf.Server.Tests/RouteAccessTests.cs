@@ -1,0 +1,44 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Routing;
+using Wharf.Server.Auth;
+using Wharf.Server.Hosting;
+
+namespace Wharf.Server.Tests;
+
+/// <summary>
+/// The key gate acts on routes that carry <see cref="RouteAccess"/>; a route mapped without it would be open to
+/// anyone. This holds every route the server maps to that, whatever routes are added later.
+/// </summary>
+public sealed class RouteAccessTests
+{
+    [Fact]
+    public async Task Every_route_but_the_health_probes_takes_a_key()
+    {
+        var dataDir = Directory.CreateTempSubdirectory("wharf-routes-");
+        try
+        {
+            var builder = WebApplication.CreateBuilder(new WebApplicationOptions
+            {
+                Args = [$"--Wharf:DataDir={dataDir.FullName}", "--Wharf:Auth:AdminKey=admin-key-for-route-test"],
+            });
+            builder.AddWharf();
+            await using var app = builder.Build();
+            app.UseWharf();
+            app.MapWharf();
+
+            var routes = ((IEndpointRouteBuilder)app).DataSources.SelectMany(source => source.Endpoints).OfType<RouteEndpoint>().ToList();
+            var open = routes.Where(route => route.Metadata.GetMetadata<RouteAccess>() is null).Select(route => route.RoutePattern.RawText);
+            Assert.Equal(["/healthz", "/readyz"], open.Order());
+
+            var admin = routes.Where(route => route.RoutePattern.RawText!.StartsWith("/admin", StringComparison.Ordinal)).ToList();
+            Assert.NotEmpty(admin);
+            Assert.All(admin, route => Assert.Same(RouteAccess.AdminKey, route.Metadata.GetMetadata<RouteAccess>()));
+            Assert.All(routes.Where(route => route.RoutePattern.RawText!.Contains("/files", StringComparison.Ordinal)),
+                route => Assert.NotNull(route.Metadata.GetMetadata<RouteAccess>()!.Scope));
+        }
+        finally
+        {
+            dataDir.Delete(recursive: true);
+        }
+    }
+}
