@@ -275,9 +275,26 @@ internal sealed class SqliteFileCatalog(SqliteDatabase database, TimeProvider ti
 
         static long? Int64(ref Utf8JsonReader row) => row.Read() && row.TokenType == JsonTokenType.Null ? null : row.GetInt64();
 
-        static IReadOnlyDictionary<string, string> Metadata(ref Utf8JsonReader row) =>
-            row.Read() && row.TokenType == JsonTokenType.Null
-                ? FileRecord.EmptyMetadata
-                : JsonSerializer.Deserialize(ref row, StorageJsonContext.Default.IReadOnlyDictionaryStringString) ?? FileRecord.EmptyMetadata;
+        // An object of strings, read in place: the serializer's entry into a nested value costs more than the reading.
+        static IReadOnlyDictionary<string, string> Metadata(ref Utf8JsonReader row)
+        {
+            if (row.Read() && row.TokenType == JsonTokenType.Null)
+            {
+                return FileRecord.EmptyMetadata;
+            }
+            if (row.TokenType != JsonTokenType.StartObject)
+            {
+                throw new InvalidOperationException("A file's metadata is not a JSON object.");
+            }
+            var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
+            while (row.Read() && row.TokenType == JsonTokenType.PropertyName)
+            {
+                string key = row.GetString()!;
+                metadata[key] = row.Read() && row.TokenType == JsonTokenType.String
+                    ? row.GetString()!
+                    : throw new InvalidOperationException("A file's metadata holds a value that is not a string.");
+            }
+            return metadata; // Utf8JsonReader rejects malformed JSON, so the loop ended on the object's end
+        }
     }
 }
