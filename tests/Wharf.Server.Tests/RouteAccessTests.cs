@@ -1,5 +1,6 @@
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Routing;
+using Wharf.Core.Auth;
 using Wharf.Server.Auth;
 using Wharf.Server.Hosting;
 
@@ -33,8 +34,16 @@ public sealed class RouteAccessTests
             var admin = routes.Where(route => route.RoutePattern.RawText!.StartsWith("/admin", StringComparison.Ordinal)).ToList();
             Assert.NotEmpty(admin);
             Assert.All(admin, route => Assert.Same(RouteAccess.AdminKey, route.Metadata.GetMetadata<RouteAccess>()));
-            Assert.All(routes.Where(route => route.RoutePattern.RawText!.Contains("/files", StringComparison.Ordinal)),
-                route => Assert.NotNull(route.Metadata.GetMetadata<RouteAccess>()!.Scope));
+            // Every other route takes a workspace key: files:read to read (GET), files:write to change anything.
+            var api = routes.Except(admin).Where(route => route.Metadata.GetMetadata<RouteAccess>() is not null).ToList();
+            Assert.Contains(api, route => route.RoutePattern.RawText!.Contains("/uploads", StringComparison.Ordinal));
+            Assert.All(api, route =>
+            {
+                var methods = route.Metadata.GetMetadata<IHttpMethodMetadata>()!.HttpMethods;
+                string expected = methods.All(method => method == "GET") ? ApiScopes.FilesRead : ApiScopes.FilesWrite;
+                Assert.True(expected == route.Metadata.GetMetadata<RouteAccess>()!.Scope,
+                    $"{string.Join(',', methods)} {route.RoutePattern.RawText} should take {expected}.");
+            });
         }
         finally
         {

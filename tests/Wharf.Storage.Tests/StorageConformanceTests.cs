@@ -70,6 +70,7 @@ public abstract partial class StorageConformanceTests : IAsyncLifetime
                 ["note"] = "h\u00e9llo \u65e5\u672c \U0001F600",
                 ["quote"] = "\"'<>&\\",
                 ["empty"] = "",
+                ["k\"e\\y \u00e9\U0001F600\t"] = "v",
             },
             Collection = "coll\u00e9ction",
             Provider = "openai",

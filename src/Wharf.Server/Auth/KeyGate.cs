@@ -22,7 +22,7 @@ namespace Wharf.Server.Auth;
 /// </remarks>
 internal sealed class KeyGate(KeyService keys, KeyRateLimiter limiter, IOptions<WharfOptions> options, ILogger<KeyGate> logger)
 {
-    public const string AuthenticationType = "WharfApiKey";
+    private const string AuthenticationType = "WharfKey";
     private readonly byte[]? _adminKeyHash = options.Value.Auth.AdminKey is { Length: > 0 } adminKey ? Hash(adminKey) : null;
     private readonly int _defaultRpm = options.Value.RateLimits.DefaultRpm;
 
@@ -108,5 +108,5 @@ internal static class WharfClaims
 
     /// <summary>The authenticated caller's workspace. Every route behind a workspace key has one.</summary>
     public static string WorkspaceIdOf(this ClaimsPrincipal user) =>
-        user.FindFirst(WharfClaims.WorkspaceId)?.Value ?? throw new InvalidOperationException("The request is not authenticated.");
+        user.FindFirst(WorkspaceId)?.Value ?? throw new InvalidOperationException("The request is not authenticated.");
 }

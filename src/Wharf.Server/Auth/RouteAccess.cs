@@ -22,7 +22,9 @@ internal static class RouteAccessExtensions
 {
     /// <summary>The routes take a workspace key that holds <paramref name="scope"/>; the key's rate limit applies.</summary>
     public static TBuilder RequireScope<TBuilder>(this TBuilder builder, string scope) where TBuilder : IEndpointConventionBuilder =>
-        builder.WithMetadata(RouteAccess.WorkspaceKey(scope));
+        Core.Auth.ApiScopes.IsKnown(scope)
+            ? builder.WithMetadata(RouteAccess.WorkspaceKey(scope))
+            : throw new ArgumentException($"'{scope}' is not a scope a key can hold.", nameof(scope));
 
     /// <summary>The routes take the admin key alone.</summary>
     public static TBuilder RequireAdminKey<TBuilder>(this TBuilder builder) where TBuilder : IEndpointConventionBuilder =>

@@ -81,6 +81,9 @@ internal static class WharfHostingExtensions
         app.UseMiddleware<RequestIdMiddleware>();
         app.UseExceptionHandler();
         app.UseEnvelopeForBareStatusCodes();
+        // Named here so that routing always runs before the gate: the gate reads the route's RouteAccess, and a route
+        // not chosen yet would carry none.
+        app.UseRouting();
         app.Use(app.Services.GetRequiredService<KeyGate>().InvokeAsync);
         return app;
     }
