@@ -1,3 +1,5 @@
+using Wharf.Core.Auth;
+
 namespace Wharf.Server.Auth;
 
 /// <summary>
@@ -14,17 +16,16 @@ internal sealed class RouteAccess
     /// <summary>The scope a workspace key needs; null on admin routes.</summary>
     public string? Scope { get; }
 
-    /// <summary>A workspace key that holds <paramref name="scope"/>.</summary>
-    public static RouteAccess WorkspaceKey(string scope) => new(scope);
+    /// <summary>A workspace key that holds <paramref name="scope"/>, one of <see cref="ApiScopes.All"/>.</summary>
+    public static RouteAccess WorkspaceKey(string scope) =>
+        ApiScopes.IsKnown(scope) ? new(scope) : throw new ArgumentException($"'{scope}' is not a scope a key can hold.", nameof(scope));
 }
 
 internal static class RouteAccessExtensions
 {
     /// <summary>The routes take a workspace key that holds <paramref name="scope"/>; the key's rate limit applies.</summary>
     public static TBuilder RequireScope<TBuilder>(this TBuilder builder, string scope) where TBuilder : IEndpointConventionBuilder =>
-        Core.Auth.ApiScopes.IsKnown(scope)
-            ? builder.WithMetadata(RouteAccess.WorkspaceKey(scope))
-            : throw new ArgumentException($"'{scope}' is not a scope a key can hold.", nameof(scope));
+        builder.WithMetadata(RouteAccess.WorkspaceKey(scope));
 
     /// <summary>The routes take the admin key alone.</summary>
     public static TBuilder RequireAdminKey<TBuilder>(this TBuilder builder) where TBuilder : IEndpointConventionBuilder =>
