@@ -11,7 +11,8 @@ namespace Wharf.Server.Auth;
 
 /// <summary>
 /// The one gate in front of every route that takes a key (<see cref="RouteAccess"/>): it authenticates the key,
-/// applies its rate limit, checks the route's scope and sets the caller's workspace as the request's user.
+/// applies its rate limit, checks the route's scope and sets the caller's workspace as the request's user (the
+/// one claim handlers read).
 /// Failures are the error envelope: 401 for a missing or unknown key, 429, 403 for a key without the scope.
 /// Neither a key nor its hash is ever logged.
 /// </summary>
@@ -57,8 +58,7 @@ internal sealed class KeyGate(KeyService keys, KeyRateLimiter limiter, IOptions<
             await ErrorResult.WriteAsync(context, new WharfError(403, "This API key lacks the scope this route needs.", null, "insufficient_scope"));
             return;
         }
-        context.User = new ClaimsPrincipal(new ClaimsIdentity(
-            [new Claim(WharfClaims.WorkspaceId, found.Workspace.Id), new Claim(WharfClaims.KeyId, found.Key.Id)], AuthenticationType));
+        context.User = new ClaimsPrincipal(new ClaimsIdentity([new Claim(WharfClaims.WorkspaceId, found.Workspace.Id)], AuthenticationType));
         await next(context);
     }
 
@@ -74,8 +74,7 @@ internal sealed class KeyGate(KeyService keys, KeyRateLimiter limiter, IOptions<
             }
             return ErrorResult.WriteAsync(context, new WharfError(401, "The admin API needs the admin key: 'Authorization: Bearer <admin key>'.", null, "invalid_admin_key"));
         }
-        context.User = new ClaimsPrincipal(new ClaimsIdentity([new Claim(WharfClaims.Admin, "true")], AuthenticationType));
-        return next(context);
+        return next(context); // the admin handlers act on the workspace or key in their route, not on a caller
     }
 
     private static byte[] Hash(string secret) => SHA256.HashData(Encoding.UTF8.GetBytes(secret));
@@ -103,8 +102,6 @@ internal static class KeyHeaders
 internal static class WharfClaims
 {
     public const string WorkspaceId = "wharf:workspace";
-    public const string KeyId = "wharf:key";
-    public const string Admin = "wharf:admin";
 
     /// <summary>The authenticated caller's workspace. Every route behind a workspace key has one.</summary>
     public static string WorkspaceIdOf(this ClaimsPrincipal user) =>
