@@ -169,24 +169,40 @@ internal sealed class SqliteDatabase : IDisposable
         public override void Cancel() => _done.TrySetCanceled(CancellationToken);
     }
 
-    /// <summary>Runs one read query on a kept-open reader connection and maps every row.</summary>
-    public async Task<List<T>> QueryAsync<T>(
-        string sql, Action<SqliteParameterCollection> bind, Func<SqliteDataReader, T> read, CancellationToken cancellationToken)
+    /// <summary>
+    /// Runs one read query on a kept-open reader connection and maps every row in place (<see cref="SqliteRow"/>).
+    /// Preparing a statement (parse and plan) costs more than running a small one, so each reader keeps its
+    /// statements by SQL text. They are stepped through SQLite's own API: Microsoft.Data.Sqlite's command, parameters
+    /// and data reader cost more per value than the query itself on a list page (docs/benchmarks.md). Parameters are
+    /// strings, 64-bit integers, byte arrays or null.
+    /// </summary>
+    public List<T> Query<T>(string sql, IReadOnlyList<SqliteParameter> parameters, RowReader<T> read, CancellationToken cancellationToken)
     {
-        // Preparing a statement (parse and plan) costs more than running a small one: each reader keeps its
-        // connection open and its commands, by SQL text, so a repeated query runs a statement prepared before.
+        cancellationToken.ThrowIfCancellationRequested();
         var session = RentReader();
         try
         {
-            var command = session.Command(sql);
-            bind(command.Parameters);
-            var rows = new List<T>();
-            await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-            while (await reader.ReadAsync(cancellationToken))
+            var statement = session.Statement(sql);
+            try
             {
-                rows.Add(read(reader));
+                foreach (var parameter in parameters)
+                {
+                    session.Bind(statement, parameter);
+                }
+                var rows = new List<T>();
+                var row = new SqliteRow(statement.DangerousGetHandle());
+                int rc;
+                while ((rc = SQLitePCL.raw.sqlite3_step(statement)) == SQLitePCL.raw.SQLITE_ROW)
+                {
+                    rows.Add(read(row));
+                }
+                return rc == SQLitePCL.raw.SQLITE_DONE ? rows : throw session.Error(rc);
             }
-            return rows;
+            finally
+            {
+                SQLitePCL.raw.sqlite3_reset(statement);
+                SQLitePCL.raw.sqlite3_clear_bindings(statement);
+            }
         }
         finally
         {
@@ -195,14 +211,14 @@ internal sealed class SqliteDatabase : IDisposable
     }
 
     /// <summary>Which of <paramref name="ids"/> are in <paramref name="table"/>'s <c>id</c> column (one query).</summary>
-    public async Task<IReadOnlySet<string>> FindExistingIdsAsync(string table, IReadOnlyCollection<string> ids, CancellationToken cancellationToken) =>
-        ids.Count == 0
+    public Task<IReadOnlySet<string>> FindExistingIdsAsync(string table, IReadOnlyCollection<string> ids, CancellationToken cancellationToken) =>
+        Task.FromResult<IReadOnlySet<string>>(ids.Count == 0
             ? new HashSet<string>()
-            : (await QueryAsync(
+            : Query(
                 $"SELECT id FROM {table} WHERE id IN (SELECT value FROM json_each($ids));",
-                p => p.AddWithValue("$ids", System.Text.Json.JsonSerializer.Serialize(ids, StorageJsonContext.Default.IReadOnlyCollectionString)),
-                r => r.GetString(0),
-                cancellationToken)).ToHashSet(StringComparer.Ordinal);
+                [new("$ids", System.Text.Json.JsonSerializer.Serialize(ids, StorageJsonContext.Default.IReadOnlyCollectionString))],
+                r => r.String(0),
+                cancellationToken).ToHashSet(StringComparer.Ordinal));
 
     /// <summary>
     /// A <c>LIMIT</c> clause with the number written into the text. SQLite plans with the value of a bound LIMIT, so
@@ -399,50 +415,78 @@ internal sealed class SqliteDatabase : IDisposable
         ) WITHOUT ROWID;
         """;
 
-    /// <summary>A read connection with its commands (prepared on first use), used by one query at a time.</summary>
-    private sealed class Reader(SqliteConnection connection) : IDisposable
+    /// <summary>A read connection with its statements (each prepared on first use), used by one query at a time.</summary>
+    private sealed class Reader : IDisposable
     {
-        private const int MaxCommands = 64;
-        private readonly Dictionary<string, SqliteCommand> _commands = new(StringComparer.Ordinal);
+        private const int MaxStatements = 64;
+        private readonly SqliteConnection _connection;
+        private readonly Dictionary<string, SQLitePCL.sqlite3_stmt> _statements = new(StringComparer.Ordinal);
 
-        public SqliteCommand Command(string sql)
+        public Reader(SqliteConnection connection)
         {
-            if (!_commands.TryGetValue(sql, out var command))
-            {
-                if (_commands.Count >= MaxCommands)
-                {
-                    DisposeCommands();
-                }
-                command = connection.CreateCommand();
-                command.CommandText = sql;
-                try
-                {
-                    command.Prepare(); // kept: without it, every execution would parse and plan the text again
-                }
-                catch
-                {
-                    command.Dispose(); // not left to a finalizer, which could run while the connection is in use
-                    throw;
-                }
-                _commands.Add(sql, command);
-            }
-            command.Parameters.Clear();
-            return command;
+            _connection = connection;
+            // Raw statements do not go through Microsoft.Data.Sqlite's retry on SQLITE_BUSY (which a WAL reader meets
+            // only while the WAL index is being rebuilt): SQLite's own busy handler waits for them instead.
+            SQLitePCL.raw.sqlite3_busy_timeout(connection.Handle, 30_000);
         }
+
+        public SQLitePCL.sqlite3_stmt Statement(string sql)
+        {
+            if (!_statements.TryGetValue(sql, out var statement))
+            {
+                if (_statements.Count >= MaxStatements)
+                {
+                    DisposeStatements();
+                }
+                int rc = SQLitePCL.raw.sqlite3_prepare_v3(_connection.Handle, sql, SQLitePCL.raw.SQLITE_PREPARE_PERSISTENT, out statement);
+                if (rc != SQLitePCL.raw.SQLITE_OK)
+                {
+                    statement?.Dispose(); // not left to a finalizer, which could run while the connection is in use
+                    throw Error(rc);
+                }
+                _statements.Add(sql, statement);
+            }
+            return statement;
+        }
+
+        public void Bind(SQLitePCL.sqlite3_stmt statement, SqliteParameter parameter)
+        {
+            int index = SQLitePCL.raw.sqlite3_bind_parameter_index(statement, parameter.ParameterName);
+            int rc = parameter.Value switch
+            {
+                _ when index == 0 => throw new ArgumentException($"The statement has no parameter {parameter.ParameterName}."),
+                string text => SQLitePCL.raw.sqlite3_bind_text(statement, index, text),
+                long number => SQLitePCL.raw.sqlite3_bind_int64(statement, index, number),
+                byte[] bytes => SQLitePCL.raw.sqlite3_bind_blob(statement, index, bytes),
+                null => SQLitePCL.raw.sqlite3_bind_null(statement, index),
+                var other => throw new ArgumentException($"Parameter {parameter.ParameterName} is a {other.GetType().Name}: only strings, 64-bit integers, byte arrays and null bind here."),
+            };
+            if (rc != SQLitePCL.raw.SQLITE_OK)
+            {
+                throw Error(rc);
+            }
+        }
+
+        /// <summary>The connection's last error, as the exception Microsoft.Data.Sqlite throws.</summary>
+        public SqliteException Error(int rc) =>
+            new($"SQLite Error {rc}: '{SQLitePCL.raw.sqlite3_errmsg(_connection.Handle).utf8_to_string()}'.", rc);
 
         public void Dispose()
         {
-            DisposeCommands();
-            connection.Dispose();
+            DisposeStatements();
+            _connection.Dispose();
         }
 
-        private void DisposeCommands()
+        private void DisposeStatements()
         {
-            foreach (var command in _commands.Values)
+            foreach (var statement in _statements.Values)
             {
-                command.Dispose();
+                statement.Dispose(); // finalizes it here, while no query runs on the connection
             }
-            _commands.Clear();
+            _statements.Clear();
         }
     }
 }
+
+/// <summary>Maps the current row, which is valid only during the call.</summary>
+internal delegate T RowReader<T>(SqliteRow row);

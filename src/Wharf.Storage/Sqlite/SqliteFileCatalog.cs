@@ -12,12 +12,10 @@ namespace Wharf.Storage.Sqlite;
 /// </summary>
 internal sealed class SqliteFileCatalog(SqliteDatabase database, TimeProvider time) : IFileCatalog
 {
-    // A file comes back as one value, a JSON array SQLite writes, that Read parses. Read column by column, each of
-    // the 15 values cost two or three calls into SQLite through Microsoft.Data.Sqlite, each taking and releasing
-    // the statement's handle: a fifth of a list request's CPU (docs/benchmarks.md). One value costs three calls.
-    private const string RowJson =
-        "json_array(f.workspace_id, f.id, f.bytes, f.created_at, f.filename, f.purpose, f.status, f.status_details, " +
-        "f.expires_at, json(f.metadata), f.collection, f.provider, f.sha256, f.content_type, f.segmented)";
+    // The columns Read maps, in its order.
+    private const string Columns =
+        "f.workspace_id, f.id, f.bytes, f.created_at, f.filename, f.purpose, f.status, f.status_details, " +
+        "f.expires_at, f.metadata, f.collection, f.provider, f.sha256, f.content_type, f.segmented";
 
     public Task<bool> InsertAsync(FileRecord file, CancellationToken cancellationToken) =>
         database.WriteAsync((connection, transaction) => InsertAsync(connection, transaction, file, cancellationToken), cancellationToken);
@@ -88,18 +86,18 @@ internal sealed class SqliteFileCatalog(SqliteDatabase database, TimeProvider ti
         return true;
     }
 
-    public async Task<FileRecord?> GetAsync(string workspaceId, string fileId, CancellationToken cancellationToken) =>
-        (await database.QueryAsync(
-            $"SELECT {RowJson} FROM files f WHERE f.workspace_id = $ws AND f.id = $id;",
-            p => { p.AddWithValue("$ws", workspaceId); p.AddWithValue("$id", fileId); },
+    public Task<FileRecord?> GetAsync(string workspaceId, string fileId, CancellationToken cancellationToken) =>
+        Task.FromResult(database.Query(
+            $"SELECT {Columns} FROM files f WHERE f.workspace_id = $ws AND f.id = $id;",
+            [new("$ws", workspaceId), new("$id", fileId)],
             Read,
-            cancellationToken)).FirstOrDefault();
+            cancellationToken).FirstOrDefault());
 
-    public async Task<Page<FileRecord>> ListAsync(FileListQuery query, CancellationToken cancellationToken)
+    public Task<Page<FileRecord>> ListAsync(FileListQuery query, CancellationToken cancellationToken)
     {
         var parameters = new List<SqliteParameter>(8);
         string sql = BuildListSql(query, parameters, time.GetUtcNow().ToUnixTimeSeconds());
-        var items = await database.QueryAsync(sql, p => p.AddRange(parameters), Read, cancellationToken);
+        var items = database.Query(sql, parameters, Read, cancellationToken);
         bool hasMore = items.Count > query.Limit;
         if (hasMore)
         {
@@ -110,7 +108,7 @@ internal sealed class SqliteFileCatalog(SqliteDatabase database, TimeProvider ti
             // A 'before' page is read away from the cursor and handed back in the list's order.
             items.Reverse();
         }
-        return new Page<FileRecord>(items, hasMore);
+        return Task.FromResult(new Page<FileRecord>(items, hasMore));
     }
 
     /// <summary>
@@ -126,7 +124,7 @@ internal sealed class SqliteFileCatalog(SqliteDatabase database, TimeProvider ti
         string idColumn = drivenByMetadata ? "m0.file_id" : "f.id";
 
         var sql = new StringBuilder(512);
-        sql.Append("SELECT ").Append(RowJson);
+        sql.Append("SELECT ").Append(Columns);
         if (drivenByMetadata)
         {
             sql.Append(" FROM file_metadata m0 CROSS JOIN files f ON f.workspace_id = m0.workspace_id AND f.id = m0.file_id")
@@ -213,12 +211,12 @@ internal sealed class SqliteFileCatalog(SqliteDatabase database, TimeProvider ti
             return Convert.ToInt64(await command.ExecuteScalarAsync(cancellationToken), System.Globalization.CultureInfo.InvariantCulture) > 0;
         }, cancellationToken);
 
-    public async Task<IReadOnlyList<FileRecord>> ListExpiredAsync(long nowUnixSeconds, int max, CancellationToken cancellationToken) =>
-        await database.QueryAsync(
-            $"SELECT {RowJson} FROM files f WHERE f.expires_at IS NOT NULL AND f.expires_at <= $now ORDER BY f.expires_at {SqliteDatabase.Limit(max)};",
-            p => p.AddWithValue("$now", nowUnixSeconds),
+    public Task<IReadOnlyList<FileRecord>> ListExpiredAsync(long nowUnixSeconds, int max, CancellationToken cancellationToken) =>
+        Task.FromResult<IReadOnlyList<FileRecord>>(database.Query(
+            $"SELECT {Columns} FROM files f WHERE f.expires_at IS NOT NULL AND f.expires_at <= $now ORDER BY f.expires_at {SqliteDatabase.Limit(max)};",
+            [new("$now", nowUnixSeconds)],
             Read,
-            cancellationToken);
+            cancellationToken));
 
     public async Task<bool> SetSha256Async(string workspaceId, string fileId, string sha256, CancellationToken cancellationToken) =>
         await database.ExecuteAsync(
@@ -226,12 +224,12 @@ internal sealed class SqliteFileCatalog(SqliteDatabase database, TimeProvider ti
             p => { p.AddWithValue("$ws", workspaceId); p.AddWithValue("$id", fileId); p.AddWithValue("$sha", sha256); },
             cancellationToken) > 0;
 
-    public async Task<IReadOnlyList<FileRecord>> ListUnhashedAsync(string? afterId, int max, CancellationToken cancellationToken) =>
-        await database.QueryAsync(
-            $"SELECT {RowJson} FROM files f INDEXED BY ix_files_unhashed WHERE f.sha256 IS NULL AND f.id > $after ORDER BY f.id {SqliteDatabase.Limit(max)};",
-            p => p.AddWithValue("$after", afterId ?? ""),
+    public Task<IReadOnlyList<FileRecord>> ListUnhashedAsync(string? afterId, int max, CancellationToken cancellationToken) =>
+        Task.FromResult<IReadOnlyList<FileRecord>>(database.Query(
+            $"SELECT {Columns} FROM files f INDEXED BY ix_files_unhashed WHERE f.sha256 IS NULL AND f.id > $after ORDER BY f.id {SqliteDatabase.Limit(max)};",
+            [new("$after", afterId ?? "")],
             Read,
-            cancellationToken);
+            cancellationToken));
 
     public Task<IReadOnlySet<string>> FindExistingAsync(IReadOnlyCollection<string> fileIds, CancellationToken cancellationToken) =>
         database.FindExistingIdsAsync("files", fileIds, cancellationToken);
@@ -244,57 +242,46 @@ internal sealed class SqliteFileCatalog(SqliteDatabase database, TimeProvider ti
         await command.ExecuteScalarAsync(cancellationToken);
     }
 
-    private static FileRecord Read(SqliteDataReader reader)
+    private static FileRecord Read(SqliteRow row) => new()
     {
-        var row = new Utf8JsonReader(reader.GetFieldValue<byte[]>(0));
-        row.Read(); // [
-        var file = new FileRecord
+        WorkspaceId = row.String(0),
+        Id = row.String(1),
+        Bytes = row.Int64(2),
+        CreatedAt = row.Int64(3),
+        Filename = row.String(4),
+        Purpose = row.String(5),
+        Status = row.String(6),
+        StatusDetails = row.NullableString(7),
+        ExpiresAt = row.NullableInt64(8),
+        Metadata = Metadata(row.Utf8(9)),
+        Collection = row.NullableString(10),
+        Provider = row.String(11),
+        Sha256 = row.NullableString(12),
+        ContentType = row.NullableString(13),
+        Segmented = row.Int64(14) != 0,
+    };
+
+    // An object of strings (as InsertAsync writes it; null when empty), read in place: the serializer's entry costs
+    // more than the reading.
+    private static IReadOnlyDictionary<string, string> Metadata(ReadOnlySpan<byte> json)
+    {
+        if (json.IsEmpty)
         {
-            WorkspaceId = String(ref row)!,
-            Id = String(ref row)!,
-            Bytes = Int64(ref row)!.Value,
-            CreatedAt = Int64(ref row)!.Value,
-            Filename = String(ref row)!,
-            Purpose = String(ref row)!,
-            Status = String(ref row)!,
-            StatusDetails = String(ref row),
-            ExpiresAt = Int64(ref row),
-            Metadata = Metadata(ref row),
-            Collection = String(ref row),
-            Provider = String(ref row)!,
-            Sha256 = String(ref row),
-            ContentType = String(ref row),
-            Segmented = Int64(ref row) != 0,
-        };
-        // RowJson and this method must list the same values in the same order.
-        return row.Read() && row.TokenType == JsonTokenType.EndArray
-            ? file
-            : throw new InvalidOperationException("A file row holds more values than the catalog reads.");
-
-        static string? String(ref Utf8JsonReader row) => row.Read() && row.TokenType == JsonTokenType.Null ? null : row.GetString();
-
-        static long? Int64(ref Utf8JsonReader row) => row.Read() && row.TokenType == JsonTokenType.Null ? null : row.GetInt64();
-
-        // An object of strings, read in place: the serializer's entry into a nested value costs more than the reading.
-        static IReadOnlyDictionary<string, string> Metadata(ref Utf8JsonReader row)
-        {
-            if (row.Read() && row.TokenType == JsonTokenType.Null)
-            {
-                return FileRecord.EmptyMetadata;
-            }
-            if (row.TokenType != JsonTokenType.StartObject)
-            {
-                throw new InvalidOperationException("A file's metadata is not a JSON object.");
-            }
-            var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
-            while (row.Read() && row.TokenType == JsonTokenType.PropertyName)
-            {
-                string key = row.GetString()!;
-                metadata[key] = row.Read() && row.TokenType == JsonTokenType.String
-                    ? row.GetString()!
-                    : throw new InvalidOperationException("A file's metadata holds a value that is not a string.");
-            }
-            return metadata; // Utf8JsonReader rejects malformed JSON, so the loop ended on the object's end
+            return FileRecord.EmptyMetadata;
         }
+        var reader = new Utf8JsonReader(json);
+        if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
+        {
+            throw new InvalidOperationException("A file's metadata is not a JSON object.");
+        }
+        var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
+        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+        {
+            string key = reader.GetString()!;
+            metadata[key] = reader.Read() && reader.TokenType == JsonTokenType.String
+                ? reader.GetString()!
+                : throw new InvalidOperationException("A file's metadata holds a value that is not a string.");
+        }
+        return metadata; // Utf8JsonReader rejects malformed JSON, so the loop ended on the object's end
     }
 }

@@ -10,16 +10,16 @@ internal sealed class SqliteKeyCatalog(SqliteDatabase database) : IKeyCatalog
 {
     private const string KeyColumns = "k.id, k.workspace_id, k.name, k.hash, k.prefix, k.created_at, k.scopes, k.expires_at, k.rate_limit_rpm, k.last_used_at";
 
-    public async Task<KeyLookup?> FindKeyByHashAsync(byte[] hash, CancellationToken cancellationToken) =>
-        (await database.QueryAsync(
+    public Task<KeyLookup?> FindKeyByHashAsync(byte[] hash, CancellationToken cancellationToken) =>
+        Task.FromResult(database.Query(
             $"""
             SELECT {KeyColumns}, {SqliteWorkspaceCatalog.Columns}
             FROM api_keys k JOIN workspaces w ON w.id = k.workspace_id
             WHERE k.hash = $hash AND w.deleted_at IS NULL;
             """,
-            p => p.AddWithValue("$hash", hash),
+            [new("$hash", hash)],
             r => new KeyLookup(ReadKey(r), SqliteWorkspaceCatalog.Read(r, 10)),
-            cancellationToken)).FirstOrDefault();
+            cancellationToken).FirstOrDefault());
 
     public async Task<bool> AnyKeyAsync(CancellationToken cancellationToken)
     {
@@ -50,12 +50,12 @@ internal sealed class SqliteKeyCatalog(SqliteDatabase database) : IKeyCatalog
             return await command.ExecuteNonQueryAsync(cancellationToken);
         }, cancellationToken);
 
-    public async Task<IReadOnlyList<ApiKeyRecord>> ListKeysAsync(string workspaceId, CancellationToken cancellationToken) =>
-        await database.QueryAsync(
+    public Task<IReadOnlyList<ApiKeyRecord>> ListKeysAsync(string workspaceId, CancellationToken cancellationToken) =>
+        Task.FromResult<IReadOnlyList<ApiKeyRecord>>(database.Query(
             $"SELECT {KeyColumns} FROM api_keys k WHERE k.workspace_id = $ws ORDER BY k.id;",
-            p => p.AddWithValue("$ws", workspaceId),
+            [new("$ws", workspaceId)],
             ReadKey,
-            cancellationToken);
+            cancellationToken));
 
     public async Task<bool> DeleteKeyAsync(string keyId, CancellationToken cancellationToken) =>
         await database.ExecuteAsync("DELETE FROM api_keys WHERE id = $id;", p => p.AddWithValue("$id", keyId), cancellationToken) > 0;
@@ -77,17 +77,17 @@ internal sealed class SqliteKeyCatalog(SqliteDatabase database) : IKeyCatalog
             return lastUsed.Count;
         }, cancellationToken);
 
-    private static ApiKeyRecord ReadKey(SqliteDataReader reader) => new()
+    private static ApiKeyRecord ReadKey(SqliteRow row) => new()
     {
-        Id = reader.GetString(0),
-        WorkspaceId = reader.GetString(1),
-        Name = reader.GetString(2),
-        Hash = (byte[])reader.GetValue(3),
-        Prefix = reader.GetString(4),
-        CreatedAt = reader.GetInt64(5),
-        Scopes = reader.GetString(6).Split(' ', StringSplitOptions.RemoveEmptyEntries),
-        ExpiresAt = reader.IsDBNull(7) ? null : reader.GetInt64(7),
-        RateLimitRpm = reader.IsDBNull(8) ? null : reader.GetInt32(8),
-        LastUsedAt = reader.IsDBNull(9) ? null : reader.GetInt64(9),
+        Id = row.String(0),
+        WorkspaceId = row.String(1),
+        Name = row.String(2),
+        Hash = row.Blob(3),
+        Prefix = row.String(4),
+        CreatedAt = row.Int64(5),
+        Scopes = row.String(6).Split(' ', StringSplitOptions.RemoveEmptyEntries),
+        ExpiresAt = row.NullableInt64(7),
+        RateLimitRpm = (int?)row.NullableInt64(8),
+        LastUsedAt = row.NullableInt64(9),
     };
 }

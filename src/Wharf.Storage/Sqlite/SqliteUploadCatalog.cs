@@ -34,12 +34,12 @@ internal sealed class SqliteUploadCatalog(SqliteDatabase database) : IUploadCata
             return await command.ExecuteNonQueryAsync(cancellationToken);
         }, cancellationToken);
 
-    public async Task<UploadRecord?> GetUploadAsync(string workspaceId, string uploadId, CancellationToken cancellationToken) =>
-        (await database.QueryAsync(
+    public Task<UploadRecord?> GetUploadAsync(string workspaceId, string uploadId, CancellationToken cancellationToken) =>
+        Task.FromResult(database.Query(
             $"SELECT {UploadColumns} FROM uploads WHERE workspace_id = $ws AND id = $id;",
-            p => { p.AddWithValue("$ws", workspaceId); p.AddWithValue("$id", uploadId); },
+            [new("$ws", workspaceId), new("$id", uploadId)],
             ReadUpload,
-            cancellationToken)).FirstOrDefault();
+            cancellationToken).FirstOrDefault());
 
     public Task<bool> InsertPartAsync(UploadPartRecord part, long nowUnixSeconds, CancellationToken cancellationToken) =>
         database.WriteAsync(async (connection, transaction) =>
@@ -64,20 +64,20 @@ internal sealed class SqliteUploadCatalog(SqliteDatabase database) : IUploadCata
             return await command.ExecuteNonQueryAsync(cancellationToken) > 0;
         }, cancellationToken);
 
-    public async Task<IReadOnlyList<UploadPartRecord>> ListPartsAsync(string workspaceId, string uploadId, CancellationToken cancellationToken) =>
-        await database.QueryAsync(
+    public Task<IReadOnlyList<UploadPartRecord>> ListPartsAsync(string workspaceId, string uploadId, CancellationToken cancellationToken) =>
+        Task.FromResult<IReadOnlyList<UploadPartRecord>>(database.Query(
             $"SELECT {PartColumns} FROM upload_parts WHERE upload_id = $upload AND workspace_id = $ws AND file_id IS NULL ORDER BY id;",
-            p => { p.AddWithValue("$ws", workspaceId); p.AddWithValue("$upload", uploadId); },
+            [new("$ws", workspaceId), new("$upload", uploadId)],
             r => new UploadPartRecord
             {
-                Id = r.GetString(0),
-                UploadId = r.GetString(1),
-                WorkspaceId = r.GetString(2),
-                Bytes = r.GetInt64(3),
-                Sha256 = r.GetString(4),
-                CreatedAt = r.GetInt64(5),
+                Id = r.String(0),
+                UploadId = r.String(1),
+                WorkspaceId = r.String(2),
+                Bytes = r.Int64(3),
+                Sha256 = r.String(4),
+                CreatedAt = r.Int64(5),
             },
-            cancellationToken);
+            cancellationToken));
 
     public Task<(CompleteOutcome Outcome, IReadOnlyList<string> DroppedParts)> CompleteAsync(
         string uploadId, FileRecord file, IReadOnlyList<string> partIds, CancellationToken cancellationToken) =>
@@ -143,35 +143,35 @@ internal sealed class SqliteUploadCatalog(SqliteDatabase database) : IUploadCata
             return dropped;
         }, cancellationToken);
 
-    public async Task<IReadOnlyList<UploadRecord>> ListExpiredAsync(long nowUnixSeconds, int max, CancellationToken cancellationToken) =>
-        await database.QueryAsync(
+    public Task<IReadOnlyList<UploadRecord>> ListExpiredAsync(long nowUnixSeconds, int max, CancellationToken cancellationToken) =>
+        Task.FromResult<IReadOnlyList<UploadRecord>>(database.Query(
             $"SELECT {UploadColumns} FROM uploads WHERE status = 'pending' AND expires_at <= $now ORDER BY expires_at {SqliteDatabase.Limit(max)};",
-            p => p.AddWithValue("$now", nowUnixSeconds),
+            [new("$now", nowUnixSeconds)],
             ReadUpload,
-            cancellationToken);
+            cancellationToken));
 
-    public async Task<IReadOnlyList<BlobSegment>> GetSegmentsAsync(string fileId, CancellationToken cancellationToken) =>
-        await database.QueryAsync(
+    public Task<IReadOnlyList<BlobSegment>> GetSegmentsAsync(string fileId, CancellationToken cancellationToken) =>
+        Task.FromResult<IReadOnlyList<BlobSegment>>(database.Query(
             "SELECT id, bytes FROM upload_parts WHERE file_id = $file ORDER BY seq;",
-            p => p.AddWithValue("$file", fileId),
-            r => new BlobSegment(r.GetString(0), r.GetInt64(1)),
-            cancellationToken);
+            [new("$file", fileId)],
+            r => new BlobSegment(r.String(0), r.Int64(1)),
+            cancellationToken));
 
     public Task<IReadOnlySet<string>> FindExistingPartsAsync(IReadOnlyCollection<string> partIds, CancellationToken cancellationToken) =>
         database.FindExistingIdsAsync("upload_parts", partIds, cancellationToken);
 
-    private static UploadRecord ReadUpload(SqliteDataReader reader) => new()
+    private static UploadRecord ReadUpload(SqliteRow row) => new()
     {
-        WorkspaceId = reader.GetString(0),
-        Id = reader.GetString(1),
-        Filename = reader.GetString(2),
-        Purpose = reader.GetString(3),
-        Bytes = reader.GetInt64(4),
-        MimeType = reader.IsDBNull(5) ? null : reader.GetString(5),
-        CreatedAt = reader.GetInt64(6),
-        ExpiresAt = reader.GetInt64(7),
-        Status = reader.GetString(8),
-        FileId = reader.IsDBNull(9) ? null : reader.GetString(9),
-        FileExpiresAfterSeconds = reader.IsDBNull(10) ? null : reader.GetInt64(10),
+        WorkspaceId = row.String(0),
+        Id = row.String(1),
+        Filename = row.String(2),
+        Purpose = row.String(3),
+        Bytes = row.Int64(4),
+        MimeType = row.NullableString(5),
+        CreatedAt = row.Int64(6),
+        ExpiresAt = row.Int64(7),
+        Status = row.String(8),
+        FileId = row.NullableString(9),
+        FileExpiresAfterSeconds = row.NullableInt64(10),
     };
 }

@@ -36,24 +36,19 @@ internal sealed class SqliteWorkspaceCatalog(SqliteDatabase database) : IWorkspa
     public Task<Workspace?> FindWorkspaceByNameAsync(string name, CancellationToken cancellationToken) =>
         QuerySingleAsync($"SELECT {Columns} FROM workspaces w WHERE w.name = $p AND w.deleted_at IS NULL ORDER BY w.id LIMIT 1;", name, cancellationToken);
 
-    public async Task<Page<Workspace>> ListWorkspacesAsync(int limit, string? after, CancellationToken cancellationToken)
+    public Task<Page<Workspace>> ListWorkspacesAsync(int limit, string? after, CancellationToken cancellationToken)
     {
-        await using var connection = await database.OpenAsync(cancellationToken);
-        await using var command = connection.CreateCommand();
-        command.CommandText = $"SELECT {Columns} FROM workspaces w WHERE w.deleted_at IS NULL AND w.id > $after ORDER BY w.id {SqliteDatabase.Limit(limit + 1)};";
-        command.Parameters.AddWithValue("$after", after ?? "");
-        var items = new List<Workspace>();
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        while (await reader.ReadAsync(cancellationToken))
-        {
-            items.Add(Read(reader, 0));
-        }
+        var items = database.Query(
+            $"SELECT {Columns} FROM workspaces w WHERE w.deleted_at IS NULL AND w.id > $after ORDER BY w.id {SqliteDatabase.Limit(limit + 1)};",
+            [new("$after", after ?? "")],
+            r => Read(r, 0),
+            cancellationToken);
         bool hasMore = items.Count > limit;
         if (hasMore)
         {
             items.RemoveAt(items.Count - 1);
         }
-        return new Page<Workspace>(items, hasMore);
+        return Task.FromResult(new Page<Workspace>(items, hasMore));
     }
 
     public async Task<bool> UpdateWorkspaceAsync(Workspace workspace, CancellationToken cancellationToken) =>
@@ -88,12 +83,12 @@ internal sealed class SqliteWorkspaceCatalog(SqliteDatabase database) : IWorkspa
             return true;
         }, cancellationToken);
 
-    public async Task<IReadOnlyList<string>> ListDeletedWorkspacesAsync(int max, CancellationToken cancellationToken) =>
-        await database.QueryAsync(
+    public Task<IReadOnlyList<string>> ListDeletedWorkspacesAsync(int max, CancellationToken cancellationToken) =>
+        Task.FromResult<IReadOnlyList<string>>(database.Query(
             $"SELECT id FROM workspaces WHERE deleted_at IS NOT NULL AND purged = 0 ORDER BY deleted_at {SqliteDatabase.Limit(max)};",
-            _ => { },
-            r => r.GetString(0),
-            cancellationToken);
+            [],
+            r => r.String(0),
+            cancellationToken));
 
     public async Task<bool> PurgeWorkspaceAsync(string workspaceId, CancellationToken cancellationToken) =>
         await database.ExecuteAsync(
@@ -104,16 +99,16 @@ internal sealed class SqliteWorkspaceCatalog(SqliteDatabase database) : IWorkspa
             p => p.AddWithValue("$id", workspaceId),
             cancellationToken) > 0;
 
-    internal static Workspace Read(SqliteDataReader reader, int first) => new()
+    internal static Workspace Read(SqliteRow row, int first) => new()
     {
-        Id = reader.GetString(first),
-        Name = reader.GetString(first + 1),
-        CreatedAt = reader.GetInt64(first + 2),
-        StorageQuotaBytes = reader.IsDBNull(first + 3) ? null : reader.GetInt64(first + 3),
-        RateLimitRpm = reader.IsDBNull(first + 4) ? null : reader.GetInt32(first + 4),
-        UsageBytes = reader.GetInt64(first + 5),
+        Id = row.String(first),
+        Name = row.String(first + 1),
+        CreatedAt = row.Int64(first + 2),
+        StorageQuotaBytes = row.NullableInt64(first + 3),
+        RateLimitRpm = (int?)row.NullableInt64(first + 4),
+        UsageBytes = row.Int64(first + 5),
     };
 
-    private async Task<Workspace?> QuerySingleAsync(string sql, string parameter, CancellationToken cancellationToken) =>
-        (await database.QueryAsync(sql, p => p.AddWithValue("$p", parameter), r => Read(r, 0), cancellationToken)).FirstOrDefault();
+    private Task<Workspace?> QuerySingleAsync(string sql, string parameter, CancellationToken cancellationToken) =>
+        Task.FromResult(database.Query(sql, [new("$p", parameter)], r => Read(r, 0), cancellationToken).FirstOrDefault());
 }
