@@ -361,19 +361,60 @@ public sealed class SqliteCatalogTests : IAsyncLifetime
         {
             Assert.True(await _backend.Files.InsertAsync(file, CancellationToken.None));
         }
-        var reads = Enumerable.Range(0, 320).Select(async n =>
+        // Task.Run: a read runs synchronously on its caller, so without it the reads would run one after the other.
+        var reads = Enumerable.Range(0, 320).Select(n => Task.Run(async () =>
         {
             int i = n % 80;
             var query = Query(metadata: [new("k" + i, "v")]);
             var page = await _backend.Files.ListAsync(n % 160 < 80 ? query : query with { After = "file-zzzzzzzzzzzzzzzzzzzzzz" }, CancellationToken.None);
             Assert.Equal(files[i].Id, Assert.Single(page.Items).Id);
-        });
+        }));
         await Task.WhenAll(reads);
 
         // A reader kept open sees what is committed after it was opened.
         var later = TestFiles.Make(Ws, NewFileId(), metadata: new Dictionary<string, string> { ["k0"] = "v" });
         Assert.True(await _backend.Files.InsertAsync(later, CancellationToken.None));
         Assert.Equal(2, (await _backend.Files.ListAsync(Query(metadata: [new("k0", "v")]), CancellationToken.None)).Items.Count);
+    }
+
+    [Fact]
+    public void AQueryBindsEachKindOfParameterAndReadsEachKindOfValue()
+    {
+        var rows = _backend.Database.Query(
+            "SELECT $text, $number, $bytes, $nothing, 'x' WHERE $number > 0;",
+            [new("$text", "r\u00e9sum\u00e9 \U0001F600"), new("$number", long.MaxValue), new("$bytes", new byte[] { 0, 1, 255 }), new("$nothing", null)],
+            r => (r.String(0), r.Int64(1), r.Blob(2), r.IsNull(3), r.NullableString(3), r.NullableInt64(3), r.Utf8(4).ToArray(), r.NullableInt64(1)),
+            CancellationToken.None);
+        var row = Assert.Single(rows);
+        Assert.Equal("r\u00e9sum\u00e9 \U0001F600", row.Item1);
+        Assert.Equal(long.MaxValue, row.Item2);
+        Assert.Equal(new byte[] { 0, 1, 255 }, row.Item3);
+        Assert.True(row.Item4);
+        Assert.Null(row.Item5);
+        Assert.Null(row.Item6);
+        Assert.Equal("x"u8.ToArray(), row.Item7);
+        Assert.Equal(long.MaxValue, row.Item8);
+        Assert.Throws<InvalidOperationException>(() =>
+            _backend.Database.Query("SELECT NULL;", [], r => r.String(0), CancellationToken.None));
+    }
+
+    [Fact]
+    public void AFailedQueryLeavesItsReaderAndStatementReadyForTheNext()
+    {
+        const string Sql = "SELECT value FROM json_each($list) ORDER BY value;";
+        List<long> Run(string list) => _backend.Database.Query(Sql, [new("$list", list)], r => r.Int64(0), CancellationToken.None);
+
+        // SQLite fails while stepping (malformed JSON); a parameter of a kind that does not bind; a name the statement
+        // does not have; the row mapper throwing half-way. After each, the same statement answers the next query.
+        Assert.Equal(1, Assert.Throws<SqliteException>(() => Run("[1,")).SqliteErrorCode);
+        Assert.Throws<ArgumentException>(() => _backend.Database.Query(Sql, [new("$list", 1.5)], r => r.Int64(0), CancellationToken.None));
+        Assert.Throws<ArgumentException>(() => _backend.Database.Query(Sql, [new("$other", "[1]")], r => r.Int64(0), CancellationToken.None));
+        Assert.Throws<FormatException>(() => _backend.Database.Query(Sql, [new("$list", "[1,2,3]")],
+            r => r.Int64(0) == 2 ? throw new FormatException() : r.Int64(0), CancellationToken.None));
+        Assert.Equal([4L, 5L], Run("[5,4]"));
+        Assert.Throws<SqliteException>(() => _backend.Database.Query("SELECT * FROM no_such_table;", [], r => 0, CancellationToken.None));
+        Assert.Equal([7L], Run("[7]"));
+        Assert.Throws<OperationCanceledException>(() => _backend.Database.Query(Sql, [new("$list", "[1]")], r => r.Int64(0), new CancellationToken(true)));
     }
 
     [Fact]
