@@ -74,20 +74,11 @@ public sealed class SqliteCatalogTests : IAsyncLifetime
 
     private string NewFileId() => WharfIds.File(_ids.Next());
 
-    private async Task<List<string>> PlanAsync(FileListQuery query)
+    private Task<List<string>> PlanAsync(FileListQuery query, SqliteDatabase? database = null)
     {
-        await using var connection = await _backend.Database.OpenAsync(CancellationToken.None);
-        await using var command = connection.CreateCommand();
         var parameters = new List<SqliteParameter>();
-        command.CommandText = "EXPLAIN QUERY PLAN " + SqliteFileCatalog.BuildListSql(query, parameters, 1_750_000_000);
-        command.Parameters.AddRange(parameters);
-        var plan = new List<string>();
-        await using var reader = await command.ExecuteReaderAsync();
-        while (await reader.ReadAsync())
-        {
-            plan.Add(reader.GetString(3));
-        }
-        return plan;
+        string sql = "EXPLAIN QUERY PLAN " + SqliteFileCatalog.BuildListSql(query, parameters, 1_750_000_000);
+        return Task.FromResult((database ?? _backend.Database).Query(sql, parameters, r => r.String(3), CancellationToken.None));
     }
 
     private static FileListQuery Query(string? after = null, string? before = null, bool descending = true, string? purpose = null,
@@ -205,9 +196,10 @@ public sealed class SqliteCatalogTests : IAsyncLifetime
                 purpose: i % 3 == 0 ? "batch" : "assistants",
                 metadata: new Dictionary<string, string> { ["team"] = i % 2 == 0 ? "a" : "b" }), CancellationToken.None);
         }
-        await using (var connection = await _backend.Database.OpenAsync(CancellationToken.None))
+        await using (var connection = new SqliteConnection($"Data Source={_backend.DatabasePath};Pooling=False"))
         await using (var analyze = connection.CreateCommand())
         {
+            await connection.OpenAsync();
             analyze.CommandText = "ANALYZE;";
             await analyze.ExecuteNonQueryAsync();
         }
@@ -361,6 +353,7 @@ public sealed class SqliteCatalogTests : IAsyncLifetime
         {
             Assert.True(await _backend.Files.InsertAsync(file, CancellationToken.None));
         }
+        Assert.True(SqliteDatabase.MultiThreaded); // the mode the readers' unlocked column reads are made for
         // Task.Run: a read runs synchronously on its caller, so without it the reads would run one after the other.
         var reads = Enumerable.Range(0, 320).Select(n => Task.Run(async () =>
         {
@@ -396,6 +389,57 @@ public sealed class SqliteCatalogTests : IAsyncLifetime
         Assert.Equal(long.MaxValue, row.Item8);
         Assert.Throws<InvalidOperationException>(() =>
             _backend.Database.Query("SELECT NULL;", [], r => r.String(0), CancellationToken.None));
+        Assert.Throws<InvalidOperationException>(() =>
+            _backend.Database.Query("SELECT NULL;", [], r => r.Int64(0), CancellationToken.None));
+        Assert.Throws<InvalidOperationException>(() =>
+            _backend.Database.Query("SELECT NULL;", [], r => r.Blob(0), CancellationToken.None));
+        Assert.Equal((0L, Array.Empty<byte>(), 7L, true), Assert.Single(_backend.Database.Query(
+            "SELECT 0, x'', $int, $dbnull IS NULL;", [new("$int", 7), new("$dbnull", DBNull.Value)],
+            r => (r.Int64(0), r.Blob(1), r.Int64(2), r.Int64(3) == 1), CancellationToken.None)));
+    }
+
+    [Fact]
+    public void AQueryRefusesAParameterLeftOutAndASecondStatement()
+    {
+        // SQLite would read the missing $b as NULL, and would run only the first of two statements.
+        Assert.Throws<ArgumentException>(() =>
+            _backend.Database.Query("SELECT $a, $b;", [new("$a", 1L)], r => r.Int64(0), CancellationToken.None));
+        Assert.Throws<ArgumentException>(() =>
+            _backend.Database.Query("SELECT 1; SELECT 2;", [], r => r.Int64(0), CancellationToken.None));
+        Assert.Equal([1L], _backend.Database.Query("SELECT 1;  ", [], r => r.Int64(0), CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task ARateLimitOutsideTheIntegerRangeIsAnErrorNotAnotherLimit()
+    {
+        var workspace = new Workspace { Id = Ws, Name = "w", CreatedAt = 1, RateLimitRpm = 60 };
+        await _backend.Workspaces.InsertWorkspaceAsync(workspace, CancellationToken.None);
+        Assert.Equal(60, (await _backend.Workspaces.GetWorkspaceAsync(Ws, CancellationToken.None))!.RateLimitRpm);
+        await using (var connection = new SqliteConnection($"Data Source={_backend.DatabasePath};Pooling=False"))
+        {
+            await connection.OpenAsync();
+            await using var command = connection.CreateCommand();
+            command.CommandText = $"UPDATE workspaces SET rate_limit_rpm = 4294967301 WHERE id = '{Ws}';"; // 2^32 + 5
+            await command.ExecuteNonQueryAsync();
+        }
+        await Assert.ThrowsAsync<OverflowException>(() => _backend.Workspaces.GetWorkspaceAsync(Ws, CancellationToken.None));
+    }
+
+    [Fact]
+    public void AQueryCancelledWhileItReadsStopsAndLeavesItsStatementReady()
+    {
+        using var cancel = new CancellationTokenSource();
+        const string Sql = "WITH RECURSIVE s(v) AS (SELECT 1 UNION ALL SELECT v + 1 FROM s WHERE v < $n) SELECT v FROM s;";
+        Assert.Throws<OperationCanceledException>(() => _backend.Database.Query(Sql, [new("$n", 10_000L)], r =>
+        {
+            long value = r.Int64(0);
+            if (value == 100)
+            {
+                cancel.Cancel();
+            }
+            return value;
+        }, cancel.Token));
+        Assert.Equal(3, _backend.Database.Query(Sql, [new("$n", 3L)], r => r.Int64(0), CancellationToken.None).Count);
     }
 
     [Fact]
@@ -453,8 +497,8 @@ public sealed class SqliteCatalogTests : IAsyncLifetime
         Assert.Equal(unhashed.Id, Assert.Single(await files.ListUnhashedAsync(null, 10, CancellationToken.None)).Id);
         Assert.Equal(2, (await files.ListAsync(Query(purpose: null), CancellationToken.None)).Items.Count);
         // The indexes were made again on the new table: filtered pages stay range scans.
-        AssertIndexedRangeScan(await PlanAsync(Query(purpose: "batch")), "ix_files_purpose");
-        AssertIndexedRangeScan(await PlanAsync(Query(collection: "c")), "ix_files_collection");
+        AssertIndexedRangeScan(await PlanAsync(Query(purpose: "batch"), migrated), "ix_files_purpose");
+        AssertIndexedRangeScan(await PlanAsync(Query(collection: "c"), migrated), "ix_files_collection");
     }
 }
 

@@ -32,6 +32,11 @@ internal sealed class SqliteDatabase : IDisposable
         // the process opened a database first, the call fails and SQLite stays serialized, which is also correct.
         SQLitePCL.Batteries_V2.Init();
         MultiThreaded = SQLitePCL.raw.sqlite3_config(SQLitePCL.raw.SQLITE_CONFIG_MULTITHREAD) == SQLitePCL.raw.SQLITE_OK;
+        // SqliteRow reads values through its own declarations of SQLite's functions: they must reach the same library.
+        if (SqliteColumns.sqlite3_libversion_number() != SQLitePCL.raw.sqlite3_libversion_number())
+        {
+            throw new InvalidOperationException("SQLitePCL loaded another SQLite library than e_sqlite3.");
+        }
     }
 
     /// <summary>Whether multi-thread mode took effect (false when SQLite was initialized before this type).</summary>
@@ -44,19 +49,13 @@ internal sealed class SqliteDatabase : IDisposable
             DataSource = path,
             Mode = SqliteOpenMode.ReadWriteCreate,
             Cache = SqliteCacheMode.Private,
-            Pooling = true,
+            // The writer keeps its connection and readers are kept by this class, with their statements, so the
+            // framework's pool would only hand a closed reader's connection, with the busy handler it set, to another.
+            Pooling = false,
             DefaultTimeout = 30,
         }.ToString();
         Migrate();
         _writer = Task.Run(WriteLoopAsync);
-    }
-
-    /// <summary>A pooled connection for reading (WAL: readers never wait for the writer).</summary>
-    public async Task<SqliteConnection> OpenAsync(CancellationToken cancellationToken)
-    {
-        var connection = new SqliteConnection(_connectionString);
-        await connection.OpenAsync(cancellationToken);
-        return connection;
     }
 
     /// <summary>
@@ -173,8 +172,8 @@ internal sealed class SqliteDatabase : IDisposable
     /// Runs one read query on a kept-open reader connection and maps every row in place (<see cref="SqliteRow"/>).
     /// Preparing a statement (parse and plan) costs more than running a small one, so each reader keeps its
     /// statements by SQL text. They are stepped through SQLite's own API: Microsoft.Data.Sqlite's command, parameters
-    /// and data reader cost more per value than the query itself on a list page (docs/benchmarks.md). Parameters are
-    /// strings, 64-bit integers, byte arrays or null.
+    /// and data reader cost more per value than the query itself on a list page (docs/benchmarks.md). Every parameter
+    /// of the statement is given, once: a string, an integer, a byte array or null (or <see cref="DBNull"/>).
     /// </summary>
     public List<T> Query<T>(string sql, IReadOnlyList<SqliteParameter> parameters, RowReader<T> read, CancellationToken cancellationToken)
     {
@@ -189,12 +188,21 @@ internal sealed class SqliteDatabase : IDisposable
                 {
                     session.Bind(statement, parameter);
                 }
+                if (parameters.Count != SQLitePCL.raw.sqlite3_bind_parameter_count(statement))
+                {
+                    // SQLite would read a parameter left unbound as NULL: a wrong answer rather than an error.
+                    throw new ArgumentException("The query has parameters that were not given a value.", nameof(parameters));
+                }
                 var rows = new List<T>();
                 var row = new SqliteRow(statement.DangerousGetHandle());
                 int rc;
                 while ((rc = SQLitePCL.raw.sqlite3_step(statement)) == SQLitePCL.raw.SQLITE_ROW)
                 {
                     rows.Add(read(row));
+                    if (rows.Count % 64 == 0)
+                    {
+                        cancellationToken.ThrowIfCancellationRequested();
+                    }
                 }
                 return rc == SQLitePCL.raw.SQLITE_DONE ? rows : throw session.Error(rc);
             }
@@ -268,7 +276,6 @@ internal sealed class SqliteDatabase : IDisposable
         DisposeIdleReaders();
         _writes.Writer.TryComplete();
         _writer.GetAwaiter().GetResult();
-        SqliteConnection.ClearAllPools();
     }
 
     private void Migrate()
@@ -419,6 +426,7 @@ internal sealed class SqliteDatabase : IDisposable
     private sealed class Reader : IDisposable
     {
         private const int MaxStatements = 64;
+        private const int BusyTimeoutMilliseconds = 30_000;
         private readonly SqliteConnection _connection;
         private readonly Dictionary<string, SQLitePCL.sqlite3_stmt> _statements = new(StringComparer.Ordinal);
 
@@ -427,7 +435,7 @@ internal sealed class SqliteDatabase : IDisposable
             _connection = connection;
             // Raw statements do not go through Microsoft.Data.Sqlite's retry on SQLITE_BUSY (which a WAL reader meets
             // only while the WAL index is being rebuilt): SQLite's own busy handler waits for them instead.
-            SQLitePCL.raw.sqlite3_busy_timeout(connection.Handle, 30_000);
+            SQLitePCL.raw.sqlite3_busy_timeout(connection.Handle, BusyTimeoutMilliseconds);
         }
 
         public SQLitePCL.sqlite3_stmt Statement(string sql)
@@ -438,11 +446,11 @@ internal sealed class SqliteDatabase : IDisposable
                 {
                     DisposeStatements();
                 }
-                int rc = SQLitePCL.raw.sqlite3_prepare_v3(_connection.Handle, sql, SQLitePCL.raw.SQLITE_PREPARE_PERSISTENT, out statement);
-                if (rc != SQLitePCL.raw.SQLITE_OK)
+                int rc = SQLitePCL.raw.sqlite3_prepare_v3(_connection.Handle, sql, SQLitePCL.raw.SQLITE_PREPARE_PERSISTENT, out statement, out string tail);
+                if (rc != SQLitePCL.raw.SQLITE_OK || !string.IsNullOrWhiteSpace(tail))
                 {
                     statement?.Dispose(); // not left to a finalizer, which could run while the connection is in use
-                    throw Error(rc);
+                    throw rc != SQLitePCL.raw.SQLITE_OK ? Error(rc) : new ArgumentException("A query is one statement.", nameof(sql));
                 }
                 _statements.Add(sql, statement);
             }
@@ -457,9 +465,10 @@ internal sealed class SqliteDatabase : IDisposable
                 _ when index == 0 => throw new ArgumentException($"The statement has no parameter {parameter.ParameterName}."),
                 string text => SQLitePCL.raw.sqlite3_bind_text(statement, index, text),
                 long number => SQLitePCL.raw.sqlite3_bind_int64(statement, index, number),
+                int number => SQLitePCL.raw.sqlite3_bind_int64(statement, index, number),
                 byte[] bytes => SQLitePCL.raw.sqlite3_bind_blob(statement, index, bytes),
-                null => SQLitePCL.raw.sqlite3_bind_null(statement, index),
-                var other => throw new ArgumentException($"Parameter {parameter.ParameterName} is a {other.GetType().Name}: only strings, 64-bit integers, byte arrays and null bind here."),
+                null or DBNull => SQLitePCL.raw.sqlite3_bind_null(statement, index),
+                var other => throw new ArgumentException($"Parameter {parameter.ParameterName} is a {other.GetType().Name}: only strings, integers, byte arrays and null bind here."),
             };
             if (rc != SQLitePCL.raw.SQLITE_OK)
             {

@@ -234,13 +234,8 @@ internal sealed class SqliteFileCatalog(SqliteDatabase database, TimeProvider ti
     public Task<IReadOnlySet<string>> FindExistingAsync(IReadOnlyCollection<string> fileIds, CancellationToken cancellationToken) =>
         database.FindExistingIdsAsync("files", fileIds, cancellationToken);
 
-    public async Task CheckAsync(CancellationToken cancellationToken)
-    {
-        await using var connection = await database.OpenAsync(cancellationToken);
-        await using var command = connection.CreateCommand();
-        command.CommandText = "SELECT 1;";
-        await command.ExecuteScalarAsync(cancellationToken);
-    }
+    public Task CheckAsync(CancellationToken cancellationToken) =>
+        Task.FromResult(database.Query("SELECT count(*) FROM sqlite_schema;", [], r => r.Int64(0), cancellationToken));
 
     private static FileRecord Read(SqliteRow row) => new()
     {

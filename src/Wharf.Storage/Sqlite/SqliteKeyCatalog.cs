@@ -1,4 +1,3 @@
-using System.Globalization;
 using Microsoft.Data.Sqlite;
 using Wharf.Core.Auth;
 using Wharf.Core.Ports;
@@ -21,13 +20,8 @@ internal sealed class SqliteKeyCatalog(SqliteDatabase database) : IKeyCatalog
             r => new KeyLookup(ReadKey(r), SqliteWorkspaceCatalog.Read(r, 10)),
             cancellationToken).FirstOrDefault());
 
-    public async Task<bool> AnyKeyAsync(CancellationToken cancellationToken)
-    {
-        await using var connection = await database.OpenAsync(cancellationToken);
-        await using var command = connection.CreateCommand();
-        command.CommandText = "SELECT EXISTS (SELECT 1 FROM api_keys);";
-        return Convert.ToInt64(await command.ExecuteScalarAsync(cancellationToken), CultureInfo.InvariantCulture) == 1;
-    }
+    public Task<bool> AnyKeyAsync(CancellationToken cancellationToken) =>
+        Task.FromResult(database.Query("SELECT EXISTS (SELECT 1 FROM api_keys);", [], r => r.Int64(0) == 1, cancellationToken)[0]);
 
     public Task InsertKeyAsync(ApiKeyRecord key, CancellationToken cancellationToken) =>
         database.WriteAsync(async (connection, transaction) =>
@@ -87,7 +81,7 @@ internal sealed class SqliteKeyCatalog(SqliteDatabase database) : IKeyCatalog
         CreatedAt = row.Int64(5),
         Scopes = row.String(6).Split(' ', StringSplitOptions.RemoveEmptyEntries),
         ExpiresAt = row.NullableInt64(7),
-        RateLimitRpm = (int?)row.NullableInt64(8),
+        RateLimitRpm = checked((int?)row.NullableInt64(8)),
         LastUsedAt = row.NullableInt64(9),
     };
 }

@@ -105,7 +105,7 @@ internal sealed class SqliteWorkspaceCatalog(SqliteDatabase database) : IWorkspa
         Name = row.String(first + 1),
         CreatedAt = row.Int64(first + 2),
         StorageQuotaBytes = row.NullableInt64(first + 3),
-        RateLimitRpm = (int?)row.NullableInt64(first + 4),
+        RateLimitRpm = checked((int?)row.NullableInt64(first + 4)),
         UsageBytes = row.Int64(first + 5),
     };
 
