@@ -218,6 +218,16 @@ internal sealed class SqliteDatabase : IDisposable
         }
     }
 
+    /// <summary><see cref="Query{T}"/> for a catalog method returning a list (the query runs on the caller).</summary>
+    public Task<IReadOnlyList<T>> QueryListAsync<T>(
+        string sql, IReadOnlyList<SqliteParameter> parameters, RowReader<T> read, CancellationToken cancellationToken) =>
+        Task.FromResult<IReadOnlyList<T>>(Query(sql, parameters, read, cancellationToken));
+
+    /// <summary><see cref="Query{T}"/> for a catalog method returning the first row, or null when there is none.</summary>
+    public Task<T?> QueryFirstAsync<T>(
+        string sql, IReadOnlyList<SqliteParameter> parameters, RowReader<T> read, CancellationToken cancellationToken) where T : class =>
+        Task.FromResult(Query(sql, parameters, read, cancellationToken).FirstOrDefault());
+
     /// <summary>Which of <paramref name="ids"/> are in <paramref name="table"/>'s <c>id</c> column (one query).</summary>
     public Task<IReadOnlySet<string>> FindExistingIdsAsync(string table, IReadOnlyCollection<string> ids, CancellationToken cancellationToken) =>
         Task.FromResult<IReadOnlySet<string>>(ids.Count == 0

@@ -87,11 +87,11 @@ internal sealed class SqliteFileCatalog(SqliteDatabase database, TimeProvider ti
     }
 
     public Task<FileRecord?> GetAsync(string workspaceId, string fileId, CancellationToken cancellationToken) =>
-        Task.FromResult(database.Query(
+        database.QueryFirstAsync(
             $"SELECT {Columns} FROM files f WHERE f.workspace_id = $ws AND f.id = $id;",
             [new("$ws", workspaceId), new("$id", fileId)],
             Read,
-            cancellationToken).FirstOrDefault());
+            cancellationToken);
 
     public Task<Page<FileRecord>> ListAsync(FileListQuery query, CancellationToken cancellationToken)
     {
@@ -212,11 +212,11 @@ internal sealed class SqliteFileCatalog(SqliteDatabase database, TimeProvider ti
         }, cancellationToken);
 
     public Task<IReadOnlyList<FileRecord>> ListExpiredAsync(long nowUnixSeconds, int max, CancellationToken cancellationToken) =>
-        Task.FromResult<IReadOnlyList<FileRecord>>(database.Query(
+        database.QueryListAsync(
             $"SELECT {Columns} FROM files f WHERE f.expires_at IS NOT NULL AND f.expires_at <= $now ORDER BY f.expires_at {SqliteDatabase.Limit(max)};",
             [new("$now", nowUnixSeconds)],
             Read,
-            cancellationToken));
+            cancellationToken);
 
     public async Task<bool> SetSha256Async(string workspaceId, string fileId, string sha256, CancellationToken cancellationToken) =>
         await database.ExecuteAsync(
@@ -225,11 +225,11 @@ internal sealed class SqliteFileCatalog(SqliteDatabase database, TimeProvider ti
             cancellationToken) > 0;
 
     public Task<IReadOnlyList<FileRecord>> ListUnhashedAsync(string? afterId, int max, CancellationToken cancellationToken) =>
-        Task.FromResult<IReadOnlyList<FileRecord>>(database.Query(
+        database.QueryListAsync(
             $"SELECT {Columns} FROM files f INDEXED BY ix_files_unhashed WHERE f.sha256 IS NULL AND f.id > $after ORDER BY f.id {SqliteDatabase.Limit(max)};",
             [new("$after", afterId ?? "")],
             Read,
-            cancellationToken));
+            cancellationToken);
 
     public Task<IReadOnlySet<string>> FindExistingAsync(IReadOnlyCollection<string> fileIds, CancellationToken cancellationToken) =>
         database.FindExistingIdsAsync("files", fileIds, cancellationToken);

@@ -10,7 +10,7 @@ internal sealed class SqliteKeyCatalog(SqliteDatabase database) : IKeyCatalog
     private const string KeyColumns = "k.id, k.workspace_id, k.name, k.hash, k.prefix, k.created_at, k.scopes, k.expires_at, k.rate_limit_rpm, k.last_used_at";
 
     public Task<KeyLookup?> FindKeyByHashAsync(byte[] hash, CancellationToken cancellationToken) =>
-        Task.FromResult(database.Query(
+        database.QueryFirstAsync(
             $"""
             SELECT {KeyColumns}, {SqliteWorkspaceCatalog.Columns}
             FROM api_keys k JOIN workspaces w ON w.id = k.workspace_id
@@ -18,7 +18,7 @@ internal sealed class SqliteKeyCatalog(SqliteDatabase database) : IKeyCatalog
             """,
             [new("$hash", hash)],
             r => new KeyLookup(ReadKey(r), SqliteWorkspaceCatalog.Read(r, 10)),
-            cancellationToken).FirstOrDefault());
+            cancellationToken);
 
     public Task<bool> AnyKeyAsync(CancellationToken cancellationToken) =>
         Task.FromResult(database.Query("SELECT EXISTS (SELECT 1 FROM api_keys);", [], r => r.Int64(0) == 1, cancellationToken)[0]);
@@ -45,11 +45,11 @@ internal sealed class SqliteKeyCatalog(SqliteDatabase database) : IKeyCatalog
         }, cancellationToken);
 
     public Task<IReadOnlyList<ApiKeyRecord>> ListKeysAsync(string workspaceId, CancellationToken cancellationToken) =>
-        Task.FromResult<IReadOnlyList<ApiKeyRecord>>(database.Query(
+        database.QueryListAsync(
             $"SELECT {KeyColumns} FROM api_keys k WHERE k.workspace_id = $ws ORDER BY k.id;",
             [new("$ws", workspaceId)],
             ReadKey,
-            cancellationToken));
+            cancellationToken);
 
     public async Task<bool> DeleteKeyAsync(string keyId, CancellationToken cancellationToken) =>
         await database.ExecuteAsync("DELETE FROM api_keys WHERE id = $id;", p => p.AddWithValue("$id", keyId), cancellationToken) > 0;

@@ -35,11 +35,11 @@ internal sealed class SqliteUploadCatalog(SqliteDatabase database) : IUploadCata
         }, cancellationToken);
 
     public Task<UploadRecord?> GetUploadAsync(string workspaceId, string uploadId, CancellationToken cancellationToken) =>
-        Task.FromResult(database.Query(
+        database.QueryFirstAsync(
             $"SELECT {UploadColumns} FROM uploads WHERE workspace_id = $ws AND id = $id;",
             [new("$ws", workspaceId), new("$id", uploadId)],
             ReadUpload,
-            cancellationToken).FirstOrDefault());
+            cancellationToken);
 
     public Task<bool> InsertPartAsync(UploadPartRecord part, long nowUnixSeconds, CancellationToken cancellationToken) =>
         database.WriteAsync(async (connection, transaction) =>
@@ -65,7 +65,7 @@ internal sealed class SqliteUploadCatalog(SqliteDatabase database) : IUploadCata
         }, cancellationToken);
 
     public Task<IReadOnlyList<UploadPartRecord>> ListPartsAsync(string workspaceId, string uploadId, CancellationToken cancellationToken) =>
-        Task.FromResult<IReadOnlyList<UploadPartRecord>>(database.Query(
+        database.QueryListAsync(
             $"SELECT {PartColumns} FROM upload_parts WHERE upload_id = $upload AND workspace_id = $ws AND file_id IS NULL ORDER BY id;",
             [new("$ws", workspaceId), new("$upload", uploadId)],
             r => new UploadPartRecord
@@ -77,7 +77,7 @@ internal sealed class SqliteUploadCatalog(SqliteDatabase database) : IUploadCata
                 Sha256 = r.String(4),
                 CreatedAt = r.Int64(5),
             },
-            cancellationToken));
+            cancellationToken);
 
     public Task<(CompleteOutcome Outcome, IReadOnlyList<string> DroppedParts)> CompleteAsync(
         string uploadId, FileRecord file, IReadOnlyList<string> partIds, CancellationToken cancellationToken) =>
@@ -144,18 +144,18 @@ internal sealed class SqliteUploadCatalog(SqliteDatabase database) : IUploadCata
         }, cancellationToken);
 
     public Task<IReadOnlyList<UploadRecord>> ListExpiredAsync(long nowUnixSeconds, int max, CancellationToken cancellationToken) =>
-        Task.FromResult<IReadOnlyList<UploadRecord>>(database.Query(
+        database.QueryListAsync(
             $"SELECT {UploadColumns} FROM uploads WHERE status = 'pending' AND expires_at <= $now ORDER BY expires_at {SqliteDatabase.Limit(max)};",
             [new("$now", nowUnixSeconds)],
             ReadUpload,
-            cancellationToken));
+            cancellationToken);
 
     public Task<IReadOnlyList<BlobSegment>> GetSegmentsAsync(string fileId, CancellationToken cancellationToken) =>
-        Task.FromResult<IReadOnlyList<BlobSegment>>(database.Query(
+        database.QueryListAsync(
             "SELECT id, bytes FROM upload_parts WHERE file_id = $file ORDER BY seq;",
             [new("$file", fileId)],
             r => new BlobSegment(r.String(0), r.Int64(1)),
-            cancellationToken));
+            cancellationToken);
 
     public Task<IReadOnlySet<string>> FindExistingPartsAsync(IReadOnlyCollection<string> partIds, CancellationToken cancellationToken) =>
         database.FindExistingIdsAsync("upload_parts", partIds, cancellationToken);

@@ -84,11 +84,11 @@ internal sealed class SqliteWorkspaceCatalog(SqliteDatabase database) : IWorkspa
         }, cancellationToken);
 
     public Task<IReadOnlyList<string>> ListDeletedWorkspacesAsync(int max, CancellationToken cancellationToken) =>
-        Task.FromResult<IReadOnlyList<string>>(database.Query(
+        database.QueryListAsync(
             $"SELECT id FROM workspaces WHERE deleted_at IS NOT NULL AND purged = 0 ORDER BY deleted_at {SqliteDatabase.Limit(max)};",
             [],
             r => r.String(0),
-            cancellationToken));
+            cancellationToken);
 
     public async Task<bool> PurgeWorkspaceAsync(string workspaceId, CancellationToken cancellationToken) =>
         await database.ExecuteAsync(
@@ -110,5 +110,5 @@ internal sealed class SqliteWorkspaceCatalog(SqliteDatabase database) : IWorkspa
     };
 
     private Task<Workspace?> QuerySingleAsync(string sql, string parameter, CancellationToken cancellationToken) =>
-        Task.FromResult(database.Query(sql, [new("$p", parameter)], r => Read(r, 0), cancellationToken).FirstOrDefault());
+        database.QueryFirstAsync(sql, [new("$p", parameter)], r => Read(r, 0), cancellationToken);
 }
