@@ -90,6 +90,10 @@ public static class WharfErrors
     public static WharfError MalformedMultipart(string detail) =>
         new(400, "The multipart/form-data body could not be read: " + detail, null, "invalid_multipart");
 
+    /// <summary>The request body arrived more slowly than the server's minimum data rate, and it stopped waiting.</summary>
+    public static WharfError RequestTimeout() =>
+        new(408, "The request body arrived too slowly; the server stopped waiting for it. Send it again at a steady rate.", null, "request_timeout");
+
     public static WharfError Unauthorized() =>
         new(401, "Incorrect or missing API key. Send it as 'Authorization: Bearer <key>'.", null, "invalid_api_key");
 

@@ -82,6 +82,11 @@ public sealed class FileService(
         {
             return expiry.Error!;
         }
+        var contentType = FileFieldRules.ContentType(request.ContentType, "file");
+        if (!contentType.IsOk)
+        {
+            return contentType.Error!;
+        }
         string provider = string.IsNullOrEmpty(request.Provider) ? LocalProvider : request.Provider;
         if (!providers.TryGet(provider, out _))
         {
@@ -104,7 +109,7 @@ public sealed class FileService(
             Collection = collection.Value,
             Provider = provider,
             Sha256 = content.Sha256,
-            ContentType = string.IsNullOrWhiteSpace(request.ContentType) ? null : request.ContentType,
+            ContentType = contentType.Value,
         };
 
         await content.CommitAsync(file.Id, cancellationToken);

@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Globalization;
 using Wharf.Core.Errors;
 
@@ -24,6 +25,7 @@ public static class FileFieldRules
     public const long BatchDefaultExpirySeconds = 2_592_000;
     public const int MaxFilenameLength = 1024;
     public const int MaxCollectionLength = 256;
+    public const int MaxContentTypeLength = 255;
 
     /// <summary>Seconds until expiry from creation, or null for none; <c>batch</c> defaults to 30 days.</summary>
     public static Result<long?> ExpirySeconds(string? anchor, string? seconds, string purpose)
@@ -76,6 +78,29 @@ public static class FileFieldRules
         if (raw.Length is 0 or > MaxCollectionLength || raw.Any(char.IsControl))
         {
             return WharfErrors.Invalid("collection", $"Invalid 'collection': 1 to {MaxCollectionLength} printable characters.", "invalid_collection");
+        }
+        return raw;
+    }
+
+    /// <summary>
+    /// Whether a content type can be stored and sent back: a file's type is served as its <c>Content-Type</c>, and
+    /// a response header holds only printable ASCII. So: 1 to 255 characters from space to '~', not all blanks.
+    /// </summary>
+    public static bool IsSendableContentType([NotNullWhen(true)] string? value) =>
+        !string.IsNullOrWhiteSpace(value)
+        && value.Length <= MaxContentTypeLength
+        && value.All(c => c is >= ' ' and <= '~');
+
+    /// <summary>A file part's content type: none when absent or blank, else it must be sendable (<see cref="IsSendableContentType"/>).</summary>
+    public static Result<string?> ContentType(string? raw, string param)
+    {
+        if (string.IsNullOrWhiteSpace(raw))
+        {
+            return Result<string?>.From(null);
+        }
+        if (!IsSendableContentType(raw))
+        {
+            return WharfErrors.Invalid(param, $"Invalid content type of '{param}': at most {MaxContentTypeLength} printable ASCII characters, e.g. 'text/plain; charset=utf-8'.", "invalid_content_type");
         }
         return raw;
     }

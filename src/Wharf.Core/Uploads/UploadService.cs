@@ -82,9 +82,9 @@ public sealed class UploadService(
         {
             return WharfErrors.Invalid("bytes", $"'bytes' must be between 0 and {MaxUploadBytes} (8 GB).", "invalid_bytes");
         }
-        if (string.IsNullOrWhiteSpace(request.MimeType) || request.MimeType.Length > 255 || request.MimeType.Any(char.IsControl))
+        if (!FileFieldRules.IsSendableContentType(request.MimeType))
         {
-            return WharfErrors.Invalid("mime_type", "'mime_type' is required, e.g. 'application/jsonl'.", "invalid_mime_type");
+            return WharfErrors.Invalid("mime_type", $"'mime_type' is required: at most {FileFieldRules.MaxContentTypeLength} printable ASCII characters, e.g. 'application/jsonl'.", "invalid_mime_type");
         }
         var expiry = FileFieldRules.ExpirySeconds(
             request.ExpiresAfterAnchor,

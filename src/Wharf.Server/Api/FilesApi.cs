@@ -104,7 +104,8 @@ internal static class FilesApi
         }
         var file = opened.Value.File;
         context.Response.Headers.ContentDisposition = ContentDisposition.Attachment(file.Filename);
-        string contentType = file.ContentType ?? "application/octet-stream";
+        // A type stored before types were checked on the way in may not be sendable as a header: never a 500 for it.
+        string contentType = FileFieldRules.IsSendableContentType(file.ContentType) ? file.ContentType : "application/octet-stream";
         var lastModified = DateTimeOffset.FromUnixTimeSeconds(file.CreatedAt);
         var entityTag = file.Sha256 is null ? null : new EntityTagHeaderValue($"\"{file.Sha256}\"");
         if (WholeContentResult.Serves(context.Request))

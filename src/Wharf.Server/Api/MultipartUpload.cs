@@ -1,21 +1,37 @@
 using System.Buffers;
 using System.Text;
+using System.Text.Unicode;
 using Microsoft.AspNetCore.WebUtilities;
 using Microsoft.Net.Http.Headers;
 using Wharf.Core.Errors;
+using Wharf.Core.Json;
 using Wharf.Core.Ports;
+using Wharf.Server.Errors;
 
 namespace Wharf.Server.Api;
 
 /// <summary>
 /// Reads a multipart/form-data body in one pass: the one binary part (named by the caller: <c>file</c> for files,
 /// <c>data</c> for upload parts) is streamed to the blob store's staging area as it arrives, whatever the order of
-/// the parts; the small text fields are read into strings.
+/// the parts; the small text fields are read into strings, all of them together held to one small budget.
 /// </summary>
 internal sealed class MultipartUpload : IAsyncDisposable
 {
-    private const int MaxFieldChars = 64 * 1024;
+    /// <summary>
+    /// All text fields of one request together, names and values, in UTF-8 bytes. The largest legitimate form
+    /// (16 metadata keys of 64 characters and values of 512, every character \u-escaped, plus the short fields)
+    /// is under 57,000 bytes.
+    /// </summary>
+    public const int MaxFieldBytes = 64 * 1024;
+
+    /// <summary>The headers of one part, as the framework's default.</summary>
+    public const int MaxPartHeaderBytes = 16 * 1024;
+
+    /// <summary>Bytes read between two parts, or after the closing boundary (the epilogue, ignored), before the body is treated as ended.</summary>
+    public const int MaxGapBytes = 64 * 1024;
+
     private const int MaxParts = 64;
+    private const int ReaderBufferBytes = 4 * 1024;
 
     private MultipartUpload(IReadOnlyDictionary<string, string> fields, string? filename, string? contentType, StagedBlob content)
     {
@@ -59,16 +75,27 @@ internal sealed class MultipartUpload : IAsyncDisposable
             return WharfErrors.MalformedMultipart("the Content-Type has no valid boundary.");
         }
 
-        var fields = new Dictionary<string, string>(StringComparer.Ordinal);
         StagedBlob? staged = null;
         string? filename = null;
         string? contentType = null;
+        var body = new GapLimitedStream(request.Body, MaxGapBytes);
+        using var fields = new FormFields();
         try
         {
-            var reader = new MultipartReader(boundary, request.Body) { HeadersCountLimit = 16, HeadersLengthLimit = 16 * 1024 };
-            int parts = 0;
-            while (await reader.ReadNextSectionAsync(cancellationToken) is { } section)
+            // The framework skips the epilogue with the headers' limit: it must hold the gap's bytes plus what its
+            // buffer already holds. The gap stream, not that limit, bounds what is read; part headers are checked below.
+            var reader = new MultipartReader(boundary, body, ReaderBufferBytes)
             {
+                HeadersCountLimit = 16,
+                HeadersLengthLimit = MaxGapBytes + 2 * ReaderBufferBytes,
+            };
+            int parts = 0;
+            while (await NextSectionAsync(reader, body, cancellationToken) is { } section)
+            {
+                if (body.GapExhausted || HeaderBytes(section) > MaxPartHeaderBytes)
+                {
+                    return await FailAsync(staged, PartHeadersTooLong());
+                }
                 if (++parts > MaxParts)
                 {
                     return await FailAsync(staged, WharfErrors.MalformedMultipart($"more than {MaxParts} parts."));
@@ -96,26 +123,23 @@ internal sealed class MultipartUpload : IAsyncDisposable
                     }
                     staged = kept.Value;
                 }
-                else
+                else if (await fields.ReadAsync(name, section.Body, binaryPart, cancellationToken) is { } refused)
                 {
-                    string? value = await ReadFieldAsync(section.Body, cancellationToken);
-                    if (value is null)
-                    {
-                        return await FailAsync(staged, WharfErrors.Invalid(name, $"The field is longer than {MaxFieldChars} characters.", "field_too_long"));
-                    }
-                    fields.TryAdd(name, value);
+                    return await FailAsync(staged, refused);
                 }
             }
         }
-        catch (BadHttpRequestException ex) when (ex.StatusCode == StatusCodes.Status413PayloadTooLarge)
+        catch (BadHttpRequestException ex)
         {
-            return await FailAsync(staged, new WharfError(413, "The request body is larger than this endpoint accepts.", binaryPart, "request_too_large"));
+            return await FailAsync(staged, RequestBodyErrors.From(ex, binaryPart));
         }
-        catch (Exception ex) when (ex is IOException or InvalidDataException or DecoderFallbackException)
+        catch (Exception ex) when (ex is IOException or InvalidDataException)
         {
-            return await FailAsync(staged, WharfErrors.MalformedMultipart(ex is InvalidDataException
-                ? ex.Message
-                : "the body ended before the closing boundary."));
+            return await FailAsync(staged, body.GapExhausted
+                ? PartHeadersTooLong()
+                : WharfErrors.MalformedMultipart(ex is InvalidDataException
+                    ? ClientJson.Printable(ex.Message, 200)
+                    : "the body ended before the closing boundary."));
         }
         catch
         {
@@ -130,8 +154,39 @@ internal sealed class MultipartUpload : IAsyncDisposable
         {
             return WharfErrors.Missing(binaryPart);
         }
-        return new MultipartUpload(fields, filename, contentType, staged);
+        return new MultipartUpload(fields.Values, filename, contentType, staged);
     }
+
+    /// <summary>The next part, reading at most <see cref="MaxGapBytes"/> to find it (or to skip the epilogue).</summary>
+    private static async Task<MultipartSection?> NextSectionAsync(MultipartReader reader, GapLimitedStream body, CancellationToken cancellationToken)
+    {
+        body.BeginGap();
+        try
+        {
+            return await reader.ReadNextSectionAsync(cancellationToken);
+        }
+        finally
+        {
+            body.EndGap();
+        }
+    }
+
+    /// <summary>The size of a part's headers, counted as the framework counts them: each line without its line break.</summary>
+    private static int HeaderBytes(MultipartSection section)
+    {
+        int total = 0;
+        foreach (var (name, values) in section.Headers ?? [])
+        {
+            foreach (string? value in values)
+            {
+                total += name.Length + 1 + (value?.Length ?? 0);
+            }
+        }
+        return total;
+    }
+
+    private static WharfError PartHeadersTooLong() =>
+        WharfErrors.MalformedMultipart($"a part's headers are longer than {MaxPartHeaderBytes} bytes.");
 
     private static async Task<Result<MultipartUpload>> FailAsync(StagedBlob? staged, WharfError error)
     {
@@ -142,28 +197,120 @@ internal sealed class MultipartUpload : IAsyncDisposable
         return error;
     }
 
-    /// <summary>A text field as UTF-8, or null when it is longer than the limit.</summary>
-    private static async Task<string?> ReadFieldAsync(Stream body, CancellationToken cancellationToken)
+    /// <summary>
+    /// The form's text fields: each read into one pooled buffer (rented at the first field, returned when the request
+    /// is read), checked as UTF-8, then kept as a string; all of them together held to <see cref="MaxFieldBytes"/>.
+    /// </summary>
+    private sealed class FormFields : IDisposable
     {
-        char[] buffer = ArrayPool<char>.Shared.Rent(MaxFieldChars + 1);
-        try
+        private readonly Dictionary<string, string> _values = new(StringComparer.Ordinal);
+        private byte[]? _buffer;
+        private int _left = MaxFieldBytes;
+
+        public IReadOnlyDictionary<string, string> Values => _values;
+
+        /// <summary>Reads one field to its end; an error when it does not fit in what is left of the budget or is not UTF-8.</summary>
+        public async Task<WharfError?> ReadAsync(string name, Stream body, string binaryPart, CancellationToken cancellationToken)
         {
-            using var reader = new StreamReader(body, new UTF8Encoding(false, throwOnInvalidBytes: true), detectEncodingFromByteOrderMarks: false, bufferSize: 4096, leaveOpen: true);
-            int total = 0;
-            while (total <= MaxFieldChars)
+            string param = ClientJson.Printable(name);
+            _left -= Encoding.UTF8.GetByteCount(name);
+            if (_left < 0)
             {
-                int read = await reader.ReadAsync(buffer.AsMemory(total, MaxFieldChars + 1 - total), cancellationToken);
+                return TooLarge(param, binaryPart);
+            }
+            _buffer ??= ArrayPool<byte>.Shared.Rent(MaxFieldBytes + 1);
+            var room = _buffer.AsMemory(0, _left + 1);
+            int total = 0;
+            while (total < room.Length)
+            {
+                int read = await body.ReadAsync(room[total..], cancellationToken);
                 if (read == 0)
                 {
-                    return new string(buffer, 0, total);
+                    break;
                 }
                 total += read;
             }
+            if (total > _left)
+            {
+                return TooLarge(param, binaryPart);
+            }
+            _left -= total;
+            var bytes = _buffer.AsSpan(0, total);
+            if (!Utf8.IsValid(bytes))
+            {
+                return WharfErrors.Invalid(param, $"The field '{param}' is not valid UTF-8 text.", "invalid_utf8");
+            }
+            _values.TryAdd(name, Encoding.UTF8.GetString(bytes));
             return null;
         }
-        finally
+
+        public void Dispose()
         {
-            ArrayPool<char>.Shared.Return(buffer);
+            if (_buffer is not null)
+            {
+                ArrayPool<byte>.Shared.Return(_buffer);
+                _buffer = null;
+            }
         }
+
+        private static WharfError TooLarge(string param, string binaryPart) => new(413,
+            $"The form's text fields are larger than {MaxFieldBytes} bytes in all (names and values). Only the '{binaryPart}' part may be large.",
+            param, "form_fields_too_large");
+    }
+
+    /// <summary>
+    /// The request body as the multipart reader sees it. Between two parts (while the reader looks for the next part's
+    /// headers, or skips the epilogue after the closing boundary, which RFC 2046 says to ignore) at most a fixed number
+    /// of bytes is read; past that the body reads as ended, so an epilogue of any length costs a bounded read.
+    /// Inside a part, reads pass straight through.
+    /// </summary>
+    private sealed class GapLimitedStream(Stream inner, int maxGapBytes) : Stream
+    {
+        private int _gapLeft = -1;
+
+        /// <summary>A gap reached its limit: from then on the body reads as ended.</summary>
+        public bool GapExhausted { get; private set; }
+
+        public override bool CanRead => true;
+        public override bool CanSeek => false;
+        public override bool CanWrite => false;
+        public override long Length => throw new NotSupportedException();
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+        public void BeginGap() => _gapLeft = maxGapBytes;
+
+        public void EndGap() => _gapLeft = -1;
+
+        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+            _gapLeft < 0 && !GapExhausted
+                ? inner.ReadAsync(buffer, offset, count, cancellationToken)
+                : ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            if (GapExhausted)
+            {
+                return ValueTask.FromResult(0);
+            }
+            return _gapLeft < 0 ? inner.ReadAsync(buffer, cancellationToken) : ReadInGapAsync(buffer, cancellationToken);
+        }
+
+        private async ValueTask<int> ReadInGapAsync(Memory<byte> buffer, CancellationToken cancellationToken)
+        {
+            if (_gapLeft == 0)
+            {
+                GapExhausted = true;
+                return 0;
+            }
+            int read = await inner.ReadAsync(buffer[..Math.Min(buffer.Length, _gapLeft)], cancellationToken);
+            _gapLeft -= read;
+            return read;
+        }
+
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+        public override void Flush() { }
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 }
