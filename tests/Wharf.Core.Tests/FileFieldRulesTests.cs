@@ -225,4 +225,50 @@ public sealed class FilePurposesTests
         Assert.Equal(6, purposes.Uploadable.Count);
         Assert.Equal(purposes.Uploadable.Count, purposes.Uploadable.Distinct().Count());
     }
+
+    [Theory]
+    [InlineData("text/plain")]
+    [InlineData("application/jsonl; charset=utf-8")]
+    [InlineData("multipart/x; boundary=\"a b\"")]
+    [InlineData("t")]
+    public void SendableContentTypesAreKept(string value)
+    {
+        Assert.True(FileFieldRules.IsSendableContentType(value));
+        Assert.Equal(value, FileFieldRules.ContentType(value, "file").Value);
+    }
+
+    [Theory]
+    [InlineData(null)]
+    [InlineData("")]
+    [InlineData("  ")]
+    public void NoContentTypeIsNone(string? value)
+    {
+        Assert.False(FileFieldRules.IsSendableContentType(value));
+        var result = FileFieldRules.ContentType(value, "file");
+        Assert.True(result.IsOk);
+        Assert.Null(result.Value);
+    }
+
+    [Theory]
+    [InlineData("text/plain; charset=\u00e9")]
+    [InlineData("text/\u65e5")]
+    [InlineData("text/plain\r\nX-Evil: 1")]
+    [InlineData("text/plain\u0000")]
+    [InlineData("text/plain\t")]
+    [InlineData("text/plain\u007f")]
+    public void ContentTypesThatCannotBeSentAreRefused(string value)
+    {
+        Assert.False(FileFieldRules.IsSendableContentType(value));
+        var result = FileFieldRules.ContentType(value, "file");
+        Assert.False(result.IsOk);
+        Assert.Equal(("file", "invalid_content_type"), (result.Error!.Param, result.Error.Code));
+    }
+
+    [Fact]
+    public void ContentTypesAreLimitedTo255Characters()
+    {
+        string longest = "text/" + new string('x', 250);
+        Assert.True(FileFieldRules.IsSendableContentType(longest));
+        Assert.False(FileFieldRules.IsSendableContentType(longest + "x"));
+    }
 }

@@ -133,4 +133,38 @@ public sealed class FileMetadataTests
         Assert.False(result.IsOk);
         Assert.True(result.Error!.Message.Length < 500, "message echoes the whole key");
     }
+
+    [Theory]
+    [InlineData("""{"k":"\ud800"}""")]
+    [InlineData("""{"k":"a\udc00"}""")]
+    [InlineData("""{"\ud800":"v"}""")]
+    [InlineData("""{"k":"v","bad":"\udfff"}""")]
+    public void TextThatIsNotUnicodeIsRejectedNotThrown(string json)
+    {
+        AssertRejected(json);
+    }
+
+    [Fact]
+    public void AStringHoldingAnUnpairedSurrogateIsRejected()
+    {
+        // Built at run time: an attribute argument cannot carry an unpaired surrogate.
+        AssertRejected("{\"k\":\"a" + (char)0xD800 + "\"}");
+    }
+
+    [Fact]
+    public void AnEscapedSurrogatePairIsText()
+    {
+        var result = FileMetadata.Parse("""{"k":"\ud83d\ude00"}""");
+        Assert.True(result.IsOk);
+        Assert.Equal("\U0001F600", result.Value["k"]);
+    }
+
+    [Fact]
+    public void ErrorMessageNeverCutsAKeyBetweenASurrogatePair()
+    {
+        string key = new string('k', 63) + "\U0001F600" + new string('k', 10);
+        var result = FileMetadata.Parse($$"""{"{{key}}":1}""");
+        Assert.False(result.IsOk);
+        Assert.DoesNotContain(result.Error!.Message, char.IsSurrogate);
+    }
 }

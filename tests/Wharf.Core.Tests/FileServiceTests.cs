@@ -161,6 +161,19 @@ public sealed class FileServiceTests
         Assert.Equal("hello", Encoding.UTF8.GetString(_blobs.Blobs[file.Id]));
     }
 
+    [Theory]
+    [InlineData("text/plain; charset=\u00e9")]
+    [InlineData("text/plain\u0001")]
+    public async Task AContentTypeThatCannotBeSentBackIsA400OnFile(string contentType)
+    {
+        await using var staged = await StageAsync();
+        var result = await _service.CreateAsync(Ws, new FileUploadRequest { Purpose = "assistants", Filename = "a.txt", ContentType = contentType }, staged, CancellationToken.None);
+        Assert.False(result.IsOk);
+        Assert.Equal(("file", "invalid_content_type"), (result.Error!.Param, result.Error.Code));
+        Assert.Empty(_catalog.Files);
+        Assert.Empty(_blobs.Blobs);
+    }
+
     [Fact]
     public async Task CreateWithoutContentTypeOrMetadata()
     {

@@ -229,6 +229,8 @@ public sealed class UploadServiceTests
     [InlineData("")]
     [InlineData("   ")]
     [InlineData("text/plain\r\nX-Evil: 1")]
+    [InlineData("text/plain; charset=\u00e9")]
+    [InlineData("text/\u65e5\u672c")]
     public async Task CreateWithoutAValidMimeType(string? mime)
     {
         var result = await _service.CreateAsync(Ws, Request(mime: mime), Ct);
