@@ -60,6 +60,9 @@ internal static class WharfHostingExtensions
         services.AddSingleton<UploadHasher>();
         services.AddSingleton<DeferredFileHasher>();
         services.AddSingleton<KeyRateLimiter>();
+        services.AddSingleton<FailedAuthenticationLimiter>();
+        services.AddSingleton<AuthenticationFailureLog>();
+        services.AddHostedService(sp => sp.GetRequiredService<AuthenticationFailureLog>());
         services.AddHostedService<StartupTasks>();
         services.AddHostedService<StorageSweeper>();
         services.AddHostedService<KeyUsageFlusher>();
