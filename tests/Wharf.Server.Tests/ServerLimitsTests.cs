@@ -28,7 +28,8 @@ public sealed class ServerLimitsTests(ShortTimeoutsServerFixture fixture) : ICla
     [Fact]
     public async Task More_idle_connections_than_descriptors_are_refused_and_the_server_lives_on()
     {
-        await using var server = await WharfServer.StartThroughAsync(["prlimit", $"--nofile={DescriptorLimit}:{DescriptorLimit}"]);
+        await using var server = await WharfServer.StartThroughAsync(
+            ["prlimit", $"--nofile={DescriptorLimit}:{DescriptorLimit}"], "--Wharf:Server:RefusedConnectionsLogSeconds=1");
         Assert.Contains($"may open only {DescriptorLimit} files", server.Output);
 
         var endpoint = new IPEndPoint(IPAddress.Loopback, server.BaseAddress.Port);
@@ -88,6 +89,17 @@ public sealed class ServerLimitsTests(ShortTimeoutsServerFixture fixture) : ICla
         }
         Assert.True(server.IsRunning);
         Assert.DoesNotContain("Out of memory", server.Output);
+
+        // The refused connections are counted in a line per second, not logged one by one.
+        var refusals = new System.Text.RegularExpressions.Regex(@"(\d+) connection\(s\) refused in the last 1 s");
+        int counted = 0;
+        for (int attempt = 0; attempt < 30 && counted < sockets.Count - ConnectionsThatFit; attempt++)
+        {
+            await Task.Delay(100);
+            counted = refusals.Matches(server.Output).Sum(m => int.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture));
+        }
+        Assert.True(counted >= sockets.Count - ConnectionsThatFit, $"{counted} refusals logged");
+        Assert.DoesNotContain("rejected because the maximum number of concurrent connections", server.Output);
     }
 
     [Fact]

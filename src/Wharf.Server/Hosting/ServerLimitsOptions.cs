@@ -39,4 +39,8 @@ internal sealed class ServerLimitsOptions
     /// <summary>Seconds a request body may run below <see cref="MinRequestBodyBytesPerSecond"/> before it is cut.</summary>
     [Range(2, 3600)]
     public int MinRequestBodyGraceSeconds { get; set; } = 10;
+
+    /// <summary>Seconds between the log lines that count refused connections (one line per interval, not per connection).</summary>
+    [Range(1, 3600)]
+    public int RefusedConnectionsLogSeconds { get; set; } = 10;
 }

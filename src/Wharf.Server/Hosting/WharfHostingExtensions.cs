@@ -67,6 +67,7 @@ internal static class WharfHostingExtensions
         services.AddHostedService<StorageSweeper>();
         services.AddHostedService<KeyUsageFlusher>();
         services.AddHostedService<DeferredHashing>();
+        services.AddHostedService<RefusedConnectionLog>();
 
         services.AddSingleton<KeyGate>();
 
