@@ -13,15 +13,21 @@ namespace Wharf.Server.Auth;
 /// The one gate in front of every route that takes a key (<see cref="RouteAccess"/>): it authenticates the key,
 /// applies its rate limit, checks the route's scope and sets the caller's workspace as the request's user (the
 /// one claim handlers read).
-/// Failures are the error envelope: 401 for a missing or unknown key, 429, 403 for a key without the scope.
-/// Neither a key nor its hash is ever logged.
+/// Failures are the error envelope: 401 for a missing or unknown key (429 once the client's address has failed too
+/// often: <see cref="FailedAuthenticationLimiter"/>), 429 over the key's rate, 403 for a key without the scope.
+/// Neither a key nor its hash is ever logged; failures are counted in one log line per interval.
 /// </summary>
 /// <remarks>
 /// One middleware rather than the framework's authentication and authorization: those ran a handler, a policy and
 /// its requirements per request for what is a hash, a lookup and a set membership, about a tenth of a file list
 /// request's CPU (docs/benchmarks.md).
 /// </remarks>
-internal sealed class KeyGate(KeyService keys, KeyRateLimiter limiter, IOptions<WharfOptions> options, ILogger<KeyGate> logger)
+internal sealed class KeyGate(
+    KeyService keys,
+    KeyRateLimiter limiter,
+    FailedAuthenticationLimiter failures,
+    AuthenticationFailureLog failureLog,
+    IOptions<WharfOptions> options)
 {
     private const string AuthenticationType = "WharfKey";
     private readonly byte[]? _adminKeyHash = options.Value.Auth.AdminKey is { Length: > 0 } adminKey ? Hash(adminKey) : null;
@@ -41,11 +47,7 @@ internal sealed class KeyGate(KeyService keys, KeyRateLimiter limiter, IOptions<
         var found = secret is null ? null : await keys.AuthenticateAsync(secret, context.RequestAborted);
         if (found is null)
         {
-            if (secret is not null)
-            {
-                logger.LogInformation("Authentication failed for request {RequestId}.", context.TraceIdentifier);
-            }
-            await ErrorResult.WriteAsync(context, WharfErrors.Unauthorized());
+            await FailAsync(context, WharfErrors.Unauthorized());
             return;
         }
         int rpm = found.Key.RateLimitRpm ?? found.Workspace.RateLimitRpm ?? _defaultRpm;
@@ -68,13 +70,20 @@ internal sealed class KeyGate(KeyService keys, KeyRateLimiter limiter, IOptions<
         // Hashes are compared, so the comparison takes the same time whatever the lengths.
         if (secret is null || _adminKeyHash is null || !CryptographicOperations.FixedTimeEquals(Hash(secret), _adminKeyHash))
         {
-            if (secret is not null)
-            {
-                logger.LogInformation("Admin authentication failed for request {RequestId}.", context.TraceIdentifier);
-            }
-            return ErrorResult.WriteAsync(context, new WharfError(401, "The admin API needs the admin key: 'Authorization: Bearer <admin key>'.", null, "invalid_admin_key"));
+            return FailAsync(context, new WharfError(401, "The admin API needs the admin key: 'Authorization: Bearer <admin key>'.", null, "invalid_admin_key"));
         }
         return next(context); // the admin handlers act on the workspace or key in their route, not on a caller
+    }
+
+    /// <summary>
+    /// A missing or wrong key: 401, or 429 once the client's address is over its allowance of failures. Counted for
+    /// the aggregated log line, never logged one by one.
+    /// </summary>
+    private Task FailAsync(HttpContext context, WharfError unauthorized)
+    {
+        bool withinAllowance = failures.TryCount(context, out TimeSpan retryAfter);
+        failureLog.Add(context.TraceIdentifier, refused: !withinAllowance);
+        return withinAllowance ? ErrorResult.WriteAsync(context, unauthorized) : FailedAuthenticationLimiter.RefuseAsync(context, retryAfter);
     }
 
     private static byte[] Hash(string secret) => SHA256.HashData(Encoding.UTF8.GetBytes(secret));

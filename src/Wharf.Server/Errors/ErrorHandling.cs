@@ -45,8 +45,12 @@ internal sealed class EnvelopeExceptionHandler(ILogger<EnvelopeExceptionHandler>
 
 internal static class ErrorHandlingExtensions
 {
-    /// <summary>Envelope for everything the routing layer answers on its own (unknown URL, wrong method).</summary>
-    public static IApplicationBuilder UseEnvelopeForBareStatusCodes(this IApplicationBuilder app) =>
+    /// <summary>
+    /// Envelope for everything the framework answers without a body: the routing layer (unknown URL, wrong method) and
+    /// the file results' 416.
+    /// </summary>
+    public static IApplicationBuilder UseEnvelopeForBareStatusCodes(this IApplicationBuilder app)
+    {
         app.UseStatusCodePages(async context =>
         {
             var http = context.HttpContext;
@@ -54,8 +58,27 @@ internal static class ErrorHandlingExtensions
             {
                 404 => WharfErrors.NotFoundRoute(http.Request.Path.ToUriComponent()),
                 405 => WharfErrors.MethodNotAllowed(http.Request.Method, http.Request.Path.ToUriComponent()),
+                416 => new WharfError(416,
+                    $"The requested range is not satisfiable ({http.Response.Headers.ContentRange}): it lies outside the file.", "range", "range_not_satisfiable"),
                 int status => new WharfError(status, "The request could not be served.", null, null),
             };
             await ErrorResult.WriteAsync(http, error);
         });
+        // The status code pages leave alone an answer that has a Content-Type or a Content-Length; the file results
+        // set both on their empty 416. An error answer that is still empty gets the envelope all the same.
+        return app.Use(static async (context, next) =>
+        {
+            await next(context);
+            var response = context.Response;
+            if (response.StatusCode >= 400 && !response.HasStarted && response.ContentLength == 0)
+            {
+                response.ContentLength = null;
+                response.ContentType = null;
+                // What described the file (a 416 keeps its Content-Range) does not describe the envelope.
+                response.Headers.ContentDisposition = default;
+                response.Headers.ETag = default;
+                response.Headers.LastModified = default;
+            }
+        });
+    }
 }

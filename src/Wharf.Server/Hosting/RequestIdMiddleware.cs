@@ -5,14 +5,19 @@ internal sealed class RequestIdMiddleware(RequestDelegate next)
 {
     public const string Header = "x-request-id";
 
-    public Task InvokeAsync(HttpContext context)
+    /// <summary>A new request id.</summary>
+    public static string NewId()
     {
         // Unique, not secret: 128 bits from the thread's fast generator rather than a call into the system's random
         // source (OpenSSL) on every request. Nothing in the id counts requests, so it tells a client nothing.
         Span<byte> bits = stackalloc byte[16];
         Random.Shared.NextBytes(bits);
-        string id = "req_" + Convert.ToHexStringLower(bits);
-        context.TraceIdentifier = id;
+        return "req_" + Convert.ToHexStringLower(bits);
+    }
+
+    public Task InvokeAsync(HttpContext context)
+    {
+        context.TraceIdentifier = NewId();
         // Set when the response starts, so that nothing clearing the response on the way (the exception handler
         // does) can lose it.
         context.Response.OnStarting(static state =>

@@ -31,11 +31,15 @@ internal static class WharfHostingExtensions
             .Validate(o => o.ExtraPurposes.All(p => !string.IsNullOrWhiteSpace(p) && p.Length <= 64), "Wharf:Files:ExtraPurposes holds an empty or overlong purpose.")
             .ValidateOnStart();
 
+        services.AddOptions<ServerLimitsOptions>().BindConfiguration(ServerLimitsOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddSingleton<IValidateOptions<ServerLimitsOptions>, ServerLimitsValidation>();
+        services.AddSingleton<IConfigureOptions<Microsoft.AspNetCore.Server.Kestrel.Core.KestrelServerOptions>, KestrelLimits>();
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
             kestrel.Limits.MaxRequestLineSize = 64 * 1024;
             kestrel.Limits.MaxRequestBufferSize = 1024 * 1024;
+            kestrel.ConfigureEndpointDefaults(ServerRejectionEnvelope.Use);
         });
 
         string dataDir = builder.Configuration[$"{WharfOptions.Section}:DataDir"] is { Length: > 0 } dir ? dir : new WharfOptions().DataDir;
@@ -56,10 +60,14 @@ internal static class WharfHostingExtensions
         services.AddSingleton<UploadHasher>();
         services.AddSingleton<DeferredFileHasher>();
         services.AddSingleton<KeyRateLimiter>();
+        services.AddSingleton<FailedAuthenticationLimiter>();
+        services.AddSingleton<AuthenticationFailureLog>();
+        services.AddHostedService(sp => sp.GetRequiredService<AuthenticationFailureLog>());
         services.AddHostedService<StartupTasks>();
         services.AddHostedService<StorageSweeper>();
         services.AddHostedService<KeyUsageFlusher>();
         services.AddHostedService<DeferredHashing>();
+        services.AddHostedService<RefusedConnectionLog>();
 
         services.AddSingleton<KeyGate>();
 
@@ -78,6 +86,7 @@ internal static class WharfHostingExtensions
 
     public static WebApplication UseWharf(this WebApplication app)
     {
+        app.UseServerRejectionEnvelope();
         app.UseMiddleware<RequestIdMiddleware>();
         app.UseExceptionHandler();
         app.UseEnvelopeForBareStatusCodes();

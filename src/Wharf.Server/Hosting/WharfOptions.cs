@@ -36,6 +36,21 @@ internal sealed class AuthOptions
     /// <summary>Seconds between writes of keys' last-used times (one batched write, not one per request).</summary>
     [Range(1, 3600)]
     public int LastUsedFlushSeconds { get; set; } = 30;
+
+    /// <summary>
+    /// Failed authentications (missing or wrong key) one client address may make at once; past it, a failure is a 429
+    /// until the allowance refills. A correct key is never refused for its address's failures.
+    /// </summary>
+    [Range(1, 1_000_000)]
+    public int FailureBurst { get; set; } = 30;
+
+    /// <summary>Rate (per minute) at which an address's allowance of failed authentications refills.</summary>
+    [Range(1, 1_000_000)]
+    public int FailuresPerMinute { get; set; } = 60;
+
+    /// <summary>Seconds between the log lines that count failed authentications (one line per interval, not per failure).</summary>
+    [Range(1, 3600)]
+    public int FailureLogSeconds { get; set; } = 10;
 }
 
 internal sealed class RateLimitOptions

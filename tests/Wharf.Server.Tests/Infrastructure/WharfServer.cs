@@ -17,15 +17,17 @@ public sealed partial class WharfServer : IAsyncDisposable
     public const string AdminKey = "admin-test-key-0123456789";
 
     private readonly string[] _extraArgs;
+    private readonly string[] _launcher;
     private readonly bool _ownsDataDir;
     private Process? _process;
     private readonly List<string> _output = [];
 
-    private WharfServer(string dataDir, bool ownsDataDir, string[] extraArgs)
+    private WharfServer(string dataDir, bool ownsDataDir, string[] extraArgs, string[]? launcher = null)
     {
         DataDir = dataDir;
         _ownsDataDir = ownsDataDir;
         _extraArgs = extraArgs;
+        _launcher = launcher ?? [];
     }
 
     public string DataDir { get; }
@@ -53,6 +55,35 @@ public sealed partial class WharfServer : IAsyncDisposable
         await server.LaunchAsync(bootstrapKey: Key);
         return server;
     }
+
+    /// <summary>
+    /// Starts a server through <paramref name="launcher"/>, a command that runs the rest of its command line (e.g.
+    /// <c>prlimit --nofile=512:512</c>) and replaces itself with it, so that the process id is the server's.
+    /// </summary>
+    public static async Task<WharfServer> StartThroughAsync(string[] launcher, params string[] extraArgs)
+    {
+        string dataDir = Path.Combine(Path.GetTempPath(), "wharf-test-" + Guid.NewGuid().ToString("N"));
+        var server = new WharfServer(dataDir, ownsDataDir: true, extraArgs, launcher);
+        await server.LaunchAsync(bootstrapKey: Key);
+        return server;
+    }
+
+    /// <summary>
+    /// Runs a server on <paramref name="dataDir"/> (through <paramref name="launcher"/>, if any) that must stop during
+    /// its start, and returns what it printed.
+    /// </summary>
+    public static async Task<string> RunFailingStartAsync(string dataDir, params string[] launcher)
+    {
+        await using var server = new WharfServer(dataDir, ownsDataDir: false, [], launcher);
+        var failure = await Assert.ThrowsAsync<InvalidOperationException>(() => server.LaunchAsync(bootstrapKey: Key));
+        Assert.Contains("Wharf exited during start", failure.Message);
+        await server._process!.WaitForExitAsync();
+        Assert.NotEqual(0, server._process.ExitCode);
+        return server.Output;
+    }
+
+    /// <summary>Whether the server process is still running.</summary>
+    public bool IsRunning => _process is { HasExited: false };
 
     /// <summary>Starts a server on an existing data directory with no bootstrap key.</summary>
     public static async Task<WharfServer> StartWithoutKeyAsync(string dataDir)
@@ -115,13 +146,21 @@ public sealed partial class WharfServer : IAsyncDisposable
     private async Task LaunchAsync(string? bootstrapKey)
     {
         _process?.Dispose();
-        var info = new ProcessStartInfo("dotnet")
+        var info = new ProcessStartInfo(_launcher.Length > 0 ? _launcher[0] : "dotnet")
         {
             WorkingDirectory = Path.GetDirectoryName(ServerAssembly)!,
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+        if (_launcher.Length > 0)
+        {
+            foreach (string arg in _launcher.Skip(1))
+            {
+                info.ArgumentList.Add(arg);
+            }
+            info.ArgumentList.Add("dotnet");
+        }
         info.ArgumentList.Add(ServerAssembly);
         info.ArgumentList.Add("--urls=http://127.0.0.1:0");
         info.ArgumentList.Add("--Wharf:DataDir=" + DataDir);
