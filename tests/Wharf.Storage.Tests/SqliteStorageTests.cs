@@ -400,6 +400,41 @@ public sealed class SqliteCatalogTests : IAsyncLifetime
     }
 
     [Fact]
+    public void TheseTestsReadEveryColumnWithTheTypeCheckOn()
+    {
+        // Switched on for this test assembly (its project file): every mapper of every catalog query run here is checked.
+        Assert.True(SqliteColumnTypeCheck.Enabled);
+    }
+
+    [Fact]
+    public async Task AColumnReadAsAnotherTypeThanItsDeclaredOneIsAnError()
+    {
+        await _backend.Workspaces.InsertWorkspaceAsync(new Workspace { Id = Ws, Name = "12", CreatedAt = 7 }, CancellationToken.None);
+        var database = _backend.Database;
+        T Read<T>(string sql, RowReader<T> read) => Assert.Single(database.Query(sql, [], read, CancellationToken.None));
+
+        // As declared: fine; a NULL value is read by the nullable accessor of the declared type.
+        Assert.Equal((7L, "12", (long?)null), Read("SELECT created_at, name, storage_quota_bytes FROM workspaces;",
+            r => (r.Int64(0), r.String(1), r.NullableInt64(2))));
+        Assert.Throws<InvalidOperationException>(() => Read("SELECT storage_quota_bytes FROM workspaces;", r => r.NullableString(0)));
+
+        // Declared INTEGER, read as text; declared TEXT (holding digits SQLite would convert), read as an integer.
+        var asText = Assert.Throws<InvalidOperationException>(() => Read("SELECT created_at FROM workspaces;", r => r.String(0)));
+        Assert.Contains("declared INTEGER", asText.Message, StringComparison.Ordinal);
+        Assert.Contains("created_at", asText.Message, StringComparison.Ordinal);
+        Assert.Throws<InvalidOperationException>(() => Read("SELECT created_at FROM workspaces;", r => r.Utf8(0).Length));
+        Assert.Throws<InvalidOperationException>(() => Read("SELECT name FROM workspaces;", r => r.Int64(0)));
+        Assert.Throws<InvalidOperationException>(() => Read("SELECT name FROM workspaces;", r => r.Blob(0)));
+
+        // Expressions have no declared type: the value's own type is checked.
+        Assert.Equal(1L, Read("SELECT count(*) FROM workspaces;", r => r.Int64(0)));
+        var expression = Assert.Throws<InvalidOperationException>(() => Read("SELECT count(*) FROM workspaces;", r => r.String(0)));
+        Assert.Contains("holds a value of type INTEGER", expression.Message, StringComparison.Ordinal);
+        Assert.Throws<InvalidOperationException>(() => Read("SELECT 'x';", r => r.Int64(0)));
+        Assert.Throws<InvalidOperationException>(() => Read("SELECT x'00';", r => r.String(0)));
+    }
+
+    [Fact]
     public void AQueryRefusesAParameterLeftOutAndASecondStatement()
     {
         // SQLite would read the missing $b as NULL, and would run only the first of two statements.
