@@ -31,16 +31,24 @@ internal sealed class FakeFileCatalog(CallLog log, FakeWorkspaceCatalog? workspa
 {
     public Dictionary<string, FileRecord> Files { get; } = new(StringComparer.Ordinal);
 
-    public Task<bool> InsertAsync(FileRecord file, CancellationToken cancellationToken)
+    /// <summary>The workspaces whose usage this catalog keeps, if any.</summary>
+    public FakeWorkspaceCatalog? Workspaces => workspaces;
+
+    public Task<FileInsertOutcome> InsertAsync(FileRecord file, CancellationToken cancellationToken) => Task.FromResult(Insert(file, 0));
+
+    /// <summary>The insert, with the bytes it replaces in the usage (a completed upload's).</summary>
+    public FileInsertOutcome Insert(FileRecord file, long releasedBytes)
     {
         log.Add("insert:" + file.Id);
-        if (workspaces is not null && !workspaces.TryAddUsage(file.WorkspaceId, file.Bytes))
+        var outcome = workspaces?.TryCount(file.WorkspaceId, file.Bytes - releasedBytes, quotaApplies: file.Bytes > releasedBytes)
+            ?? FileInsertOutcome.Inserted;
+        if (outcome != FileInsertOutcome.Inserted)
         {
             log.Add("insert-refused:" + file.Id);
-            return Task.FromResult(false);
+            return outcome;
         }
         Files.Add(file.Id, file);
-        return Task.FromResult(true);
+        return outcome;
     }
 
     public Task<FileRecord?> GetAsync(string workspaceId, string fileId, CancellationToken cancellationToken)
@@ -300,6 +308,29 @@ internal sealed class FakeWorkspaceCatalog : IWorkspaceCatalog
 
     public void SetUsage(string id, long usage) => _rows[id] = _rows[id] with { UsageBytes = usage };
 
+    /// <summary>
+    /// Adds (or, negative, subtracts) bytes to a live workspace's usage, as the real catalogs do; changes nothing when
+    /// the workspace is deleted, or when <paramref name="quotaApplies"/> and that would pass the quota. A workspace
+    /// without a row has no quota.
+    /// </summary>
+    public FileInsertOutcome TryCount(string id, long bytes, bool quotaApplies)
+    {
+        if (_deleted.ContainsKey(id))
+        {
+            return FileInsertOutcome.WorkspaceDeleted;
+        }
+        if (!_rows.TryGetValue(id, out var w))
+        {
+            return FileInsertOutcome.Inserted;
+        }
+        if (quotaApplies && w.StorageQuotaBytes is { } quota && w.UsageBytes + bytes > quota)
+        {
+            return FileInsertOutcome.QuotaExceeded;
+        }
+        _rows[id] = w with { UsageBytes = w.UsageBytes + bytes };
+        return FileInsertOutcome.Inserted;
+    }
+
     /// <summary>Adds (or, negative, subtracts) bytes; false, changing nothing, when that would pass the quota.</summary>
     public bool TryAddUsage(string id, long bytes)
     {
@@ -392,9 +423,9 @@ internal sealed class FakeWorkspaceCatalog : IWorkspaceCatalog
 /// <summary>An upload catalog holding nothing: the file tests store every file as one blob.</summary>
 internal sealed class EmptyUploadCatalog : IUploadCatalog
 {
-    public Task InsertUploadAsync(UploadRecord upload, CancellationToken cancellationToken) => throw new NotSupportedException();
+    public Task<UploadInsertOutcome> InsertUploadAsync(UploadRecord upload, int maxPending, CancellationToken cancellationToken) => throw new NotSupportedException();
     public Task<UploadRecord?> GetUploadAsync(string workspaceId, string uploadId, CancellationToken cancellationToken) => Task.FromResult<UploadRecord?>(null);
-    public Task<bool> InsertPartAsync(UploadPartRecord part, long nowUnixSeconds, CancellationToken cancellationToken) => throw new NotSupportedException();
+    public Task<PartInsertOutcome> InsertPartAsync(UploadPartRecord part, long nowUnixSeconds, long maxHeldBytes, CancellationToken cancellationToken) => throw new NotSupportedException();
     public Task<IReadOnlyList<UploadPartRecord>> ListPartsAsync(string workspaceId, string uploadId, CancellationToken cancellationToken) => Task.FromResult<IReadOnlyList<UploadPartRecord>>([]);
     public Task<(CompleteOutcome Outcome, IReadOnlyList<string> DroppedParts)> CompleteAsync(string uploadId, FileRecord file, IReadOnlyList<string> partIds, CancellationToken cancellationToken) => throw new NotSupportedException();
     public Task<IReadOnlyList<string>?> EndAsync(string workspaceId, string uploadId, string status, CancellationToken cancellationToken) => Task.FromResult<IReadOnlyList<string>?>(null);
@@ -404,13 +435,18 @@ internal sealed class EmptyUploadCatalog : IUploadCatalog
 }
 
 /// <summary>
-/// Uploads and parts in memory, with the SQLite catalog's rules: a part is accepted only while its upload is pending and
-/// unexpired and the parts stay within max(2 × bytes, bytes + one part); completing inserts the file through
-/// <see cref="FakeFileCatalog"/> (so its quota applies), makes the listed parts its segments in order and drops the rest.
+/// Uploads and parts in memory, with the SQLite catalog's rules: creating one reserves its size in the workspace's usage
+/// (refused past the quota or the pending count); a part is accepted only while its upload is pending and unexpired,
+/// within what the upload may hold, and counted when the parts pass the upload's size; completing inserts the file
+/// through <see cref="FakeFileCatalog"/> in place of what the upload counted, makes the listed parts its segments in
+/// order and drops the rest; ending releases what it counted.
 /// </summary>
 internal sealed class FakeUploadCatalog(CallLog log, FakeFileCatalog files) : IUploadCatalog
 {
     public Dictionary<string, UploadRecord> Uploads { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>What each pending upload counts in its workspace's usage.</summary>
+    public Dictionary<string, long> Counted { get; } = new(StringComparer.Ordinal);
 
     /// <summary>Every part row, in arrival order.</summary>
     public List<PartRow> Parts { get; } = [];
@@ -422,31 +458,56 @@ internal sealed class FakeUploadCatalog(CallLog log, FakeFileCatalog files) : IU
         public int Seq { get; set; }
     }
 
-    public Task InsertUploadAsync(UploadRecord upload, CancellationToken cancellationToken)
+    public Task<UploadInsertOutcome> InsertUploadAsync(UploadRecord upload, int maxPending, CancellationToken cancellationToken)
     {
         log.Add("upload-insert:" + upload.Id);
+        var workspaces = files.Workspaces;
+        if (workspaces?.HasRow(upload.WorkspaceId) == true && workspaces.Live(upload.WorkspaceId) is null)
+        {
+            return Task.FromResult(UploadInsertOutcome.WorkspaceDeleted);
+        }
+        if (workspaces?.Live(upload.WorkspaceId) is { StorageQuotaBytes: { } quota } limited && limited.UsageBytes + upload.Bytes > quota)
+        {
+            return Task.FromResult(UploadInsertOutcome.QuotaExceeded);
+        }
+        if (Counted.Keys.Count(id => Uploads[id].WorkspaceId == upload.WorkspaceId) >= maxPending)
+        {
+            return Task.FromResult(UploadInsertOutcome.TooManyPending);
+        }
+        workspaces?.TryCount(upload.WorkspaceId, upload.Bytes, quotaApplies: false);
         Uploads.Add(upload.Id, upload);
-        return Task.CompletedTask;
+        Counted[upload.Id] = upload.Bytes;
+        return Task.FromResult(UploadInsertOutcome.Inserted);
     }
 
     public Task<UploadRecord?> GetUploadAsync(string workspaceId, string uploadId, CancellationToken cancellationToken) =>
         Task.FromResult(Uploads.TryGetValue(uploadId, out var u) && u.WorkspaceId == workspaceId ? u : null);
 
-    public Task<bool> InsertPartAsync(UploadPartRecord part, long nowUnixSeconds, CancellationToken cancellationToken)
+    public Task<PartInsertOutcome> InsertPartAsync(UploadPartRecord part, long nowUnixSeconds, long maxHeldBytes, CancellationToken cancellationToken)
     {
         log.Add("part-insert:" + part.Id);
         if (!Uploads.TryGetValue(part.UploadId, out var u) || u.WorkspaceId != part.WorkspaceId
             || u.Status != UploadStatus.Pending || u.ExpiresAt <= nowUnixSeconds)
         {
-            return Task.FromResult(false);
+            return Task.FromResult(PartInsertOutcome.NotPending);
+        }
+        if (files.Workspaces?.HasRow(u.WorkspaceId) == true && files.Workspaces.Live(u.WorkspaceId) is null)
+        {
+            return Task.FromResult(PartInsertOutcome.WorkspaceDeleted);
         }
         long held = Pending(part.UploadId).Sum(r => r.Part.Bytes);
-        if (held + part.Bytes > Math.Max(2 * u.Bytes, u.Bytes + UploadService.MaxPartBytes))
+        if (held + part.Bytes > maxHeldBytes)
         {
-            return Task.FromResult(false);
+            return Task.FromResult(PartInsertOutcome.OverAllowance);
         }
+        long counted = Math.Max(u.Bytes, held + part.Bytes);
+        if (files.Workspaces?.TryCount(u.WorkspaceId, counted - Counted.GetValueOrDefault(u.Id), quotaApplies: true) == FileInsertOutcome.QuotaExceeded)
+        {
+            return Task.FromResult(PartInsertOutcome.QuotaExceeded);
+        }
+        Counted[u.Id] = counted;
         Parts.Add(new PartRow(part));
-        return Task.FromResult(true);
+        return Task.FromResult(PartInsertOutcome.Inserted);
     }
 
     public Task<IReadOnlyList<UploadPartRecord>> ListPartsAsync(string workspaceId, string uploadId, CancellationToken cancellationToken)
@@ -455,18 +516,25 @@ internal sealed class FakeUploadCatalog(CallLog log, FakeFileCatalog files) : IU
         return Task.FromResult(parts);
     }
 
-    public async Task<(CompleteOutcome Outcome, IReadOnlyList<string> DroppedParts)> CompleteAsync(
-        string uploadId, FileRecord file, IReadOnlyList<string> partIds, CancellationToken cancellationToken)
+    public Task<(CompleteOutcome Outcome, IReadOnlyList<string> DroppedParts)> CompleteAsync(
+        string uploadId, FileRecord file, IReadOnlyList<string> partIds, CancellationToken cancellationToken) =>
+        Task.FromResult(Complete(uploadId, file, partIds));
+
+    private (CompleteOutcome Outcome, IReadOnlyList<string> DroppedParts) Complete(string uploadId, FileRecord file, IReadOnlyList<string> partIds)
     {
         log.Add("upload-complete:" + uploadId);
         if (!Uploads.TryGetValue(uploadId, out var u) || u.WorkspaceId != file.WorkspaceId || u.Status != UploadStatus.Pending)
         {
             return (CompleteOutcome.NotPending, []);
         }
-        if (!await files.InsertAsync(file, cancellationToken))
+        switch (files.Insert(file, Counted.GetValueOrDefault(uploadId)))
         {
-            return (CompleteOutcome.QuotaExceeded, []);
+            case FileInsertOutcome.QuotaExceeded:
+                return (CompleteOutcome.QuotaExceeded, []);
+            case FileInsertOutcome.WorkspaceDeleted:
+                return (CompleteOutcome.WorkspaceDeleted, []);
         }
+        Counted.Remove(uploadId);
         Uploads[uploadId] = u with { Status = UploadStatus.Completed, FileId = file.Id };
         var rows = Pending(uploadId).ToList();
         for (int i = 0; i < partIds.Count; i++)
@@ -486,6 +554,8 @@ internal sealed class FakeUploadCatalog(CallLog log, FakeFileCatalog files) : IU
             return Task.FromResult<IReadOnlyList<string>?>(null);
         }
         Uploads[uploadId] = u with { Status = status };
+        files.Workspaces?.TryCount(u.WorkspaceId, -Counted.GetValueOrDefault(uploadId), quotaApplies: false);
+        Counted.Remove(uploadId);
         return Task.FromResult<IReadOnlyList<string>?>(Drop(uploadId));
     }
 

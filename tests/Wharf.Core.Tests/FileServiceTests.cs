@@ -489,7 +489,7 @@ public sealed class FileServiceTests
             Provider = "local",
             Sha256 = new string('0', 64),
         };
-        Assert.True(await _catalog.InsertAsync(file, CancellationToken.None));
+        Assert.Equal(FileInsertOutcome.Inserted, await _catalog.InsertAsync(file, CancellationToken.None));
         _blobs.Blobs[file.Id] = [1, 2, 3];
         return file;
     }

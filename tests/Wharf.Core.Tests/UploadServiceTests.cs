@@ -36,12 +36,14 @@ public sealed class UploadServiceTests
 
     private readonly FilesOptions _filesOptions = new();
     private DeferredFileHasher? _deferred;
+    private UploadHasher _hasher = null!;
 
     private UploadService NewService(IBlobStore blobs)
     {
         var options = Microsoft.Extensions.Options.Options.Create(_filesOptions);
         _deferred = new DeferredFileHasher(_files, _uploads, blobs, _time, NullLogger<DeferredFileHasher>.Instance);
-        return new UploadService(_uploads, _workspaces, _files, blobs, new UploadHasher(blobs, NullLogger<UploadHasher>.Instance),
+        _hasher = new UploadHasher(blobs, options, NullLogger<UploadHasher>.Instance);
+        return new UploadService(_uploads, _files, blobs, _hasher,
             _deferred, options, new FilePurposes(options), new IdGenerator(_time), _time, NullLogger<UploadService>.Instance);
     }
 
@@ -273,13 +275,17 @@ public sealed class UploadServiceTests
         _workspaces.SetUsage(Ws, 600);
 
         var result = await _service.CreateAsync(Ws, Request(bytes: 401), Ct);
-        AssertError(result, 403, "file", "storage_quota_exceeded");
+        AssertError(result, 403, "bytes", "storage_quota_exceeded");
         Assert.Empty(_uploads.Uploads);
+        Assert.Equal(600, _workspaces.Live(Ws)!.UsageBytes);
 
-        // Exactly what is free is fine; another workspace's quota is not this one's.
+        // Exactly what is free is fine, and reserved at once; another workspace's quota is not this one's.
         await CreateAsync(400);
+        Assert.Equal(1000, _workspaces.Live(Ws)!.UsageBytes);
+        AssertError(await _service.CreateAsync(Ws, Request(bytes: 1), Ct), 403, "bytes", "storage_quota_exceeded");
+        await CreateAsync(0);
         await CreateAsync(5000, workspace: OtherWs);
-        Assert.Equal(2, _uploads.Uploads.Count);
+        Assert.Equal(3, _uploads.Uploads.Count);
     }
 
     // ---------------------------------------------------------------- get
@@ -393,6 +399,111 @@ public sealed class UploadServiceTests
         Assert.Equal(2, _uploads.Parts.Count);
         Assert.Equal(2, _blobs.Blobs.Count);
         Assert.Equal(UploadStatus.Pending, await StatusAsync(upload));
+    }
+
+    [Fact]
+    public async Task PartsBeyondTheSizeCountAgainstTheQuotaAndARefusedOneKeepsNothing()
+    {
+        await _workspaces.UpdateWorkspaceAsync(new Workspace { Id = Ws, Name = "default", CreatedAt = 1, StorageQuotaBytes = 25 }, Ct);
+        var upload = await CreateAsync(20);
+        Assert.Equal(20, _workspaces.Live(Ws)!.UsageBytes);
+        await AddPartAsync(upload, Bytes(12, 1));
+        await AddPartAsync(upload, Bytes(8, 2));
+        Assert.Equal(20, _workspaces.Live(Ws)!.UsageBytes); // within the reservation
+        await AddPartAsync(upload, Bytes(5, 3)); // a re-sent part: 25 held, 25 counted
+        Assert.Equal(25, _workspaces.Live(Ws)!.UsageBytes);
+        int blobs = _blobs.Blobs.Count;
+
+        var refused = await TryAddPartAsync(upload, Bytes(1, 4));
+        AssertError(refused, 403, "data", "storage_quota_exceeded");
+        Assert.Equal(blobs, _blobs.Blobs.Count);
+        Assert.Equal(3, _uploads.Parts.Count);
+        Assert.Equal(25, _workspaces.Live(Ws)!.UsageBytes);
+
+        Assert.True((await _service.CancelAsync(Ws, upload.Id, Ct)).IsOk);
+        Assert.Equal(0, _workspaces.Live(Ws)!.UsageBytes);
+    }
+
+    [Theory]
+    [InlineData(0, 64L * 1024 * 1024)]
+    [InlineData(100, 100 + 64L * 1024 * 1024)]
+    [InlineData(512L * 1024 * 1024, 576L * 1024 * 1024)]
+    [InlineData(8L * 1024 * 1024 * 1024, 9L * 1024 * 1024 * 1024)]
+    public void AnUploadMayHoldItsSizePlusRoomForReSentParts(long bytes, long expected) =>
+        Assert.Equal(expected, UploadService.MaxHeldBytes(bytes));
+
+    [Fact]
+    public async Task AWorkspaceHasABoundedNumberOfPendingUploads()
+    {
+        _filesOptions.MaxPendingUploadsPerWorkspace = 2;
+        var first = await CreateAsync(1);
+        await CreateAsync(1);
+        var refused = await _service.CreateAsync(Ws, Request(bytes: 1), Ct);
+        AssertError(refused, 403, null, "too_many_pending_uploads");
+        Assert.Contains("2 pending uploads", refused.Error!.Message, StringComparison.Ordinal);
+        await CreateAsync(1, workspace: OtherWs);
+
+        Assert.True((await _service.CancelAsync(Ws, first.Id, Ct)).IsOk);
+        await CreateAsync(1);
+        AssertError(await _service.CreateAsync(Ws, Request(bytes: 1), Ct), 403, null, "too_many_pending_uploads");
+    }
+
+    [Fact]
+    public async Task AfterItsWorkspaceIsDeletedAnUploadTakesNoPartAndDoesNotCompleteAnswering401()
+    {
+        var upload = await CreateAsync(4);
+        var a = await AddPartAsync(upload, Bytes(2, 1));
+        var b = await AddPartAsync(upload, Bytes(2, 2));
+        int blobs = _blobs.Blobs.Count;
+        using (var ticket = await BeginAsync(upload)) // a part in flight while the workspace is deleted
+        {
+            Assert.True(await _workspaces.DeleteWorkspaceAsync(Ws, Now, Ct));
+            AssertError(await SendAsync(ticket, Bytes(2, 3)), 401, null, "invalid_api_key");
+        }
+        Assert.Equal(blobs, _blobs.Blobs.Count);
+        AssertError(await _service.CompleteAsync(Ws, upload.Id, [a.Id, b.Id], null, Ct), 401, null, "invalid_api_key");
+        Assert.Empty(_files.Files);
+        Assert.Equal(0, _hasher.Tracked(Ws));
+    }
+
+    [Fact]
+    public async Task ARefusedPartLeavesNothingInTheRunningHash()
+    {
+        var cancelled = await CreateAsync(2);
+        Assert.True((await _service.CancelAsync(Ws, cancelled.Id, Ct)).IsOk);
+        var completed = await CreateAsync(2);
+        var part = await AddPartAsync(completed, Bytes(2, 1));
+        Assert.Equal(1, _hasher.Tracked(Ws));
+        Assert.True((await _service.CompleteAsync(Ws, completed.Id, [part.Id], null, Ct)).IsOk);
+        Assert.Equal(0, _hasher.Tracked(Ws));
+        var expiring = await CreateAsync(2);
+
+        AssertError(await _service.BeginPartAsync(Ws, cancelled.Id, Ct), 400, "id", "upload_already_cancelled");
+        AssertError(await _service.BeginPartAsync(Ws, completed.Id, Ct), 400, "id", "upload_already_completed");
+        AssertError(await _service.BeginPartAsync(OtherWs, expiring.Id, Ct), 404, "id", null);
+        AssertError(await _service.BeginPartAsync(Ws, "upload_" + new string('a', 32), Ct), 404, "id", null);
+        _time.Advance(TimeSpan.FromHours(1));
+        AssertError(await _service.BeginPartAsync(Ws, expiring.Id, Ct), 400, "id", "upload_already_expired");
+        Assert.Equal(0, _hasher.Tracked());
+    }
+
+    [Fact]
+    public async Task EveryEndOfAnUploadForgetsItsRunningHash()
+    {
+        var cancelled = await CreateAsync(2);
+        await AddPartAsync(cancelled, Bytes(2, 1));
+        var expired = await CreateAsync(2);
+        await AddPartAsync(expired, Bytes(2, 2));
+        var completed = await CreateAsync(2);
+        var part = await AddPartAsync(completed, Bytes(2, 3));
+        Assert.Equal(3, _hasher.Tracked(Ws));
+
+        Assert.True((await _service.CancelAsync(Ws, cancelled.Id, Ct)).IsOk);
+        Assert.True((await _service.CompleteAsync(Ws, completed.Id, [part.Id], null, Ct)).IsOk);
+        Assert.Equal(1, _hasher.Tracked(Ws));
+        _time.Advance(TimeSpan.FromHours(1));
+        Assert.Equal(1, await _service.ExpirePendingAsync(Ct));
+        Assert.Equal(0, _hasher.Tracked());
     }
 
     // ---------------------------------------------------------------- complete
@@ -555,10 +666,11 @@ public sealed class UploadServiceTests
         Assert.Equal(2, (await _uploads.ListPartsAsync(Ws, upload.Id, Ct)).Count);
         Assert.Equal(2, _blobs.Blobs.Count);
         Assert.Empty(_files.Files);
-        Assert.Equal(0, _workspaces.Live(Ws)!.UsageBytes);
+        Assert.Equal(9, _workspaces.Live(Ws)!.UsageBytes); // still the pending upload's reservation
 
         var ok = await _service.CompleteAsync(Ws, upload.Id, [b.Id, a.Id], listedOrder, Ct);
         Assert.True(ok.IsOk, ok.Error?.Message);
+        Assert.Equal(9, _workspaces.Live(Ws)!.UsageBytes); // now the file's bytes
     }
 
     [Theory]
@@ -603,11 +715,25 @@ public sealed class UploadServiceTests
     }
 
     [Fact]
+    public async Task CompletingIsNotRefusedByAQuotaLoweredAfterTheSizeWasReserved()
+    {
+        var upload = await CreateAsync(5);
+        var a = await AddPartAsync(upload, Bytes(5, 1));
+        await _workspaces.UpdateWorkspaceAsync(new Workspace { Id = Ws, Name = "default", CreatedAt = 1, StorageQuotaBytes = 0 }, Ct);
+
+        Assert.True((await _service.CompleteAsync(Ws, upload.Id, [a.Id], null, Ct)).IsOk);
+        Assert.Equal(5, _workspaces.Live(Ws)!.UsageBytes);
+    }
+
+    [Fact]
     public async Task CompleteOverTheQuotaIsForbiddenAndLeavesThePartsPending()
     {
         var upload = await CreateAsync(5);
         var a = await AddPartAsync(upload, Bytes(5, 1));
         await _workspaces.UpdateWorkspaceAsync(new Workspace { Id = Ws, Name = "default", CreatedAt = 1, StorageQuotaBytes = 100 }, Ct);
+        // The catalog checks only what the file holds beyond what the upload counted; made to count nothing here, the
+        // upload is checked for all of its bytes, which is the way to reach the refusal.
+        _uploads.Counted[upload.Id] = 0;
         _workspaces.SetUsage(Ws, 96);
 
         var result = await _service.CompleteAsync(Ws, upload.Id, [a.Id], null, Ct);
@@ -645,6 +771,24 @@ public sealed class UploadServiceTests
         Assert.Equal(Sha256(all), result.Value.File!.Sha256);
         // Each part was read back once, while it streamed; completing made no second pass.
         Assert.Equal(3, _blobs.Opens);
+    }
+
+    [Fact]
+    public async Task PartsSentToManyCancelledUploadsLeaveAnotherWorkspacesRunningHashOn()
+    {
+        // Nothing is hashed at completion: the SHA-256 is there only if the running hash tracked the upload.
+        _filesOptions.HashAtCompletionMaxBytes = 0;
+        for (int i = 0; i < 10_100; i++)
+        {
+            var cancelled = await CreateAsync(10, workspace: OtherWs);
+            Assert.True((await _service.CancelAsync(OtherWs, cancelled.Id, Ct)).IsOk);
+            AssertError(await _service.BeginPartAsync(OtherWs, cancelled.Id, Ct), 400, "id", "upload_already_cancelled");
+        }
+
+        var (upload, a, b, c, pa, pb, pc) = await ThreePartsAsync();
+        var result = await _service.CompleteAsync(Ws, upload.Id, [pa.Id, pb.Id, pc.Id], null, Ct);
+        Assert.True(result.IsOk, result.Error?.Message);
+        Assert.Equal(Sha256([.. a, .. b, .. c]), result.Value.File!.Sha256);
     }
 
     [Fact]

@@ -213,7 +213,7 @@ public sealed class SqliteCatalogTests : IAsyncLifetime
     {
         var file = TestFiles.Make(Ws, NewFileId(), metadata: new Dictionary<string, string> { ["k"] = "v" });
         await _backend.Workspaces.InsertWorkspaceAsync(new Workspace { Id = Ws, Name = "default", CreatedAt = 1, StorageQuotaBytes = 1000 }, CancellationToken.None);
-        Assert.True(await _backend.Files.InsertAsync(file, CancellationToken.None));
+        Assert.Equal(FileInsertOutcome.Inserted, await _backend.Files.InsertAsync(file, CancellationToken.None));
         string secret = ApiKeys.NewSecret();
         await _backend.Keys.InsertKeyAsync(new ApiKeyRecord
         {
@@ -275,7 +275,7 @@ public sealed class SqliteCatalogTests : IAsyncLifetime
 
         await _backend.Files.InsertAsync(TestFiles.Make(Ws, NewFileId()), CancellationToken.None);
         var first = await InspectAsync();
-        Assert.Equal(2, first.Version);
+        Assert.Equal(3, first.Version);
         Assert.Equal("wal", first.Journal);
         Assert.Contains("table:files", first.Objects);
         Assert.Contains("table:file_metadata", first.Objects);
@@ -283,6 +283,7 @@ public sealed class SqliteCatalogTests : IAsyncLifetime
         Assert.Contains("table:workspaces", first.Objects);
         Assert.Contains("index:ix_api_keys_hash", first.Objects);
         Assert.Contains("index:ix_files_unhashed", first.Objects);
+        Assert.Contains("index:ix_uploads_workspace_pending", first.Objects);
 
         for (int i = 0; i < 3; i++)
         {
@@ -351,7 +352,7 @@ public sealed class SqliteCatalogTests : IAsyncLifetime
             .ToList();
         foreach (var file in files)
         {
-            Assert.True(await _backend.Files.InsertAsync(file, CancellationToken.None));
+            Assert.Equal(FileInsertOutcome.Inserted, await _backend.Files.InsertAsync(file, CancellationToken.None));
         }
         Assert.True(SqliteDatabase.MultiThreaded); // the mode the readers' unlocked column reads are made for
         // Task.Run: a read runs synchronously on its caller, so without it the reads would run one after the other.
@@ -366,7 +367,7 @@ public sealed class SqliteCatalogTests : IAsyncLifetime
 
         // A reader kept open sees what is committed after it was opened.
         var later = TestFiles.Make(Ws, NewFileId(), metadata: new Dictionary<string, string> { ["k0"] = "v" });
-        Assert.True(await _backend.Files.InsertAsync(later, CancellationToken.None));
+        Assert.Equal(FileInsertOutcome.Inserted, await _backend.Files.InsertAsync(later, CancellationToken.None));
         Assert.Equal(2, (await _backend.Files.ListAsync(Query(metadata: [new("k0", "v")]), CancellationToken.None)).Items.Count);
     }
 
@@ -396,6 +397,41 @@ public sealed class SqliteCatalogTests : IAsyncLifetime
         Assert.Equal((0L, Array.Empty<byte>(), 7L, true), Assert.Single(_backend.Database.Query(
             "SELECT 0, x'', $int, $dbnull IS NULL;", [new("$int", 7), new("$dbnull", DBNull.Value)],
             r => (r.Int64(0), r.Blob(1), r.Int64(2), r.Int64(3) == 1), CancellationToken.None)));
+    }
+
+    [Fact]
+    public void TheseTestsReadEveryColumnWithTheTypeCheckOn()
+    {
+        // Switched on for this test assembly (its project file): every mapper of every catalog query run here is checked.
+        Assert.True(SqliteColumnTypeCheck.Enabled);
+    }
+
+    [Fact]
+    public async Task AColumnReadAsAnotherTypeThanItsDeclaredOneIsAnError()
+    {
+        await _backend.Workspaces.InsertWorkspaceAsync(new Workspace { Id = Ws, Name = "12", CreatedAt = 7 }, CancellationToken.None);
+        var database = _backend.Database;
+        T Read<T>(string sql, RowReader<T> read) => Assert.Single(database.Query(sql, [], read, CancellationToken.None));
+
+        // As declared: fine; a NULL value is read by the nullable accessor of the declared type.
+        Assert.Equal((7L, "12", (long?)null), Read("SELECT created_at, name, storage_quota_bytes FROM workspaces;",
+            r => (r.Int64(0), r.String(1), r.NullableInt64(2))));
+        Assert.Throws<InvalidOperationException>(() => Read("SELECT storage_quota_bytes FROM workspaces;", r => r.NullableString(0)));
+
+        // Declared INTEGER, read as text; declared TEXT (holding digits SQLite would convert), read as an integer.
+        var asText = Assert.Throws<InvalidOperationException>(() => Read("SELECT created_at FROM workspaces;", r => r.String(0)));
+        Assert.Contains("declared INTEGER", asText.Message, StringComparison.Ordinal);
+        Assert.Contains("created_at", asText.Message, StringComparison.Ordinal);
+        Assert.Throws<InvalidOperationException>(() => Read("SELECT created_at FROM workspaces;", r => r.Utf8(0).Length));
+        Assert.Throws<InvalidOperationException>(() => Read("SELECT name FROM workspaces;", r => r.Int64(0)));
+        Assert.Throws<InvalidOperationException>(() => Read("SELECT name FROM workspaces;", r => r.Blob(0)));
+
+        // Expressions have no declared type: the value's own type is checked.
+        Assert.Equal(1L, Read("SELECT count(*) FROM workspaces;", r => r.Int64(0)));
+        var expression = Assert.Throws<InvalidOperationException>(() => Read("SELECT count(*) FROM workspaces;", r => r.String(0)));
+        Assert.Contains("holds a value of type INTEGER", expression.Message, StringComparison.Ordinal);
+        Assert.Throws<InvalidOperationException>(() => Read("SELECT 'x';", r => r.Int64(0)));
+        Assert.Throws<InvalidOperationException>(() => Read("SELECT x'00';", r => r.String(0)));
     }
 
     [Fact]
@@ -493,12 +529,86 @@ public sealed class SqliteCatalogTests : IAsyncLifetime
         var kept = await files.GetAsync(Ws, fileId, CancellationToken.None);
         Assert.Equal(("a.txt", "batch", "c", new string('e', 64), "text/plain", true), (kept!.Filename, kept.Purpose, kept.Collection, kept.Sha256, kept.ContentType, kept.Segmented));
         var unhashed = TestFiles.Make(Ws, NewFileId()) with { Sha256 = null };
-        Assert.True(await files.InsertAsync(unhashed, CancellationToken.None));
+        Assert.Equal(FileInsertOutcome.Inserted, await files.InsertAsync(unhashed, CancellationToken.None));
         Assert.Equal(unhashed.Id, Assert.Single(await files.ListUnhashedAsync(null, 10, CancellationToken.None)).Id);
         Assert.Equal(2, (await files.ListAsync(Query(purpose: null), CancellationToken.None)).Items.Count);
         // The indexes were made again on the new table: filtered pages stay range scans.
         AssertIndexedRangeScan(await PlanAsync(Query(purpose: "batch"), migrated), "ix_files_purpose");
         AssertIndexedRangeScan(await PlanAsync(Query(collection: "c"), migrated), "ix_files_collection");
+    }
+
+    [Fact]
+    public async Task AVersion2DatabaseIsMigratedCountingItsPendingUploads()
+    {
+        // Made by this version, then turned back into version 2: no counted_bytes, usage = the files' bytes alone.
+        await _backend.Workspaces.InsertWorkspaceAsync(new Workspace { Id = Ws, Name = "team", CreatedAt = 1, StorageQuotaBytes = 1000 }, CancellationToken.None);
+        Assert.Equal(FileInsertOutcome.Inserted, await _backend.Files.InsertAsync(TestFiles.Make(Ws, NewFileId(), bytes: 100), CancellationToken.None));
+        var uploads = _backend.Uploads;
+        var small = NewUpload(bytes: 50);
+        var grown = NewUpload(bytes: 20);
+        var completed = NewUpload(bytes: 5);
+        foreach (var upload in new[] { small, grown, completed })
+        {
+            Assert.Equal(Wharf.Core.Uploads.UploadInsertOutcome.Inserted, await uploads.InsertUploadAsync(upload, 100, CancellationToken.None));
+        }
+        await AddPartAsync(small, 10);
+        await AddPartAsync(grown, 20);
+        await AddPartAsync(grown, 15); // re-sent: holds 35 of 20
+        var part = await AddPartAsync(completed, 5);
+        Assert.Equal(Wharf.Core.Uploads.CompleteOutcome.Completed,
+            (await uploads.CompleteAsync(completed.Id, TestFiles.Make(Ws, NewFileId(), bytes: 5) with { Segmented = true }, [part.Id], CancellationToken.None)).Outcome);
+        Assert.Equal(100 + 50 + 35 + 5, (await _backend.Workspaces.GetWorkspaceAsync(Ws, CancellationToken.None))!.UsageBytes);
+        _backend.Database.Dispose();
+        await using (var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = _backend.DatabasePath, Pooling = false }.ToString()))
+        {
+            await connection.OpenAsync();
+            await using var command = connection.CreateCommand();
+            command.CommandText = """
+                DROP INDEX ix_uploads_workspace_pending;
+                ALTER TABLE uploads DROP COLUMN counted_bytes;
+                UPDATE workspaces SET usage_bytes = 105;
+                PRAGMA user_version = 2;
+                """;
+            await command.ExecuteNonQueryAsync();
+        }
+
+        using var migrated = new SqliteDatabase(_backend.DatabasePath);
+        var workspaces = new SqliteWorkspaceCatalog(migrated);
+        Assert.Equal(190, (await workspaces.GetWorkspaceAsync(Ws, CancellationToken.None))!.UsageBytes);
+        // What each pending upload was counted for is what its end gives back.
+        var migratedUploads = new SqliteUploadCatalog(migrated);
+        Assert.NotNull(await migratedUploads.EndAsync(Ws, grown.Id, Wharf.Core.Uploads.UploadStatus.Cancelled, CancellationToken.None));
+        Assert.Equal(155, (await workspaces.GetWorkspaceAsync(Ws, CancellationToken.None))!.UsageBytes);
+        Assert.NotNull(await migratedUploads.EndAsync(Ws, small.Id, Wharf.Core.Uploads.UploadStatus.Expired, CancellationToken.None));
+        Assert.Equal(105, (await workspaces.GetWorkspaceAsync(Ws, CancellationToken.None))!.UsageBytes);
+
+        Wharf.Core.Uploads.UploadRecord NewUpload(long bytes) => new()
+        {
+            Id = WharfIds.Hex(WharfIds.UploadPrefix, _ids.Next()),
+            WorkspaceId = Ws,
+            Filename = "f",
+            Purpose = "batch",
+            Bytes = bytes,
+            CreatedAt = 1,
+            ExpiresAt = long.MaxValue,
+            Status = Wharf.Core.Uploads.UploadStatus.Pending,
+        };
+
+        async Task<Wharf.Core.Uploads.UploadPartRecord> AddPartAsync(Wharf.Core.Uploads.UploadRecord upload, long bytes)
+        {
+            var added = new Wharf.Core.Uploads.UploadPartRecord
+            {
+                Id = WharfIds.Hex(WharfIds.PartPrefix, _ids.Next()),
+                UploadId = upload.Id,
+                WorkspaceId = Ws,
+                Bytes = bytes,
+                Sha256 = new string('0', 64),
+                CreatedAt = 1,
+            };
+            Assert.Equal(Wharf.Core.Uploads.PartInsertOutcome.Inserted,
+                await uploads.InsertPartAsync(added, 2, Wharf.Core.Uploads.UploadService.MaxHeldBytes(upload.Bytes), CancellationToken.None));
+            return added;
+        }
     }
 }
 

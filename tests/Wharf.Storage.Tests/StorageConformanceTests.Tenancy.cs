@@ -56,7 +56,7 @@ public abstract partial class StorageConformanceTests
     private async Task<FileRecord> InsertFileAsync(string workspaceId, long bytes)
     {
         var file = TestFiles.Make(workspaceId, NewFileId(), bytes: bytes);
-        Assert.True(await Catalog.InsertAsync(file, Ct));
+        Assert.Equal(FileInsertOutcome.Inserted, await Catalog.InsertAsync(file, Ct));
         return file;
     }
 
@@ -545,7 +545,7 @@ public abstract partial class StorageConformanceTests
     public async Task AFileOfAWorkspaceWithoutARowIsInsertedWithoutQuota()
     {
         var file = TestFiles.Make(NewWorkspaceId(), NewFileId(), bytes: long.MaxValue / 2);
-        Assert.True(await Catalog.InsertAsync(file, Ct));
+        Assert.Equal(FileInsertOutcome.Inserted, await Catalog.InsertAsync(file, Ct));
         Assert.NotNull(await Catalog.GetAsync(file.WorkspaceId, file.Id, Ct));
         Assert.True(await Catalog.DeleteAsync(file.WorkspaceId, file.Id, Ct));
     }
@@ -557,7 +557,7 @@ public abstract partial class StorageConformanceTests
         await InsertFileAsync(ws.Id, 600);
 
         var over = TestFiles.Make(ws.Id, NewFileId(), bytes: 401, metadata: new Dictionary<string, string> { ["k"] = "v" });
-        Assert.False(await Catalog.InsertAsync(over, Ct));
+        Assert.Equal(FileInsertOutcome.QuotaExceeded, await Catalog.InsertAsync(over, Ct));
         Assert.Null(await Catalog.GetAsync(ws.Id, over.Id, Ct));
         Assert.Empty(await Catalog.FindExistingAsync([over.Id], Ct));
         Assert.Empty((await Catalog.ListAsync(Query(ws.Id, metadata: [new("k", "v")]), Ct)).Items);
@@ -565,13 +565,13 @@ public abstract partial class StorageConformanceTests
         Assert.Equal(600, await UsageAsync(ws.Id));
 
         // Refused, nothing was written: the same id can still be inserted once it fits.
-        Assert.True(await Catalog.InsertAsync(over with { Bytes = 400 }, Ct));
+        Assert.Equal(FileInsertOutcome.Inserted, await Catalog.InsertAsync(over with { Bytes = 400 }, Ct));
         Assert.Equal(1000, await UsageAsync(ws.Id));
         Assert.Equal("v", (await Catalog.GetAsync(ws.Id, over.Id, Ct))?.Metadata["k"]);
 
         // Full: not one byte more, but an empty file takes nothing.
-        Assert.False(await Catalog.InsertAsync(TestFiles.Make(ws.Id, NewFileId(), bytes: 1), Ct));
-        Assert.True(await Catalog.InsertAsync(TestFiles.Make(ws.Id, NewFileId(), bytes: 0), Ct));
+        Assert.Equal(FileInsertOutcome.QuotaExceeded, await Catalog.InsertAsync(TestFiles.Make(ws.Id, NewFileId(), bytes: 1), Ct));
+        Assert.Equal(FileInsertOutcome.Inserted, await Catalog.InsertAsync(TestFiles.Make(ws.Id, NewFileId(), bytes: 0), Ct));
         Assert.Equal(1000, await UsageAsync(ws.Id));
     }
 
@@ -579,13 +579,13 @@ public abstract partial class StorageConformanceTests
     public async Task ExactlyReachingTheQuotaIsAllowed()
     {
         var ws = await AddWorkspaceAsync(quota: 1000);
-        Assert.True(await Catalog.InsertAsync(TestFiles.Make(ws.Id, NewFileId(), bytes: 1000), Ct));
+        Assert.Equal(FileInsertOutcome.Inserted, await Catalog.InsertAsync(TestFiles.Make(ws.Id, NewFileId(), bytes: 1000), Ct));
         Assert.Equal(1000, await UsageAsync(ws.Id));
 
         var single = await AddWorkspaceAsync(quota: 5_000_000_000);
-        Assert.False(await Catalog.InsertAsync(TestFiles.Make(single.Id, NewFileId(), bytes: 5_000_000_001), Ct));
+        Assert.Equal(FileInsertOutcome.QuotaExceeded, await Catalog.InsertAsync(TestFiles.Make(single.Id, NewFileId(), bytes: 5_000_000_001), Ct));
         Assert.Equal(0, await UsageAsync(single.Id));
-        Assert.True(await Catalog.InsertAsync(TestFiles.Make(single.Id, NewFileId(), bytes: 5_000_000_000), Ct));
+        Assert.Equal(FileInsertOutcome.Inserted, await Catalog.InsertAsync(TestFiles.Make(single.Id, NewFileId(), bytes: 5_000_000_000), Ct));
         Assert.Equal(5_000_000_000, await UsageAsync(single.Id));
     }
 
@@ -593,7 +593,7 @@ public abstract partial class StorageConformanceTests
     public async Task AZeroQuotaRefusesAnyByte()
     {
         var ws = await AddWorkspaceAsync(quota: 0);
-        Assert.False(await Catalog.InsertAsync(TestFiles.Make(ws.Id, NewFileId(), bytes: 1), Ct));
+        Assert.Equal(FileInsertOutcome.QuotaExceeded, await Catalog.InsertAsync(TestFiles.Make(ws.Id, NewFileId(), bytes: 1), Ct));
         Assert.Empty((await Catalog.ListAsync(Query(ws.Id), Ct)).Items);
         Assert.Equal(0, await UsageAsync(ws.Id));
     }
@@ -607,7 +607,7 @@ public abstract partial class StorageConformanceTests
         var otherLimited = await AddWorkspaceAsync("other-limited", quota: 50);
         await InsertFileAsync(otherLimited.Id, 50);
 
-        Assert.True(await Catalog.InsertAsync(TestFiles.Make(ws.Id, NewFileId(), bytes: 100), Ct));
+        Assert.Equal(FileInsertOutcome.Inserted, await Catalog.InsertAsync(TestFiles.Make(ws.Id, NewFileId(), bytes: 100), Ct));
         Assert.Equal(100, await UsageAsync(ws.Id));
     }
 
@@ -616,7 +616,7 @@ public abstract partial class StorageConformanceTests
     {
         var ws = await AddWorkspaceAsync(quota: 1000);
         var a = await InsertFileAsync(ws.Id, 700);
-        Assert.False(await Catalog.InsertAsync(TestFiles.Make(ws.Id, NewFileId(), bytes: 301), Ct));
+        Assert.Equal(FileInsertOutcome.QuotaExceeded, await Catalog.InsertAsync(TestFiles.Make(ws.Id, NewFileId(), bytes: 301), Ct));
         Assert.True(await Catalog.DeleteAsync(ws.Id, a.Id, Ct));
         var b = await InsertFileAsync(ws.Id, 1000);
 
@@ -625,7 +625,7 @@ public abstract partial class StorageConformanceTests
         Assert.True(await Workspaces.UpdateWorkspaceAsync(current! with { StorageQuotaBytes = 500 }, Ct));
         Assert.Equal(1000, await UsageAsync(ws.Id));
         Assert.NotNull(await Catalog.GetAsync(ws.Id, b.Id, Ct));
-        Assert.False(await Catalog.InsertAsync(TestFiles.Make(ws.Id, NewFileId(), bytes: 1), Ct));
+        Assert.Equal(FileInsertOutcome.QuotaExceeded, await Catalog.InsertAsync(TestFiles.Make(ws.Id, NewFileId(), bytes: 1), Ct));
 
         // Raising it, or clearing it, lets inserts through again.
         Assert.True(await Workspaces.UpdateWorkspaceAsync(current with { StorageQuotaBytes = null }, Ct));
@@ -661,7 +661,7 @@ public abstract partial class StorageConformanceTests
             for (int i = 0; i < 25; i++)
             {
                 var file = TestFiles.Make(ws.Id, NewFileId(), bytes: random.Next(97, MaxFile + 1));
-                if (await Catalog.InsertAsync(file, Ct))
+                if (await Catalog.InsertAsync(file, Ct) == FileInsertOutcome.Inserted)
                 {
                     Interlocked.Increment(ref accepted);
                     mine.Add(file);

@@ -583,7 +583,7 @@ public abstract partial class StorageConformanceTests : IAsyncLifetime
         var second = TestFiles.Make(WsB, NewFileId()) with { Sha256 = null };
         foreach (var f in new[] { hashed, first, second })
         {
-            Assert.True(await Catalog.InsertAsync(f, Ct));
+            Assert.Equal(FileInsertOutcome.Inserted, await Catalog.InsertAsync(f, Ct));
         }
         Assert.Null((await Catalog.GetAsync(WsA, first.Id, Ct))!.Sha256);
         Assert.Equal(new[] { first.Id, second.Id }, (await Catalog.ListUnhashedAsync(null, 10, Ct)).Select(f => f.Id));

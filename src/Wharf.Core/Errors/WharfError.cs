@@ -84,6 +84,17 @@ public static class WharfErrors
     public static WharfError FileTooLarge(long maxBytes) =>
         new(413, $"The file is larger than the maximum of {maxBytes} bytes.", "file", "file_too_large");
 
+    /// <summary>403 (SDKs retry 409 and 429, and waiting does not free space): the bytes do not fit in the free quota.</summary>
+    public static WharfError QuotaExceeded(string param) =>
+        new(403, "This upload would exceed the workspace's storage quota.", param, "storage_quota_exceeded");
+
+    public static WharfError TooManyPendingUploads(int max) =>
+        new(403, $"This workspace already has {max} pending uploads, the most allowed: complete or cancel one first.", null, "too_many_pending_uploads");
+
+    /// <summary>The workspace of the request's key was deleted while the request ran: as for its next request, 401.</summary>
+    public static WharfError WorkspaceDeleted() =>
+        new(401, "The API key's workspace was deleted while this request ran; nothing was kept.", null, "invalid_api_key");
+
     public static WharfError NotMultipart() =>
         new(415, "The request must be multipart/form-data.", null, "unsupported_media_type");
 

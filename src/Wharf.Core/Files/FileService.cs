@@ -42,11 +42,8 @@ public sealed class FileService(
         {
             return staged;
         }
-        return free is { } f && f < options.Value.MaxUploadBytes ? QuotaExceeded() : WharfErrors.FileTooLarge(options.Value.MaxUploadBytes);
+        return free is { } f && f < options.Value.MaxUploadBytes ? WharfErrors.QuotaExceeded("file") : WharfErrors.FileTooLarge(options.Value.MaxUploadBytes);
     }
-
-    public static WharfError QuotaExceeded() =>
-        new(403, "This upload would exceed the workspace's storage quota.", "file", "storage_quota_exceeded");
 
     /// <summary>
     /// Checks the fields, then commits the staged bytes under a new id and writes the catalog row (in that order,
@@ -113,11 +110,12 @@ public sealed class FileService(
         };
 
         await content.CommitAsync(file.Id, cancellationToken);
-        if (!await catalog.InsertAsync(file, cancellationToken))
+        var inserted = await catalog.InsertAsync(file, cancellationToken);
+        if (inserted != FileInsertOutcome.Inserted)
         {
-            // Another upload took the quota while this one streamed.
+            // Another upload took the quota while this one streamed, or the workspace was deleted meanwhile.
             await DeleteBlobQuietlyAsync(file.Id, cancellationToken);
-            return QuotaExceeded();
+            return inserted == FileInsertOutcome.WorkspaceDeleted ? WharfErrors.WorkspaceDeleted() : WharfErrors.QuotaExceeded("file");
         }
         return file;
     }

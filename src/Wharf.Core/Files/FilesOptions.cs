@@ -29,6 +29,15 @@ public sealed class FilesOptions
     public long HashAtCompletionMaxBytes { get; set; } = 64L * 1024 * 1024;
 
     /// <summary>
+    /// Most uploads (Uploads API) a workspace may have pending at once; creating one more answers 403
+    /// <c>too_many_pending_uploads</c> until one is completed, cancelled or expired. Each pending upload holds disk
+    /// (its parts, counted against the quota) and, on the node that receives its parts, a running hash; this bounds
+    /// both per workspace.
+    /// </summary>
+    [Range(1, 1_000_000)]
+    public int MaxPendingUploadsPerWorkspace { get; set; } = 100;
+
+    /// <summary>
     /// Purposes accepted beyond OpenAI's (e.g. GateFlow's <c>document</c>). Strict clients such as the official
     /// .NET SDK fail on a list page that holds a purpose they do not know.
     /// </summary>

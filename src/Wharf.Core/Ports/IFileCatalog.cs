@@ -6,10 +6,11 @@ namespace Wharf.Core.Ports;
 public interface IFileCatalog
 {
     /// <summary>
-    /// Writes the row and adds its bytes to the workspace's usage, in one transaction. Returns false, writing
-    /// nothing, when that would take the workspace over its storage quota or the workspace is deleted.
+    /// Writes the row and adds its bytes to the workspace's usage, in one transaction. Writes nothing, and says why,
+    /// when that would take the workspace over its storage quota or the workspace is deleted. A file of a workspace
+    /// that has no row is inserted without a quota.
     /// </summary>
-    Task<bool> InsertAsync(FileRecord file, CancellationToken cancellationToken);
+    Task<FileInsertOutcome> InsertAsync(FileRecord file, CancellationToken cancellationToken);
 
     Task<FileRecord?> GetAsync(string workspaceId, string fileId, CancellationToken cancellationToken);
 
@@ -39,4 +40,16 @@ public interface IFileCatalog
 
     /// <summary>Throws when the catalog cannot be used (readiness probe).</summary>
     Task CheckAsync(CancellationToken cancellationToken);
+}
+
+/// <summary>How a catalog insert that counts against the workspace's usage ended.</summary>
+public enum FileInsertOutcome
+{
+    Inserted,
+
+    /// <summary>It would take the workspace's usage over its storage quota; nothing was written.</summary>
+    QuotaExceeded,
+
+    /// <summary>The workspace was deleted (while the request ran); nothing was written.</summary>
+    WorkspaceDeleted,
 }

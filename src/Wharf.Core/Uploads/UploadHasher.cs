@@ -2,6 +2,8 @@ using System.Buffers;
 using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Wharf.Core.Files;
 using Wharf.Core.Ports;
 
 namespace Wharf.Core.Uploads;
@@ -13,35 +15,53 @@ namespace Wharf.Core.Uploads;
 /// in that order. At completion, when the listed parts are exactly the parts hashed, in that order, the digests
 /// are ready; otherwise (parts listed in another order, a part re-sent, a restart) the caller hashes in one pass,
 /// now or after completion (<see cref="DeferredFileHasher"/>).
-/// State lives in memory on this node only.
+/// State lives in memory on this node only: one entry per pending upload that received a part here, removed when the
+/// upload ends. Each workspace may have at most <see cref="FilesOptions.MaxPendingUploadsPerWorkspace"/> entries (as
+/// many as it may have pending uploads); past that its further uploads fall back to hashing at completion, and no
+/// workspace's traffic can take another's place.
 /// </summary>
-public sealed class UploadHasher(IBlobStore blobs, ILogger<UploadHasher> logger)
+public sealed class UploadHasher(IBlobStore blobs, IOptions<FilesOptions> options, ILogger<UploadHasher> logger)
 {
-    /// <summary>Uploads tracked at once; beyond this, uploads fall back to hashing at completion.</summary>
-    public const int MaxTracked = 10_000;
-
     private static readonly TimeSpan MaxWait = TimeSpan.FromSeconds(30);
 
-    private readonly ConcurrentDictionary<string, Running> _uploads = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<UploadKey, Running> _uploads = new();
 
-    /// <summary>Takes the next sequence number for a part whose request has just started, or -1 when not tracked.</summary>
-    public long Reserve(string key)
+    // Entries per workspace; taken and changed under _gate only (adding and removing an entry, not the parts' path).
+    private readonly Dictionary<string, int> _perWorkspace = new(StringComparer.Ordinal);
+    private readonly Lock _gate = new();
+
+    /// <summary>
+    /// Takes the next sequence number for a part whose request has just started, or -1 when the upload is not
+    /// tracked (its workspace has as many tracked uploads as allowed). The caller must <see cref="Forget"/> the upload
+    /// when it turns out not to be pending.
+    /// </summary>
+    public long Reserve(string workspaceId, string uploadId)
     {
+        var key = new UploadKey(workspaceId, uploadId);
         if (!_uploads.TryGetValue(key, out var running))
         {
-            if (_uploads.Count >= MaxTracked)
+            lock (_gate)
             {
-                return -1;
+                if (!_uploads.TryGetValue(key, out running))
+                {
+                    int tracked = _perWorkspace.GetValueOrDefault(workspaceId);
+                    if (tracked >= options.Value.MaxPendingUploadsPerWorkspace)
+                    {
+                        return -1;
+                    }
+                    running = new Running();
+                    _uploads[key] = running;
+                    _perWorkspace[workspaceId] = tracked + 1;
+                }
             }
-            running = _uploads.GetOrAdd(key, _ => new Running());
         }
         return running.Reserve();
     }
 
     /// <summary>The part of sequence <paramref name="seq"/> is kept (partId) or failed (null); hashing goes on.</summary>
-    public void Finish(string key, long seq, string? partId)
+    public void Finish(string workspaceId, string uploadId, long seq, string? partId)
     {
-        if (seq < 0 || !_uploads.TryGetValue(key, out var running))
+        if (seq < 0 || !_uploads.TryGetValue(new UploadKey(workspaceId, uploadId), out var running))
         {
             return;
         }
@@ -56,9 +76,9 @@ public sealed class UploadHasher(IBlobStore blobs, ILogger<UploadHasher> logger)
     /// The digests of exactly <paramref name="partIds"/> in that order, when that is what was hashed; else null.
     /// Waits for hashing that is still under way.
     /// </summary>
-    public async Task<(string Sha256, string Md5)?> TryGetAsync(string key, IReadOnlyList<string> partIds, CancellationToken cancellationToken)
+    public async Task<(string Sha256, string Md5)?> TryGetAsync(string workspaceId, string uploadId, IReadOnlyList<string> partIds, CancellationToken cancellationToken)
     {
-        if (!_uploads.TryGetValue(key, out var running))
+        if (!_uploads.TryGetValue(new UploadKey(workspaceId, uploadId), out var running))
         {
             return null;
         }
@@ -80,14 +100,42 @@ public sealed class UploadHasher(IBlobStore blobs, ILogger<UploadHasher> logger)
         return running.Result(partIds);
     }
 
-    /// <summary>Forgets an upload (completed, cancelled or expired).</summary>
-    public void Forget(string key)
+    /// <summary>Forgets an upload: it ended (completed, cancelled, expired) or was never pending.</summary>
+    public void Forget(string workspaceId, string uploadId)
     {
-        if (_uploads.TryRemove(key, out var running))
+        Running? running;
+        lock (_gate)
         {
-            running.Dispose();
+            if (!_uploads.TryRemove(new UploadKey(workspaceId, uploadId), out running))
+            {
+                return;
+            }
+            int left = _perWorkspace[workspaceId] - 1;
+            if (left == 0)
+            {
+                _perWorkspace.Remove(workspaceId);
+            }
+            else
+            {
+                _perWorkspace[workspaceId] = left;
+            }
+        }
+        running.Dispose();
+    }
+
+    /// <summary>How many uploads of the workspace are tracked now.</summary>
+    internal int Tracked(string workspaceId)
+    {
+        lock (_gate)
+        {
+            return _perWorkspace.GetValueOrDefault(workspaceId);
         }
     }
+
+    /// <summary>How many uploads are tracked now, in every workspace.</summary>
+    internal int Tracked() => _uploads.Count;
+
+    private readonly record struct UploadKey(string WorkspaceId, string UploadId);
 
     private async Task DrainAsync(Running running)
     {

@@ -47,4 +47,36 @@ public enum CompleteOutcome
     Completed,
     NotPending,
     QuotaExceeded,
+    WorkspaceDeleted,
+}
+
+/// <summary>How creating an upload ended in the catalog.</summary>
+public enum UploadInsertOutcome
+{
+    Inserted,
+
+    /// <summary>Its announced size does not fit in the workspace's free quota.</summary>
+    QuotaExceeded,
+
+    /// <summary>The workspace already has as many pending uploads as allowed.</summary>
+    TooManyPending,
+
+    WorkspaceDeleted,
+}
+
+/// <summary>How adding a part ended in the catalog.</summary>
+public enum PartInsertOutcome
+{
+    Inserted,
+
+    /// <summary>The upload is unknown, of another workspace, no longer pending or past its expiry.</summary>
+    NotPending,
+
+    /// <summary>The upload's parts would add up to more than it may hold.</summary>
+    OverAllowance,
+
+    /// <summary>The usage the part adds (beyond the upload's announced size) would pass the quota.</summary>
+    QuotaExceeded,
+
+    WorkspaceDeleted,
 }

@@ -31,7 +31,7 @@ public sealed class PartTicket(UploadHasher hasher, UploadRecord upload, long se
     {
         if (Interlocked.Exchange(ref _disposed, 1) == 0)
         {
-            hasher.Finish(UploadService.HashKey(upload.WorkspaceId, upload.Id), sequence, PartId);
+            hasher.Finish(upload.WorkspaceId, upload.Id, sequence, PartId);
         }
     }
 }
@@ -42,7 +42,6 @@ public sealed record UploadView(UploadRecord Upload, IReadOnlyList<UploadPartRec
 /// <summary>The Uploads API: files up to 8 GB in parts of up to 64 MB, sent in any order and in parallel.</summary>
 public sealed class UploadService(
     IUploadCatalog uploads,
-    IWorkspaceCatalog workspaces,
     IFileCatalog files,
     IBlobStore blobs,
     UploadHasher hasher,
@@ -58,6 +57,13 @@ public sealed class UploadService(
     public const long UploadLifetimeSeconds = 3600;
 
     public static WharfError NoSuchUpload(string id) => new(404, $"No such Upload object: {id}", "id");
+
+    /// <summary>
+    /// The most bytes a pending upload's parts may add up to: its size plus room to re-send parts whose answer was
+    /// lost (one part of the largest size, or an eighth of the upload when that is more), not an unbounded sink.
+    /// What it holds beyond its size counts against the quota like the rest.
+    /// </summary>
+    public static long MaxHeldBytes(long bytes) => bytes + Math.Max(MaxPartBytes, bytes / 8);
 
     public async Task<Result<UploadRecord>> CreateAsync(string workspaceId, UploadCreateRequest request, CancellationToken cancellationToken)
     {
@@ -94,11 +100,6 @@ public sealed class UploadService(
         {
             return expiry.Error!;
         }
-        if (await workspaces.GetWorkspaceAsync(workspaceId, cancellationToken) is { StorageQuotaBytes: { } quota } workspace
-            && workspace.UsageBytes + bytes > quota)
-        {
-            return FileService.QuotaExceeded();
-        }
 
         long now = time.GetUtcNow().ToUnixTimeSeconds();
         var upload = new UploadRecord
@@ -114,8 +115,16 @@ public sealed class UploadService(
             Status = UploadStatus.Pending,
             FileExpiresAfterSeconds = request.ExpiresAfterAnchor is null ? null : expiry.Value,
         };
-        await uploads.InsertUploadAsync(upload, cancellationToken);
-        return upload;
+        // The announced size is reserved in the workspace's usage at once: an upload that was created can complete,
+        // whatever else the workspace uploads meanwhile.
+        int maxPending = options.Value.MaxPendingUploadsPerWorkspace;
+        return await uploads.InsertUploadAsync(upload, maxPending, cancellationToken) switch
+        {
+            UploadInsertOutcome.Inserted => upload,
+            UploadInsertOutcome.QuotaExceeded => WharfErrors.QuotaExceeded("bytes"),
+            UploadInsertOutcome.TooManyPending => WharfErrors.TooManyPendingUploads(maxPending),
+            _ => WharfErrors.WorkspaceDeleted(),
+        };
     }
 
     public async Task<Result<UploadView>> GetAsync(string workspaceId, string uploadId, CancellationToken cancellationToken)
@@ -143,24 +152,18 @@ public sealed class UploadService(
             return NoSuchUpload(uploadId);
         }
         // The place in the hash is taken first of all: parts sent in file order keep that order here.
-        string key = HashKey(workspaceId, uploadId);
-        long sequence = hasher.Reserve(key);
+        long sequence = hasher.Reserve(workspaceId, uploadId);
         var upload = await FindAsync(workspaceId, uploadId, cancellationToken);
         var refused = upload.IsOk ? CheckPending(upload.Value) : upload.Error;
         if (refused is not null)
         {
-            hasher.Finish(key, sequence, null);
-            if (!upload.IsOk)
-            {
-                hasher.Forget(key);
-            }
+            // Unknown, or no longer pending: nothing of it may stay in the running hash (its end already forgot it,
+            // and this request must not bring it back).
+            hasher.Forget(workspaceId, uploadId);
             return refused;
         }
         return new PartTicket(hasher, upload.Value, sequence);
     }
-
-    /// <summary>The running hash's key: an upload of one workspace.</summary>
-    internal static string HashKey(string workspaceId, string uploadId) => workspaceId + "/" + uploadId;
 
     /// <summary>Streams a part's bytes to staging, hashing them; refused (413, nothing kept) past 64 MB.</summary>
     public async Task<Result<StagedBlob>> StagePartAsync(Stream content, CancellationToken cancellationToken) =>
@@ -186,15 +189,24 @@ public sealed class UploadService(
             CreatedAt = time.GetUtcNow().ToUnixTimeSeconds(),
         };
         await content.CommitAsync(part.Id, cancellationToken);
-        if (!await uploads.InsertPartAsync(part, part.CreatedAt, cancellationToken))
+        var inserted = await uploads.InsertPartAsync(part, part.CreatedAt, MaxHeldBytes(upload.Bytes), cancellationToken);
+        if (inserted == PartInsertOutcome.Inserted)
         {
-            await blobs.DeleteAsync(part.Id, cancellationToken);
-            var current = await uploads.GetUploadAsync(upload.WorkspaceId, upload.Id, cancellationToken);
-            return (current is null ? null : CheckPending(current))
-                ?? WharfErrors.Invalid("data", $"The parts received would exceed what an upload of {upload.Bytes} bytes can need.", "too_many_parts");
+            ticket.PartId = part.Id;
+            return part;
         }
-        ticket.PartId = part.Id;
-        return part;
+        await blobs.DeleteAsync(part.Id, cancellationToken);
+        switch (inserted)
+        {
+            case PartInsertOutcome.OverAllowance:
+                return WharfErrors.Invalid("data", $"The parts received would exceed what an upload of {upload.Bytes} bytes can need.", "too_many_parts");
+            case PartInsertOutcome.QuotaExceeded:
+                return WharfErrors.QuotaExceeded("data");
+            case PartInsertOutcome.WorkspaceDeleted:
+                return WharfErrors.WorkspaceDeleted();
+        }
+        var current = await uploads.GetUploadAsync(upload.WorkspaceId, upload.Id, cancellationToken);
+        return (current is null ? null : CheckPending(current)) ?? NotPending(upload.Id, UploadStatus.Expired);
     }
 
     /// <summary>
@@ -214,6 +226,7 @@ public sealed class UploadService(
         var upload = found.Value;
         if (CheckPending(upload) is { } notPending)
         {
+            hasher.Forget(workspaceId, uploadId);
             return notPending;
         }
         if (partIds is null)
@@ -246,7 +259,7 @@ public sealed class UploadService(
         }
 
         var segments = ordered.Select(p => new BlobSegment(p.Id, p.Bytes)).ToList();
-        (string Sha256, string? Md5)? digests = await hasher.TryGetAsync(HashKey(workspaceId, uploadId), partIds, cancellationToken);
+        (string Sha256, string? Md5)? digests = await hasher.TryGetAsync(workspaceId, uploadId, partIds, cancellationToken);
         if (digests is null && (md5 is not null || total <= options.Value.HashAtCompletionMaxBytes))
         {
             digests = await HashAsync(uploadId, segments, md5 is not null, cancellationToken);
@@ -281,12 +294,16 @@ public sealed class UploadService(
         switch (outcome)
         {
             case CompleteOutcome.QuotaExceeded:
-                return FileService.QuotaExceeded();
+                return WharfErrors.QuotaExceeded("file");
             case CompleteOutcome.NotPending:
+                hasher.Forget(workspaceId, uploadId);
                 var current = await uploads.GetUploadAsync(workspaceId, uploadId, cancellationToken);
                 return NotPending(uploadId, current?.Status ?? UploadStatus.Expired);
+            case CompleteOutcome.WorkspaceDeleted:
+                hasher.Forget(workspaceId, uploadId);
+                return WharfErrors.WorkspaceDeleted();
         }
-        hasher.Forget(HashKey(workspaceId, uploadId));
+        hasher.Forget(workspaceId, uploadId);
         if (sha256 is null)
         {
             deferred.Enqueue(workspaceId, file.Id);
@@ -304,15 +321,16 @@ public sealed class UploadService(
         }
         if (CheckPending(found.Value) is { } notPending)
         {
+            hasher.Forget(workspaceId, uploadId);
             return notPending;
         }
         var dropped = await uploads.EndAsync(workspaceId, uploadId, UploadStatus.Cancelled, cancellationToken);
+        hasher.Forget(workspaceId, uploadId);
         if (dropped is null)
         {
             var current = await uploads.GetUploadAsync(workspaceId, uploadId, cancellationToken);
             return NotPending(uploadId, current?.Status ?? UploadStatus.Expired);
         }
-        hasher.Forget(HashKey(workspaceId, uploadId));
         await DeleteBlobsAsync(dropped, cancellationToken);
         return new UploadView(found.Value with { Status = UploadStatus.Cancelled }, [], null);
     }
@@ -325,7 +343,7 @@ public sealed class UploadService(
         {
             if (await uploads.EndAsync(upload.WorkspaceId, upload.Id, UploadStatus.Expired, cancellationToken) is { } dropped)
             {
-                hasher.Forget(HashKey(upload.WorkspaceId, upload.Id));
+                hasher.Forget(upload.WorkspaceId, upload.Id);
                 await DeleteBlobsAsync(dropped, cancellationToken);
                 expired++;
             }

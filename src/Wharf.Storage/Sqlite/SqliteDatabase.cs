@@ -13,7 +13,7 @@ namespace Wharf.Storage.Sqlite;
 /// </summary>
 internal sealed class SqliteDatabase : IDisposable
 {
-    private const int SchemaVersion = 2;
+    private const int SchemaVersion = 3;
     private const int MaxWritesPerCommit = 256;
     private const int MaxIdleReaders = 16;
     private readonly string _connectionString;
@@ -404,9 +404,32 @@ internal sealed class SqliteDatabase : IDisposable
             CREATE INDEX IF NOT EXISTS ix_upload_parts_file ON upload_parts(file_id, seq) WHERE file_id IS NOT NULL;
             """;
         command.ExecuteNonQuery();
+        if (version < 3)
+        {
+            CountPendingUploads(command);
+        }
         command.CommandText = $"PRAGMA user_version={SchemaVersion};";
         command.ExecuteNonQuery();
         transaction.Commit();
+    }
+
+    /// <summary>
+    /// Version 3: pending uploads count in their workspace's usage (<c>uploads.counted_bytes</c>, see
+    /// <see cref="SqliteUploadCatalog"/>), and a workspace's pending uploads are counted through an index. Uploads
+    /// already pending are counted here, in the same transaction, so usage stays the sum it claims to be.
+    /// </summary>
+    private static void CountPendingUploads(SqliteCommand command)
+    {
+        command.CommandText = """
+            ALTER TABLE uploads ADD COLUMN counted_bytes INTEGER NOT NULL DEFAULT 0;
+            CREATE INDEX IF NOT EXISTS ix_uploads_workspace_pending ON uploads(workspace_id) WHERE status = 'pending';
+            UPDATE uploads SET counted_bytes = max(bytes,
+                (SELECT coalesce(sum(p.bytes), 0) FROM upload_parts p WHERE p.upload_id = uploads.id AND p.workspace_id = uploads.workspace_id AND p.file_id IS NULL))
+            WHERE status = 'pending';
+            UPDATE workspaces SET usage_bytes = usage_bytes
+                + (SELECT coalesce(sum(u.counted_bytes), 0) FROM uploads u WHERE u.workspace_id = workspaces.id AND u.status = 'pending');
+            """;
+        command.ExecuteNonQuery();
     }
 
     /// <summary>The files table's definition (version 2), under <paramref name="name"/>.</summary>

@@ -17,26 +17,35 @@ internal sealed class SqliteFileCatalog(SqliteDatabase database, TimeProvider ti
         "f.workspace_id, f.id, f.bytes, f.created_at, f.filename, f.purpose, f.status, f.status_details, " +
         "f.expires_at, f.metadata, f.collection, f.provider, f.sha256, f.content_type, f.segmented";
 
-    public Task<bool> InsertAsync(FileRecord file, CancellationToken cancellationToken) =>
-        database.WriteAsync((connection, transaction) => InsertAsync(connection, transaction, file, cancellationToken), cancellationToken);
+    public Task<FileInsertOutcome> InsertAsync(FileRecord file, CancellationToken cancellationToken) =>
+        database.WriteAsync((connection, transaction) => InsertAsync(connection, transaction, file, 0, cancellationToken), cancellationToken);
 
-    /// <summary>The insert inside a caller's write transaction (completing an upload writes more in the same one).</summary>
-    internal static async Task<bool> InsertAsync(SqliteConnection connection, SqliteTransaction transaction, FileRecord file, CancellationToken cancellationToken)
+    /// <summary>
+    /// The insert inside a caller's write transaction (completing an upload writes more in the same one). The file's
+    /// bytes take the place of <paramref name="releasedBytes"/> already counted in the usage (a completed upload's),
+    /// so only what goes beyond them meets the quota check.
+    /// </summary>
+    internal static async Task<FileInsertOutcome> InsertAsync(
+        SqliteConnection connection, SqliteTransaction transaction, FileRecord file, long releasedBytes, CancellationToken cancellationToken)
     {
         // Writers are serialised, so the quota check and the usage update see no concurrent upload.
         await using (var usage = connection.CreateCommand())
         {
             usage.Transaction = transaction;
             usage.CommandText = """
-                UPDATE workspaces SET usage_bytes = usage_bytes + $bytes
-                WHERE id = $ws AND deleted_at IS NULL AND (storage_quota_bytes IS NULL OR usage_bytes + $bytes <= storage_quota_bytes);
-                SELECT changes() > 0 OR NOT EXISTS (SELECT 1 FROM workspaces WHERE id = $ws);
+                UPDATE workspaces SET usage_bytes = usage_bytes + $bytes - $released
+                WHERE id = $ws AND deleted_at IS NULL
+                    AND (storage_quota_bytes IS NULL OR $bytes <= $released OR usage_bytes + $bytes - $released <= storage_quota_bytes);
+                SELECT CASE WHEN changes() > 0 THEN 'inserted'
+                    ELSE coalesce((SELECT CASE WHEN deleted_at IS NULL THEN 'quota' ELSE 'deleted' END FROM workspaces WHERE id = $ws), 'inserted') END;
                 """;
             usage.Parameters.AddWithValue("$ws", file.WorkspaceId);
             usage.Parameters.AddWithValue("$bytes", file.Bytes);
-            if (Convert.ToInt64(await usage.ExecuteScalarAsync(cancellationToken), System.Globalization.CultureInfo.InvariantCulture) == 0)
+            usage.Parameters.AddWithValue("$released", releasedBytes);
+            string? verdict = await usage.ExecuteScalarAsync(cancellationToken) as string;
+            if (verdict != "inserted")
             {
-                return false;
+                return verdict == "deleted" ? FileInsertOutcome.WorkspaceDeleted : FileInsertOutcome.QuotaExceeded;
             }
         }
 
@@ -83,7 +92,7 @@ internal sealed class SqliteFileCatalog(SqliteDatabase database, TimeProvider ti
                 await meta.ExecuteNonQueryAsync(cancellationToken);
             }
         }
-        return true;
+        return FileInsertOutcome.Inserted;
     }
 
     public Task<FileRecord?> GetAsync(string workspaceId, string fileId, CancellationToken cancellationToken) =>
