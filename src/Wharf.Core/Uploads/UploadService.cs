@@ -186,7 +186,18 @@ public sealed class UploadService(
             CreatedAt = time.GetUtcNow().ToUnixTimeSeconds(),
         };
         await content.CommitAsync(part.Id, cancellationToken);
-        if (!await uploads.InsertPartAsync(part, part.CreatedAt, cancellationToken))
+        bool inserted;
+        try
+        {
+            inserted = await uploads.InsertPartAsync(part, part.CreatedAt, cancellationToken);
+        }
+        catch
+        {
+            // No row (a full disk, a catalog failure): the committed bytes are nobody's; removed now, not by the sweep.
+            await DeleteBlobsAsync([part.Id], CancellationToken.None);
+            throw;
+        }
+        if (!inserted)
         {
             await blobs.DeleteAsync(part.Id, cancellationToken);
             var current = await uploads.GetUploadAsync(upload.WorkspaceId, upload.Id, cancellationToken);
