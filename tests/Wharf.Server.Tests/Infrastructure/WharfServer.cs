@@ -18,6 +18,7 @@ public sealed partial class WharfServer : IAsyncDisposable
 
     private readonly string[] _extraArgs;
     private readonly bool _ownsDataDir;
+    private long? _smallDiskBytes;
     private Process? _process;
     private readonly List<string> _output = [];
 
@@ -29,6 +30,12 @@ public sealed partial class WharfServer : IAsyncDisposable
     }
 
     public string DataDir { get; }
+
+    /// <summary>
+    /// Where this test process reaches the data directory: <see cref="DataDir"/>, or for a server on a small disk the
+    /// same path inside the server's mount namespace (through <c>/proc/&lt;pid&gt;/root</c>).
+    /// </summary>
+    public string DataPath => _smallDiskBytes is null ? DataDir : $"/proc/{ProcessId}/root{DataDir}";
 
     public Uri BaseAddress { get; private set; } = null!;
 
@@ -50,6 +57,20 @@ public sealed partial class WharfServer : IAsyncDisposable
     {
         string dataDir = Path.Combine(Path.GetTempPath(), "wharf-test-" + Guid.NewGuid().ToString("N"));
         var server = new WharfServer(dataDir, ownsDataDir: true, extraArgs);
+        await server.LaunchAsync(bootstrapKey: Key);
+        return server;
+    }
+
+    /// <summary>
+    /// Starts a server whose data directory is a file system of <paramref name="bytes"/> bytes of its own: a tmpfs
+    /// mounted in a new user and mount namespace (<c>unshare</c>), so it needs no root, and it goes away with the
+    /// process. The test fills and frees it through <see cref="DataPath"/>.
+    /// </summary>
+    public static async Task<WharfServer> StartOnSmallDiskAsync(long bytes, params string[] extraArgs)
+    {
+        string dataDir = Path.Combine(Path.GetTempPath(), "wharf-test-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(dataDir);
+        var server = new WharfServer(dataDir, ownsDataDir: true, extraArgs) { _smallDiskBytes = bytes };
         await server.LaunchAsync(bootstrapKey: Key);
         return server;
     }
@@ -115,13 +136,22 @@ public sealed partial class WharfServer : IAsyncDisposable
     private async Task LaunchAsync(string? bootstrapKey)
     {
         _process?.Dispose();
-        var info = new ProcessStartInfo("dotnet")
+        var info = new ProcessStartInfo(_smallDiskBytes is null ? "dotnet" : "unshare")
         {
             WorkingDirectory = Path.GetDirectoryName(ServerAssembly)!,
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+        if (_smallDiskBytes is { } bytes)
+        {
+            // unshare and sh exec in place: the process id stays the server's.
+            foreach (string arg in (string[])["--user", "--map-root-user", "--mount", "sh", "-c",
+                "mount -t tmpfs -o size=\"$1\" tmpfs \"$2\" && shift 2 && exec \"$@\"", "sh", bytes.ToString(System.Globalization.CultureInfo.InvariantCulture), DataDir, "dotnet"])
+            {
+                info.ArgumentList.Add(arg);
+            }
+        }
         info.ArgumentList.Add(ServerAssembly);
         info.ArgumentList.Add("--urls=http://127.0.0.1:0");
         info.ArgumentList.Add("--Wharf:DataDir=" + DataDir);
