@@ -101,6 +101,29 @@ public sealed class DownloadDuringDeleteTests(ServerFixture fixture) : IClassFix
     }
 
     [Fact]
+    public async Task A_conditional_answer_without_a_body_holds_nothing_back_from_a_delete()
+    {
+        var (fileId, _, partIds) = await CreatePartBuiltFileAsync();
+        using (var first = await _client.GetAsync($"/v1/files/{fileId}/content", HttpCompletionOption.ResponseHeadersRead))
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, $"/v1/files/{fileId}/content");
+            request.Headers.IfNoneMatch.Add(first.Headers.ETag!);
+            using var notModified = await _client.SendAsync(request);
+            Assert.Equal(HttpStatusCode.NotModified, notModified.StatusCode);
+        }
+        using (var deleted = await _client.DeleteAsync($"/v1/files/{fileId}"))
+        {
+            Assert.Equal(HttpStatusCode.OK, deleted.StatusCode);
+        }
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (partIds.Any(id => File.Exists(BlobPath(id))))
+        {
+            Assert.True(DateTime.UtcNow < deadline, "no ended read keeps the deleted file's parts");
+            await Task.Delay(50);
+        }
+    }
+
+    [Fact]
     public async Task A_lost_part_ends_the_download_with_an_error_never_a_body_that_looks_complete()
     {
         var (fileId, content, partIds) = await CreatePartBuiltFileAsync();
