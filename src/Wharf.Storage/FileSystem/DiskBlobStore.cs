@@ -178,19 +178,28 @@ internal sealed class DiskBlobStore : IBlobStore
         {
             throw new InsufficientStorageException($"The disk is full: {free} bytes are free.");
         }
-        string probe = Path.Combine(_staging, Guid.NewGuid().ToString("N") + ".probe");
-        byte[] bytes = new byte[ProbeBytes];
-        await StoreAsync(async () =>
+        // Named as a staged file, so one left by a crash is removed at the next start like any other.
+        string probe = Path.Combine(_staging, Guid.NewGuid().ToString("N") + StagingSuffix);
+        _stagedInFlight.TryAdd(probe, true);
+        try
         {
-            await using var file = new FileStream(probe, new FileStreamOptions
+            await StoreAsync(async () =>
             {
-                Mode = FileMode.CreateNew,
-                Access = FileAccess.Write,
-                BufferSize = 0,
-                Options = FileOptions.Asynchronous | FileOptions.DeleteOnClose,
+                await using var file = new FileStream(probe, new FileStreamOptions
+                {
+                    Mode = FileMode.CreateNew,
+                    Access = FileAccess.Write,
+                    BufferSize = 0,
+                    Options = FileOptions.Asynchronous,
+                });
+                await file.WriteAsync(new byte[ProbeBytes], cancellationToken);
             });
-            await file.WriteAsync(bytes, cancellationToken);
-        });
+        }
+        finally
+        {
+            TryDelete(probe);
+            _stagedInFlight.TryRemove(probe, out _);
+        }
     }
 
     /// <summary>Free bytes below which the store reports itself not ready.</summary>
