@@ -10,7 +10,8 @@ public static class StorageServiceCollectionExtensions
 {
     /// <summary>
     /// The embedded store: a SQLite catalog (<c>wharf.db</c>) and blobs on disk (<c>blobs/</c>), both under
-    /// <paramref name="dataDir"/>, which one process owns (a lock file keeps a second one out).
+    /// <paramref name="dataDir"/>, which one process owns (a lock file keeps a second one out), with room kept for deletes
+    /// on a full disk (<c>space.reserve</c>).
     /// </summary>
     public static IServiceCollection AddEmbeddedStorage(this IServiceCollection services, string dataDir)
     {
@@ -19,7 +20,12 @@ public static class StorageServiceCollectionExtensions
         services.AddSingleton(sp =>
         {
             sp.GetRequiredService<DataDirectoryLock>();
-            var database = new SqliteDatabase(Path.Combine(root, "wharf.db"));
+            return new SpaceReserve(Path.Combine(root, SpaceReserve.FileName), sp.GetRequiredService<ILogger<SpaceReserve>>());
+        });
+        services.AddSingleton(sp =>
+        {
+            sp.GetRequiredService<DataDirectoryLock>();
+            var database = new SqliteDatabase(Path.Combine(root, "wharf.db"), sp.GetRequiredService<SpaceReserve>());
             if (!SqliteDatabase.MultiThreaded)
             {
                 sp.GetRequiredService<ILoggerFactory>().CreateLogger<SqliteDatabase>().LogWarning(
@@ -34,7 +40,7 @@ public static class StorageServiceCollectionExtensions
         services.AddSingleton<IBlobStore>(sp =>
         {
             sp.GetRequiredService<DataDirectoryLock>();
-            return new DiskBlobStore(Path.Combine(root, "blobs"));
+            return new DiskBlobStore(Path.Combine(root, "blobs"), sp.GetRequiredService<SpaceReserve>());
         });
         return services;
     }

@@ -731,25 +731,36 @@ public sealed class DiskBlobStoreTests : IDisposable
     }
 
     [Fact]
-    public async Task SweepRemovesOnlyStaleStagedFiles()
+    public async Task SweepRemovesOnlyStaleStagedFilesNoRequestHolds()
     {
-        var stale = await StageAsync(5);
-        string stalePath = Assert.Single(Directory.GetFiles(StagingDir));
-        File.SetLastWriteTimeUtc(stalePath, DateTime.UtcNow.AddDays(-2));
+        // A staged file left by an earlier process (a crash mid-upload), two days old.
+        string leftover = Path.Combine(StagingDir, Guid.NewGuid().ToString("N") + ".tmp");
+        await File.WriteAllBytesAsync(leftover, new byte[5]);
+        File.SetLastWriteTimeUtc(leftover, DateTime.UtcNow.AddDays(-2));
+        // A staged file a request holds, just as old: a slow client, or the rest of its form still on its way.
+        await using var held = await StageAsync(3);
+        string heldPath = Assert.Single(Directory.GetFiles(StagingDir), path => path != leftover);
+        File.SetLastWriteTimeUtc(heldPath, DateTime.UtcNow.AddDays(-2));
         await using var fresh = await StageAsync(7);
+        Assert.Equal(3, Directory.GetFiles(StagingDir).Length);
+
+        Assert.Equal(1, await _store.SweepStagingAsync(DateTimeOffset.UtcNow.AddDays(-1), Ct));
+        Assert.False(File.Exists(leftover));
+        Assert.True(File.Exists(heldPath));
+        Assert.Equal(0, await _store.SweepStagingAsync(DateTimeOffset.MaxValue, Ct));
         Assert.Equal(2, Directory.GetFiles(StagingDir).Length);
 
-        Assert.Equal(1, await _store.SweepStagingAsync(DateTimeOffset.UtcNow.AddDays(-1), CancellationToken.None));
-        Assert.False(File.Exists(stalePath));
-        Assert.Single(Directory.GetFiles(StagingDir));
-
-        string id = WharfIds.File(_ids.Next());
-        await fresh.CommitAsync(id, CancellationToken.None);
-        await using var read = await _store.OpenReadAsync(id, CancellationToken.None);
-        Assert.NotNull(read);
-        Assert.Equal(7, read.Length);
-        await stale.DisposeAsync();
+        foreach (var (staged, length) in new[] { (held, 3), (fresh, 7) })
+        {
+            string id = WharfIds.File(_ids.Next());
+            await staged.CommitAsync(id, Ct);
+            await using var read = await _store.OpenReadAsync(id, Ct);
+            Assert.NotNull(read);
+            Assert.Equal(length, read.Length);
+        }
     }
+
+    private static CancellationToken Ct => CancellationToken.None;
 
     [Fact]
     public async Task CommittingOverAnExistingBlobFails()

@@ -43,6 +43,7 @@ public sealed record WharfError(int Status, string Message, string? Param = null
         502 => "upstream_error",
         503 => "unavailable",
         504 => "upstream_timeout",
+        507 => "insufficient_storage",
         _ => "internal_error",
     };
 }
@@ -113,6 +114,9 @@ public static class WharfErrors
 
     public static WharfError MethodNotAllowed(string method, string path) =>
         new(405, $"Method {method} is not allowed on {path}.", null, "method_not_allowed");
+
+    public static WharfError InsufficientStorage() =>
+        new(507, "The server has no room left to store this request; nothing of it was kept. Delete files or try again later.", null, "insufficient_storage");
 
     public static WharfError Internal() =>
         new(500, "The server had an error while processing your request.", null, "internal_error");

@@ -22,6 +22,8 @@ public sealed class FileService(
 {
     public const string LocalProvider = "local";
 
+    private readonly ContentReads _reads = new();
+
     public long MaxUploadBytes => options.Value.MaxUploadBytes;
 
     /// <summary>
@@ -110,7 +112,17 @@ public sealed class FileService(
         };
 
         await content.CommitAsync(file.Id, cancellationToken);
-        var inserted = await catalog.InsertAsync(file, cancellationToken);
+        FileInsertOutcome inserted;
+        try
+        {
+            inserted = await catalog.InsertAsync(file, cancellationToken);
+        }
+        catch
+        {
+            // No row (a full disk, a catalog failure): the committed bytes are nobody's; removed now, not by the sweep.
+            await DeleteBlobQuietlyAsync(file.Id, CancellationToken.None);
+            throw;
+        }
         if (inserted != FileInsertOutcome.Inserted)
         {
             // Another upload took the quota while this one streamed, or the workspace was deleted meanwhile.
@@ -140,23 +152,47 @@ public sealed class FileService(
         return file;
     }
 
+    /// <summary>
+    /// Opens a file's content. A file made from upload parts opens each part when the read reaches it, so the read
+    /// is registered before the row is read: a delete meanwhile leaves the parts until the read ends, and a download
+    /// that started always completes. A plain file's blob is opened here and stays readable once deleted.
+    /// </summary>
     public async Task<Result<FileContent>> OpenContentAsync(string workspaceId, string fileId, CancellationToken cancellationToken)
     {
-        var file = await GetAsync(workspaceId, fileId, cancellationToken);
-        if (!file.IsOk)
+        if (!WharfIds.IsFileId(fileId))
         {
-            return file.Error!;
-        }
-        var stream = file.Value.Segmented
-            ? new SegmentedStream(await uploads.GetSegmentsAsync(file.Value.Id, cancellationToken), blobs.OpenReadAsync)
-            : await blobs.OpenReadAsync(file.Value.Id, cancellationToken);
-        if (stream is null)
-        {
-            // A row without its blob means the blob was lost or is being deleted: never serve a partial answer.
-            logger.LogError("File {FileId} has a catalog row but no blob.", file.Value.Id);
             return WharfErrors.NoSuchFile(fileId);
         }
-        return new FileContent(file.Value, stream);
+        _reads.BeginRead(fileId);
+        var read = new ContentRead(this, fileId);
+        try
+        {
+            var file = await GetAsync(workspaceId, fileId, cancellationToken);
+            if (!file.IsOk)
+            {
+                await read.DisposeAsync();
+                return file.Error!;
+            }
+            if (file.Value.Segmented)
+            {
+                var segments = await uploads.GetSegmentsAsync(file.Value.Id, cancellationToken);
+                return new FileContent(file.Value, new SegmentedStream(segments, blobs.OpenReadAsync, read));
+            }
+            var stream = await blobs.OpenReadAsync(file.Value.Id, cancellationToken);
+            await read.DisposeAsync();
+            if (stream is null)
+            {
+                // A row without its blob means the blob was lost: never serve a partial answer.
+                logger.LogError("File {FileId} has a catalog row but no blob.", file.Value.Id);
+                return WharfErrors.NoSuchFile(fileId);
+            }
+            return new FileContent(file.Value, stream);
+        }
+        catch
+        {
+            await read.DisposeAsync();
+            throw;
+        }
     }
 
     /// <summary>Removes the row first, then the blob; a blob left behind is removed by the sweeper.</summary>
@@ -245,19 +281,33 @@ public sealed class FileService(
     }
 
     /// <summary>
-    /// Removes the row (which also releases a segmented file's parts), then the blob or segments. A blob left behind
-    /// by a failure is removed later by the orphan sweep.
+    /// Removes the row (which also releases a segmented file's parts), then the blob or segments, at once or, while
+    /// the file is being read, when the last read ends. The blobs are kept from the orphan sweep from before the row
+    /// goes until they are removed. A blob left behind by a failure is removed later by the orphan sweep.
     /// </summary>
     private async Task<bool> RemoveAsync(FileRecord file, CancellationToken cancellationToken)
     {
-        var blobIds = file.Segmented
+        IReadOnlyList<string> blobIds = file.Segmented
             ? (await uploads.GetSegmentsAsync(file.Id, cancellationToken)).Select(s => s.BlobId).ToList()
             : [file.Id];
-        if (!await catalog.DeleteAsync(file.WorkspaceId, file.Id, cancellationToken))
+        _reads.Keep(blobIds);
+        bool deleted = false;
+        try
+        {
+            deleted = await catalog.DeleteAsync(file.WorkspaceId, file.Id, cancellationToken);
+        }
+        finally
+        {
+            if (!deleted)
+            {
+                _reads.Unkeep(blobIds);
+            }
+        }
+        if (!deleted)
         {
             return false;
         }
-        foreach (string blobId in blobIds)
+        foreach (string blobId in _reads.Remove(file.Id, blobIds))
         {
             await DeleteBlobQuietlyAsync(blobId, cancellationToken);
         }
@@ -276,12 +326,31 @@ public sealed class FileService(
         var existing = new HashSet<string>(await catalog.FindExistingAsync(files, cancellationToken), StringComparer.Ordinal);
         existing.UnionWith(await uploads.FindExistingPartsAsync(parts, cancellationToken));
         int removed = 0;
-        foreach (string id in blobIds.Where(id => !existing.Contains(id)))
+        // Checked after the rows: a delete marks its blobs kept before its row goes, so a blob without a row here is
+        // either kept by now (a delete under way, or waiting for a download to end) or no longer needed by anyone.
+        foreach (string id in blobIds.Where(id => !existing.Contains(id) && !_reads.IsKept(id)))
         {
             await blobs.DeleteAsync(id, cancellationToken);
             removed++;
         }
         return removed;
+    }
+
+    /// <summary>The end of a read registered with <see cref="ContentReads"/>: removes what a delete left to it.</summary>
+    private sealed class ContentRead(FileService owner, string fileId) : IAsyncDisposable
+    {
+        private int _ended;
+
+        public async ValueTask DisposeAsync()
+        {
+            if (Interlocked.Exchange(ref _ended, 1) == 0)
+            {
+                foreach (string blobId in owner._reads.EndRead(fileId))
+                {
+                    await owner.DeleteBlobQuietlyAsync(blobId, CancellationToken.None);
+                }
+            }
+        }
     }
 
     private async Task DeleteBlobQuietlyAsync(string fileId, CancellationToken cancellationToken)

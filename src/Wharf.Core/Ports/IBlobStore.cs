@@ -5,7 +5,8 @@ public interface IBlobStore
 {
     /// <summary>
     /// Streams <paramref name="content"/> into the store's staging area while hashing it, and makes it durable.
-    /// Returns null (and keeps nothing) when the content is longer than <paramref name="maxBytes"/>.
+    /// Returns null (and keeps nothing) when the content is longer than <paramref name="maxBytes"/>; throws an
+    /// <see cref="InsufficientStorageException"/> (keeping nothing) when the store has no room for it.
     /// </summary>
     Task<StagedBlob?> StageAsync(Stream content, long maxBytes, CancellationToken cancellationToken);
 
@@ -15,13 +16,22 @@ public interface IBlobStore
     /// <summary>Removes a committed blob; a missing blob is not an error.</summary>
     Task DeleteAsync(string blobId, CancellationToken cancellationToken);
 
-    /// <summary>Every committed blob, for the sweeper.</summary>
+    /// <summary>
+    /// Every committed blob, for the sweeper, except those committed by a <see cref="StagedBlob"/> not yet disposed:
+    /// their request may not have written their catalog row yet.
+    /// </summary>
     IAsyncEnumerable<BlobEntry> ListAsync(CancellationToken cancellationToken);
 
-    /// <summary>Removes staged blobs last written before <paramref name="olderThan"/>; returns how many.</summary>
+    /// <summary>
+    /// Removes staged blobs last written before <paramref name="olderThan"/> that no request holds (a staged blob not
+    /// yet disposed is never removed, however long its sender pauses); returns how many.
+    /// </summary>
     Task<int> SweepStagingAsync(DateTimeOffset olderThan, CancellationToken cancellationToken);
 
-    /// <summary>Throws when the store cannot be used (readiness probe).</summary>
+    /// <summary>
+    /// Throws when the store cannot be used (readiness probe): an <see cref="InsufficientStorageException"/> when it
+    /// has no room left to write.
+    /// </summary>
     Task CheckAsync(CancellationToken cancellationToken);
 }
 

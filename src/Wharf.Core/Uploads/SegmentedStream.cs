@@ -2,7 +2,8 @@ namespace Wharf.Core.Uploads;
 
 /// <summary>
 /// A read-only, seekable stream over a file kept as several blobs: each segment is opened when the read position
-/// reaches it, so a download (or a range of it) never holds more than one segment's stream.
+/// reaches it, so a download (or a range of it) never holds more than one segment's stream. A read of a file that
+/// may be deleted meanwhile passes a <c>lease</c> (disposed with the stream) that keeps the segments until it ends.
 /// </summary>
 internal sealed class SegmentedStream : Stream
 {
@@ -12,11 +13,13 @@ internal sealed class SegmentedStream : Stream
     private long _position;
     private int _current = -1;
     private Stream? _stream;
+    private IAsyncDisposable? _lease;
 
-    public SegmentedStream(IReadOnlyList<BlobSegment> segments, Func<string, CancellationToken, Task<Stream?>> open)
+    public SegmentedStream(IReadOnlyList<BlobSegment> segments, Func<string, CancellationToken, Task<Stream?>> open, IAsyncDisposable? lease = null)
     {
         _segments = segments;
         _open = open;
+        _lease = lease;
         _starts = new long[segments.Count];
         long offset = 0;
         for (int i = 0; i < segments.Count; i++)
@@ -96,6 +99,8 @@ internal sealed class SegmentedStream : Stream
         if (disposing)
         {
             _stream?.Dispose();
+            _stream = null;
+            Interlocked.Exchange(ref _lease, null)?.DisposeAsync().AsTask().GetAwaiter().GetResult();
         }
         base.Dispose(disposing);
     }
@@ -105,6 +110,11 @@ internal sealed class SegmentedStream : Stream
         if (_stream is not null)
         {
             await _stream.DisposeAsync();
+            _stream = null;
+        }
+        if (Interlocked.Exchange(ref _lease, null) is { } lease)
+        {
+            await lease.DisposeAsync();
         }
         await base.DisposeAsync();
     }

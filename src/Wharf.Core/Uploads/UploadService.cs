@@ -189,7 +189,17 @@ public sealed class UploadService(
             CreatedAt = time.GetUtcNow().ToUnixTimeSeconds(),
         };
         await content.CommitAsync(part.Id, cancellationToken);
-        var inserted = await uploads.InsertPartAsync(part, part.CreatedAt, MaxHeldBytes(upload.Bytes), cancellationToken);
+        PartInsertOutcome inserted;
+        try
+        {
+            inserted = await uploads.InsertPartAsync(part, part.CreatedAt, MaxHeldBytes(upload.Bytes), cancellationToken);
+        }
+        catch
+        {
+            // No row (a full disk, a catalog failure): the committed bytes are nobody's; removed now, not by the sweep.
+            await DeleteBlobsAsync([part.Id], CancellationToken.None);
+            throw;
+        }
         if (inserted == PartInsertOutcome.Inserted)
         {
             ticket.PartId = part.Id;

@@ -5,8 +5,11 @@ using Wharf.Server.Errors;
 
 namespace Wharf.Server.Api;
 
-/// <summary><c>/healthz</c>: the process answers. <c>/readyz</c>: the catalog and the blob store answer.</summary>
-internal static class HealthApi
+/// <summary>
+/// <c>/healthz</c>: the process answers. <c>/readyz</c>: the catalog and the blob store answer, and the store can
+/// write (503 <c>insufficient_storage</c> on a full disk).
+/// </summary>
+internal static partial class HealthApi
 {
     public static IEndpointRouteBuilder MapHealthApi(this IEndpointRouteBuilder app)
     {
@@ -24,10 +27,18 @@ internal static class HealthApi
             await blobs.CheckAsync(cancellationToken);
             return TypedResults.Ok(new HealthStatus("ready"));
         }
+        catch (InsufficientStorageException ex)
+        {
+            NoRoomLeft(loggers.CreateLogger(typeof(HealthApi)), ex);
+            return new WharfError(503, "The storage has no room left to write.", null, "insufficient_storage").ToResult();
+        }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
             loggers.CreateLogger(typeof(HealthApi)).LogWarning(ex, "Readiness check failed.");
             return new WharfError(503, "The storage is not ready.", null, "not_ready").ToResult();
         }
     }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Readiness check failed: the store has no room left to write.")]
+    private static partial void NoRoomLeft(ILogger logger, Exception exception);
 }

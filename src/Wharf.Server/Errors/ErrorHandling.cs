@@ -8,7 +8,7 @@ namespace Wharf.Server.Errors;
 /// Turns what escapes a handler into the error envelope: the server's own request errors (body too large,
 /// malformed request) keep their 4xx; anything else is a bug, logged and answered with a 500.
 /// </summary>
-internal sealed class EnvelopeExceptionHandler(ILogger<EnvelopeExceptionHandler> logger) : IExceptionHandler
+internal sealed partial class EnvelopeExceptionHandler(ILogger<EnvelopeExceptionHandler> logger) : IExceptionHandler
 {
     public async ValueTask<bool> TryHandleAsync(HttpContext httpContext, Exception exception, CancellationToken cancellationToken)
     {
@@ -18,6 +18,11 @@ internal sealed class EnvelopeExceptionHandler(ILogger<EnvelopeExceptionHandler>
             error = bad.StatusCode == StatusCodes.Status413PayloadTooLarge
                 ? new WharfError(413, "The request body is larger than this endpoint accepts.", null, "request_too_large")
                 : new WharfError(bad.StatusCode, "The request could not be read: " + bad.Message, null, "invalid_request");
+        }
+        else if (exception is InsufficientStorageException)
+        {
+            NoRoomLeft(logger, exception, httpContext.TraceIdentifier);
+            error = WharfErrors.InsufficientStorage();
         }
         else if (exception is BlobStoreException)
         {
@@ -35,12 +40,18 @@ internal sealed class EnvelopeExceptionHandler(ILogger<EnvelopeExceptionHandler>
         }
         if (httpContext.Response.HasStarted)
         {
+            // Part of a body is sent (a download whose content failed): the connection is reset, so the client sees
+            // an error, never a shorter body that ends cleanly and looks complete.
+            httpContext.Abort();
             return true;
         }
         httpContext.Response.Clear();
         await ErrorResult.WriteAsync(httpContext, error);
         return true;
     }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "No room left to store request {RequestId}.")]
+    private static partial void NoRoomLeft(ILogger logger, Exception exception, string requestId);
 }
 
 internal static class ErrorHandlingExtensions

@@ -9,6 +9,9 @@ namespace Wharf.Storage.FileSystem;
 /// <summary>
 /// Blobs on local disk, named by id (never by anything a client sent). Bytes are staged to a temporary file,
 /// fsynced, then renamed into place and the directory fsynced, so a committed blob is whole after a crash.
+/// The store knows what requests in flight hold: staged files being written or waiting for their commit, and blobs
+/// committed by a staged blob not yet disposed (the request may not have written the blob's catalog row yet). The
+/// sweeps never see them, whatever their age. A full file system is an <see cref="InsufficientStorageException"/>.
 /// </summary>
 internal sealed class DiskBlobStore : IBlobStore
 {
@@ -19,9 +22,15 @@ internal sealed class DiskBlobStore : IBlobStore
     private readonly string _root;
     private readonly string _staging;
     private readonly ConcurrentDictionary<string, bool> _knownDirectories = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, bool> _stagedInFlight = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, bool> _unrecorded = new(StringComparer.Ordinal);
+    private readonly SpaceReserve? _reserve;
 
-    public DiskBlobStore(string root)
+    /// <param name="root">The blob directory.</param>
+    /// <param name="reserve">The room kept for deletes on this file system: while it is given up, nothing is staged.</param>
+    public DiskBlobStore(string root, SpaceReserve? reserve = null)
     {
+        _reserve = reserve;
         _root = Path.GetFullPath(root);
         _staging = Path.Combine(_root, StagingDirectoryName);
         Directory.CreateDirectory(_staging);
@@ -29,7 +38,12 @@ internal sealed class DiskBlobStore : IBlobStore
 
     public async Task<StagedBlob?> StageAsync(Stream content, long maxBytes, CancellationToken cancellationToken)
     {
+        if (_reserve is { } reserve && !reserve.TryTake())
+        {
+            throw new InsufficientStorageException("The disk is full: the room kept for deletes is in use, so nothing new is stored.");
+        }
         string path = Path.Combine(_staging, Guid.NewGuid().ToString("N") + StagingSuffix);
+        _stagedInFlight.TryAdd(path, true);
         byte[] buffer = ArrayPool<byte>.Shared.Rent(BufferSize);
         bool keep = false;
         try
@@ -76,6 +90,7 @@ internal sealed class DiskBlobStore : IBlobStore
             if (!keep)
             {
                 TryDelete(path);
+                _stagedInFlight.TryRemove(path, out _);
             }
         }
     }
@@ -103,6 +118,8 @@ internal sealed class DiskBlobStore : IBlobStore
     public Task DeleteAsync(string blobId, CancellationToken cancellationToken)
     {
         TryDelete(PathOf(blobId));
+        // The room kept for deletes is taken again as soon as a removal leaves enough.
+        _reserve?.TryTake();
         return Task.CompletedTask;
     }
 
@@ -117,7 +134,12 @@ internal sealed class DiskBlobStore : IBlobStore
             foreach (var file in directory.EnumerateFiles())
             {
                 cancellationToken.ThrowIfCancellationRequested();
-                yield return new BlobEntry(file.Name, file.LastWriteTimeUtc);
+                // Checked after the file was seen: it is marked before its rename, so one whose request may still be
+                // writing its row is never listed, and one listed was left by a request that has ended.
+                if (!_unrecorded.ContainsKey(file.Name))
+                {
+                    yield return new BlobEntry(file.Name, file.LastWriteTimeUtc);
+                }
             }
             await Task.Yield();
         }
@@ -129,7 +151,8 @@ internal sealed class DiskBlobStore : IBlobStore
         foreach (var file in new DirectoryInfo(_staging).EnumerateFiles("*" + StagingSuffix))
         {
             cancellationToken.ThrowIfCancellationRequested();
-            if (file.LastWriteTimeUtc < olderThan && TryDelete(file.FullName))
+            // A staged file a request is writing (or about to commit) is left alone, however long it has been idle.
+            if (file.LastWriteTimeUtc < olderThan && !_stagedInFlight.ContainsKey(file.FullName) && TryDelete(file.FullName))
             {
                 removed++;
             }
@@ -137,14 +160,52 @@ internal sealed class DiskBlobStore : IBlobStore
         return Task.FromResult(removed);
     }
 
-    public Task CheckAsync(CancellationToken cancellationToken)
+    /// <summary>
+    /// Ready when the blob directory is there and a small write succeeds, with at least <see cref="MinFreeBytes"/>
+    /// free and the room kept for deletes held: else an <see cref="InsufficientStorageException"/>.
+    /// </summary>
+    public async Task CheckAsync(CancellationToken cancellationToken)
     {
         if (!Directory.Exists(_staging))
         {
             throw new IOException("The blob directory is missing.");
         }
-        return Task.CompletedTask;
+        if (_reserve is { } reserve && !reserve.TryTake())
+        {
+            throw new InsufficientStorageException("The disk is full: the room kept for deletes is in use.");
+        }
+        if (DiskSpace.AvailableBytes(_root) is { } free && free < MinFreeBytes)
+        {
+            throw new InsufficientStorageException($"The disk is full: {free} bytes are free.");
+        }
+        // Named as a staged file, so one left by a crash is removed at the next start like any other.
+        string probe = Path.Combine(_staging, Guid.NewGuid().ToString("N") + StagingSuffix);
+        _stagedInFlight.TryAdd(probe, true);
+        try
+        {
+            await StoreAsync(async () =>
+            {
+                await using var file = new FileStream(probe, new FileStreamOptions
+                {
+                    Mode = FileMode.CreateNew,
+                    Access = FileAccess.Write,
+                    BufferSize = 0,
+                    Options = FileOptions.Asynchronous,
+                });
+                await file.WriteAsync(new byte[ProbeBytes], cancellationToken);
+            });
+        }
+        finally
+        {
+            TryDelete(probe);
+            _stagedInFlight.TryRemove(probe, out _);
+        }
     }
+
+    /// <summary>Free bytes below which the store reports itself not ready.</summary>
+    internal const long MinFreeBytes = 1024 * 1024;
+
+    private const int ProbeBytes = 4096;
 
     /// <summary>The blob's path: <c>root/&lt;last two characters of the id&gt;/&lt;id&gt;</c>.</summary>
     internal string PathOf(string blobId)
@@ -182,7 +243,7 @@ internal sealed class DiskBlobStore : IBlobStore
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            throw new BlobStoreException("The disk blob store could not write.", ex);
+            throw WriteFailure(ex);
         }
     }
 
@@ -194,9 +255,13 @@ internal sealed class DiskBlobStore : IBlobStore
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            throw new BlobStoreException("The disk blob store could not write.", ex);
+            throw WriteFailure(ex);
         }
     }
+
+    private static Exception WriteFailure(Exception ex) => ex is IOException io && DiskSpace.IsFull(io)
+        ? new InsufficientStorageException("The disk blob store is full.", ex)
+        : new BlobStoreException("The disk blob store could not write.", ex);
 
     /// <summary>Fills the buffer as far as the stream allows, so disk writes are large.</summary>
     private static async ValueTask<int> FillAsync(Stream content, byte[] buffer, CancellationToken cancellationToken)
@@ -227,14 +292,23 @@ internal sealed class DiskBlobStore : IBlobStore
         }
     }
 
+    /// <summary>
+    /// Staged bytes, held by the request that staged them until it disposes them: while staged (the store's staging
+    /// sweep skips them) and once committed (the listing skips the blob: its catalog row may still be on its way).
+    /// </summary>
     private sealed class DiskStagedBlob(DiskBlobStore store, string path) : StagedBlob
     {
         private bool _committed;
+        private string? _blobId;
 
         public override Task CommitAsync(string blobId, CancellationToken cancellationToken)
         {
+            // Marked before the rename, so the sweep can never list the blob unmarked while the request runs.
+            _blobId = blobId;
+            store._unrecorded.TryAdd(blobId, true);
             Store(() => { store.Commit(path, blobId); return true; });
             _committed = true;
+            store._stagedInFlight.TryRemove(path, out _);
             return Task.CompletedTask;
         }
 
@@ -243,6 +317,11 @@ internal sealed class DiskBlobStore : IBlobStore
             if (!_committed)
             {
                 TryDelete(path);
+                store._stagedInFlight.TryRemove(path, out _);
+            }
+            if (_blobId is { } blobId)
+            {
+                store._unrecorded.TryRemove(blobId, out _);
             }
             return ValueTask.CompletedTask;
         }

@@ -1,6 +1,8 @@
 using System.Collections.Concurrent;
 using System.Threading.Channels;
 using Microsoft.Data.Sqlite;
+using Wharf.Core.Ports;
+using Wharf.Storage.FileSystem;
 
 namespace Wharf.Storage.Sqlite;
 
@@ -9,7 +11,9 @@ namespace Wharf.Storage.Sqlite;
 /// prepared statements, and one writer.
 /// Writes queue to a single writer loop that runs every write waiting at that moment in one transaction (each in
 /// its own savepoint, so one failing write does not undo the others) and commits them with one fsync: group commit.
-/// A write's task completes only after the commit that holds it is durable.
+/// A write's task completes only after the commit that holds it is durable. When the disk is full (SQLITE_FULL) the
+/// transaction's writes fail with <see cref="InsufficientStorageException"/>, except those that free space (deletes):
+/// they run again, one per transaction, after the <see cref="SpaceReserve"/> is given up to make room for them.
 /// </summary>
 internal sealed class SqliteDatabase : IDisposable
 {
@@ -22,6 +26,7 @@ internal sealed class SqliteDatabase : IDisposable
     private readonly ConcurrentQueue<Reader> _idleReaders = new();
     private int _idleReaderCount;
     private volatile bool _disposed;
+    private readonly SpaceReserve? _reserve;
 
     static SqliteDatabase()
     {
@@ -42,8 +47,11 @@ internal sealed class SqliteDatabase : IDisposable
     /// <summary>Whether multi-thread mode took effect (false when SQLite was initialized before this type).</summary>
     internal static bool MultiThreaded { get; }
 
-    public SqliteDatabase(string path)
+    /// <param name="path">The database file.</param>
+    /// <param name="reserve">Room on the database's file system that writes freeing space may use when it is full.</param>
+    public SqliteDatabase(string path, SpaceReserve? reserve = null)
     {
+        _reserve = reserve;
         _connectionString = new SqliteConnectionStringBuilder
         {
             DataSource = path,
@@ -62,9 +70,19 @@ internal sealed class SqliteDatabase : IDisposable
     /// Runs <paramref name="work"/> inside the writer's transaction and completes once it is committed durably.
     /// A write cancelled before it starts does not run; once started it runs to the end.
     /// </summary>
-    public Task<T> WriteAsync<T>(Func<SqliteConnection, SqliteTransaction, Task<T>> work, CancellationToken cancellationToken)
+    public Task<T> WriteAsync<T>(Func<SqliteConnection, SqliteTransaction, Task<T>> work, CancellationToken cancellationToken) =>
+        Enqueue(new PendingWrite<T>(work, freesSpace: false, cancellationToken));
+
+    /// <summary>
+    /// <see cref="WriteAsync{T}"/> for a write that frees space (a delete): on a full disk it runs again alone, on
+    /// the room the <see cref="SpaceReserve"/> kept for it, so space can always be reclaimed. It must only delete, or
+    /// change rows in place, and may run twice (the first run undone).
+    /// </summary>
+    public Task<T> WriteFreeingSpaceAsync<T>(Func<SqliteConnection, SqliteTransaction, Task<T>> work, CancellationToken cancellationToken) =>
+        Enqueue(new PendingWrite<T>(work, freesSpace: true, cancellationToken));
+
+    private Task<T> Enqueue<T>(PendingWrite<T> write)
     {
-        var write = new PendingWrite<T>(work, cancellationToken);
         ObjectDisposedException.ThrowIf(!_writes.Writer.TryWrite(write), this);
         return write.Task;
     }
@@ -91,55 +109,103 @@ internal sealed class SqliteDatabase : IDisposable
         }
         var batch = new List<PendingWrite>(MaxWritesPerCommit);
         var done = new List<PendingWrite>(MaxWritesPerCommit);
+        var again = new List<PendingWrite>(1);
         while (await _writes.Reader.WaitToReadAsync())
         {
             batch.Clear();
-            done.Clear();
             while (batch.Count < MaxWritesPerCommit && _writes.Reader.TryRead(out var next))
             {
                 batch.Add(next);
             }
-            try
+            if (await CommitAsync(connection, batch, done) is not { } full)
             {
-                await using var transaction = (SqliteTransaction)await connection.BeginTransactionAsync();
-                foreach (var write in batch)
-                {
-                    if (write.CancellationToken.IsCancellationRequested)
-                    {
-                        write.Cancel();
-                        continue;
-                    }
-                    transaction.Save("w");
-                    try
-                    {
-                        await write.RunAsync(connection, transaction);
-                        transaction.Release("w");
-                        done.Add(write);
-                    }
-                    catch (Exception ex)
-                    {
-                        transaction.Rollback("w");
-                        transaction.Release("w");
-                        write.Fail(ex);
-                    }
-                }
-                await transaction.CommitAsync();
-                done.ForEach(write => write.Complete());
+                continue;
             }
-            catch (Exception ex)
+            // The disk is full and nothing of the transaction was kept. Writes that free space run again, alone, once
+            // the reserve has made room; the others fail (507).
+            var retry = batch.Where(write => write.FreesSpace && !write.IsFinished).ToList();
+            foreach (var write in batch.Except(retry))
             {
-                // The commit (or the transaction itself) failed: none of the writes in it happened.
-                foreach (var write in batch)
+                write.Fail(new InsufficientStorageException("The catalog's disk is full.", full));
+            }
+            if (retry.Count > 0)
+            {
+                _reserve?.Release();
+            }
+            foreach (var write in retry)
+            {
+                again.Clear();
+                again.Add(write);
+                if (await CommitAsync(connection, again, done) is { } stillFull)
                 {
-                    write.Fail(ex);
+                    write.Fail(new InsufficientStorageException("The catalog's disk is full, even with the room kept for deletes.", stillFull));
                 }
             }
         }
     }
 
-    private abstract class PendingWrite(CancellationToken cancellationToken)
+    /// <summary>
+    /// Runs <paramref name="batch"/> in one transaction, each write in its own savepoint, commits, and completes or
+    /// fails each write. On a full disk (SQLITE_FULL, from a write or the commit) nothing is kept and the failure is
+    /// returned, leaving the writes that had not failed on their own unfinished, for the caller to fail or run again.
+    /// </summary>
+    private static async Task<SqliteException?> CommitAsync(SqliteConnection connection, List<PendingWrite> batch, List<PendingWrite> done)
+    {
+        done.Clear();
+        try
+        {
+            await using var transaction = (SqliteTransaction)await connection.BeginTransactionAsync();
+            foreach (var write in batch)
+            {
+                if (write.CancellationToken.IsCancellationRequested)
+                {
+                    write.Cancel();
+                    continue;
+                }
+                transaction.Save("w");
+                try
+                {
+                    await write.RunAsync(connection, transaction);
+                    transaction.Release("w");
+                    done.Add(write);
+                }
+                catch (Exception ex) when (!IsFull(ex))
+                {
+                    transaction.Rollback("w");
+                    transaction.Release("w");
+                    write.Fail(ex);
+                }
+            }
+            await transaction.CommitAsync();
+            done.ForEach(write => write.Complete());
+            return null;
+        }
+        catch (SqliteException ex) when (IsFull(ex))
+        {
+            return ex;
+        }
+        catch (Exception ex)
+        {
+            // The commit (or the transaction itself) failed: none of the writes in it happened.
+            foreach (var write in batch)
+            {
+                write.Fail(ex);
+            }
+            return null;
+        }
+    }
+
+    /// <summary>SQLITE_FULL: the database or its write-ahead log could not grow.</summary>
+    private static bool IsFull(Exception exception) =>
+        exception is SqliteException { SqliteErrorCode: SQLitePCL.raw.SQLITE_FULL };
+
+    private abstract class PendingWrite(bool freesSpace, CancellationToken cancellationToken)
     {
         public CancellationToken CancellationToken => cancellationToken;
+
+        public bool FreesSpace => freesSpace;
+
+        public abstract bool IsFinished { get; }
 
         public abstract Task RunAsync(SqliteConnection connection, SqliteTransaction transaction);
 
@@ -150,13 +216,15 @@ internal sealed class SqliteDatabase : IDisposable
         public abstract void Cancel();
     }
 
-    private sealed class PendingWrite<T>(Func<SqliteConnection, SqliteTransaction, Task<T>> work, CancellationToken cancellationToken)
-        : PendingWrite(cancellationToken)
+    private sealed class PendingWrite<T>(Func<SqliteConnection, SqliteTransaction, Task<T>> work, bool freesSpace, CancellationToken cancellationToken)
+        : PendingWrite(freesSpace, cancellationToken)
     {
         private readonly TaskCompletionSource<T> _done = new(TaskCreationOptions.RunContinuationsAsynchronously);
         private T? _result;
 
         public Task<T> Task => _done.Task;
+
+        public override bool IsFinished => _done.Task.IsCompleted;
 
         public override async Task RunAsync(SqliteConnection connection, SqliteTransaction transaction) =>
             _result = await work(connection, transaction);

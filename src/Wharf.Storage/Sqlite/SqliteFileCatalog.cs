@@ -202,8 +202,9 @@ internal sealed class SqliteFileCatalog(SqliteDatabase database, TimeProvider ti
         : query.Status is not null ? " INDEXED BY ix_files_status"
         : "";
 
+    /// <summary>Deletes the row; on a full disk too (<see cref="SqliteDatabase.WriteFreeingSpaceAsync{T}"/>).</summary>
     public Task<bool> DeleteAsync(string workspaceId, string fileId, CancellationToken cancellationToken) =>
-        database.WriteAsync(async (connection, transaction) =>
+        database.WriteFreeingSpaceAsync(async (connection, transaction) =>
         {
             await using var command = connection.CreateCommand();
             command.Transaction = transaction;

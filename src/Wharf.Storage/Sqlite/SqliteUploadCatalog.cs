@@ -176,8 +176,9 @@ internal sealed class SqliteUploadCatalog(SqliteDatabase database) : IUploadCata
             return (CompleteOutcome.Completed, dropped);
         }, cancellationToken);
 
+    /// <summary>Ends a pending upload and drops its parts; on a full disk too (it frees their space).</summary>
     public Task<IReadOnlyList<string>?> EndAsync(string workspaceId, string uploadId, string status, CancellationToken cancellationToken) =>
-        database.WriteAsync<IReadOnlyList<string>?>(async (connection, transaction) =>
+        database.WriteFreeingSpaceAsync<IReadOnlyList<string>?>(async (connection, transaction) =>
         {
             await using var command = connection.CreateCommand();
             command.Transaction = transaction;

@@ -19,6 +19,7 @@ public sealed partial class WharfServer : IAsyncDisposable
     private readonly string[] _extraArgs;
     private readonly string[] _launcher;
     private readonly bool _ownsDataDir;
+    private bool _ownMount;
     private Process? _process;
     private readonly List<string> _output = [];
 
@@ -31,6 +32,12 @@ public sealed partial class WharfServer : IAsyncDisposable
     }
 
     public string DataDir { get; }
+
+    /// <summary>
+    /// Where this test process reaches the data directory: <see cref="DataDir"/>, or for a server on a small disk the
+    /// same path inside the server's mount namespace (through <c>/proc/&lt;pid&gt;/root</c>).
+    /// </summary>
+    public string DataPath => !_ownMount ? DataDir : $"/proc/{ProcessId}/root{DataDir}";
 
     public Uri BaseAddress { get; private set; } = null!;
 
@@ -64,6 +71,24 @@ public sealed partial class WharfServer : IAsyncDisposable
     {
         string dataDir = Path.Combine(Path.GetTempPath(), "wharf-test-" + Guid.NewGuid().ToString("N"));
         var server = new WharfServer(dataDir, ownsDataDir: true, extraArgs, launcher);
+        await server.LaunchAsync(bootstrapKey: Key);
+        return server;
+    }
+
+    /// <summary>
+    /// Starts a server whose data directory is a file system of <paramref name="bytes"/> bytes of its own: a tmpfs
+    /// mounted in a new user and mount namespace (<c>unshare</c>), so it needs no root, and it goes away with the
+    /// process. The test fills and frees it through <see cref="DataPath"/>.
+    /// </summary>
+    public static async Task<WharfServer> StartOnSmallDiskAsync(long bytes, params string[] extraArgs)
+    {
+        string dataDir = Path.Combine(Path.GetTempPath(), "wharf-test-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(dataDir);
+        // unshare and sh exec in place: the process id stays the server's.
+        string[] launcher = ["unshare", "--user", "--map-root-user", "--mount", "sh", "-c",
+            "mount -t tmpfs -o size=\"$1\" tmpfs \"$2\" && shift 2 && exec \"$@\"", "sh",
+            bytes.ToString(System.Globalization.CultureInfo.InvariantCulture), dataDir];
+        var server = new WharfServer(dataDir, ownsDataDir: true, extraArgs, launcher) { _ownMount = true };
         await server.LaunchAsync(bootstrapKey: Key);
         return server;
     }
