@@ -10,9 +10,8 @@ namespace Wharf.Storage.FileSystem;
 /// Blobs on local disk, named by id (never by anything a client sent). Bytes are staged to a temporary file,
 /// fsynced, then renamed into place and the directory fsynced, so a committed blob is whole after a crash.
 /// </summary>
-internal sealed class DiskBlobStore : IBlobStore
+internal sealed partial class DiskBlobStore : IBlobStore
 {
-    internal const int BufferSize = 256 * 1024;
     private const string StagingDirectoryName = ".staging";
     private const string StagingSuffix = ".tmp";
 
@@ -30,49 +29,31 @@ internal sealed class DiskBlobStore : IBlobStore
     public async Task<StagedBlob?> StageAsync(Stream content, long maxBytes, CancellationToken cancellationToken)
     {
         string path = Path.Combine(_staging, Guid.NewGuid().ToString("N") + StagingSuffix);
-        byte[] buffer = ArrayPool<byte>.Shared.Rent(BufferSize);
         bool keep = false;
         try
         {
-            using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-            long length = 0;
-            await using (var file = Store(() => new FileStream(path, new FileStreamOptions
+            await using var writer = new StagingWriter(Store(() => File.OpenHandle(path, FileMode.CreateNew, FileAccess.Write, FileShare.None)));
+            while (true)
             {
-                Mode = FileMode.CreateNew,
-                Access = FileAccess.Write,
-                Share = FileShare.None,
-                BufferSize = 0,
-                Options = FileOptions.Asynchronous,
-            })))
-            {
-                while (true)
+                Memory<byte> buffer = await writer.NextBufferAsync();
+                // A failure reading the content is the sender's; a failure writing it is the store's.
+                int filled = await FillAsync(content, buffer, cancellationToken);
+                if (writer.Length + filled > maxBytes)
                 {
-                    // A failure reading the content is the sender's; a failure writing it is the store's.
-                    int filled = await FillAsync(content, buffer, cancellationToken);
-                    if (filled == 0)
-                    {
-                        break;
-                    }
-                    length += filled;
-                    if (length > maxBytes)
-                    {
-                        return null;
-                    }
-                    hash.AppendData(buffer, 0, filled);
-                    await StoreAsync(() => file.WriteAsync(buffer.AsMemory(0, filled), cancellationToken));
+                    return null;
                 }
-                Store(() => { file.Flush(flushToDisk: true); return true; });
+                await writer.AddAsync(filled);
+                if (filled < StagingWriter.ChunkBytes)
+                {
+                    break; // a short fill: the content ended
+                }
             }
+            string sha256 = await writer.CompleteAsync();
             keep = true;
-            return new DiskStagedBlob(this, path)
-            {
-                Length = length,
-                Sha256 = Convert.ToHexStringLower(hash.GetHashAndReset()),
-            };
+            return new DiskStagedBlob(this, path) { Length = writer.Length, Sha256 = sha256 };
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(buffer);
             if (!keep)
             {
                 TryDelete(path);
@@ -186,25 +167,13 @@ internal sealed class DiskBlobStore : IBlobStore
         }
     }
 
-    private static async ValueTask StoreAsync(Func<ValueTask> operation)
-    {
-        try
-        {
-            await operation();
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            throw new BlobStoreException("The disk blob store could not write.", ex);
-        }
-    }
-
     /// <summary>Fills the buffer as far as the stream allows, so disk writes are large.</summary>
-    private static async ValueTask<int> FillAsync(Stream content, byte[] buffer, CancellationToken cancellationToken)
+    private static async ValueTask<int> FillAsync(Stream content, Memory<byte> buffer, CancellationToken cancellationToken)
     {
         int filled = 0;
-        while (filled < BufferSize)
+        while (filled < buffer.Length)
         {
-            int read = await content.ReadAsync(buffer.AsMemory(filled, BufferSize - filled), cancellationToken);
+            int read = await content.ReadAsync(buffer[filled..], cancellationToken);
             if (read == 0)
             {
                 break;
