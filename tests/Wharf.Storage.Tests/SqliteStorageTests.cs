@@ -718,9 +718,9 @@ public sealed class DiskBlobStoreTests : IDisposable
     [Fact]
     public async Task OverTheLimitAndDisposedBlobsLeaveTheStagingDirectoryEmpty()
     {
-        using (var source = new MemoryStream(new byte[DiskBlobStore.BufferSize * 3]))
+        using (var source = new MemoryStream(new byte[DiskBlobStore.StagingWriter.ChunkBytes * 3]))
         {
-            Assert.Null(await _store.StageAsync(source, DiskBlobStore.BufferSize + 1, CancellationToken.None));
+            Assert.Null(await _store.StageAsync(source, DiskBlobStore.StagingWriter.ChunkBytes + 1, CancellationToken.None));
         }
         Assert.Empty(Directory.GetFiles(StagingDir));
 

@@ -13,9 +13,8 @@ namespace Wharf.Storage.FileSystem;
 /// committed by a staged blob not yet disposed (the request may not have written the blob's catalog row yet). The
 /// sweeps never see them, whatever their age. A full file system is an <see cref="InsufficientStorageException"/>.
 /// </summary>
-internal sealed class DiskBlobStore : IBlobStore
+internal sealed partial class DiskBlobStore : IBlobStore
 {
-    internal const int BufferSize = 256 * 1024;
     private const string StagingDirectoryName = ".staging";
     private const string StagingSuffix = ".tmp";
 
@@ -44,49 +43,31 @@ internal sealed class DiskBlobStore : IBlobStore
         }
         string path = Path.Combine(_staging, Guid.NewGuid().ToString("N") + StagingSuffix);
         _stagedInFlight.TryAdd(path, true);
-        byte[] buffer = ArrayPool<byte>.Shared.Rent(BufferSize);
         bool keep = false;
         try
         {
-            using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-            long length = 0;
-            await using (var file = Store(() => new FileStream(path, new FileStreamOptions
+            await using var writer = new StagingWriter(Store(() => File.OpenHandle(path, FileMode.CreateNew, FileAccess.Write, FileShare.None)));
+            while (true)
             {
-                Mode = FileMode.CreateNew,
-                Access = FileAccess.Write,
-                Share = FileShare.None,
-                BufferSize = 0,
-                Options = FileOptions.Asynchronous,
-            })))
-            {
-                while (true)
+                Memory<byte> buffer = await writer.NextBufferAsync();
+                // A failure reading the content is the sender's; a failure writing it is the store's.
+                int filled = await FillAsync(content, buffer, cancellationToken);
+                if (writer.Length + filled > maxBytes)
                 {
-                    // A failure reading the content is the sender's; a failure writing it is the store's.
-                    int filled = await FillAsync(content, buffer, cancellationToken);
-                    if (filled == 0)
-                    {
-                        break;
-                    }
-                    length += filled;
-                    if (length > maxBytes)
-                    {
-                        return null;
-                    }
-                    hash.AppendData(buffer, 0, filled);
-                    await StoreAsync(() => file.WriteAsync(buffer.AsMemory(0, filled), cancellationToken));
+                    return null;
                 }
-                Store(() => { file.Flush(flushToDisk: true); return true; });
+                await writer.AddAsync(filled);
+                if (filled < StagingWriter.ChunkBytes)
+                {
+                    break; // a short fill: the content ended
+                }
             }
+            string sha256 = await writer.CompleteAsync();
             keep = true;
-            return new DiskStagedBlob(this, path)
-            {
-                Length = length,
-                Sha256 = Convert.ToHexStringLower(hash.GetHashAndReset()),
-            };
+            return new DiskStagedBlob(this, path) { Length = writer.Length, Sha256 = sha256 };
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(buffer);
             if (!keep)
             {
                 TryDelete(path);
@@ -164,7 +145,7 @@ internal sealed class DiskBlobStore : IBlobStore
     /// Ready when the blob directory is there and a small write succeeds, with at least <see cref="MinFreeBytes"/>
     /// free and the room kept for deletes held: else an <see cref="InsufficientStorageException"/>.
     /// </summary>
-    public async Task CheckAsync(CancellationToken cancellationToken)
+    public Task CheckAsync(CancellationToken cancellationToken)
     {
         if (!Directory.Exists(_staging))
         {
@@ -183,16 +164,10 @@ internal sealed class DiskBlobStore : IBlobStore
         _stagedInFlight.TryAdd(probe, true);
         try
         {
-            await StoreAsync(async () =>
+            Store(() =>
             {
-                await using var file = new FileStream(probe, new FileStreamOptions
-                {
-                    Mode = FileMode.CreateNew,
-                    Access = FileAccess.Write,
-                    BufferSize = 0,
-                    Options = FileOptions.Asynchronous,
-                });
-                await file.WriteAsync(new byte[ProbeBytes], cancellationToken);
+                using var file = File.OpenHandle(probe, FileMode.CreateNew, FileAccess.Write, FileShare.None);
+                RandomAccess.Write(file, new byte[ProbeBytes], 0);
             });
         }
         finally
@@ -200,6 +175,7 @@ internal sealed class DiskBlobStore : IBlobStore
             TryDelete(probe);
             _stagedInFlight.TryRemove(probe, out _);
         }
+        return Task.CompletedTask;
     }
 
     /// <summary>Free bytes below which the store reports itself not ready.</summary>
@@ -247,29 +223,17 @@ internal sealed class DiskBlobStore : IBlobStore
         }
     }
 
-    private static async ValueTask StoreAsync(Func<ValueTask> operation)
-    {
-        try
-        {
-            await operation();
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            throw WriteFailure(ex);
-        }
-    }
-
     private static Exception WriteFailure(Exception ex) => ex is IOException io && DiskSpace.IsFull(io)
         ? new InsufficientStorageException("The disk blob store is full.", ex)
         : new BlobStoreException("The disk blob store could not write.", ex);
 
     /// <summary>Fills the buffer as far as the stream allows, so disk writes are large.</summary>
-    private static async ValueTask<int> FillAsync(Stream content, byte[] buffer, CancellationToken cancellationToken)
+    private static async ValueTask<int> FillAsync(Stream content, Memory<byte> buffer, CancellationToken cancellationToken)
     {
         int filled = 0;
-        while (filled < BufferSize)
+        while (filled < buffer.Length)
         {
-            int read = await content.ReadAsync(buffer.AsMemory(filled, BufferSize - filled), cancellationToken);
+            int read = await content.ReadAsync(buffer[filled..], cancellationToken);
             if (read == 0)
             {
                 break;
