@@ -25,7 +25,7 @@ public sealed class ClientJsonTests
     {
         var result = ClientJson.Parse(Encoding.UTF8.GetBytes(json), Body);
         Assert.False(result.IsOk);
-        Assert.Equal(400, result.Error!.Status);
+        Assert.Equal(400, result.Error.Status);
         Assert.Equal(param, result.Error.Param);
         Assert.Equal("invalid_json", result.Error.Code);
     }
@@ -57,7 +57,8 @@ public sealed class ClientJsonTests
     public void Not_JSON_is_refused_with_the_sources_param_and_code()
     {
         var result = ClientJson.Parse(Encoding.UTF8.GetBytes("{nope"), Field);
-        Assert.Equal(("metadata", "invalid_metadata"), (result.Error!.Param, result.Error.Code));
+        Assert.False(result.IsOk);
+        Assert.Equal(("metadata", "invalid_metadata"), (result.Error.Param, result.Error.Code));
         var tooDeep = ClientJson.Parse(Encoding.UTF8.GetBytes("""{"a":{"b":{"c":{"d":{"e":"f"}}}}}"""), Field);
         Assert.Equal("metadata", tooDeep.Error?.Param);
     }
@@ -66,7 +67,8 @@ public sealed class ClientJsonTests
     public void A_field_source_names_the_field_not_the_path()
     {
         var result = ClientJson.Parse(Encoding.UTF8.GetBytes("""{"k":"\ud800"}"""), Field);
-        Assert.Equal(("metadata", "invalid_metadata"), (result.Error!.Param, result.Error.Code));
+        Assert.False(result.IsOk);
+        Assert.Equal(("metadata", "invalid_metadata"), (result.Error.Param, result.Error.Code));
     }
 
     [Fact]
@@ -82,7 +84,8 @@ public sealed class ClientJsonTests
     {
         string name = new string('n', 63) + "\U0001F600" + new string('m', 100);
         var result = ClientJson.Parse(Encoding.UTF8.GetBytes($$"""{"{{name}}":"\ud800"}"""), Body);
-        Assert.Equal(new string('n', 63) + "...", result.Error!.Param);
+        Assert.False(result.IsOk);
+        Assert.Equal(new string('n', 63) + "...", result.Error.Param);
         Assert.True(result.Error.Message.Length < 400);
     }
 

@@ -79,7 +79,7 @@ public sealed class ContentReadsTests
 
             Assert.True((await _service.DeleteAsync(Ws, file.Id, Ct)).IsOk);
             DropSegmentRows(file.Id);
-            Assert.Equal(404, (await _service.OpenContentAsync(Ws, file.Id, Ct)).Error!.Status);
+            Assert.Equal(404, (await _service.OpenContentAsync(Ws, file.Id, Ct)).ErrorOf().Status);
             Assert.All(partIds, id => Assert.True(_blobs.Blobs.ContainsKey(id)));
             Assert.Equal(0, await _service.SweepOrphansAsync(DateTimeOffset.MaxValue, Ct));
 
@@ -112,7 +112,7 @@ public sealed class ContentReadsTests
         await (await _service.OpenContentAsync(Ws, file.Id, Ct)).Value.Content.DisposeAsync();
         Assert.True((await _service.DeleteAsync(Ws, file.Id, Ct)).IsOk);
         Assert.All(partIds, id => Assert.False(_blobs.Blobs.ContainsKey(id)));
-        Assert.Equal(404, (await _service.DeleteAsync(Ws, file.Id, Ct)).Error!.Status);
+        Assert.Equal(404, (await _service.DeleteAsync(Ws, file.Id, Ct)).ErrorOf().Status);
 
         // Blobs that a delete marked but did not remove (no such row any more) are orphans again for the sweep.
         DropSegmentRows(file.Id);

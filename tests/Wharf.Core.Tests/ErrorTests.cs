@@ -75,7 +75,32 @@ public sealed class WharfErrorTests
 
         Result<int> bad = WharfErrors.Missing("x");
         Assert.False(bad.IsOk);
-        Assert.Equal("x", bad.Error!.Param);
+        Assert.Equal("x", bad.Error.Param);
         Assert.Throws<InvalidOperationException>(() => bad.Value);
+    }
+
+    [Fact]
+    public void AnErrorResultCannotBeMadeWithoutItsError()
+    {
+        WharfError? none = null;
+        var thrown = Assert.Throws<ArgumentNullException>(() => { Result<int> result = none!; return result; });
+        Assert.Equal("error", thrown.ParamName);
+    }
+
+    [Fact]
+    public void ErrorIsNullExactlyWhenTheResultIsOk()
+    {
+        // The compiler holds callers to this through [MemberNotNullWhen(false, nameof(Error))] on IsOk (the build
+        // treats nullable warnings as errors, so `bad.Error.Param` above compiles only with it); here, at run time,
+        // for values, errors and the struct's default.
+        Result<string> ok = "v";
+        Result<string> bad = WharfErrors.Invalid("p", "m");
+        Result<string> none = default;
+        foreach (var result in new[] { ok, bad, none })
+        {
+            Assert.Equal(result.IsOk, result.Error is null);
+        }
+        Assert.False(bad.IsOk);
+        Assert.True(ok.IsOk);
     }
 }

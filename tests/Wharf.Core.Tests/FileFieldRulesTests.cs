@@ -53,7 +53,7 @@ public sealed class FileFieldRulesTests
     {
         var result = FileFieldRules.ExpirySeconds("created_at", seconds, "assistants");
         Assert.False(result.IsOk);
-        Assert.Equal(400, result.Error!.Status);
+        Assert.Equal(400, result.Error.Status);
         Assert.Equal("expires_after[seconds]", result.Error.Param);
     }
 
@@ -65,7 +65,7 @@ public sealed class FileFieldRulesTests
     {
         var result = FileFieldRules.ExpirySeconds(anchor, "3600", "assistants");
         Assert.False(result.IsOk);
-        Assert.Equal(400, result.Error!.Status);
+        Assert.Equal(400, result.Error.Status);
         Assert.Equal("expires_after[anchor]", result.Error.Param);
     }
 
@@ -74,7 +74,7 @@ public sealed class FileFieldRulesTests
     {
         var result = FileFieldRules.ExpirySeconds(null, "3600", "assistants");
         Assert.False(result.IsOk);
-        Assert.Equal(400, result.Error!.Status);
+        Assert.Equal(400, result.Error.Status);
         Assert.StartsWith("expires_after", result.Error.Param, StringComparison.Ordinal);
     }
 
@@ -83,7 +83,7 @@ public sealed class FileFieldRulesTests
     {
         var result = FileFieldRules.ExpirySeconds("created_at", null, "batch");
         Assert.False(result.IsOk);
-        Assert.Equal(400, result.Error!.Status);
+        Assert.Equal(400, result.Error.Status);
         Assert.Equal("expires_after[seconds]", result.Error.Param);
     }
 
@@ -113,7 +113,7 @@ public sealed class FileFieldRulesTests
     {
         var result = FileFieldRules.Filename(raw);
         Assert.False(result.IsOk);
-        Assert.Equal(400, result.Error!.Status);
+        Assert.Equal(400, result.Error.Status);
         Assert.Equal("file", result.Error.Param);
     }
 
@@ -138,7 +138,7 @@ public sealed class FileFieldRulesTests
         Assert.Equal(1024, FileFieldRules.Filename(new string('a', 1024)).Value.Length);
         var result = FileFieldRules.Filename(new string('a', 1025));
         Assert.False(result.IsOk);
-        Assert.Equal(400, result.Error!.Status);
+        Assert.Equal(400, result.Error.Status);
         Assert.Equal("file", result.Error.Param);
     }
 
@@ -163,7 +163,7 @@ public sealed class FileFieldRulesTests
         {
             var result = FileFieldRules.Collection(bad);
             Assert.False(result.IsOk);
-            Assert.Equal(400, result.Error!.Status);
+            Assert.Equal(400, result.Error.Status);
             Assert.Equal("collection", result.Error.Param);
         }
     }
@@ -261,7 +261,7 @@ public sealed class FilePurposesTests
         Assert.False(FileFieldRules.IsSendableContentType(value));
         var result = FileFieldRules.ContentType(value, "file");
         Assert.False(result.IsOk);
-        Assert.Equal(("file", "invalid_content_type"), (result.Error!.Param, result.Error.Code));
+        Assert.Equal(("file", "invalid_content_type"), (result.Error.Param, result.Error.Code));
     }
 
     [Fact]

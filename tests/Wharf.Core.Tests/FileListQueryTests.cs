@@ -18,7 +18,7 @@ public sealed class FileListQueryTests
     private static WharfError AssertBadRequest(Result<FileListQuery> result, string param)
     {
         Assert.False(result.IsOk);
-        var error = result.Error!;
+        var error = result.Error;
         Assert.Equal(400, error.Status);
         Assert.Equal(param, error.Param);
         Assert.Equal("invalid_request_error", error.Type);
@@ -104,7 +104,7 @@ public sealed class FileListQueryTests
     {
         var result = Parse(new FileListRequest { After = GoodId, Before = GoodId });
         Assert.False(result.IsOk);
-        Assert.Equal(400, result.Error!.Status);
+        Assert.Equal(400, result.Error.Status);
         Assert.Contains(result.Error.Param, new[] { "after", "before" });
     }
 

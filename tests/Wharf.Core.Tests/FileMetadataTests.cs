@@ -10,7 +10,7 @@ public sealed class FileMetadataTests
     {
         var result = FileMetadata.Parse(json);
         Assert.False(result.IsOk, $"accepted: {json}");
-        Assert.Equal(400, result.Error!.Status);
+        Assert.Equal(400, result.Error.Status);
         Assert.Equal("metadata", result.Error.Param);
         Assert.Equal("invalid_metadata", result.Error.Code);
     }
@@ -131,7 +131,7 @@ public sealed class FileMetadataTests
         string huge = new('x', 10_000);
         var result = FileMetadata.Parse($$"""{"{{huge}}":1}""");
         Assert.False(result.IsOk);
-        Assert.True(result.Error!.Message.Length < 500, "message echoes the whole key");
+        Assert.True(result.Error.Message.Length < 500, "message echoes the whole key");
     }
 
     [Theory]
@@ -165,6 +165,6 @@ public sealed class FileMetadataTests
         string key = new string('k', 63) + "\U0001F600" + new string('k', 10);
         var result = FileMetadata.Parse($$"""{"{{key}}":1}""");
         Assert.False(result.IsOk);
-        Assert.DoesNotContain(result.Error!.Message, char.IsSurrogate);
+        Assert.DoesNotContain(result.Error.Message, char.IsSurrogate);
     }
 }

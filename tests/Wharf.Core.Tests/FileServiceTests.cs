@@ -53,7 +53,7 @@ public sealed class FileServiceTests
         using var stream = new MemoryStream(new byte[1025]);
         var result = await _service.StageAsync(Ws, stream, CancellationToken.None);
         Assert.False(result.IsOk);
-        Assert.Equal(413, result.Error!.Status);
+        Assert.Equal(413, result.Error.Status);
         Assert.Equal("file_too_large", result.Error.Code);
         Assert.Equal(1024, _service.MaxUploadBytes);
         Assert.Equal(0, _blobs.Staged);
@@ -69,7 +69,7 @@ public sealed class FileServiceTests
         var request = new FileUploadRequest { Purpose = purpose, Filename = "", Metadata = "[]", Provider = "nope" };
         var result = await _service.CreateAsync(Ws, request, staged, CancellationToken.None);
         Assert.False(result.IsOk);
-        Assert.Equal(400, result.Error!.Status);
+        Assert.Equal(400, result.Error.Status);
         Assert.Equal("purpose", result.Error.Param);
         Assert.Equal("missing_required_parameter", result.Error.Code);
         Assert.Empty(_catalog.Files);
@@ -85,7 +85,7 @@ public sealed class FileServiceTests
         await using var staged = await StageAsync();
         var result = await _service.CreateAsync(Ws, new FileUploadRequest { Purpose = purpose, Filename = "a.txt" }, staged, CancellationToken.None);
         Assert.False(result.IsOk);
-        Assert.Equal(400, result.Error!.Status);
+        Assert.Equal(400, result.Error.Status);
         Assert.Equal("purpose", result.Error.Param);
         Assert.Contains("assistants", result.Error.Message, StringComparison.Ordinal);
         Assert.Contains("document", result.Error.Message, StringComparison.Ordinal);
@@ -113,7 +113,7 @@ public sealed class FileServiceTests
         };
         var result = await _service.CreateAsync(Ws, request, staged, CancellationToken.None);
         Assert.False(result.IsOk);
-        Assert.Equal(400, result.Error!.Status);
+        Assert.Equal(400, result.Error.Status);
         Assert.Equal(param, result.Error.Param);
         Assert.Empty(_catalog.Files);
         Assert.Empty(_blobs.Blobs);
@@ -126,7 +126,7 @@ public sealed class FileServiceTests
         await using var staged = await StageAsync();
         var result = await _service.CreateAsync(Ws, new FileUploadRequest { Purpose = "assistants", Filename = "a.txt", Provider = "groq" }, staged, CancellationToken.None);
         Assert.False(result.IsOk);
-        Assert.Equal(400, result.Error!.Status);
+        Assert.Equal(400, result.Error.Status);
         Assert.Equal("provider", result.Error.Param);
         Assert.Contains("groq", result.Error.Message, StringComparison.Ordinal);
     }
@@ -169,7 +169,7 @@ public sealed class FileServiceTests
         await using var staged = await StageAsync();
         var result = await _service.CreateAsync(Ws, new FileUploadRequest { Purpose = "assistants", Filename = "a.txt", ContentType = contentType }, staged, CancellationToken.None);
         Assert.False(result.IsOk);
-        Assert.Equal(("file", "invalid_content_type"), (result.Error!.Param, result.Error.Code));
+        Assert.Equal(("file", "invalid_content_type"), (result.Error.Param, result.Error.Code));
         Assert.Empty(_catalog.Files);
         Assert.Empty(_blobs.Blobs);
     }
@@ -221,7 +221,7 @@ public sealed class FileServiceTests
     {
         var result = await _service.GetAsync(Ws, id, CancellationToken.None);
         Assert.False(result.IsOk);
-        Assert.Equal(404, result.Error!.Status);
+        Assert.Equal(404, result.Error.Status);
         Assert.Equal("No such File object: " + id, result.Error.Message);
         Assert.Equal("id", result.Error.Param);
         Assert.Null(result.Error.Code);
@@ -233,7 +233,8 @@ public sealed class FileServiceTests
     {
         string id = WharfIds.File(new IdGenerator(_time).Next());
         var result = await _service.GetAsync(Ws, id, CancellationToken.None);
-        Assert.Equal(404, result.Error!.Status);
+        Assert.False(result.IsOk);
+        Assert.Equal(404, result.Error.Status);
         Assert.Equal("No such File object: " + id, result.Error.Message);
     }
 
@@ -242,7 +243,8 @@ public sealed class FileServiceTests
     {
         var file = await CreateAsync(new FileUploadRequest { Purpose = "assistants", Filename = "a" }, OtherWs);
         var result = await _service.GetAsync(Ws, file.Id, CancellationToken.None);
-        Assert.Equal(404, result.Error!.Status);
+        Assert.False(result.IsOk);
+        Assert.Equal(404, result.Error.Status);
         Assert.True((await _service.GetAsync(OtherWs, file.Id, CancellationToken.None)).IsOk);
     }
 
@@ -257,8 +259,9 @@ public sealed class FileServiceTests
 
         _time.Advance(TimeSpan.FromSeconds(1));
         var result = await _service.GetAsync(Ws, file.Id, CancellationToken.None);
-        Assert.Equal(404, result.Error!.Status);
-        Assert.Equal(404, (await _service.OpenContentAsync(Ws, file.Id, CancellationToken.None)).Error!.Status);
+        Assert.False(result.IsOk);
+        Assert.Equal(404, result.Error.Status);
+        Assert.Equal(404, (await _service.OpenContentAsync(Ws, file.Id, CancellationToken.None)).ErrorOf().Status);
     }
 
     [Fact]
@@ -279,7 +282,8 @@ public sealed class FileServiceTests
         var file = await CreateAsync(new FileUploadRequest { Purpose = "assistants", Filename = "a" });
         _blobs.Blobs.Clear();
         var result = await _service.OpenContentAsync(Ws, file.Id, CancellationToken.None);
-        Assert.Equal(404, result.Error!.Status);
+        Assert.False(result.IsOk);
+        Assert.Equal(404, result.Error.Status);
     }
 
     [Fact]
@@ -298,7 +302,8 @@ public sealed class FileServiceTests
         Assert.Empty(_blobs.Blobs);
 
         var again = await _service.DeleteAsync(Ws, file.Id, CancellationToken.None);
-        Assert.Equal(404, again.Error!.Status);
+        Assert.False(again.IsOk);
+        Assert.Equal(404, again.Error.Status);
     }
 
     [Fact]
@@ -306,7 +311,8 @@ public sealed class FileServiceTests
     {
         var file = await CreateAsync(new FileUploadRequest { Purpose = "assistants", Filename = "a" }, OtherWs);
         var result = await _service.DeleteAsync(Ws, file.Id, CancellationToken.None);
-        Assert.Equal(404, result.Error!.Status);
+        Assert.False(result.IsOk);
+        Assert.Equal(404, result.Error.Status);
         Assert.True(_catalog.Files.ContainsKey(file.Id));
         Assert.True(_blobs.Blobs.ContainsKey(file.Id));
     }
@@ -315,7 +321,8 @@ public sealed class FileServiceTests
     public async Task ListValidatesTheQuery()
     {
         var result = await _service.ListAsync(Ws, new FileListRequest { Limit = "0" }, CancellationToken.None);
-        Assert.Equal("limit", result.Error!.Param);
+        Assert.False(result.IsOk);
+        Assert.Equal("limit", result.Error.Param);
         Assert.DoesNotContain("list", _log.Calls);
 
         await CreateAsync(new FileUploadRequest { Purpose = "assistants", Filename = "a" });
@@ -378,7 +385,7 @@ public sealed class FileServiceTests
         AddWorkspace(quota: quota, usage: usage);
         var result = await StageBytesAsync(length);
         Assert.False(result.IsOk);
-        Assert.Equal(403, result.Error!.Status);
+        Assert.Equal(403, result.Error.Status);
         Assert.Equal("storage_quota_exceeded", result.Error.Code);
         Assert.Equal("file", result.Error.Param);
         Assert.Equal("permission_error", result.Error.Type);
@@ -408,7 +415,7 @@ public sealed class FileServiceTests
         AddWorkspace(quota: 10_000, usage: 1_000);
         var result = await StageBytesAsync(1025);
         Assert.False(result.IsOk);
-        Assert.Equal(413, result.Error!.Status);
+        Assert.Equal(413, result.Error.Status);
         Assert.Equal("file_too_large", result.Error.Code);
         Assert.Contains("1024", result.Error.Message, StringComparison.Ordinal);
         Assert.Equal(0, _blobs.Staged);
@@ -425,12 +432,12 @@ public sealed class FileServiceTests
         var ok = await StageBytesAsync(1024);
         Assert.True(ok.IsOk, ok.Error?.Message);
         await ok.Value.DisposeAsync();
-        Assert.Equal(413, (await StageBytesAsync(1025)).Error!.Status);
+        Assert.Equal(413, (await StageBytesAsync(1025)).ErrorOf().Status);
 
         var noRow = await StageBytesAsync(1024, OtherWs);
         Assert.True(noRow.IsOk, noRow.Error?.Message);
         await noRow.Value.DisposeAsync();
-        Assert.Equal(413, (await StageBytesAsync(1025, OtherWs)).Error!.Status);
+        Assert.Equal(413, (await StageBytesAsync(1025, OtherWs)).ErrorOf().Status);
     }
 
     [Fact]
@@ -443,7 +450,7 @@ public sealed class FileServiceTests
 
         var result = await _service.CreateAsync(Ws, new FileUploadRequest { Purpose = "assistants", Filename = "a.txt" }, staged, CancellationToken.None);
         Assert.False(result.IsOk);
-        Assert.Equal(403, result.Error!.Status);
+        Assert.Equal(403, result.Error.Status);
         Assert.Equal("storage_quota_exceeded", result.Error.Code);
         Assert.Empty(_catalog.Files);
         Assert.Empty(_blobs.Blobs);
@@ -462,7 +469,7 @@ public sealed class FileServiceTests
         await CreateAsync(request, text: "world!!");
         Assert.Equal(12, UsageOf(Ws));
 
-        Assert.Equal(403, (await StageBytesAsync(1)).Error!.Status);
+        Assert.Equal(403, (await StageBytesAsync(1)).ErrorOf().Status);
 
         Assert.True((await _service.DeleteAsync(Ws, first.Id, CancellationToken.None)).IsOk);
         Assert.Equal(7, UsageOf(Ws));

@@ -28,3 +28,13 @@ internal sealed class ManualTimeProvider(DateTimeOffset start) : TimeProvider
 
     public void Advance(TimeSpan by) => Now += by;
 }
+
+internal static class ResultAssertions
+{
+    /// <summary>The result's error, after asserting that it is one.</summary>
+    public static Wharf.Core.Errors.WharfError ErrorOf<T>(this Wharf.Core.Errors.Result<T> result)
+    {
+        Assert.False(result.IsOk, "Expected an error result.");
+        return result.Error;
+    }
+}

@@ -119,7 +119,7 @@ public sealed class UploadServiceTests
     private static void AssertError<T>(Result<T> result, int status, string? param, string? code)
     {
         Assert.False(result.IsOk);
-        Assert.Equal(status, result.Error!.Status);
+        Assert.Equal(status, result.Error.Status);
         Assert.Equal(param, result.Error.Param);
         Assert.Equal(code, result.Error.Code);
     }
@@ -189,7 +189,8 @@ public sealed class UploadServiceTests
     {
         var result = await _service.CreateAsync(Ws, Request(purpose: purpose), Ct);
         AssertError(result, 400, "purpose", "invalid_purpose");
-        Assert.Contains("assistants", result.Error!.Message, StringComparison.Ordinal);
+        Assert.False(result.IsOk);
+        Assert.Contains("assistants", result.Error.Message, StringComparison.Ordinal);
         Assert.Empty(_uploads.Uploads);
     }
 
@@ -210,7 +211,7 @@ public sealed class UploadServiceTests
     {
         var result = await _service.CreateAsync(Ws, Request(bytes: bytes), Ct);
         Assert.False(result.IsOk);
-        Assert.Equal(400, result.Error!.Status);
+        Assert.Equal(400, result.Error.Status);
         Assert.Equal("bytes", result.Error.Param);
         Assert.Empty(_uploads.Uploads);
     }
@@ -237,7 +238,7 @@ public sealed class UploadServiceTests
     {
         var result = await _service.CreateAsync(Ws, Request(mime: mime), Ct);
         Assert.False(result.IsOk);
-        Assert.Equal(400, result.Error!.Status);
+        Assert.Equal(400, result.Error.Status);
         Assert.Equal("mime_type", result.Error.Param);
         Assert.Empty(_uploads.Uploads);
     }
@@ -250,7 +251,7 @@ public sealed class UploadServiceTests
     {
         var result = await _service.CreateAsync(Ws, Request(filename: filename), Ct);
         Assert.False(result.IsOk);
-        Assert.Equal(400, result.Error!.Status);
+        Assert.Equal(400, result.Error.Status);
         Assert.Equal("filename", result.Error.Param);
         Assert.Empty(_uploads.Uploads);
     }
@@ -298,7 +299,8 @@ public sealed class UploadServiceTests
         {
             var result = await _service.GetAsync(ws, id, Ct);
             AssertError(result, 404, "id", null);
-            Assert.Equal($"No such Upload object: {id}", result.Error!.Message);
+            Assert.False(result.IsOk);
+            Assert.Equal($"No such Upload object: {id}", result.Error.Message);
         }
         Assert.True((await _service.GetAsync(Ws, upload.Id, Ct)).IsOk);
     }
@@ -440,7 +442,8 @@ public sealed class UploadServiceTests
         await CreateAsync(1);
         var refused = await _service.CreateAsync(Ws, Request(bytes: 1), Ct);
         AssertError(refused, 403, null, "too_many_pending_uploads");
-        Assert.Contains("2 pending uploads", refused.Error!.Message, StringComparison.Ordinal);
+        Assert.False(refused.IsOk);
+        Assert.Contains("2 pending uploads", refused.Error.Message, StringComparison.Ordinal);
         await CreateAsync(1, workspace: OtherWs);
 
         Assert.True((await _service.CancelAsync(Ws, first.Id, Ct)).IsOk);
@@ -661,7 +664,8 @@ public sealed class UploadServiceTests
 
         var result = await _service.CompleteAsync(Ws, upload.Id, [b.Id, a.Id], arrivalOrder, Ct);
         AssertError(result, 400, "md5", "md5_mismatch");
-        Assert.Contains(listedOrder, result.Error!.Message, StringComparison.Ordinal);
+        Assert.False(result.IsOk);
+        Assert.Contains(listedOrder, result.Error.Message, StringComparison.Ordinal);
         Assert.Equal(UploadStatus.Pending, await StatusAsync(upload));
         Assert.Equal(2, (await _uploads.ListPartsAsync(Ws, upload.Id, Ct)).Count);
         Assert.Equal(2, _blobs.Blobs.Count);

@@ -37,7 +37,7 @@ public sealed class WorkspaceServiceTests
     private static void AssertInvalid<T>(Result<T> result, string param)
     {
         Assert.False(result.IsOk);
-        Assert.Equal(400, result.Error!.Status);
+        Assert.Equal(400, result.Error.Status);
         Assert.Equal(param, result.Error.Param);
         Assert.Equal("invalid_request_error", result.Error.Type);
         Assert.NotNull(result.Error.Code);
@@ -46,7 +46,7 @@ public sealed class WorkspaceServiceTests
     private static void AssertNoSuchWorkspace<T>(Result<T> result, string id)
     {
         Assert.False(result.IsOk);
-        Assert.Equal(404, result.Error!.Status);
+        Assert.Equal(404, result.Error.Status);
         Assert.Equal("No such Workspace object: " + id, result.Error.Message);
         Assert.Equal("id", result.Error.Param);
         Assert.Null(result.Error.Code);
@@ -444,7 +444,8 @@ public sealed class WorkspaceServiceTests
         Assert.NotNull(await _keys.FindKeyByHashAsync(ApiKeys.Hash(kept.Secret), Ct));
 
         var again = await _service.RevokeKeyAsync(created.Key.Id, Ct);
-        Assert.Equal(404, again.Error!.Status);
+        Assert.False(again.IsOk);
+        Assert.Equal(404, again.Error.Status);
         Assert.Equal("No such API key: " + created.Key.Id, again.Error.Message);
         Assert.Equal("id", again.Error.Param);
     }
@@ -460,7 +461,7 @@ public sealed class WorkspaceServiceTests
         await _service.CreateKeyAsync(ws.Id, new KeyRequest { Name = "k" }, Ct);
         var result = await _service.RevokeKeyAsync(id, Ct);
         Assert.False(result.IsOk);
-        Assert.Equal(404, result.Error!.Status);
+        Assert.Equal(404, result.Error.Status);
         Assert.Equal("No such API key: " + id, result.Error.Message);
         Assert.Equal("id", result.Error.Param);
         Assert.Single(_keys.Keys);

@@ -1,3 +1,5 @@
+using System.Diagnostics.CodeAnalysis;
+
 namespace Wharf.Core.Errors;
 
 /// <summary>An expected failure: carried as a value and turned into the error envelope in one place.</summary>
@@ -59,8 +61,10 @@ public readonly struct Result<T>
         Error = error;
     }
 
+    /// <summary>The error: non-null exactly when <see cref="IsOk"/> is false (the compiler checks callers by it).</summary>
     public WharfError? Error { get; }
 
+    [MemberNotNullWhen(false, nameof(Error))]
     public bool IsOk => Error is null;
 
     public T Value => Error is null ? _value! : throw new InvalidOperationException("The result is an error: " + Error.Message);
@@ -69,7 +73,9 @@ public readonly struct Result<T>
 
     public static implicit operator Result<T>(T value) => new(value, null);
 
-    public static implicit operator Result<T>(WharfError error) => new(default, error);
+    /// <summary>An error result; a null error is refused, so an error result always carries its error.</summary>
+    public static implicit operator Result<T>(WharfError error) =>
+        new(default, error ?? throw new ArgumentNullException(nameof(error), "An error result needs its error."));
 }
 
 /// <summary>The errors Wharf answers with, written once.</summary>

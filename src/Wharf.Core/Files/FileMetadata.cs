@@ -23,7 +23,7 @@ public static class FileMetadata
         var parsed = ClientJson.Parse(json, Source);
         if (!parsed.IsOk)
         {
-            return parsed.Error!;
+            return parsed.Error;
         }
         using var document = parsed.Value;
         var root = document.RootElement;

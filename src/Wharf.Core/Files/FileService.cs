@@ -64,27 +64,27 @@ public sealed class FileService(
         var filename = FileFieldRules.Filename(request.Filename);
         if (!filename.IsOk)
         {
-            return filename.Error!;
+            return filename.Error;
         }
         var metadata = FileMetadata.Parse(request.Metadata);
         if (!metadata.IsOk)
         {
-            return metadata.Error!;
+            return metadata.Error;
         }
         var collection = FileFieldRules.Collection(request.Collection);
         if (!collection.IsOk)
         {
-            return collection.Error!;
+            return collection.Error;
         }
         var expiry = FileFieldRules.ExpirySeconds(request.ExpiresAfterAnchor, request.ExpiresAfterSeconds, request.Purpose);
         if (!expiry.IsOk)
         {
-            return expiry.Error!;
+            return expiry.Error;
         }
         var contentType = FileFieldRules.ContentType(request.ContentType, "file");
         if (!contentType.IsOk)
         {
-            return contentType.Error!;
+            return contentType.Error;
         }
         string provider = string.IsNullOrEmpty(request.Provider) ? LocalProvider : request.Provider;
         if (!providers.TryGet(provider, out _))
@@ -137,7 +137,7 @@ public sealed class FileService(
         var query = FileListQuery.Parse(workspaceId, request, options.Value, purposes);
         if (!query.IsOk)
         {
-            return query.Error!;
+            return query.Error;
         }
         return await catalog.ListAsync(query.Value, cancellationToken);
     }
@@ -171,7 +171,7 @@ public sealed class FileService(
             if (!file.IsOk)
             {
                 await read.DisposeAsync();
-                return file.Error!;
+                return file.Error;
             }
             if (file.Value.Segmented)
             {
@@ -201,7 +201,7 @@ public sealed class FileService(
         var file = await GetAsync(workspaceId, fileId, cancellationToken);
         if (!file.IsOk)
         {
-            return file.Error!;
+            return file.Error;
         }
         return await RemoveAsync(file.Value, cancellationToken) ? file : WharfErrors.NoSuchFile(fileId);
     }

@@ -118,7 +118,7 @@ public sealed class WorkspaceService(IWorkspaceCatalog workspaces, IKeyCatalog k
         var workspace = await GetAsync(workspaceId, cancellationToken);
         if (!workspace.IsOk)
         {
-            return workspace.Error!;
+            return workspace.Error;
         }
         long now = time.GetUtcNow().ToUnixTimeSeconds();
         var error = CheckName(request.Name) ?? CheckRpm(request.RateLimitRpm);
@@ -157,7 +157,7 @@ public sealed class WorkspaceService(IWorkspaceCatalog workspaces, IKeyCatalog k
         var workspace = await GetAsync(workspaceId, cancellationToken);
         return workspace.IsOk
             ? Result<IReadOnlyList<ApiKeyRecord>>.From(await keys.ListKeysAsync(workspaceId, cancellationToken))
-            : workspace.Error!;
+            : workspace.Error;
     }
 
     /// <summary>Revocation: the next request with the key fails.</summary>

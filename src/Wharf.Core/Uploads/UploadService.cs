@@ -78,7 +78,7 @@ public sealed class UploadService(
         var filename = FileFieldRules.Filename(request.Filename);
         if (!filename.IsOk)
         {
-            return WharfErrors.Invalid("filename", filename.Error!.Message, filename.Error.Code);
+            return WharfErrors.Invalid("filename", filename.Error.Message, filename.Error.Code);
         }
         if (request.Bytes is not { } bytes)
         {
@@ -98,7 +98,7 @@ public sealed class UploadService(
             request.Purpose);
         if (!expiry.IsOk)
         {
-            return expiry.Error!;
+            return expiry.Error;
         }
 
         long now = time.GetUtcNow().ToUnixTimeSeconds();
@@ -132,7 +132,7 @@ public sealed class UploadService(
         var upload = await FindAsync(workspaceId, uploadId, cancellationToken);
         if (!upload.IsOk)
         {
-            return upload.Error!;
+            return upload.Error;
         }
         var parts = upload.Value.Status == UploadStatus.Pending
             ? await uploads.ListPartsAsync(workspaceId, uploadId, cancellationToken)
@@ -231,7 +231,7 @@ public sealed class UploadService(
         var found = await FindAsync(workspaceId, uploadId, cancellationToken);
         if (!found.IsOk)
         {
-            return found.Error!;
+            return found.Error;
         }
         var upload = found.Value;
         if (CheckPending(upload) is { } notPending)
@@ -327,7 +327,7 @@ public sealed class UploadService(
         var found = await FindAsync(workspaceId, uploadId, cancellationToken);
         if (!found.IsOk)
         {
-            return found.Error!;
+            return found.Error;
         }
         if (CheckPending(found.Value) is { } notPending)
         {

@@ -33,10 +33,10 @@ internal static class AdminApi
         var fields = await ReadWorkspaceFieldsAsync(request, cancellationToken);
         if (!fields.IsOk)
         {
-            return fields.Error!.ToResult();
+            return fields.Error.ToResult();
         }
         var created = await workspaces.CreateAsync(fields.Value.Name, fields.Value.StorageQuotaBytes, fields.Value.RateLimitRpm, cancellationToken);
-        return created.IsOk ? TypedResults.Ok(WorkspaceObject.From(created.Value)) : created.Error!.ToResult();
+        return created.IsOk ? TypedResults.Ok(WorkspaceObject.From(created.Value)) : created.Error.ToResult();
     }
 
     /// <summary>A workspace body: <c>name</c>, <c>storage_quota_bytes</c>, <c>rate_limit_rpm</c> (an explicit null clears).</summary>
@@ -45,7 +45,7 @@ internal static class AdminApi
         var body = await JsonBody.ReadAsync(request, MaxBodyBytes, cancellationToken);
         if (!body.IsOk)
         {
-            return body.Error!;
+            return body.Error;
         }
         var fields = body.Value;
         var name = fields.String("name");
@@ -81,14 +81,14 @@ internal static class AdminApi
         var page = await workspaces.ListAsync(pageSize, after, cancellationToken);
         return page.IsOk
             ? TypedResults.Ok(AdminList<WorkspaceObject>.From([.. page.Value.Items.Select(WorkspaceObject.From)], page.Value.HasMore, w => w.Id))
-            : page.Error!.ToResult();
+            : page.Error.ToResult();
     }
 
     private static async Task<Results<Ok<WorkspaceObject>, ErrorResult>> GetWorkspace(
         string id, WorkspaceService workspaces, CancellationToken cancellationToken)
     {
         var workspace = await workspaces.GetAsync(id, cancellationToken);
-        return workspace.IsOk ? TypedResults.Ok(WorkspaceObject.From(workspace.Value)) : workspace.Error!.ToResult();
+        return workspace.IsOk ? TypedResults.Ok(WorkspaceObject.From(workspace.Value)) : workspace.Error.ToResult();
     }
 
     private static async Task<Results<Ok<WorkspaceObject>, ErrorResult>> UpdateWorkspace(
@@ -97,17 +97,17 @@ internal static class AdminApi
         var change = await ReadWorkspaceFieldsAsync(request, cancellationToken);
         if (!change.IsOk)
         {
-            return change.Error!.ToResult();
+            return change.Error.ToResult();
         }
         var updated = await workspaces.UpdateAsync(id, change.Value, cancellationToken);
-        return updated.IsOk ? TypedResults.Ok(WorkspaceObject.From(updated.Value)) : updated.Error!.ToResult();
+        return updated.IsOk ? TypedResults.Ok(WorkspaceObject.From(updated.Value)) : updated.Error.ToResult();
     }
 
     private static async Task<Results<Ok<DeletedObject>, ErrorResult>> DeleteWorkspace(
         string id, WorkspaceService workspaces, CancellationToken cancellationToken)
     {
         var deleted = await workspaces.DeleteAsync(id, cancellationToken);
-        return deleted.IsOk ? TypedResults.Ok(new DeletedObject(id, "workspace", true)) : deleted.Error!.ToResult();
+        return deleted.IsOk ? TypedResults.Ok(new DeletedObject(id, "workspace", true)) : deleted.Error.ToResult();
     }
 
     private static async Task<Results<Ok<KeyObject>, ErrorResult>> CreateKey(
@@ -116,7 +116,7 @@ internal static class AdminApi
         var body = await JsonBody.ReadAsync(request, MaxBodyBytes, cancellationToken);
         if (!body.IsOk)
         {
-            return body.Error!.ToResult();
+            return body.Error.ToResult();
         }
         var fields = body.Value;
         var name = fields.String("name");
@@ -135,7 +135,7 @@ internal static class AdminApi
             ExpiresAt = expiresAt.Value,
             RateLimitRpm = rpm.Value,
         }, cancellationToken);
-        return created.IsOk ? TypedResults.Ok(KeyObject.From(created.Value.Key, created.Value.Secret)) : created.Error!.ToResult();
+        return created.IsOk ? TypedResults.Ok(KeyObject.From(created.Value.Key, created.Value.Secret)) : created.Error.ToResult();
     }
 
     private static async Task<Results<Ok<AdminList<KeyObject>>, ErrorResult>> ListKeys(
@@ -144,13 +144,13 @@ internal static class AdminApi
         var keys = await workspaces.ListKeysAsync(id, cancellationToken);
         return keys.IsOk
             ? TypedResults.Ok(AdminList<KeyObject>.From([.. keys.Value.Select(k => KeyObject.From(k, null))], false, k => k.Id))
-            : keys.Error!.ToResult();
+            : keys.Error.ToResult();
     }
 
     private static async Task<Results<Ok<DeletedObject>, ErrorResult>> RevokeKey(
         string id, WorkspaceService workspaces, CancellationToken cancellationToken)
     {
         var revoked = await workspaces.RevokeKeyAsync(id, cancellationToken);
-        return revoked.IsOk ? TypedResults.Ok(new DeletedObject(id, "api_key", true)) : revoked.Error!.ToResult();
+        return revoked.IsOk ? TypedResults.Ok(new DeletedObject(id, "api_key", true)) : revoked.Error.ToResult();
     }
 }

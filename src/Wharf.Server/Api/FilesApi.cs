@@ -40,7 +40,7 @@ internal static class FilesApi
             request, "file", (body, ct) => files.StageAsync(workspaceId, body, ct), cancellationToken);
         if (!form.IsOk)
         {
-            return form.Error!.ToResult();
+            return form.Error.ToResult();
         }
         await using var upload = form.Value;
         var fields = new FileUploadRequest
@@ -55,7 +55,7 @@ internal static class FilesApi
             ExpiresAfterSeconds = upload.Field("expires_after[seconds]"),
         };
         var created = await files.CreateAsync(workspaceId, fields, upload.Content, cancellationToken);
-        return created.IsOk ? TypedResults.Ok(FileObject.From(created.Value)) : created.Error!.ToResult();
+        return created.IsOk ? TypedResults.Ok(FileObject.From(created.Value)) : created.Error.ToResult();
     }
 
     private static async Task<Results<JsonHttpResult<FileList>, ErrorResult>> List(
@@ -79,14 +79,14 @@ internal static class FilesApi
         var page = await files.ListAsync(user.WorkspaceIdOf(), listRequest, cancellationToken);
         // The context's own type info, so its generated serializer writes the page: the framework's options would
         // resolve the same type through the slower metadata-driven converters.
-        return page.IsOk ? TypedResults.Json(FileList.From(page.Value), WireJsonContext.Default.FileList) : page.Error!.ToResult();
+        return page.IsOk ? TypedResults.Json(FileList.From(page.Value), WireJsonContext.Default.FileList) : page.Error.ToResult();
     }
 
     private static async Task<Results<Ok<FileObject>, ErrorResult>> Get(
         string id, ClaimsPrincipal user, FileService files, CancellationToken cancellationToken)
     {
         var file = await files.GetAsync(user.WorkspaceIdOf(), id, cancellationToken);
-        return file.IsOk ? TypedResults.Ok(FileObject.From(file.Value)) : file.Error!.ToResult();
+        return file.IsOk ? TypedResults.Ok(FileObject.From(file.Value)) : file.Error.ToResult();
     }
 
     /// <summary>
@@ -100,7 +100,7 @@ internal static class FilesApi
         var opened = await files.OpenContentAsync(user.WorkspaceIdOf(), id, cancellationToken);
         if (!opened.IsOk)
         {
-            return opened.Error!.ToResult();
+            return opened.Error.ToResult();
         }
         var file = opened.Value.File;
         context.Response.Headers.ContentDisposition = ContentDisposition.Attachment(file.Filename);
@@ -119,7 +119,7 @@ internal static class FilesApi
         string id, ClaimsPrincipal user, FileService files, CancellationToken cancellationToken)
     {
         var deleted = await files.DeleteAsync(user.WorkspaceIdOf(), id, cancellationToken);
-        return deleted.IsOk ? TypedResults.Ok(new DeletedObject(deleted.Value.Id, "file", true)) : deleted.Error!.ToResult();
+        return deleted.IsOk ? TypedResults.Ok(new DeletedObject(deleted.Value.Id, "file", true)) : deleted.Error.ToResult();
     }
 
     private static string? Single(IQueryCollection query, string key) =>

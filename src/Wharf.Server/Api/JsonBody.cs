@@ -38,7 +38,7 @@ internal sealed class JsonBody
         }
         if (!parsed.IsOk)
         {
-            return parsed.Error!;
+            return parsed.Error;
         }
         using var document = parsed.Value;
         if (document.RootElement.ValueKind != JsonValueKind.Object)

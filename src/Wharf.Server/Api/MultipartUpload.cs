@@ -119,7 +119,7 @@ internal sealed class MultipartUpload : IAsyncDisposable
                     var kept = await stage(section.Body, cancellationToken);
                     if (!kept.IsOk)
                     {
-                        return kept.Error!;
+                        return kept.Error;
                     }
                     staged = kept.Value;
                 }

@@ -35,7 +35,7 @@ internal static class UploadsApi
         var body = await JsonBody.ReadAsync(request, MaxJsonBytes, cancellationToken);
         if (!body.IsOk)
         {
-            return body.Error!.ToResult();
+            return body.Error.ToResult();
         }
         var fields = body.Value;
         var filename = fields.String("filename");
@@ -59,14 +59,14 @@ internal static class UploadsApi
             ExpiresAfterAnchor = anchor.Value,
             ExpiresAfterSeconds = seconds.Value,
         }, cancellationToken);
-        return created.IsOk ? TypedResults.Ok(UploadObject.From(new UploadView(created.Value, [], null), withParts: false)) : created.Error!.ToResult();
+        return created.IsOk ? TypedResults.Ok(UploadObject.From(new UploadView(created.Value, [], null), withParts: false)) : created.Error.ToResult();
     }
 
     private static async Task<Results<Ok<UploadObject>, ErrorResult>> Get(
         string id, ClaimsPrincipal user, UploadService uploads, CancellationToken cancellationToken)
     {
         var view = await uploads.GetAsync(user.WorkspaceIdOf(), id, cancellationToken);
-        return view.IsOk ? TypedResults.Ok(UploadObject.From(view.Value, withParts: true)) : view.Error!.ToResult();
+        return view.IsOk ? TypedResults.Ok(UploadObject.From(view.Value, withParts: true)) : view.Error.ToResult();
     }
 
     /// <summary>Checks the upload before reading a byte, then streams the <c>data</c> part to storage.</summary>
@@ -76,17 +76,17 @@ internal static class UploadsApi
         var begun = await uploads.BeginPartAsync(user.WorkspaceIdOf(), id, cancellationToken);
         if (!begun.IsOk)
         {
-            return begun.Error!.ToResult();
+            return begun.Error.ToResult();
         }
         using var ticket = begun.Value;
         var form = await MultipartUpload.ReadAsync(request, "data", uploads.StagePartAsync, cancellationToken);
         if (!form.IsOk)
         {
-            return form.Error!.ToResult();
+            return form.Error.ToResult();
         }
         await using var part = form.Value;
         var added = await uploads.AddPartAsync(ticket, part.Content, cancellationToken);
-        return added.IsOk ? TypedResults.Ok(UploadPartObject.From(added.Value)) : added.Error!.ToResult();
+        return added.IsOk ? TypedResults.Ok(UploadPartObject.From(added.Value)) : added.Error.ToResult();
     }
 
     private static async Task<Results<Ok<UploadObject>, ErrorResult>> Complete(
@@ -95,7 +95,7 @@ internal static class UploadsApi
         var body = await JsonBody.ReadAsync(request, MaxJsonBytes, cancellationToken);
         if (!body.IsOk)
         {
-            return body.Error!.ToResult();
+            return body.Error.ToResult();
         }
         var partIds = body.Value.Strings("part_ids");
         var md5 = body.Value.String("md5");
@@ -105,13 +105,13 @@ internal static class UploadsApi
             return error.ToResult();
         }
         var completed = await uploads.CompleteAsync(user.WorkspaceIdOf(), id, partIds.Value, md5.Value, cancellationToken);
-        return completed.IsOk ? TypedResults.Ok(UploadObject.From(completed.Value, withParts: false)) : completed.Error!.ToResult();
+        return completed.IsOk ? TypedResults.Ok(UploadObject.From(completed.Value, withParts: false)) : completed.Error.ToResult();
     }
 
     private static async Task<Results<Ok<UploadObject>, ErrorResult>> Cancel(
         string id, ClaimsPrincipal user, UploadService uploads, CancellationToken cancellationToken)
     {
         var cancelled = await uploads.CancelAsync(user.WorkspaceIdOf(), id, cancellationToken);
-        return cancelled.IsOk ? TypedResults.Ok(UploadObject.From(cancelled.Value, withParts: false)) : cancelled.Error!.ToResult();
+        return cancelled.IsOk ? TypedResults.Ok(UploadObject.From(cancelled.Value, withParts: false)) : cancelled.Error.ToResult();
     }
 }

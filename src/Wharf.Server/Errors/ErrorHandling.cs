@@ -15,9 +15,7 @@ internal sealed partial class EnvelopeExceptionHandler(ILogger<EnvelopeException
         WharfError error;
         if (exception is BadHttpRequestException bad)
         {
-            error = bad.StatusCode == StatusCodes.Status413PayloadTooLarge
-                ? new WharfError(413, "The request body is larger than this endpoint accepts.", null, "request_too_large")
-                : new WharfError(bad.StatusCode, "The request could not be read: " + bad.Message, null, "invalid_request");
+            error = RequestBodyErrors.From(bad, null);
         }
         else if (exception is InsufficientStorageException)
         {
