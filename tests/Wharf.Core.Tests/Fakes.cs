@@ -1,3 +1,4 @@
+using Wharf.Core.Providers;
 using Wharf.Core.Uploads;
 using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
@@ -214,19 +215,32 @@ internal sealed class FakeBlobStore(CallLog log) : IBlobStore
 internal sealed class FakeProvider(string id) : IProvider
 {
     public string Id { get; } = id;
+
+    public string Type => "fake";
+
+    public IReadOnlySet<ProviderCapability> Capabilities { get; } = new HashSet<ProviderCapability>();
+
+    public Task<UpstreamOutcome<ModelResponse>> SendModelRequestAsync(ModelCall call, CancellationToken cancellationToken) =>
+        Task.FromResult<UpstreamOutcome<ModelResponse>>(UpstreamFailure.Unsupported("fake"));
+
+    public Task<UpstreamOutcome<UpstreamFile>> UploadFileAsync(UpstreamFileUpload upload, CancellationToken cancellationToken) =>
+        Task.FromResult<UpstreamOutcome<UpstreamFile>>(UpstreamFailure.Unsupported("fake"));
+
+    public Task<UpstreamOutcome<bool>> DeleteFileAsync(string upstreamFileId, CancellationToken cancellationToken) =>
+        Task.FromResult<UpstreamOutcome<bool>>(UpstreamFailure.Unsupported("fake"));
+
+    public Task<UpstreamOutcome<UpstreamFilePage>> ListFilesAsync(UpstreamFileQuery query, CancellationToken cancellationToken) =>
+        Task.FromResult<UpstreamOutcome<UpstreamFilePage>>(UpstreamFailure.Unsupported("fake"));
 }
 
 internal sealed class FakeProviderRegistry(params string[] ids) : IProviderRegistry
 {
-    public bool TryGet(string id, out IProvider provider)
+    public IReadOnlyList<RegisteredProvider> All { get; } = [.. ids.Select(id => new RegisteredProvider(new FakeProvider(id), true, null))];
+
+    public bool TryGet(string id, out RegisteredProvider provider)
     {
-        if (ids.Contains(id, StringComparer.Ordinal))
-        {
-            provider = new FakeProvider(id);
-            return true;
-        }
-        provider = null!;
-        return false;
+        provider = All.FirstOrDefault(p => p.Id == id)!;
+        return provider is not null;
     }
 }
 

@@ -73,7 +73,7 @@ public sealed class KeyServiceTests
     {
         await _service.BootstrapAsync("first-key", CancellationToken.None);
         var key = Assert.Single(_catalog.Keys);
-        Assert.Equal(ApiScopes.All, key.Scopes);
+        Assert.Equal([ApiScopes.Every], key.Scopes);
         Assert.Null(key.ExpiresAt);
         Assert.Null(key.RateLimitRpm);
     }
@@ -278,7 +278,7 @@ public sealed class KeyCacheTests
     [Fact]
     public async Task RevocationThroughTheAdminServiceIsImmediateDespiteTheCache()
     {
-        var admin = new WorkspaceService(_workspaces, _catalog, _cache, new IdGenerator(_time), _time);
+        var admin = new WorkspaceService(_workspaces, _catalog, _cache, new IdGenerator(_time), _time, new FakeProviderRegistry("local", "openai", "groq"));
         var workspace = await admin.CreateAsync("team", null, null, CancellationToken.None);
         var key = await admin.CreateKeyAsync(workspace.Value.Id, new KeyRequest { Name = "k" }, CancellationToken.None);
         Assert.NotNull(await _service.AuthenticateAsync(key.Value.Secret, CancellationToken.None));

@@ -20,7 +20,7 @@ public sealed class WorkspaceServiceTests
     {
         _keys = new FakeKeyCatalog(_workspaces);
         _workspaces.KeyCatalog = _keys;
-        _service = new WorkspaceService(_workspaces, _keys, new KeyCache(_time, TimeSpan.Zero), new IdGenerator(_time), _time);
+        _service = new WorkspaceService(_workspaces, _keys, new KeyCache(_time, TimeSpan.Zero), new IdGenerator(_time), _time, new FakeProviderRegistry("local", "openai", "groq"));
     }
 
     private static CancellationToken Ct => CancellationToken.None;
@@ -326,7 +326,8 @@ public sealed class WorkspaceServiceTests
         Assert.Equal(ApiKeys.Hash(secret), key.Hash);
         Assert.Equal(ApiKeys.DisplayPrefix(secret), key.Prefix);
         Assert.Equal(Now, key.CreatedAt);
-        Assert.Equal(ApiScopes.All, key.Scopes);
+        Assert.Equal([ApiScopes.Every], key.Scopes);
+        Assert.True(ApiScopes.Allows(key.Scopes, ApiScopes.ModelsInvoke));
         Assert.Equal(Now + 3600, key.ExpiresAt);
         Assert.Equal(30, key.RateLimitRpm);
         Assert.Null(key.LastUsedAt);
@@ -465,5 +466,30 @@ public sealed class WorkspaceServiceTests
         Assert.Equal("No such API key: " + id, result.Error.Message);
         Assert.Equal("id", result.Error.Param);
         Assert.Single(_keys.Keys);
+    }
+
+    [Fact]
+    public async Task AllowedProvidersAreKeptDeduplicatedChangedAndClearedAndUnknownOnesRefused()
+    {
+        var created = await _service.CreateAsync("team", null, null, Ct, ["openai", "groq", "openai"]);
+        Assert.True(created.IsOk);
+        Assert.Equal(["openai", "groq"], created.Value.AllowedProviders);
+
+        var unchanged = await _service.UpdateAsync(created.Value.Id, new WorkspaceChange { Name = "renamed" }, Ct);
+        Assert.Equal(["openai", "groq"], unchanged.Value.AllowedProviders);
+
+        var none = await _service.UpdateAsync(created.Value.Id, new WorkspaceChange { AllowedProviders = [] }, Ct);
+        Assert.Empty(none.Value.AllowedProviders!);
+
+        var cleared = await _service.UpdateAsync(created.Value.Id, new WorkspaceChange { ClearAllowedProviders = true }, Ct);
+        Assert.Null(cleared.Value.AllowedProviders);
+
+        var unknown = await _service.CreateAsync("other", null, null, Ct, ["openai", "nope\u0001"]);
+        Assert.False(unknown.IsOk);
+        Assert.Equal((400, "allowed_providers", "unknown_provider"), (unknown.Error.Status, unknown.Error.Param, unknown.Error.Code));
+        var unknownOnUpdate = await _service.UpdateAsync(created.Value.Id, new WorkspaceChange { AllowedProviders = ["azure"] }, Ct);
+        Assert.False(unknownOnUpdate.IsOk);
+        Assert.Equal("allowed_providers", unknownOnUpdate.Error.Param);
+        Assert.Equal(["renamed"], _workspaces.All.Select(w => w.Name));
     }
 }

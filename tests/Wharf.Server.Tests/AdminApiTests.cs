@@ -123,7 +123,7 @@ public sealed class AdminApiTests(FastSweepServerFixture fixture) : IClassFixtur
         Assert.Equal("api_key", listed.GetProperty("object").GetString());
         Assert.StartsWith("sk-wh-", listed.GetProperty("prefix").GetString());
         Assert.DoesNotContain(secret[10..], keys.ToString());
-        Assert.Equal(["files:read", "files:write", "batches:read", "batches:write"], listed.GetProperty("scopes").EnumerateArray().Select(s => s.GetString()));
+        Assert.Equal(["files:read", "files:write", "batches:read", "batches:write", "models:invoke"], listed.GetProperty("scopes").EnumerateArray().Select(s => s.GetString()));
 
         using var client = fixture.Server.CreateClient(secret);
         Assert.True((await client.GetAsync("/v1/files")).IsSuccessStatusCode);

@@ -275,7 +275,7 @@ public sealed class SqliteCatalogTests : IAsyncLifetime
 
         await _backend.Files.InsertAsync(TestFiles.Make(Ws, NewFileId()), CancellationToken.None);
         var first = await InspectAsync();
-        Assert.Equal(3, first.Version);
+        Assert.Equal(4, first.Version);
         Assert.Equal("wal", first.Journal);
         Assert.Contains("table:files", first.Objects);
         Assert.Contains("table:file_metadata", first.Objects);
@@ -538,6 +538,39 @@ public sealed class SqliteCatalogTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task AVersion3DatabaseIsMigratedWithAllowedProvidersAndKeysThatHeldEveryScopeHoldingEveryScope()
+    {
+        await _backend.Workspaces.InsertWorkspaceAsync(new Workspace { Id = Ws, Name = "team", CreatedAt = 1 }, CancellationToken.None);
+        var keys = new SqliteKeyCatalog(_backend.Database);
+        ApiKeyRecord Key(string name, IReadOnlyList<string> scopes) => new()
+        {
+            Id = WharfIds.Hex(WharfIds.KeyPrefix, _ids.Next()), WorkspaceId = Ws, Name = name, Hash = ApiKeys.Hash("secret-" + name),
+            Prefix = "sk-wh-…", CreatedAt = 1, Scopes = scopes,
+        };
+        await keys.InsertKeyAsync(Key("all", [ApiScopes.FilesRead, ApiScopes.FilesWrite, ApiScopes.BatchesRead, ApiScopes.BatchesWrite]), CancellationToken.None);
+        await keys.InsertKeyAsync(Key("some", [ApiScopes.FilesRead]), CancellationToken.None);
+        _backend.Database.Dispose();
+        await using (var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = _backend.DatabasePath, Pooling = false }.ToString()))
+        {
+            await connection.OpenAsync();
+            await using var command = connection.CreateCommand();
+            command.CommandText = "ALTER TABLE workspaces DROP COLUMN allowed_providers; PRAGMA user_version = 3;";
+            await command.ExecuteNonQueryAsync();
+        }
+
+        using var migrated = new SqliteDatabase(_backend.DatabasePath);
+        var workspace = await new SqliteWorkspaceCatalog(migrated).GetWorkspaceAsync(Ws, CancellationToken.None);
+        Assert.Null(workspace!.AllowedProviders);
+        var migratedKeys = new SqliteKeyCatalog(migrated);
+        var all = await migratedKeys.FindKeyByHashAsync(ApiKeys.Hash("secret-all"), CancellationToken.None);
+        Assert.Equal([ApiScopes.Every], all!.Key.Scopes);
+        Assert.True(ApiScopes.Allows(all.Key.Scopes, ApiScopes.ModelsInvoke));
+        var some = await migratedKeys.FindKeyByHashAsync(ApiKeys.Hash("secret-some"), CancellationToken.None);
+        Assert.Equal([ApiScopes.FilesRead], some!.Key.Scopes);
+        Assert.False(ApiScopes.Allows(some.Key.Scopes, ApiScopes.ModelsInvoke));
+    }
+
+    [Fact]
     public async Task AVersion2DatabaseIsMigratedCountingItsPendingUploads()
     {
         // Made by this version, then turned back into version 2: no counted_bytes, usage = the files' bytes alone.
@@ -566,6 +599,7 @@ public sealed class SqliteCatalogTests : IAsyncLifetime
             command.CommandText = """
                 DROP INDEX ix_uploads_workspace_pending;
                 ALTER TABLE uploads DROP COLUMN counted_bytes;
+                ALTER TABLE workspaces DROP COLUMN allowed_providers;
                 UPDATE workspaces SET usage_bytes = 105;
                 PRAGMA user_version = 2;
                 """;

@@ -170,6 +170,25 @@ public abstract partial class StorageConformanceTests
     }
 
     [Fact]
+    public async Task AllowedProvidersRoundTripAsNullEmptyOrAList()
+    {
+        var every = await AddWorkspaceAsync("every");
+        var none = MakeWorkspace("none") with { AllowedProviders = [] };
+        await Workspaces.InsertWorkspaceAsync(none, Ct);
+        var some = MakeWorkspace("some") with { AllowedProviders = ["openai", "groq.eu", "my-vllm_2"] };
+        await Workspaces.InsertWorkspaceAsync(some, Ct);
+
+        Assert.Null((await Workspaces.GetWorkspaceAsync(every.Id, Ct))!.AllowedProviders);
+        Assert.Empty((await Workspaces.GetWorkspaceAsync(none.Id, Ct))!.AllowedProviders!);
+        Assert.Equal(["openai", "groq.eu", "my-vllm_2"], (await Workspaces.GetWorkspaceAsync(some.Id, Ct))!.AllowedProviders);
+
+        Assert.True(await Workspaces.UpdateWorkspaceAsync(every with { AllowedProviders = ["azure"] }, Ct));
+        Assert.True(await Workspaces.UpdateWorkspaceAsync(some with { AllowedProviders = null }, Ct));
+        Assert.Equal(["azure"], (await Workspaces.GetWorkspaceAsync(every.Id, Ct))!.AllowedProviders);
+        Assert.Null((await Workspaces.GetWorkspaceAsync(some.Id, Ct))!.AllowedProviders);
+    }
+
+    [Fact]
     public async Task UpdateWritesTheNameAndLimits()
     {
         var ws = await AddWorkspaceAsync("team", quota: 500, rpm: 60);
@@ -493,7 +512,7 @@ public abstract partial class StorageConformanceTests
 
         var plainFound = await Keys.FindKeyByHashAsync(ApiKeys.Hash(plainSecret), Ct);
         Assert.NotNull(plainFound);
-        Assert.Equal(ApiScopes.All.Order(StringComparer.Ordinal), plainFound.Key.Scopes.Order(StringComparer.Ordinal));
+        Assert.Equal([ApiScopes.Every], plainFound.Key.Scopes);
         Assert.Null(plainFound.Key.ExpiresAt);
         Assert.Null(plainFound.Key.RateLimitRpm);
 

@@ -34,6 +34,8 @@ public sealed record Workspace
     public int? RateLimitRpm { get; init; }
     /// <summary>Bytes held by its files now; kept by the catalog on upload, delete and expiry.</summary>
     public long UsageBytes { get; init; }
+    /// <summary>The upstream providers its requests may reach, by id; null for every configured one.</summary>
+    public IReadOnlyList<string>? AllowedProviders { get; init; }
 }
 
 /// <summary>An API key as stored: the hash, never the secret.</summary>
@@ -45,7 +47,8 @@ public sealed record ApiKeyRecord
     public required byte[] Hash { get; init; }
     public required string Prefix { get; init; }
     public required long CreatedAt { get; init; }
-    public IReadOnlyList<string> Scopes { get; init; } = ApiScopes.All;
+    /// <summary>Its scopes; <see cref="ApiScopes.Every"/> alone for every scope, those added later included.</summary>
+    public IReadOnlyList<string> Scopes { get; init; } = [ApiScopes.Every];
     /// <summary>Unix seconds after which the key no longer works; null for never.</summary>
     public long? ExpiresAt { get; init; }
     /// <summary>Requests per minute for this key; null to use the workspace's or the default.</summary>
@@ -64,8 +67,18 @@ public static class ApiScopes
     public const string FilesWrite = "files:write";
     public const string BatchesRead = "batches:read";
     public const string BatchesWrite = "batches:write";
+    public const string ModelsInvoke = "models:invoke";
 
-    public static readonly IReadOnlyList<string> All = [FilesRead, FilesWrite, BatchesRead, BatchesWrite];
+    /// <summary>Stored for a key created without explicit scopes: every scope, also those added later.</summary>
+    public const string Every = "*";
+
+    public static readonly IReadOnlyList<string> All = [FilesRead, FilesWrite, BatchesRead, BatchesWrite, ModelsInvoke];
 
     public static bool IsKnown(string scope) => All.Contains(scope);
+
+    /// <summary>Whether a key with <paramref name="scopes"/> holds <paramref name="scope"/>.</summary>
+    public static bool Allows(IReadOnlyList<string> scopes, string scope) => scopes.Contains(Every) || scopes.Contains(scope);
+
+    /// <summary>The scopes a key holds today, <see cref="Every"/> spelled out.</summary>
+    public static IReadOnlyList<string> Expand(IReadOnlyList<string> scopes) => scopes.Contains(Every) ? All : scopes;
 }

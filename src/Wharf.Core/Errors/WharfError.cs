@@ -9,6 +9,15 @@ namespace Wharf.Core.Errors;
 /// <param name="Code">A stable machine-readable code, if any.</param>
 public sealed record WharfError(int Status, string Message, string? Param = null, string? Code = null)
 {
+    /// <summary>What happened at the upstreams, when any was tried or routed to: written into the envelope.</summary>
+    public UpstreamDiagnostics? Upstream { get; init; }
+
+    /// <summary>
+    /// The upstream's own verdict on the request (its 400, 404 or 422), passed back: the user's fault
+    /// (<c>error_type: user</c>) found upstream (<c>error_origin: upstream</c>).
+    /// </summary>
+    public bool FromUpstream { get; init; }
+
     /// <summary>OpenAI's <c>error.type</c> for this status.</summary>
     public string Type => Status switch
     {
@@ -26,6 +35,7 @@ public sealed record WharfError(int Status, string Message, string? Param = null
     /// <summary><c>user</c>, <c>gateway</c> or <c>upstream</c>.</summary>
     public string Origin => Status switch
     {
+        _ when FromUpstream => "upstream",
         < 500 => "user",
         502 or 503 or 504 => "upstream",
         _ => "gateway",

@@ -3,6 +3,7 @@ using Microsoft.Extensions.Options;
 using Wharf.Core.Errors;
 using Wharf.Core.Ids;
 using Wharf.Core.Ports;
+using Wharf.Core.Providers;
 using Wharf.Core.Uploads;
 
 namespace Wharf.Core.Files;

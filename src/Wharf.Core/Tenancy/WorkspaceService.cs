@@ -3,6 +3,7 @@ using Wharf.Core.Errors;
 using Wharf.Core.Files;
 using Wharf.Core.Ids;
 using Wharf.Core.Ports;
+using Wharf.Core.Providers;
 
 namespace Wharf.Core.Tenancy;
 
@@ -14,6 +15,9 @@ public sealed record WorkspaceChange
     public bool ClearStorageQuota { get; init; }
     public int? RateLimitRpm { get; init; }
     public bool ClearRateLimit { get; init; }
+    public IReadOnlyList<string>? AllowedProviders { get; init; }
+    /// <summary>Every configured provider again (an explicit null).</summary>
+    public bool ClearAllowedProviders { get; init; }
 }
 
 /// <summary>A new API key's settings.</summary>
@@ -29,7 +33,7 @@ public sealed record KeyRequest
 public sealed record CreatedKey(ApiKeyRecord Key, string Secret);
 
 /// <summary>The admin API: workspaces and their keys.</summary>
-public sealed class WorkspaceService(IWorkspaceCatalog workspaces, IKeyCatalog keys, KeyCache keyCache, IdGenerator ids, TimeProvider time)
+public sealed class WorkspaceService(IWorkspaceCatalog workspaces, IKeyCatalog keys, KeyCache keyCache, IdGenerator ids, TimeProvider time, IProviderRegistry providers)
 {
     public const int MaxNameLength = 128;
     public const int MaxListLimit = 100;
@@ -38,9 +42,10 @@ public sealed class WorkspaceService(IWorkspaceCatalog workspaces, IKeyCatalog k
 
     public static WharfError NoSuchKey(string id) => new(404, $"No such API key: {id}", "id");
 
-    public async Task<Result<Workspace>> CreateAsync(string? name, long? storageQuotaBytes, int? rateLimitRpm, CancellationToken cancellationToken)
+    public async Task<Result<Workspace>> CreateAsync(
+        string? name, long? storageQuotaBytes, int? rateLimitRpm, CancellationToken cancellationToken, IReadOnlyList<string>? allowedProviders = null)
     {
-        var error = CheckName(name) ?? CheckQuota(storageQuotaBytes) ?? CheckRpm(rateLimitRpm);
+        var error = CheckName(name) ?? CheckQuota(storageQuotaBytes) ?? CheckRpm(rateLimitRpm) ?? CheckProviders(allowedProviders);
         if (error is not null)
         {
             return error;
@@ -52,6 +57,7 @@ public sealed class WorkspaceService(IWorkspaceCatalog workspaces, IKeyCatalog k
             CreatedAt = time.GetUtcNow().ToUnixTimeSeconds(),
             StorageQuotaBytes = storageQuotaBytes,
             RateLimitRpm = rateLimitRpm,
+            AllowedProviders = Distinct(allowedProviders),
         };
         await workspaces.InsertWorkspaceAsync(workspace, cancellationToken);
         return workspace;
@@ -82,7 +88,8 @@ public sealed class WorkspaceService(IWorkspaceCatalog workspaces, IKeyCatalog k
         {
             return current;
         }
-        var error = (change.Name is null ? null : CheckName(change.Name)) ?? CheckQuota(change.StorageQuotaBytes) ?? CheckRpm(change.RateLimitRpm);
+        var error = (change.Name is null ? null : CheckName(change.Name)) ?? CheckQuota(change.StorageQuotaBytes) ?? CheckRpm(change.RateLimitRpm)
+            ?? CheckProviders(change.AllowedProviders);
         if (error is not null)
         {
             return error;
@@ -92,6 +99,7 @@ public sealed class WorkspaceService(IWorkspaceCatalog workspaces, IKeyCatalog k
             Name = change.Name ?? current.Value.Name,
             StorageQuotaBytes = change.ClearStorageQuota ? null : change.StorageQuotaBytes ?? current.Value.StorageQuotaBytes,
             RateLimitRpm = change.ClearRateLimit ? null : change.RateLimitRpm ?? current.Value.RateLimitRpm,
+            AllowedProviders = change.ClearAllowedProviders ? null : Distinct(change.AllowedProviders) ?? current.Value.AllowedProviders,
         };
         if (!await workspaces.UpdateWorkspaceAsync(updated, cancellationToken))
         {
@@ -130,8 +138,8 @@ public sealed class WorkspaceService(IWorkspaceCatalog workspaces, IKeyCatalog k
         {
             return WharfErrors.Invalid("expires_at", "'expires_at' must be a unix time in the future.", "invalid_expires_at");
         }
-        var scopes = request.Scopes ?? ApiScopes.All;
-        if (scopes.Count == 0 || scopes.FirstOrDefault(s => !ApiScopes.IsKnown(s)) is { } unknown && unknown is not null)
+        IReadOnlyList<string> scopes = request.Scopes ?? [ApiScopes.Every];
+        if (request.Scopes is not null && (scopes.Count == 0 || scopes.FirstOrDefault(s => !ApiScopes.IsKnown(s)) is { } unknown && unknown is not null))
         {
             return WharfErrors.Invalid("scopes", $"Invalid 'scopes': give one or more of {string.Join(", ", ApiScopes.All)}.", "invalid_scopes");
         }
@@ -185,4 +193,29 @@ public sealed class WorkspaceService(IWorkspaceCatalog workspaces, IKeyCatalog k
         rpm is < 1 or > 1_000_000
             ? WharfErrors.Invalid("rate_limit_rpm", "'rate_limit_rpm' must be between 1 and 1000000.", "invalid_rate_limit")
             : null;
+
+    /// <summary>Most providers an <c>allowed_providers</c> list may name.</summary>
+    public const int MaxAllowedProviders = 64;
+
+    private WharfError? CheckProviders(IReadOnlyList<string>? allowed)
+    {
+        if (allowed is null)
+        {
+            return null;
+        }
+        if (allowed.Count > MaxAllowedProviders)
+        {
+            return WharfErrors.Invalid("allowed_providers", $"'allowed_providers' may name at most {MaxAllowedProviders} providers.", "invalid_allowed_providers");
+        }
+        foreach (string id in allowed)
+        {
+            if (!providers.TryGet(id, out _))
+            {
+                return WharfErrors.Invalid("allowed_providers", $"Unknown provider '{Json.ClientJson.Printable(id)}' in 'allowed_providers'.", "unknown_provider");
+            }
+        }
+        return null;
+    }
+
+    private static IReadOnlyList<string>? Distinct(IReadOnlyList<string>? ids) => ids is null ? null : [.. ids.Distinct(StringComparer.Ordinal)];
 }

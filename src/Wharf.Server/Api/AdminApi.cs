@@ -35,11 +35,15 @@ internal static class AdminApi
         {
             return fields.Error.ToResult();
         }
-        var created = await workspaces.CreateAsync(fields.Value.Name, fields.Value.StorageQuotaBytes, fields.Value.RateLimitRpm, cancellationToken);
+        var created = await workspaces.CreateAsync(
+            fields.Value.Name, fields.Value.StorageQuotaBytes, fields.Value.RateLimitRpm, cancellationToken, fields.Value.AllowedProviders);
         return created.IsOk ? TypedResults.Ok(WorkspaceObject.From(created.Value)) : created.Error.ToResult();
     }
 
-    /// <summary>A workspace body: <c>name</c>, <c>storage_quota_bytes</c>, <c>rate_limit_rpm</c> (an explicit null clears).</summary>
+    /// <summary>
+    /// A workspace body: <c>name</c>, <c>storage_quota_bytes</c>, <c>rate_limit_rpm</c>, <c>allowed_providers</c>
+    /// (an explicit null clears a limit).
+    /// </summary>
     private static async Task<Result<WorkspaceChange>> ReadWorkspaceFieldsAsync(HttpRequest request, CancellationToken cancellationToken)
     {
         var body = await JsonBody.ReadAsync(request, MaxBodyBytes, cancellationToken);
@@ -51,7 +55,8 @@ internal static class AdminApi
         var name = fields.String("name");
         var quota = fields.Int64("storage_quota_bytes");
         var rpm = fields.Int32("rate_limit_rpm");
-        var error = name.Error ?? quota.Error ?? rpm.Error;
+        var allowed = fields.Strings("allowed_providers");
+        var error = name.Error ?? quota.Error ?? rpm.Error ?? allowed.Error;
         if (error is not null)
         {
             return error;
@@ -63,6 +68,8 @@ internal static class AdminApi
             ClearStorageQuota = fields.IsNull("storage_quota_bytes"),
             RateLimitRpm = rpm.Value,
             ClearRateLimit = fields.IsNull("rate_limit_rpm"),
+            AllowedProviders = allowed.Value,
+            ClearAllowedProviders = fields.IsNull("allowed_providers"),
         };
     }
 

@@ -88,12 +88,14 @@ internal sealed record WorkspaceObject(
     long CreatedAt,
     long? StorageQuotaBytes,
     long StorageUsageBytes,
-    int? RateLimitRpm)
+    int? RateLimitRpm,
+    IReadOnlyList<string>? AllowedProviders)
 {
     [JsonPropertyOrder(-1)]
     public string Object => "workspace";
 
-    public static WorkspaceObject From(Workspace w) => new(w.Id, w.Name, w.CreatedAt, w.StorageQuotaBytes, w.UsageBytes, w.RateLimitRpm);
+    public static WorkspaceObject From(Workspace w) =>
+        new(w.Id, w.Name, w.CreatedAt, w.StorageQuotaBytes, w.UsageBytes, w.RateLimitRpm, w.AllowedProviders);
 }
 
 /// <summary>An API key; <c>key</c> (the secret) is present only in the answer that created it.</summary>
@@ -113,7 +115,7 @@ internal sealed record KeyObject(
     public string Object => "api_key";
 
     public static KeyObject From(ApiKeyRecord k, string? secret) =>
-        new(k.Id, k.WorkspaceId, k.Name, k.Prefix, k.CreatedAt, k.ExpiresAt, k.LastUsedAt, k.Scopes, k.RateLimitRpm, secret);
+        new(k.Id, k.WorkspaceId, k.Name, k.Prefix, k.CreatedAt, k.ExpiresAt, k.LastUsedAt, ApiScopes.Expand(k.Scopes), k.RateLimitRpm, secret);
 }
 
 internal sealed record AdminList<T>(IReadOnlyList<T> Data, string? FirstId, string? LastId, bool HasMore)
@@ -127,6 +129,29 @@ internal sealed record AdminList<T>(IReadOnlyList<T> Data, string? FirstId, stri
 
 internal sealed record HealthStatus(string Status);
 
+/// <summary>A provider as <c>GET /v1/providers</c> lists it: <c>models</c> null when any model may be sent there.</summary>
+internal sealed record ProviderObject(
+    [property: JsonPropertyOrder(-2)] string Id,
+    string Type,
+    IReadOnlyList<string> Capabilities,
+    IReadOnlyList<string>? Models)
+{
+    [JsonPropertyOrder(-1)]
+    public string Object => "provider";
+
+    public static ProviderObject From(Wharf.Core.Providers.RegisteredProvider p) => new(
+        p.Id,
+        p.Provider.Type,
+        [.. p.Provider.Capabilities.Order().Select(Wharf.Core.Providers.ProviderCapabilities.WireName)],
+        p.Models is { } models ? [.. models.Order(StringComparer.Ordinal)] : null);
+}
+
+internal sealed record ProviderList(IReadOnlyList<ProviderObject> Data)
+{
+    [JsonPropertyOrder(-1)]
+    public string Object => "list";
+}
+
 [JsonSourceGenerationOptions(
     PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower,
     DefaultIgnoreCondition = JsonIgnoreCondition.Never)]
@@ -134,6 +159,7 @@ internal sealed record HealthStatus(string Status);
 [JsonSerializable(typeof(FileList))]
 [JsonSerializable(typeof(DeletedObject))]
 [JsonSerializable(typeof(HealthStatus))]
+[JsonSerializable(typeof(ProviderList))]
 [JsonSerializable(typeof(WorkspaceObject))]
 [JsonSerializable(typeof(UploadObject))]
 [JsonSerializable(typeof(UploadPartObject))]

@@ -55,12 +55,13 @@ internal sealed class KeyGate(
         {
             return;
         }
-        if (!found.Key.Scopes.Contains(scope))
+        if (scope.Length > 0 && !ApiScopes.Allows(found.Key.Scopes, scope))
         {
             await ErrorResult.WriteAsync(context, new WharfError(403, "This API key lacks the scope this route needs.", null, "insufficient_scope"));
             return;
         }
         context.User = new ClaimsPrincipal(new ClaimsIdentity([new Claim(WharfClaims.WorkspaceId, found.Workspace.Id)], AuthenticationType));
+        context.Features.Set(found.Workspace);
         await next(context);
     }
 
@@ -115,4 +116,11 @@ internal static class WharfClaims
     /// <summary>The authenticated caller's workspace. Every route behind a workspace key has one.</summary>
     public static string WorkspaceIdOf(this ClaimsPrincipal user) =>
         user.FindFirst(WorkspaceId)?.Value ?? throw new InvalidOperationException("The request is not authenticated.");
+
+    /// <summary>
+    /// The authenticated caller's workspace as its key was checked (its settings, e.g. allowed providers, as of the
+    /// key check: admin changes reach it within the key cache's time).
+    /// </summary>
+    public static Workspace WorkspaceOf(this HttpContext context) =>
+        context.Features.Get<Workspace>() ?? throw new InvalidOperationException("The request is not authenticated.");
 }

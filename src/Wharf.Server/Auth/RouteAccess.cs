@@ -13,7 +13,10 @@ internal sealed class RouteAccess
 
     private RouteAccess(string? scope) => Scope = scope;
 
-    /// <summary>The scope a workspace key needs; null on admin routes.</summary>
+    /// <summary>Any workspace key, whatever its scopes (routes that only describe what the key may use).</summary>
+    public static readonly RouteAccess AnyWorkspaceKey = new(string.Empty);
+
+    /// <summary>The scope a workspace key needs; null on admin routes; empty when any workspace key will do.</summary>
     public string? Scope { get; }
 
     /// <summary>A workspace key that holds <paramref name="scope"/>, one of <see cref="ApiScopes.All"/>.</summary>

@@ -104,7 +104,7 @@ internal static class WharfHostingExtensions
         var filesOptions = app.Services.GetRequiredService<IOptions<FilesOptions>>();
         foreach (string prefix in ApiPrefixes)
         {
-            app.MapGroup(prefix).MapFilesApi(filesOptions).MapUploadsApi();
+            app.MapGroup(prefix).MapFilesApi(filesOptions).MapUploadsApi().MapProvidersApi();
         }
         if (!string.IsNullOrEmpty(app.Services.GetRequiredService<IOptions<WharfOptions>>().Value.Auth.AdminKey))
         {

@@ -17,7 +17,7 @@ namespace Wharf.Storage.Sqlite;
 /// </summary>
 internal sealed class SqliteDatabase : IDisposable
 {
-    private const int SchemaVersion = 3;
+    private const int SchemaVersion = 4;
     private const int MaxWritesPerCommit = 256;
     private const int MaxIdleReaders = 16;
     private readonly string _connectionString;
@@ -475,6 +475,17 @@ internal sealed class SqliteDatabase : IDisposable
         if (version < 3)
         {
             CountPendingUploads(command);
+        }
+        if (version < 4)
+        {
+            // Version 4: the providers a workspace may use (null: every configured one; '' none).
+            // Keys that held every scope there was hold every scope from now on, those added later included (a key
+            // created without explicit scopes stores '*' since this version).
+            command.CommandText = """
+                ALTER TABLE workspaces ADD COLUMN allowed_providers TEXT;
+                UPDATE api_keys SET scopes = '*' WHERE scopes = 'files:read files:write batches:read batches:write';
+                """;
+            command.ExecuteNonQuery();
         }
         command.CommandText = $"PRAGMA user_version={SchemaVersion};";
         command.ExecuteNonQuery();

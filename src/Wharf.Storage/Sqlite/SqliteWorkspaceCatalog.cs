@@ -11,7 +11,7 @@ namespace Wharf.Storage.Sqlite;
 /// </summary>
 internal sealed class SqliteWorkspaceCatalog(SqliteDatabase database) : IWorkspaceCatalog
 {
-    internal const string Columns = "w.id, w.name, w.created_at, w.storage_quota_bytes, w.rate_limit_rpm, w.usage_bytes";
+    internal const string Columns = "w.id, w.name, w.created_at, w.storage_quota_bytes, w.rate_limit_rpm, w.usage_bytes, w.allowed_providers";
 
     public Task InsertWorkspaceAsync(Workspace workspace, CancellationToken cancellationToken) =>
         database.WriteAsync(async (connection, transaction) =>
@@ -19,14 +19,15 @@ internal sealed class SqliteWorkspaceCatalog(SqliteDatabase database) : IWorkspa
             await using var command = connection.CreateCommand();
             command.Transaction = transaction;
             command.CommandText = """
-                INSERT INTO workspaces (id, name, created_at, storage_quota_bytes, rate_limit_rpm)
-                VALUES ($id, $name, $created, $quota, $rpm);
+                INSERT INTO workspaces (id, name, created_at, storage_quota_bytes, rate_limit_rpm, allowed_providers)
+                VALUES ($id, $name, $created, $quota, $rpm, $allowed);
                 """;
             command.Parameters.AddWithValue("$id", workspace.Id);
             command.Parameters.AddWithValue("$name", workspace.Name);
             command.Parameters.AddWithValue("$created", workspace.CreatedAt);
             command.Parameters.AddWithValue("$quota", (object?)workspace.StorageQuotaBytes ?? DBNull.Value);
             command.Parameters.AddWithValue("$rpm", (object?)workspace.RateLimitRpm ?? DBNull.Value);
+            command.Parameters.AddWithValue("$allowed", AllowedProvidersValue(workspace));
             return await command.ExecuteNonQueryAsync(cancellationToken);
         }, cancellationToken);
 
@@ -54,7 +55,7 @@ internal sealed class SqliteWorkspaceCatalog(SqliteDatabase database) : IWorkspa
     public async Task<bool> UpdateWorkspaceAsync(Workspace workspace, CancellationToken cancellationToken) =>
         await database.ExecuteAsync(
             """
-            UPDATE workspaces SET name = $name, storage_quota_bytes = $quota, rate_limit_rpm = $rpm
+            UPDATE workspaces SET name = $name, storage_quota_bytes = $quota, rate_limit_rpm = $rpm, allowed_providers = $allowed
             WHERE id = $id AND deleted_at IS NULL;
             """,
             p =>
@@ -63,6 +64,7 @@ internal sealed class SqliteWorkspaceCatalog(SqliteDatabase database) : IWorkspa
                 p.AddWithValue("$name", workspace.Name);
                 p.AddWithValue("$quota", (object?)workspace.StorageQuotaBytes ?? DBNull.Value);
                 p.AddWithValue("$rpm", (object?)workspace.RateLimitRpm ?? DBNull.Value);
+                p.AddWithValue("$allowed", AllowedProvidersValue(workspace));
             },
             cancellationToken) > 0;
 
@@ -107,7 +109,12 @@ internal sealed class SqliteWorkspaceCatalog(SqliteDatabase database) : IWorkspa
         StorageQuotaBytes = row.NullableInt64(first + 3),
         RateLimitRpm = checked((int?)row.NullableInt64(first + 4)),
         UsageBytes = row.Int64(first + 5),
+        AllowedProviders = row.NullableString(first + 6)?.Split(' ', StringSplitOptions.RemoveEmptyEntries),
     };
+
+    /// <summary>Provider ids (which hold no space) joined by spaces; NULL for every provider, '' for none.</summary>
+    private static object AllowedProvidersValue(Workspace workspace) =>
+        workspace.AllowedProviders is { } ids ? string.Join(' ', ids) : DBNull.Value;
 
     private Task<Workspace?> QuerySingleAsync(string sql, string parameter, CancellationToken cancellationToken) =>
         database.QueryFirstAsync(sql, [new("$p", parameter)], r => Read(r, 0), cancellationToken);

@@ -1,0 +1,103 @@
+namespace Wharf.Core.Providers;
+
+/// <summary>Seed 001's failure categories, and how Wharf tells them apart.</summary>
+public enum FailureCategory
+{
+    /// <summary>No key is configured for a provider that needs one.</summary>
+    CredentialsNotConfigured,
+
+    /// <summary>401 or 403: the upstream refused Wharf's credential.</summary>
+    CredentialsInvalidOrForbidden,
+
+    /// <summary>402: the account has no access (billing).</summary>
+    ProviderAccessMissing,
+
+    /// <summary>The upstream refused for a region or project restriction.</summary>
+    RegionOrProjectRestriction,
+
+    /// <summary>404: the model (or the endpoint) is not served there.</summary>
+    ModelUnavailableForEndpoint,
+
+    /// <summary>429.</summary>
+    RateLimited,
+
+    /// <summary>5xx, 408/409 from the upstream, timeouts, refused or reset connections, malformed answers.</summary>
+    ServerError,
+
+    /// <summary>400, 413, 422: the upstream's verdict on the request itself; passed back, never retried.</summary>
+    RequestRejected,
+
+    /// <summary>The provider does not have what was asked (its adapter declares no such capability).</summary>
+    Unsupported,
+}
+
+/// <summary>How an upstream call failed.</summary>
+public enum UpstreamFailureKind
+{
+    /// <summary>The upstream answered with an error status.</summary>
+    Answered,
+
+    /// <summary>No answer within the provider's timeout.</summary>
+    Timeout,
+
+    /// <summary>The connection was refused, reset or dropped.</summary>
+    ConnectionFailed,
+
+    /// <summary>The upstream answered 2xx with a body that could not be read as promised.</summary>
+    Malformed,
+
+    /// <summary>Not attempted: the provider cannot do this, or has no credential.</summary>
+    NotAttempted,
+}
+
+/// <summary>The error an upstream reported in its own body, as far as it could be read.</summary>
+public sealed record UpstreamErrorDetail(string? Code, string? Message, string? Description, string? Param);
+
+/// <summary>
+/// A failed upstream call as a value: adapters return it, never throw it. <see cref="PayloadPreview"/> is a
+/// truncated quote of the upstream's error body with anything that looks like a credential removed.
+/// </summary>
+public sealed record UpstreamFailure(
+    UpstreamFailureKind Kind,
+    FailureCategory Category,
+    int? Status,
+    bool Retryable,
+    TimeSpan? RetryAfter = null,
+    UpstreamErrorDetail? Error = null,
+    string? PayloadPreview = null)
+{
+    /// <summary>
+    /// An error answer, classified in one place for every adapter: 401/403 credentials, 402 access, 404 model,
+    /// 408/409/429/5xx retryable, any other 4xx the upstream's verdict on the request.
+    /// </summary>
+    public static UpstreamFailure FromAnswer(int status, TimeSpan? retryAfter, UpstreamErrorDetail? error, string? payloadPreview)
+    {
+        var (category, retryable) = status switch
+        {
+            401 or 403 => (FailureCategory.CredentialsInvalidOrForbidden, false),
+            402 => (FailureCategory.ProviderAccessMissing, false),
+            404 => (FailureCategory.ModelUnavailableForEndpoint, false),
+            408 or 409 => (FailureCategory.ServerError, true),
+            429 => (FailureCategory.RateLimited, true),
+            >= 500 => (FailureCategory.ServerError, true),
+            _ => (FailureCategory.RequestRejected, false),
+        };
+        return new(UpstreamFailureKind.Answered, category, status, retryable, retryAfter, error, payloadPreview);
+    }
+
+    public static UpstreamFailure CredentialsNotConfigured() =>
+        new(UpstreamFailureKind.NotAttempted, FailureCategory.CredentialsNotConfigured, null, false,
+            Error: new(null, "No API key is configured for this provider.", null, null));
+
+    public static UpstreamFailure Unsupported(string what) =>
+        new(UpstreamFailureKind.NotAttempted, FailureCategory.Unsupported, null, false, Error: new(null, what, null, null));
+
+    public static UpstreamFailure Timeout() =>
+        new(UpstreamFailureKind.Timeout, FailureCategory.ServerError, null, true, Error: new(null, "The upstream did not answer in time.", null, null));
+
+    public static UpstreamFailure ConnectionFailed(string what) =>
+        new(UpstreamFailureKind.ConnectionFailed, FailureCategory.ServerError, null, true, Error: new(null, what, null, null));
+
+    public static UpstreamFailure Malformed(int status, string what) =>
+        new(UpstreamFailureKind.Malformed, FailureCategory.ServerError, status, true, Error: new(null, what, null, null));
+}

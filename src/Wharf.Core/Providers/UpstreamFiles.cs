@@ -1,0 +1,12 @@
+namespace Wharf.Core.Providers;
+
+/// <summary>A file to send to a provider's Files API, streamed from Wharf's store.</summary>
+public sealed record UpstreamFileUpload(Stream Content, long Length, string Filename, string Purpose, string? ContentType);
+
+/// <summary>A file as a provider lists it, mapped to OpenAI's file object (its id is the provider's).</summary>
+public sealed record UpstreamFile(string Id, long Bytes, long CreatedAt, string Filename, string Purpose, string? Status, long? ExpiresAt = null);
+
+/// <summary>A page request to a provider's own file list; the cursor is the provider's, passed through.</summary>
+public sealed record UpstreamFileQuery(int? Limit, string? After, string? Order, string? Purpose);
+
+public sealed record UpstreamFilePage(IReadOnlyList<UpstreamFile> Data, bool HasMore);
