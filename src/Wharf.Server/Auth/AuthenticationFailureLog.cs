@@ -9,7 +9,7 @@ namespace Wharf.Server.Auth;
 /// in a loop cannot flood the log. Neither a key nor an address is logged.
 /// </summary>
 internal sealed partial class AuthenticationFailureLog(IOptions<WharfOptions> options, TimeProvider time, ILogger<AuthenticationFailureLog> logger)
-    : BackgroundService
+    : IntervalLog(time)
 {
     private long _failed;
     private long _refused;
@@ -26,24 +26,9 @@ internal sealed partial class AuthenticationFailureLog(IOptions<WharfOptions> op
         Interlocked.CompareExchange(ref _firstRequestId, requestId, null);
     }
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
-    {
-        int seconds = options.Value.Auth.FailureLogSeconds;
-        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(seconds), time);
-        try
-        {
-            while (await timer.WaitForNextTickAsync(stoppingToken))
-            {
-                Flush(seconds);
-            }
-        }
-        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-        {
-        }
-        Flush(seconds);
-    }
+    protected override int IntervalSeconds => options.Value.Auth.FailureLogSeconds;
 
-    private void Flush(int seconds)
+    protected override void Flush(int seconds)
     {
         string? first = Interlocked.Exchange(ref _firstRequestId, null);
         long failed = Interlocked.Exchange(ref _failed, 0);

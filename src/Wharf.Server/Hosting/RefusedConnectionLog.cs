@@ -13,7 +13,7 @@ internal sealed partial class RefusedConnectionLog(
     IOptions<ServerLimitsOptions> options,
     IOptions<KestrelServerOptions> kestrel,
     TimeProvider time,
-    ILogger<RefusedConnectionLog> logger) : BackgroundService
+    ILogger<RefusedConnectionLog> logger) : IntervalLog(time)
 {
     private long _refused;
 
@@ -30,22 +30,12 @@ internal sealed partial class RefusedConnectionLog(
         listener.SetMeasurementEventCallback<long>((_, value, _, _) => Interlocked.Add(ref _refused, value));
         listener.Start();
 
-        int seconds = options.Value.RefusedConnectionsLogSeconds;
-        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(seconds), time);
-        try
-        {
-            while (await timer.WaitForNextTickAsync(stoppingToken))
-            {
-                Flush(seconds);
-            }
-        }
-        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-        {
-        }
-        Flush(seconds);
+        await base.ExecuteAsync(stoppingToken);
     }
 
-    private void Flush(int seconds)
+    protected override int IntervalSeconds => options.Value.RefusedConnectionsLogSeconds;
+
+    protected override void Flush(int seconds)
     {
         long refused = Interlocked.Exchange(ref _refused, 0);
         if (refused > 0)
