@@ -173,14 +173,14 @@ public sealed class UploadAccountingTests(FewPendingUploadsServerFixture fixture
     public async Task A_file_upload_in_flight_when_its_workspace_is_deleted_is_refused_as_unauthenticated()
     {
         var (ws, client) = await _admin.NewTenantAsync("deleted-mid-upload");
-        using var gate = new GatedStream(200_000, 100_000);
+        using var gate = new ZeroStream(200_000, holdAt: 100_000);
         var form = new MultipartFormDataContent
         {
             { new StreamContent(gate), "file", "slow.bin" },
             { new StringContent("assistants"), "purpose" },
         };
         var send = client.PostAsync("/v1/files", form);
-        await gate.HalfSent.WaitAsync(TimeSpan.FromSeconds(30));
+        await gate.Held.WaitAsync(TimeSpan.FromSeconds(30));
         await Task.Delay(200); // the server is reading the file part
 
         using (var delete = await _admin.Client.DeleteAsync($"/admin/workspaces/{ws}"))
@@ -198,9 +198,9 @@ public sealed class UploadAccountingTests(FewPendingUploadsServerFixture fixture
     {
         var (ws, client) = await _admin.NewTenantAsync("deleted-mid-part");
         string uploadId = await CreateUploadAsync(client, 200_000);
-        using var gate = new GatedStream(200_000, 100_000);
+        using var gate = new ZeroStream(200_000, holdAt: 100_000);
         var send = client.PostAsync($"/v1/uploads/{uploadId}/parts", new MultipartFormDataContent { { new StreamContent(gate), "data", "slow.bin" } });
-        await gate.HalfSent.WaitAsync(TimeSpan.FromSeconds(30));
+        await gate.Held.WaitAsync(TimeSpan.FromSeconds(30));
         await Task.Delay(200);
 
         using (var delete = await _admin.Client.DeleteAsync($"/admin/workspaces/{ws}"))
@@ -210,44 +210,6 @@ public sealed class UploadAccountingTests(FewPendingUploadsServerFixture fixture
         gate.Release();
         using var response = await send;
         await Wire.AssertErrorAsync(response, 401);
-    }
-
-    /// <summary>Zeros, of which the second part is sent only once released.</summary>
-    private sealed class GatedStream(long length, long holdAt) : Stream
-    {
-        private readonly TaskCompletionSource _halfSent = new(TaskCreationOptions.RunContinuationsAsynchronously);
-        private readonly TaskCompletionSource _released = new(TaskCreationOptions.RunContinuationsAsynchronously);
-        private long _position;
-
-        public Task HalfSent => _halfSent.Task;
-
-        public void Release() => _released.TrySetResult();
-
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => length;
-        public override long Position { get => _position; set => throw new NotSupportedException(); }
-
-        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
-        {
-            if (_position == holdAt)
-            {
-                _halfSent.TrySetResult();
-                await _released.Task.WaitAsync(cancellationToken);
-            }
-            long end = _position < holdAt ? holdAt : length;
-            int n = (int)Math.Min(buffer.Length, end - _position);
-            buffer.Span[..n].Clear();
-            _position += n;
-            return n;
-        }
-
-        public override int Read(byte[] buffer, int offset, int count) => ReadAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
-        public override void Flush() { }
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 }
 

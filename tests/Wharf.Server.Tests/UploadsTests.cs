@@ -244,7 +244,7 @@ public sealed class UploadsTests(ServerFixture fixture) : IClassFixture<ServerFi
         string uploadId = (await CreateAsync(200_000)).Id();
         using (var cts = new CancellationTokenSource())
         {
-            var stalled = new MultipartFormDataContent { { new StreamContent(new ZeroStream(200_000, stallAfter: 100_000, cts.Token)), "data", "cut" } };
+            var stalled = new MultipartFormDataContent { { new StreamContent(new ZeroStream(200_000, holdAt: 100_000)), "data", "cut" } };
             var send = _client.PostAsync($"/v1/uploads/{uploadId}/parts", stalled, cts.Token);
             await Task.Delay(300);
             await cts.CancelAsync();
@@ -258,36 +258,6 @@ public sealed class UploadsTests(ServerFixture fixture) : IClassFixture<ServerFi
         Assert.Empty((await Wire.GetJsonAsync(_client, $"/v1/uploads/{uploadId}")).GetProperty("parts").EnumerateArray());
         string part = await AddPartIdAsync(uploadId, new byte[200_000]);
         Assert.True((await CompleteAsync(uploadId, [part])).IsSuccessStatusCode);
-    }
-
-    /// <summary>Zeros produced on demand (nothing held in memory); optionally stalls until cancelled.</summary>
-    private sealed class ZeroStream(long length, long stallAfter = long.MaxValue, CancellationToken stall = default) : Stream
-    {
-        private long _position;
-
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => length;
-        public override long Position { get => _position; set => throw new NotSupportedException(); }
-
-        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
-        {
-            if (_position >= stallAfter)
-            {
-                await Task.Delay(Timeout.Infinite, CancellationTokenSource.CreateLinkedTokenSource(stall, cancellationToken).Token);
-            }
-            int n = (int)Math.Min(buffer.Length, Math.Min(length, stallAfter) - _position);
-            buffer.Span[..n].Clear();
-            _position += n;
-            return n;
-        }
-
-        public override int Read(byte[] buffer, int offset, int count) => ReadAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
-        public override void Flush() { }
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 }
 
