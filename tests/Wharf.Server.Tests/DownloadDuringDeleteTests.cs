@@ -92,10 +92,16 @@ public sealed class DownloadDuringDeleteTests(ServerFixture fixture) : IClassFix
         Assert.True(received.AsSpan().SequenceEqual(content.AsSpan(from)), "the download is byte-exact");
 
         // The parts the delete left to the download are removed once it ends.
+        await AssertRemovedAsync(partIds, "the deleted file's parts are removed after the download ends");
+    }
+
+    /// <summary>Waits (10 s at most) until none of the blobs is on disk any more.</summary>
+    private async Task AssertRemovedAsync(IReadOnlyList<string> blobIds, string because)
+    {
         var deadline = DateTime.UtcNow.AddSeconds(10);
-        while (partIds.Any(id => File.Exists(BlobPath(id))))
+        while (blobIds.Any(id => File.Exists(BlobPath(id))))
         {
-            Assert.True(DateTime.UtcNow < deadline, "the deleted file's parts are removed after the download ends");
+            Assert.True(DateTime.UtcNow < deadline, because);
             await Task.Delay(50);
         }
     }
@@ -115,12 +121,7 @@ public sealed class DownloadDuringDeleteTests(ServerFixture fixture) : IClassFix
         {
             Assert.Equal(HttpStatusCode.OK, deleted.StatusCode);
         }
-        var deadline = DateTime.UtcNow.AddSeconds(10);
-        while (partIds.Any(id => File.Exists(BlobPath(id))))
-        {
-            Assert.True(DateTime.UtcNow < deadline, "no ended read keeps the deleted file's parts");
-            await Task.Delay(50);
-        }
+        await AssertRemovedAsync(partIds, "no ended read keeps the deleted file's parts");
     }
 
     [Fact]
