@@ -1,9 +1,8 @@
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
+using Wharf.Core;
 using Wharf.Core.Auth;
 using Wharf.Core.Files;
-using Wharf.Core.Ids;
-using Wharf.Core.Tenancy;
-using Wharf.Core.Uploads;
 using Wharf.Providers;
 using Wharf.Server.Api;
 using Wharf.Server.Auth;
@@ -48,19 +47,10 @@ internal static class WharfHostingExtensions
         services.AddEmbeddedStorage(dataDir);
         services.AddWharfProviders();
 
-        services.AddSingleton(TimeProvider.System);
-        services.AddSingleton<IdGenerator>();
-        services.AddSingleton<FilePurposes>();
-        services.AddSingleton<FileService>();
-        services.AddSingleton<KeyService>();
-        services.AddSingleton<KeyUsageTracker>();
-        services.AddSingleton(sp => new KeyCache(
+        services.AddWharfCore();
+        services.TryAddSingleton(sp => new KeyCache(
             sp.GetRequiredService<TimeProvider>(),
             TimeSpan.FromSeconds(sp.GetRequiredService<IOptions<WharfOptions>>().Value.Auth.KeyCacheSeconds)));
-        services.AddSingleton<WorkspaceService>();
-        services.AddSingleton<UploadService>();
-        services.AddSingleton<UploadHasher>();
-        services.AddSingleton<DeferredFileHasher>();
         services.AddSingleton<KeyRateLimiter>();
         services.AddSingleton<FailedAuthenticationLimiter>();
         services.AddSingleton<AuthenticationFailureLog>();

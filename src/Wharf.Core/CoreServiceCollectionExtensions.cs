@@ -1,0 +1,32 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Wharf.Core.Auth;
+using Wharf.Core.Files;
+using Wharf.Core.Ids;
+using Wharf.Core.Tenancy;
+using Wharf.Core.Uploads;
+
+namespace Wharf.Core;
+
+public static class CoreServiceCollectionExtensions
+{
+    /// <summary>
+    /// Registers Wharf's services (files, uploads, keys, workspaces) with <c>TryAdd</c>, so a host may register its own
+    /// of any of them first (a clock, a hasher) and a second host composes the same services without copying them.
+    /// The ports they need (catalogs, blob store, providers) come from the storage and provider registrations.
+    /// </summary>
+    public static IServiceCollection AddWharfCore(this IServiceCollection services)
+    {
+        services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton<IdGenerator>();
+        services.TryAddSingleton<FilePurposes>();
+        services.TryAddSingleton<FileService>();
+        services.TryAddSingleton<KeyService>();
+        services.TryAddSingleton<KeyUsageTracker>();
+        services.TryAddSingleton<WorkspaceService>();
+        services.TryAddSingleton<UploadService>();
+        services.TryAddSingleton<UploadHasher>();
+        services.TryAddSingleton<DeferredFileHasher>();
+        return services;
+    }
+}
