@@ -62,7 +62,9 @@ internal sealed partial class ModelAnswerResult(ModelAnswer answer) : IResult
                 }
                 catch (Exception ex) when (ex is IOException or HttpRequestException or OperationCanceledException or ObjectDisposedException)
                 {
-                    var failure = ex is OperationCanceledException ? UpstreamFailure.Timeout() : UpstreamFailure.ConnectionFailed("The upstream connection broke off.");
+                    var failure = ex is OperationCanceledException || ex.InnerException is TimeoutException
+                        ? UpstreamFailure.Timeout()
+                        : UpstreamFailure.ConnectionFailed("The upstream connection broke off.");
                     await EndBrokenAsync(httpContext, answer.BrokenStream(failure));
                     return;
                 }
