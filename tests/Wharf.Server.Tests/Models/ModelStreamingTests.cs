@@ -69,7 +69,7 @@ public sealed class ModelStreamingTests(UpstreamsFixture upstreams) : IDisposabl
     }
 
     [Fact]
-    public async Task A_stream_that_breaks_before_its_first_byte_falls_back()
+    public async Task A_stream_that_breaks_before_its_first_byte_is_retried_and_is_a_502_when_it_never_starts()
     {
         upstreams.Sim.SetRule("dropped-early-model", Fault.DropStreamAfter(0));
         int before = UpstreamsFixture.CallsFor(upstreams.Backup, "dropped-early-model").Count;
