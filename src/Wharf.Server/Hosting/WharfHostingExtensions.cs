@@ -31,6 +31,10 @@ internal static class WharfHostingExtensions
             .Validate(o => o.ExtraPurposes.All(p => !string.IsNullOrWhiteSpace(p) && p.Length <= 64), "Wharf:Files:ExtraPurposes holds an empty or overlong purpose.")
             .ValidateOnStart();
 
+        services.AddOptions<ProviderFilesOptions>().BindConfiguration(ProviderFilesOptions.Section).ValidateDataAnnotations()
+            .Validate(o => o.RetryBaseSeconds <= o.RetryMaxSeconds, "Wharf:ProviderFiles:RetryBaseSeconds must not exceed Wharf:ProviderFiles:RetryMaxSeconds.")
+            .ValidateOnStart();
+
         services.AddOptions<ServerLimitsOptions>().BindConfiguration(ServerLimitsOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<IValidateOptions<ServerLimitsOptions>, ServerLimitsValidation>();
         services.AddSingleton<IConfigureOptions<Microsoft.AspNetCore.Server.Kestrel.Core.KestrelServerOptions>, KestrelLimits>();
@@ -52,6 +56,8 @@ internal static class WharfHostingExtensions
         services.AddSingleton<IdGenerator>();
         services.AddSingleton<FilePurposes>();
         services.AddSingleton<FileService>();
+        services.AddSingleton<UpstreamDeletions>();
+        services.AddSingleton<ProviderFileCopies>();
         services.AddSingleton<KeyService>();
         services.AddSingleton<KeyUsageTracker>();
         services.AddSingleton(sp => new KeyCache(
@@ -67,6 +73,7 @@ internal static class WharfHostingExtensions
         services.AddHostedService(sp => sp.GetRequiredService<AuthenticationFailureLog>());
         services.AddHostedService<StartupTasks>();
         services.AddHostedService<StorageSweeper>();
+        services.AddHostedService<ProviderFileSweeper>();
         services.AddHostedService<KeyUsageFlusher>();
         services.AddHostedService<DeferredHashing>();
         services.AddHostedService<RefusedConnectionLog>();
