@@ -58,6 +58,8 @@ internal static class WharfHostingExtensions
         services.AddSingleton<FileService>();
         services.AddSingleton<UpstreamDeletions>();
         services.AddSingleton<ProviderFileCopies>();
+        // Wharf file ids in model requests become the candidate provider's copies (the dispatcher's body seam).
+        services.AddSingleton<Wharf.Core.Routing.IModelBodyRewriter, FileIdRewriter>();
         services.AddSingleton<KeyService>();
         services.AddSingleton<KeyUsageTracker>();
         services.AddSingleton(sp => new KeyCache(
