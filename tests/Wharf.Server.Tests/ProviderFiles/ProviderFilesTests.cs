@@ -85,7 +85,8 @@ public sealed class ProviderFilesTests(ProviderFilesFixture fixture) : IClassFix
         using var client = _server.CreateClient();
         var file = await Wire.GetJsonAsync(client, $"/v1/files/{uploaded.Id}");
         Assert.Equal("openai", file.GetProperty("provider").GetString());
-        Assert.Equal(content, (await files.DownloadFileAsync(uploaded.Id)).ToArray());
+        BinaryData downloaded = await files.DownloadFileAsync(uploaded.Id);
+        Assert.Equal(content, downloaded.ToArray());
         var listed = await Wire.GetJsonAsync(client, "/v1/files?provider=openai&limit=100");
         Assert.Contains(uploaded.Id, listed.Ids());
         Assert.DoesNotContain(upstream.Id, listed.Ids());
