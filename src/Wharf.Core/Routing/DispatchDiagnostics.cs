@@ -101,7 +101,7 @@ internal static class DispatchDiagnostics
             FailureCategory.RegionOrProjectRestriction =>
                 $"Provider '{provider}' refused the request for a region or project restriction of the gateway's account.",
             FailureCategory.ModelUnavailableForEndpoint or FailureCategory.Unsupported =>
-                $"Provider '{provider}' does not serve model '{ClientJson.Printable(request.ModelDeployment ?? request.ModelRequested)}' on {request.RequestType}: check the model name, or route it elsewhere (Wharf:Routing:Models).",
+                $"Provider '{provider}' does not serve model '{Echo.Safe(request.ModelDeployment ?? request.ModelRequested)}' on {request.RequestType}: check the model name, or route it elsewhere (Wharf:Routing:Models).",
             FailureCategory.RateLimited =>
                 $"Provider '{provider}' rate-limited the request (429) on each of {calls} call(s), Retry-After honoured between them: send less, try later, or add a fallback provider (Wharf:Routing).",
             _ when last.Failure.Kind == UpstreamFailureKind.Timeout =>

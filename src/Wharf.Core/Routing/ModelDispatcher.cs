@@ -239,6 +239,10 @@ public sealed partial class ModelDispatcher
         {
             return await FailAsync(response, buffer, UpstreamFailure.Timeout());
         }
+        catch (IOException ex) when (ex.InnerException is TimeoutException)
+        {
+            return await FailAsync(response, buffer, UpstreamFailure.Timeout()); // the adapter's wait for a read ran out
+        }
         catch (Exception ex) when (ex is IOException or HttpRequestException or ObjectDisposedException)
         {
             return await FailAsync(response, buffer, UpstreamFailure.ConnectionFailed("The upstream connection broke before its answer could be read."));

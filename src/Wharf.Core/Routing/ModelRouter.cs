@@ -1,7 +1,6 @@
 using Microsoft.Extensions.Options;
 using Wharf.Core.Auth;
 using Wharf.Core.Errors;
-using Wharf.Core.Json;
 using Wharf.Core.Providers;
 
 namespace Wharf.Core.Routing;
@@ -59,7 +58,7 @@ public sealed class ModelRouter(IProviderRegistry providers, IOptions<RoutingOpt
             if (!providers.TryGet(requestedProvider, out _))
             {
                 return WharfErrors.Invalid("provider",
-                    $"Unknown provider '{ClientJson.Printable(requestedProvider)}': name one of the configured providers (GET /v1/providers lists them).",
+                    $"Unknown provider '{Echo.Safe(requestedProvider)}': name one of the configured providers (GET /v1/providers lists them).",
                     "unknown_provider");
             }
             named = [requestedProvider];
@@ -138,7 +137,7 @@ public sealed class ModelRouter(IProviderRegistry providers, IOptions<RoutingOpt
 
     private static string NoCandidateMessage(ProviderCapability endpoint, string model, List<string> routed, List<FilterStage> stages)
     {
-        string what = $"No provider can serve model '{ClientJson.Printable(model)}' on {endpoint.WireName()}";
+        string what = $"No provider can serve model '{Echo.Safe(model)}' on {endpoint.WireName()}";
         if (routed.Count == 0)
         {
             return what + ": none is named for it (set Wharf:Routing:Default or Wharf:Routing:Models, or name a provider).";
