@@ -1,8 +1,10 @@
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
 using Wharf.Core.Auth;
 using Wharf.Core.Files;
 using Wharf.Core.Ids;
+using Wharf.Core.Routing;
 using Wharf.Core.Tenancy;
 using Wharf.Core.Uploads;
 
@@ -11,7 +13,7 @@ namespace Wharf.Core;
 public static class CoreServiceCollectionExtensions
 {
     /// <summary>
-    /// Registers Wharf's services (files, uploads, keys, workspaces) with <c>TryAdd</c>, so a host may register its own
+    /// Registers Wharf's services (files, uploads, keys, workspaces, model-request routing and dispatch) with <c>TryAdd</c>, so a host may register its own
     /// of any of them first (a clock, a hasher) and a second host composes the same services without copying them.
     /// The ports they need (catalogs, blob store, providers) come from the storage and provider registrations.
     /// </summary>
@@ -27,6 +29,14 @@ public static class CoreServiceCollectionExtensions
         services.TryAddSingleton<UploadService>();
         services.TryAddSingleton<UploadHasher>();
         services.TryAddSingleton<DeferredFileHasher>();
+        services.TryAddSingleton<UpstreamDeletions>();
+        services.TryAddSingleton<ProviderFileCopies>();
+        // Model requests: Wharf file ids in their bodies become the candidate provider's copies.
+        services.TryAddSingleton<IModelBodyRewriter, FileIdRewriter>();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<RoutingOptions>, RoutingOptionsValidation>());
+        services.TryAddSingleton<ModelRouter>();
+        services.TryAddSingleton<ModelDispatcher>();
+        services.TryAddSingleton<ModelRequestService>();
         return services;
     }
 }

@@ -37,6 +37,7 @@ public static class StorageServiceCollectionExtensions
         services.AddSingleton<IKeyCatalog, SqliteKeyCatalog>();
         services.AddSingleton<IWorkspaceCatalog, SqliteWorkspaceCatalog>();
         services.AddSingleton<IUploadCatalog, SqliteUploadCatalog>();
+        services.AddSingleton<IFileCopyCatalog, SqliteFileCopyCatalog>();
         services.AddSingleton<IBlobStore>(sp =>
         {
             sp.GetRequiredService<DataDirectoryLock>();

@@ -32,6 +32,9 @@ internal sealed class FakeFileCatalog(CallLog log, FakeWorkspaceCatalog? workspa
 {
     public Dictionary<string, FileRecord> Files { get; } = new(StringComparer.Ordinal);
 
+    /// <summary>Called with every row removed, inside the delete (as the real catalogs queue its copies' deletions there).</summary>
+    public Action<string, string>? Deleted { get; set; }
+
     /// <summary>The workspaces whose usage this catalog keeps, if any.</summary>
     public FakeWorkspaceCatalog? Workspaces => workspaces;
 
@@ -80,6 +83,7 @@ internal sealed class FakeFileCatalog(CallLog log, FakeWorkspaceCatalog? workspa
         if (removed)
         {
             workspaces?.TryAddUsage(workspaceId, -f!.Bytes);
+            Deleted?.Invoke(workspaceId, fileId);
         }
         return Task.FromResult(removed);
     }

@@ -19,6 +19,7 @@ public sealed class FileServiceTests
     private readonly FakeFileCatalog _catalog;
     private readonly FakeBlobStore _blobs;
     private readonly ManualTimeProvider _time = new(Start);
+    private readonly FakeFileCopyCatalog _copies = new();
     private readonly FileService _service;
 
     public FileServiceTests()
@@ -27,7 +28,7 @@ public sealed class FileServiceTests
         _workspaces.FileCatalog = _catalog;
         _blobs = new FakeBlobStore(_log);
         var options = Microsoft.Extensions.Options.Options.Create(new FilesOptions { MaxUploadBytes = 1024, ExtraPurposes = ["document"] });
-        _service = new FileService(_catalog, _workspaces, new EmptyUploadCatalog(), _blobs, new FakeProviderRegistry("local", "openai"), new FilePurposes(options),
+        _service = new FileService(_catalog, _workspaces, new EmptyUploadCatalog(), _blobs, new FakeProviderRegistry("local", "openai"), _copies, _copies.Deleter(_time), new FilePurposes(options),
             new IdGenerator(_time), options, _time, NullLogger<FileService>.Instance);
     }
 
@@ -184,10 +185,21 @@ public sealed class FileServiceTests
     }
 
     [Fact]
-    public async Task CreateWithExplicitProvider()
+    public async Task CreateWithExplicitLocalProvider()
     {
-        var file = await CreateAsync(new FileUploadRequest { Purpose = "user_data", Filename = "a.txt", Provider = "openai" });
-        Assert.Equal("openai", file.Provider);
+        var file = await CreateAsync(new FileUploadRequest { Purpose = "user_data", Filename = "a.txt", Provider = "local" });
+        Assert.Equal("local", file.Provider);
+    }
+
+    [Fact]
+    public async Task AProviderWithoutAFilesApiIsA400OnProviderAndKeepsNothing()
+    {
+        await using var staged = await StageAsync();
+        var result = await _service.CreateAsync(Ws, new FileUploadRequest { Purpose = "user_data", Filename = "a.txt", Provider = "openai" }, staged, CancellationToken.None);
+        var error = result.ErrorOf();
+        Assert.Equal((400, "provider", "provider_without_files"), (error.Status, error.Param, error.Code));
+        Assert.Empty(_catalog.Files);
+        Assert.Empty(_blobs.Blobs);
     }
 
     [Fact]

@@ -123,12 +123,16 @@ public sealed class FileListingTests(ServerFixture fixture) : IClassFixture<Serv
 
         Assert.Equal(12, (await Wire.GetJsonAsync(_client, $"/v1/files?collection={collection}&provider=local")).Ids().Count);
         Assert.Equal(12, (await Wire.GetJsonAsync(_client, $"/v1/files?collection={collection}&x-model-provider=local")).Ids().Count);
-        Assert.Empty((await Wire.GetJsonAsync(_client, $"/v1/files?collection={collection}&provider=openai")).Ids());
+        using (var response = await _client.GetAsync($"/v1/files?collection={collection}&provider=openai"))
+        {
+            // This server has no provider 'openai'.
+            await Wire.AssertErrorAsync(response, 400, "provider", "unknown_provider");
+        }
         using (var request = new HttpRequestMessage(HttpMethod.Get, $"/v1/files?collection={collection}"))
         {
-            request.Headers.Add("x-model-provider", "openai");
+            request.Headers.Add("x-model-provider", "local");
             using var response = await _client.SendAsync(request);
-            Assert.Empty((await Wire.JsonAsync(response)).Ids());
+            Assert.Equal(12, (await Wire.JsonAsync(response)).Ids().Count);
         }
 
         Assert.Equal(12, (await Wire.GetJsonAsync(_client, $"/v1/files?collection={collection}&status=processed")).Ids().Count);

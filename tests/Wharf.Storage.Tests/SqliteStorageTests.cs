@@ -23,6 +23,7 @@ internal sealed class EmbeddedBackend : IStorageBackend
         Workspaces = new SqliteWorkspaceCatalog(Database);
         Blobs = new DiskBlobStore(BlobRoot);
         Uploads = new SqliteUploadCatalog(Database);
+        Copies = new SqliteFileCopyCatalog(Database);
     }
 
     public string DatabasePath { get; }
@@ -40,6 +41,8 @@ internal sealed class EmbeddedBackend : IStorageBackend
     public IBlobStore Blobs { get; }
 
     public IUploadCatalog Uploads { get; }
+
+    public IFileCopyCatalog Copies { get; }
 
     public ValueTask DisposeAsync()
     {
@@ -161,7 +164,6 @@ public sealed class SqliteCatalogTests : IAsyncLifetime
     [Theory]
     [InlineData("purpose", "ix_files_purpose")]
     [InlineData("status", "ix_files_status")]
-    [InlineData("provider", "ix_files_provider")]
     [InlineData("collection", "ix_files_collection")]
     public async Task FiltersUseTheirOwnIndexOnAFreshDatabase(string filter, string index)
     {
@@ -177,6 +179,27 @@ public sealed class SqliteCatalogTests : IAsyncLifetime
         AssertIndexedRangeScan(plan, "PRIMARY KEY");
         Assert.Contains(plan, line => line.StartsWith("SEARCH m0 USING PRIMARY KEY (workspace_id=? AND key=? AND value=?", StringComparison.Ordinal));
         Assert.Contains(plan, line => line.StartsWith("SEARCH f USING PRIMARY KEY (workspace_id=? AND id=?)", StringComparison.Ordinal));
+    }
+
+    /// <summary>The files with a copy on a provider are one range of file_copies' key, each joined to its row by key.</summary>
+    [Theory]
+    [MemberData(nameof(CursorCases))]
+    public async Task ProviderFilterScansTheCopiesKey(string cursor, bool descending, bool unused)
+    {
+        Assert.False(unused);
+        var plan = await PlanAsync(WithCursor(Query(provider: "openai"), cursor, descending));
+        AssertIndexedRangeScan(plan, "PRIMARY KEY");
+        Assert.True(plan.Exists(line => line.StartsWith("SEARCH c USING PRIMARY KEY (workspace_id=? AND provider=?", StringComparison.Ordinal)), string.Join(" | ", plan));
+        // Each copy's file is one row found by its id: by the primary key or the unique id index.
+        Assert.Contains(plan, line => line is "SEARCH f USING PRIMARY KEY (workspace_id=? AND id=?)" or "SEARCH f USING INDEX ix_files_id (id=? AND workspace_id=?)");
+    }
+
+    [Fact]
+    public async Task AProviderFilterWithMetadataAndAPurposeStaysIndexed()
+    {
+        var plan = await PlanAsync(Query(after: NewFileId(), provider: "openai", purpose: "batch", metadata: [new("team", "a"), new("env", "prod")]));
+        AssertIndexedRangeScan(plan, "PRIMARY KEY");
+        Assert.Contains(plan, line => line.StartsWith("SEARCH c USING PRIMARY KEY (workspace_id=? AND provider=?", StringComparison.Ordinal));
     }
 
     [Fact]
@@ -275,7 +298,7 @@ public sealed class SqliteCatalogTests : IAsyncLifetime
 
         await _backend.Files.InsertAsync(TestFiles.Make(Ws, NewFileId()), CancellationToken.None);
         var first = await InspectAsync();
-        Assert.Equal(4, first.Version);
+        Assert.Equal(5, first.Version);
         Assert.Equal("wal", first.Journal);
         Assert.Contains("table:files", first.Objects);
         Assert.Contains("table:file_metadata", first.Objects);
@@ -535,6 +558,38 @@ public sealed class SqliteCatalogTests : IAsyncLifetime
         // The indexes were made again on the new table: filtered pages stay range scans.
         AssertIndexedRangeScan(await PlanAsync(Query(purpose: "batch"), migrated), "ix_files_purpose");
         AssertIndexedRangeScan(await PlanAsync(Query(collection: "c"), migrated), "ix_files_collection");
+    }
+
+    [Fact]
+    public async Task AVersion4DatabaseIsMigratedWithEmptyCopyTablesAndItsFilesKept()
+    {
+        var file = TestFiles.Make(Ws, NewFileId(), provider: "openai");
+        await _backend.Files.InsertAsync(file, CancellationToken.None);
+        _backend.Database.Dispose();
+        await using (var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = _backend.DatabasePath, Pooling = false }.ToString()))
+        {
+            await connection.OpenAsync();
+            await using var command = connection.CreateCommand();
+            command.CommandText = """
+                DROP TABLE file_copies; DROP TABLE upstream_deletions; DROP TABLE copy_intents;
+                CREATE INDEX ix_files_provider ON files(workspace_id, provider, id);
+                PRAGMA user_version = 4;
+                """;
+            await command.ExecuteNonQueryAsync();
+        }
+
+        using var migrated = new SqliteDatabase(_backend.DatabasePath);
+        var files = new SqliteFileCatalog(migrated, _clock);
+        var copies = new SqliteFileCopyCatalog(migrated);
+        Assert.Equal("openai", (await files.GetAsync(Ws, file.Id, CancellationToken.None))!.Provider);
+        // A file uploaded before had no copy: a provider filter does not list it, until one is recorded.
+        Assert.Empty((await files.ListAsync(Query(provider: "openai"), CancellationToken.None)).Items);
+        Assert.True(await copies.InsertCopyAsync(new FileCopy(Ws, file.Id, "openai", "up-1", 1), CancellationToken.None));
+        Assert.Equal([file.Id], (await files.ListAsync(Query(provider: "openai"), CancellationToken.None)).Items.Select(f => f.Id));
+        var indexes = migrated.Query("SELECT name FROM sqlite_schema WHERE type = 'index';", [], r => r.String(0), CancellationToken.None);
+        Assert.DoesNotContain("ix_files_provider", indexes);
+        Assert.Contains("ix_upstream_deletions_due", indexes);
+        Assert.Equal(5L, migrated.Query("PRAGMA user_version;", [], r => r.Int64(0), CancellationToken.None).Single());
     }
 
     [Fact]

@@ -15,6 +15,8 @@ public interface IStorageBackend : IAsyncDisposable
     IBlobStore Blobs { get; }
 
     IUploadCatalog Uploads { get; }
+
+    IFileCopyCatalog Copies { get; }
 }
 
 /// <summary>A clock the test moves by hand.</summary>

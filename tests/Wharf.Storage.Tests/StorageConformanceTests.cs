@@ -187,6 +187,9 @@ public abstract partial class StorageConformanceTests : IAsyncLifetime
 
     private static readonly string[] PurposeCycle = ["assistants", "batch", "user_data"];
 
+    /// <summary>The copies <see cref="Insert57Async"/> recorded, by file and provider.</summary>
+    private readonly HashSet<(string FileId, string Provider)> _copied = [];
+
     /// <summary>57 files in <see cref="WsA"/> with varied fields, interleaved with 20 in <see cref="WsB"/>; ids in creation order.</summary>
     private async Task<List<FileRecord>> Insert57Async()
     {
@@ -218,6 +221,21 @@ public abstract partial class StorageConformanceTests : IAsyncLifetime
         foreach (var file in all.OrderBy(f => f.Id.GetHashCode(StringComparison.Ordinal)))
         {
             await Catalog.InsertAsync(file, Ct);
+        }
+        // Copies: on the provider each was uploaded to, and every sixth also on groq.
+        for (int i = 0; i < all.Count; i++)
+        {
+            var file = all[i];
+            if (file.Provider != "local")
+            {
+                await Backend.Copies.InsertCopyAsync(new FileCopy(file.WorkspaceId, file.Id, file.Provider, "up-" + file.Id, 1), Ct);
+                _copied.Add((file.Id, file.Provider));
+            }
+            if (i % 6 == 0)
+            {
+                await Backend.Copies.InsertCopyAsync(new FileCopy(file.WorkspaceId, file.Id, "groq", "groq-" + file.Id, 1), Ct);
+                _copied.Add((file.Id, "groq"));
+            }
         }
         return mine;
     }
@@ -400,14 +418,16 @@ public abstract partial class StorageConformanceTests : IAsyncLifetime
     {
         "purpose=batch", "purpose=assistants", "purpose=fine-tune",
         "status=processed", "status=error", "status=uploaded",
-        "provider=openai", "provider=local", "provider=groq",
+        "provider=openai", "provider=groq", "provider=azure",
         "collection=five", "collection=one", "collection=none",
         "metadata:team=a", "metadata:env=prod", "metadata:n=13", "metadata:team=c",
         "metadata:team=a&metadata:env=prod", "metadata:env=prod&metadata:team=b", "metadata:team=a&metadata:team=b",
         "purpose=batch&status=error", "provider=openai&metadata:env=prod", "collection=five&metadata:team=a&purpose=user_data",
+        "provider=groq&purpose=batch", "provider=groq&metadata:team=a&metadata:env=prod",
     };
 
-    private static (FileListQuery Query, Func<FileRecord, bool> Match) ParseFilter(string spec, string ws)
+    /// <summary>A filter and what it must match; <c>provider=X</c> matches the files with a copy on X.</summary>
+    private (FileListQuery Query, Func<FileRecord, bool> Match) ParseFilter(string spec, string ws)
     {
         var query = Query(ws);
         Func<FileRecord, bool> match = f => f.WorkspaceId == ws;
@@ -421,7 +441,7 @@ public abstract partial class StorageConformanceTests : IAsyncLifetime
             {
                 case "purpose": query = query with { Purpose = value }; match = f => previous(f) && f.Purpose == value; break;
                 case "status": query = query with { Status = value }; match = f => previous(f) && f.Status == value; break;
-                case "provider": query = query with { Provider = value }; match = f => previous(f) && f.Provider == value; break;
+                case "provider": query = query with { Provider = value }; match = f => previous(f) && _copied.Contains((f.Id, value)); break;
                 case "collection": query = query with { Collection = value }; match = f => previous(f) && f.Collection == value; break;
                 default:
                     string key = name["metadata:".Length..];

@@ -15,6 +15,8 @@ public sealed class FileService(
     IUploadCatalog uploads,
     IBlobStore blobs,
     IProviderRegistry providers,
+    IFileCopyCatalog copies,
+    UpstreamDeletions deletions,
     FilePurposes purposes,
     IdGenerator ids,
     IOptions<FilesOptions> options,
@@ -88,9 +90,22 @@ public sealed class FileService(
             return contentType.Error;
         }
         string provider = string.IsNullOrEmpty(request.Provider) ? LocalProvider : request.Provider;
-        if (!providers.TryGet(provider, out _))
+        if (!providers.TryGet(provider, out var registered))
         {
-            return WharfErrors.Invalid("provider", $"Unknown provider '{Truncate(provider)}'.", "unknown_provider");
+            return ProviderFileErrors.UnknownProvider(provider);
+        }
+        IProvider? upstream = null;
+        if (provider != LocalProvider)
+        {
+            if (!registered.Provider.Capabilities.Contains(ProviderCapability.Files))
+            {
+                return ProviderFileErrors.NoFilesApi(provider);
+            }
+            if (await workspaces.GetWorkspaceAsync(workspaceId, cancellationToken) is { } workspace && !registered.IsUsableBy(workspace))
+            {
+                return ProviderFileErrors.NotEnabled(provider);
+            }
+            upstream = registered.Provider;
         }
 
         UInt128 value = ids.Next();
@@ -113,6 +128,10 @@ public sealed class FileService(
         };
 
         await content.CommitAsync(file.Id, cancellationToken);
+        if (upstream is not null)
+        {
+            return await CreateOnProviderAsync(file, upstream, cancellationToken);
+        }
         FileInsertOutcome inserted;
         try
         {
@@ -133,6 +152,58 @@ public sealed class FileService(
         return file;
     }
 
+    /// <summary>
+    /// The rest of an upload to a provider, its bytes committed under the file's id: the intent is recorded, the bytes
+    /// are streamed to the provider from the store, then the row and the copy are written in one transaction. A
+    /// refusal or failure upstream keeps nothing (no row, no blob, no usage); a row refused after the upstream kept
+    /// the bytes queues the upstream copy for deletion. A stop of the process in between leaves a blob without a row
+    /// (the orphan sweep removes it) and the intent, by which the deletion sweeper finds the upstream's copy.
+    /// </summary>
+    private async Task<Result<FileRecord>> CreateOnProviderAsync(FileRecord file, IProvider provider, CancellationToken cancellationToken)
+    {
+        UpstreamOutcome<UpstreamFile> sent;
+        try
+        {
+            await copies.RecordIntentAsync(
+                new CopyIntent(file.Id, provider.Id, file.WorkspaceId, file.Filename, file.Bytes, time.GetUtcNow().ToUnixTimeSeconds()), cancellationToken);
+            await using var stream = await blobs.OpenReadAsync(file.Id, cancellationToken)
+                ?? throw new InvalidOperationException("A blob committed for an upload cannot be opened.");
+            sent = await provider.UploadFileAsync(new UpstreamFileUpload(stream, file.Bytes, file.Filename, file.Purpose, file.ContentType), cancellationToken);
+        }
+        catch
+        {
+            // The upstream may or may not hold the bytes: the intent stays for the sweeper to look.
+            await DeleteBlobQuietlyAsync(file.Id, CancellationToken.None);
+            throw;
+        }
+        if (!sent.IsOk)
+        {
+            await DeleteBlobQuietlyAsync(file.Id, CancellationToken.None);
+            await copies.RemoveIntentAsync(file.Id, provider.Id, CancellationToken.None);
+            return ProviderFileErrors.FromFailure(provider.Id, sent.Failure, "upload");
+        }
+
+        var copy = new FileCopy(file.WorkspaceId, file.Id, provider.Id, sent.Value.Id, time.GetUtcNow().ToUnixTimeSeconds());
+        FileInsertOutcome inserted;
+        try
+        {
+            inserted = await copies.InsertFileWithCopyAsync(file, copy, cancellationToken);
+        }
+        catch
+        {
+            await DeleteBlobQuietlyAsync(file.Id, CancellationToken.None);
+            await deletions.QueueAndAttemptAsync(provider.Id, copy.UpstreamId, file.Id, CancellationToken.None);
+            throw;
+        }
+        if (inserted != FileInsertOutcome.Inserted)
+        {
+            await DeleteBlobQuietlyAsync(file.Id, CancellationToken.None);
+            await deletions.QueueAndAttemptAsync(provider.Id, copy.UpstreamId, file.Id, cancellationToken);
+            return inserted == FileInsertOutcome.WorkspaceDeleted ? WharfErrors.WorkspaceDeleted() : WharfErrors.QuotaExceeded("file");
+        }
+        return file;
+    }
+
     public async Task<Result<Page<FileRecord>>> ListAsync(string workspaceId, FileListRequest request, CancellationToken cancellationToken)
     {
         var query = FileListQuery.Parse(workspaceId, request, options.Value, purposes);
@@ -140,7 +211,17 @@ public sealed class FileService(
         {
             return query.Error;
         }
-        return await catalog.ListAsync(query.Value, cancellationToken);
+        var listing = query.Value;
+        if (listing.Provider == LocalProvider)
+        {
+            // Every file is kept by Wharf: 'local' lists them all.
+            listing = listing with { Provider = null };
+        }
+        else if (listing.Provider is { } provider && !providers.TryGet(provider, out _))
+        {
+            return ProviderFileErrors.UnknownProvider(provider);
+        }
+        return await catalog.ListAsync(listing, cancellationToken);
     }
 
     public async Task<Result<FileRecord>> GetAsync(string workspaceId, string fileId, CancellationToken cancellationToken)
@@ -196,7 +277,11 @@ public sealed class FileService(
         }
     }
 
-    /// <summary>Removes the row first, then the blob; a blob left behind is removed by the sweeper.</summary>
+    /// <summary>
+    /// Removes the row first (queuing the file's upstream copies for deletion), then the blob; a blob left behind is
+    /// removed by the sweeper. The upstream copies are deleted before the answer, for at most
+    /// <see cref="ProviderFilesOptions.DeleteWaitSeconds"/>; the sweeper retries what is left.
+    /// </summary>
     public async Task<Result<FileRecord>> DeleteAsync(string workspaceId, string fileId, CancellationToken cancellationToken)
     {
         var file = await GetAsync(workspaceId, fileId, cancellationToken);
@@ -204,7 +289,14 @@ public sealed class FileService(
         {
             return file.Error;
         }
-        return await RemoveAsync(file.Value, cancellationToken) ? file : WharfErrors.NoSuchFile(fileId);
+        if (!await RemoveAsync(file.Value, cancellationToken))
+        {
+            return WharfErrors.NoSuchFile(fileId);
+        }
+        // The file is gone from Wharf; its upstream copies were queued for deletion with its row. They are tried here
+        // for a short while, and what is not done by then is left to the sweeper.
+        await deletions.AttemptForFileAsync(file.Value.Id, cancellationToken);
+        return file;
     }
 
     /// <summary>Deletes every expired file (row, then blob); returns how many.</summary>

@@ -52,10 +52,3 @@ public readonly struct ModelBodyRewrite
 
     public static ModelBodyRewrite Refused(WharfError refusal) => new(default, null, refusal ?? throw new ArgumentNullException(nameof(refusal)));
 }
-
-/// <summary>The default: the body is sent as it is.</summary>
-internal sealed class UnchangedModelBody : IModelBodyRewriter
-{
-    public ValueTask<ModelBodyRewrite> RewriteAsync(ModelBodyContext context, CancellationToken cancellationToken) =>
-        ValueTask.FromResult(ModelBodyRewrite.Send(context.Body));
-}

@@ -1,6 +1,3 @@
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.DependencyInjection.Extensions;
-using Microsoft.Extensions.Options;
 using Wharf.Core.Auth;
 using Wharf.Core.Errors;
 using Wharf.Core.Providers;
@@ -27,22 +24,5 @@ public sealed class ModelRequestService(ModelRouter router, ModelDispatcher disp
             return plan.Error;
         }
         return await dispatcher.DispatchAsync(workspace.Id, request, plan.Value, cancellationToken);
-    }
-}
-
-public static class RoutingServiceCollectionExtensions
-{
-    /// <summary>
-    /// The router, the dispatcher and the request service; the body rewriter is the no-op one unless another is
-    /// registered. Options are bound by the host.
-    /// </summary>
-    public static IServiceCollection AddModelRouting(this IServiceCollection services)
-    {
-        services.TryAddSingleton<IModelBodyRewriter, UnchangedModelBody>();
-        services.AddSingleton<IValidateOptions<RoutingOptions>, RoutingOptionsValidation>();
-        services.AddSingleton<ModelRouter>();
-        services.AddSingleton<ModelDispatcher>();
-        services.AddSingleton<ModelRequestService>();
-        return services;
     }
 }

@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Http.Metadata;
 using Microsoft.Extensions.Options;
 using Microsoft.Net.Http.Headers;
 using Wharf.Core.Auth;
+using Wharf.Core.Errors;
 using Wharf.Core.Files;
 using Wharf.Server.Auth;
 using Wharf.Server.Errors;
@@ -50,7 +51,7 @@ internal static class FilesApi
             ContentType = upload.ContentType,
             Metadata = upload.Field("metadata"),
             Collection = upload.Field("collection"),
-            Provider = upload.Field("provider"),
+            Provider = upload.Field("provider") ?? ProviderOf(request),
             ExpiresAfterAnchor = upload.Field("expires_after[anchor]"),
             ExpiresAfterSeconds = upload.Field("expires_after[seconds]"),
         };
@@ -59,9 +60,18 @@ internal static class FilesApi
     }
 
     private static async Task<Results<JsonHttpResult<FileList>, ErrorResult>> List(
-        HttpRequest request, ClaimsPrincipal user, FileService files, CancellationToken cancellationToken)
+        HttpRequest request, ClaimsPrincipal user, FileService files, ProviderFileCopies copies, CancellationToken cancellationToken)
     {
         var query = request.Query;
+        switch (Single(query, "source"))
+        {
+            case null or "wharf":
+                break;
+            case "upstream":
+                return await ListUpstream(request, user, copies, cancellationToken);
+            default:
+                return WharfErrors.Invalid("source", "Invalid 'source': expected 'wharf' (Wharf's catalog, the default) or 'upstream' (the provider's own files).", "invalid_source").ToResult();
+        }
         var listRequest = new FileListRequest
         {
             Limit = Single(query, "limit"),
@@ -70,7 +80,7 @@ internal static class FilesApi
             Before = Single(query, "before"),
             Purpose = Single(query, "purpose"),
             Status = Single(query, "status"),
-            Provider = Single(query, "provider") ?? Single(query, "x-model-provider") ?? NullIfEmpty(request.Headers["x-model-provider"]),
+            Provider = ProviderOf(request),
             Collection = Single(query, "collection"),
             Metadata = [.. query
                 .Where(q => q.Key.StartsWith(MetadataFilterPrefix, StringComparison.Ordinal))
@@ -80,6 +90,26 @@ internal static class FilesApi
         // The context's own type info, so its generated serializer writes the page: the framework's options would
         // resolve the same type through the slower metadata-driven converters.
         return page.IsOk ? TypedResults.Json(FileList.From(page.Value), WireJsonContext.Default.FileList) : page.Error.ToResult();
+    }
+
+    /// <summary>
+    /// <c>source=upstream</c>: the provider's own files, live, mapped to OpenAI's file object, one page with the
+    /// provider's cursor passed through.
+    /// </summary>
+    private static async Task<Results<JsonHttpResult<FileList>, ErrorResult>> ListUpstream(
+        HttpRequest request, ClaimsPrincipal user, ProviderFileCopies copies, CancellationToken cancellationToken)
+    {
+        var query = request.Query;
+        if (ProviderOf(request) is not { } provider)
+        {
+            return WharfErrors.Missing("provider").ToResult();
+        }
+        var listRequest = new UpstreamListRequest(
+            Single(query, "limit"), Single(query, "after"), Single(query, "before"), Single(query, "order"), Single(query, "purpose"));
+        var page = await copies.ListUpstreamAsync(user.WorkspaceIdOf(), provider, listRequest, cancellationToken);
+        return page.IsOk
+            ? TypedResults.Json(FileList.FromUpstream(provider, page.Value), WireJsonContext.Default.FileList)
+            : page.Error.ToResult();
     }
 
     private static async Task<Results<Ok<FileObject>, ErrorResult>> Get(
@@ -126,6 +156,10 @@ internal static class FilesApi
         query.TryGetValue(key, out var values) ? values[^1] : null;
 
     private static string? NullIfEmpty(string? value) => string.IsNullOrEmpty(value) ? null : value;
+
+    /// <summary>The provider a request names: query <c>provider</c>, query <c>x-model-provider</c>, else that header.</summary>
+    private static string? ProviderOf(HttpRequest request) =>
+        Single(request.Query, "provider") ?? Single(request.Query, "x-model-provider") ?? NullIfEmpty(request.Headers["x-model-provider"]);
 }
 
 /// <summary>A route's request body limit, applied by the framework before the handler reads a byte.</summary>

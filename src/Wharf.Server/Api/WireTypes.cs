@@ -43,6 +43,21 @@ internal sealed record FileList(IReadOnlyList<FileObject> Data, string? FirstId,
         string? lastId = data.Length > 0 ? data[^1].Id : null;
         return new FileList(data, data.Length > 0 ? data[0].Id : null, lastId, page.HasMore, page.HasMore ? lastId : null);
     }
+
+    /// <summary>A provider's own page: its ids, its files as OpenAI's file object, its <c>has_more</c>.</summary>
+    public static FileList FromUpstream(string provider, Wharf.Core.Providers.UpstreamFilePage page)
+    {
+        var data = new FileObject[page.Data.Count];
+        for (int i = 0; i < data.Length; i++)
+        {
+            var f = page.Data[i];
+            // OpenAI's SDKs accept only its three statuses on a file object.
+            string status = f.Status is FileStatus.Uploaded or FileStatus.Processed or FileStatus.Error ? f.Status : FileStatus.Processed;
+            data[i] = new FileObject(f.Id, f.Bytes, f.CreatedAt, f.Filename, f.Purpose, status, null, f.ExpiresAt, FileRecord.EmptyMetadata, null, provider, null);
+        }
+        string? lastId = data.Length > 0 ? data[^1].Id : null;
+        return new FileList(data, data.Length > 0 ? data[0].Id : null, lastId, page.HasMore, page.HasMore ? lastId : null);
+    }
 }
 
 /// <summary>OpenAI's upload object; Wharf adds <c>parts</c> (received so far) on <c>GET /v1/uploads/{id}</c>.</summary>

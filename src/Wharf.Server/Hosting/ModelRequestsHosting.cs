@@ -12,7 +12,6 @@ internal static class ModelRequestsHosting
         services.AddOptions<RoutingOptions>().BindConfiguration(RoutingOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<ModelRequestOptions>().BindConfiguration(ModelRequestOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<ModelResponseOptions>().BindConfiguration(ModelResponseOptions.Section).ValidateDataAnnotations().ValidateOnStart();
-        services.AddModelRouting();
         return services;
     }
 

@@ -30,6 +30,10 @@ internal static class WharfHostingExtensions
             .Validate(o => o.ExtraPurposes.All(p => !string.IsNullOrWhiteSpace(p) && p.Length <= 64), "Wharf:Files:ExtraPurposes holds an empty or overlong purpose.")
             .ValidateOnStart();
 
+        services.AddOptions<ProviderFilesOptions>().BindConfiguration(ProviderFilesOptions.Section).ValidateDataAnnotations()
+            .Validate(o => o.RetryBaseSeconds <= o.RetryMaxSeconds, "Wharf:ProviderFiles:RetryBaseSeconds must not exceed Wharf:ProviderFiles:RetryMaxSeconds.")
+            .ValidateOnStart();
+
         services.AddOptions<ServerLimitsOptions>().BindConfiguration(ServerLimitsOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<IValidateOptions<ServerLimitsOptions>, ServerLimitsValidation>();
         services.AddSingleton<IConfigureOptions<Microsoft.AspNetCore.Server.Kestrel.Core.KestrelServerOptions>, KestrelLimits>();
@@ -58,6 +62,7 @@ internal static class WharfHostingExtensions
         services.AddHostedService(sp => sp.GetRequiredService<AuthenticationFailureLog>());
         services.AddHostedService<StartupTasks>();
         services.AddHostedService<StorageSweeper>();
+        services.AddHostedService<ProviderFileSweeper>();
         services.AddHostedService<KeyUsageFlusher>();
         services.AddHostedService<DeferredHashing>();
         services.AddHostedService<RefusedConnectionLog>();

@@ -17,7 +17,7 @@ namespace Wharf.Storage.Sqlite;
 /// </summary>
 internal sealed class SqliteDatabase : IDisposable
 {
-    private const int SchemaVersion = 4;
+    private const int SchemaVersion = 5;
     private const int MaxWritesPerCommit = 256;
     private const int MaxIdleReaders = 16;
     private readonly string _connectionString;
@@ -426,7 +426,6 @@ internal sealed class SqliteDatabase : IDisposable
             CREATE UNIQUE INDEX IF NOT EXISTS ix_files_id ON files(id);
             CREATE INDEX IF NOT EXISTS ix_files_purpose ON files(workspace_id, purpose, id);
             CREATE INDEX IF NOT EXISTS ix_files_status ON files(workspace_id, status, id);
-            CREATE INDEX IF NOT EXISTS ix_files_provider ON files(workspace_id, provider, id);
             CREATE INDEX IF NOT EXISTS ix_files_collection ON files(workspace_id, collection, id);
             CREATE INDEX IF NOT EXISTS ix_files_processing ON files(workspace_id, processing_status, id) WHERE processing_status IS NOT NULL;
             CREATE INDEX IF NOT EXISTS ix_files_expires ON files(expires_at) WHERE expires_at IS NOT NULL;
@@ -487,6 +486,10 @@ internal sealed class SqliteDatabase : IDisposable
                 """;
             command.ExecuteNonQuery();
         }
+        if (version < 5)
+        {
+            AddProviderCopies(command);
+        }
         command.CommandText = $"PRAGMA user_version={SchemaVersion};";
         command.ExecuteNonQuery();
         transaction.Commit();
@@ -507,6 +510,55 @@ internal sealed class SqliteDatabase : IDisposable
             WHERE status = 'pending';
             UPDATE workspaces SET usage_bytes = usage_bytes
                 + (SELECT coalesce(sum(u.counted_bytes), 0) FROM uploads u WHERE u.workspace_id = workspaces.id AND u.status = 'pending');
+            """;
+        command.ExecuteNonQuery();
+    }
+
+    /// <summary>
+    /// Version 5: files kept on providers. <c>file_copies</c> holds each provider's id of a file, keyed so that a
+    /// workspace's files with a copy on one provider are one range of its primary key (the <c>provider</c> filter
+    /// of the file list scans it, as the metadata filter scans <c>file_metadata</c>); <c>upstream_deletions</c>
+    /// holds copies to delete upstream (an outbox: written with the file's delete, emptied by the sweeper);
+    /// <c>copy_intents</c> holds copies being made. Files uploaded before were kept only by Wharf: they have no copy.
+    /// The file list no longer filters on <c>files.provider</c> (the provider named at upload), so its index goes.
+    /// </summary>
+    private static void AddProviderCopies(SqliteCommand command)
+    {
+        command.CommandText = """
+            CREATE TABLE IF NOT EXISTS file_copies (
+                workspace_id TEXT NOT NULL,
+                provider TEXT NOT NULL,
+                file_id TEXT NOT NULL,
+                upstream_id TEXT NOT NULL,
+                created_at INTEGER NOT NULL,
+                PRIMARY KEY (workspace_id, provider, file_id)
+            ) WITHOUT ROWID;
+            CREATE INDEX IF NOT EXISTS ix_file_copies_file ON file_copies(file_id);
+            CREATE INDEX IF NOT EXISTS ix_file_copies_upstream ON file_copies(provider, upstream_id);
+
+            CREATE TABLE IF NOT EXISTS upstream_deletions (
+                provider TEXT NOT NULL,
+                upstream_id TEXT NOT NULL,
+                file_id TEXT NOT NULL,
+                attempts INTEGER NOT NULL DEFAULT 0,
+                next_attempt_at INTEGER NOT NULL,
+                PRIMARY KEY (provider, upstream_id)
+            ) WITHOUT ROWID;
+            CREATE INDEX IF NOT EXISTS ix_upstream_deletions_due ON upstream_deletions(next_attempt_at);
+            CREATE INDEX IF NOT EXISTS ix_upstream_deletions_file ON upstream_deletions(file_id);
+
+            CREATE TABLE IF NOT EXISTS copy_intents (
+                file_id TEXT NOT NULL,
+                provider TEXT NOT NULL,
+                workspace_id TEXT NOT NULL,
+                filename TEXT NOT NULL,
+                bytes INTEGER NOT NULL,
+                started_at INTEGER NOT NULL,
+                PRIMARY KEY (file_id, provider)
+            ) WITHOUT ROWID;
+            CREATE INDEX IF NOT EXISTS ix_copy_intents_started ON copy_intents(started_at);
+
+            DROP INDEX IF EXISTS ix_files_provider;
             """;
         command.ExecuteNonQuery();
     }

@@ -121,20 +121,30 @@ internal sealed class SqliteFileCatalog(SqliteDatabase database, TimeProvider ti
     }
 
     /// <summary>
-    /// Builds one keyset query. The first metadata filter (when any) drives the scan over <c>file_metadata</c>'s
-    /// key (workspace, key, value, file id); otherwise SQLite picks the files index that matches the filters.
+    /// Builds one keyset query. A provider filter drives the scan over <c>file_copies</c>' key (workspace, provider,
+    /// file id), else the first metadata filter (when any) over <c>file_metadata</c>'s key (workspace, key, value,
+    /// file id); otherwise SQLite uses the files index that matches the filters.
     /// </summary>
     internal static string BuildListSql(FileListQuery query, List<SqliteParameter> parameters, long nowUnixSeconds)
     {
         // Scan direction: 'after' reads in the list's order; 'before' reads away from the cursor, in reverse.
         bool scanDescending = query.Before is null ? query.Descending : !query.Descending;
         string? cursor = query.After ?? query.Before;
-        bool drivenByMetadata = query.Metadata.Count > 0;
-        string idColumn = drivenByMetadata ? "m0.file_id" : "f.id";
+        // A provider filter drives the scan over file_copies' key (workspace, provider, file id); else the first
+        // metadata filter (when any) over file_metadata's key; else a files index.
+        bool drivenByCopies = query.Provider is not null;
+        bool drivenByMetadata = !drivenByCopies && query.Metadata.Count > 0;
+        string idColumn = drivenByCopies ? "c.file_id" : drivenByMetadata ? "m0.file_id" : "f.id";
 
         var sql = new StringBuilder(512);
         sql.Append("SELECT ").Append(Columns);
-        if (drivenByMetadata)
+        if (drivenByCopies)
+        {
+            sql.Append(" FROM file_copies c CROSS JOIN files f ON f.workspace_id = c.workspace_id AND f.id = c.file_id")
+               .Append(" WHERE c.workspace_id = $ws AND c.provider = $provider");
+            parameters.Add(new SqliteParameter("$provider", query.Provider));
+        }
+        else if (drivenByMetadata)
         {
             sql.Append(" FROM file_metadata m0 CROSS JOIN files f ON f.workspace_id = m0.workspace_id AND f.id = m0.file_id")
                .Append(" WHERE m0.workspace_id = $ws AND m0.key = $k0 AND m0.value = $v0");
@@ -169,17 +179,12 @@ internal sealed class SqliteFileCatalog(SqliteDatabase database, TimeProvider ti
             sql.Append(" AND f.status = $status");
             parameters.Add(new SqliteParameter("$status", query.Status));
         }
-        if (query.Provider is not null)
-        {
-            sql.Append(" AND f.provider = $provider");
-            parameters.Add(new SqliteParameter("$provider", query.Provider));
-        }
         if (query.Collection is not null)
         {
             sql.Append(" AND f.collection = $collection");
             parameters.Add(new SqliteParameter("$collection", query.Collection));
         }
-        for (int i = 1; i < query.Metadata.Count; i++)
+        for (int i = drivenByMetadata ? 1 : 0; i < query.Metadata.Count; i++)
         {
             sql.Append(" AND EXISTS (SELECT 1 FROM file_metadata m WHERE m.workspace_id = f.workspace_id AND m.key = $k")
                .Append(i).Append(" AND m.value = $v").Append(i).Append(" AND m.file_id = f.id)");
@@ -198,11 +203,13 @@ internal sealed class SqliteFileCatalog(SqliteDatabase database, TimeProvider ti
     private static string FilterIndex(FileListQuery query) =>
         query.Collection is not null ? " INDEXED BY ix_files_collection"
         : query.Purpose is not null ? " INDEXED BY ix_files_purpose"
-        : query.Provider is not null ? " INDEXED BY ix_files_provider"
         : query.Status is not null ? " INDEXED BY ix_files_status"
         : "";
 
-    /// <summary>Deletes the row; on a full disk too (<see cref="SqliteDatabase.WriteFreeingSpaceAsync{T}"/>).</summary>
+    /// <summary>
+    /// Deletes the row, and turns its provider copies into upstream deletions, due at once; on a full disk too
+    /// (<see cref="SqliteDatabase.WriteFreeingSpaceAsync{T}"/>: a deletion row is smaller than the copy row it replaces).
+    /// </summary>
     public Task<bool> DeleteAsync(string workspaceId, string fileId, CancellationToken cancellationToken) =>
         database.WriteFreeingSpaceAsync(async (connection, transaction) =>
         {
@@ -211,6 +218,10 @@ internal sealed class SqliteFileCatalog(SqliteDatabase database, TimeProvider ti
             command.CommandText = """
                 UPDATE workspaces SET usage_bytes = usage_bytes - (SELECT bytes FROM files WHERE workspace_id = $ws AND id = $id)
                     WHERE id = $ws AND EXISTS (SELECT 1 FROM files WHERE workspace_id = $ws AND id = $id);
+                INSERT OR IGNORE INTO upstream_deletions (provider, upstream_id, file_id, attempts, next_attempt_at)
+                    SELECT provider, upstream_id, file_id, 0, $now FROM file_copies
+                    WHERE file_id = $id AND workspace_id = $ws AND EXISTS (SELECT 1 FROM files WHERE workspace_id = $ws AND id = $id);
+                DELETE FROM file_copies WHERE file_id = $id AND workspace_id = $ws;
                 DELETE FROM file_metadata WHERE file_id = $id AND workspace_id = $ws;
                 DELETE FROM upload_parts WHERE file_id = $id AND workspace_id = $ws;
                 DELETE FROM files WHERE workspace_id = $ws AND id = $id;
@@ -218,6 +229,7 @@ internal sealed class SqliteFileCatalog(SqliteDatabase database, TimeProvider ti
                 """;
             command.Parameters.AddWithValue("$ws", workspaceId);
             command.Parameters.AddWithValue("$id", fileId);
+            command.Parameters.AddWithValue("$now", time.GetUtcNow().ToUnixTimeSeconds());
             return Convert.ToInt64(await command.ExecuteScalarAsync(cancellationToken), System.Globalization.CultureInfo.InvariantCulture) > 0;
         }, cancellationToken);
 
