@@ -59,38 +59,18 @@ public static class ProviderFileErrors
             UpstreamError = error is null ? null : new UpstreamErrorFields(error.Code, error.Message, error.Description, error.Param),
             FailureSample =
             [
-                new FailureSample(provider, SampleType(failure.Kind), failure.Status, error?.Code, error?.Message, error?.Description,
+                new FailureSample(provider, failure.Kind.WireName(), failure.Status, error?.Code, error?.Message, error?.Description,
                     error?.Param, failure.PayloadPreview, failure.Retryable),
             ],
             ProviderFailureDiagnostics = failure.Category is FailureCategory.RequestRejected or FailureCategory.Unsupported
                 ? null
-                : new ProviderFailureDiagnostics(CategoryName(failure.Category), Hint(failure.Category), provider),
+                : new ProviderFailureDiagnostics(failure.Category.SeedCategory(), Hint(failure.Category), provider),
             ProviderPaymentRequiredProvider = failure.Category == FailureCategory.ProviderAccessMissing ? provider : null,
             ProviderPaymentRequiredSupportNotice = failure.Category == FailureCategory.ProviderAccessMissing
                 ? $"The account Wharf uses at '{provider}' needs billing or access for this operation."
                 : null,
         };
     }
-
-    private static string SampleType(UpstreamFailureKind kind) => kind switch
-    {
-        UpstreamFailureKind.Answered => "http_error",
-        UpstreamFailureKind.Timeout => "timeout",
-        UpstreamFailureKind.ConnectionFailed => "connection_error",
-        UpstreamFailureKind.Malformed => "malformed_response",
-        _ => "not_attempted",
-    };
-
-    private static string CategoryName(FailureCategory category) => category switch
-    {
-        FailureCategory.CredentialsNotConfigured => "credentials_not_configured",
-        FailureCategory.CredentialsInvalidOrForbidden => "credentials_invalid_or_forbidden",
-        FailureCategory.ProviderAccessMissing => "provider_access_missing",
-        FailureCategory.RegionOrProjectRestriction => "region_or_project_restriction",
-        FailureCategory.ModelUnavailableForEndpoint => "model_unavailable_for_endpoint",
-        FailureCategory.RateLimited => "rate_limited",
-        _ => "server_error",
-    };
 
     private static string Hint(FailureCategory category) => category switch
     {

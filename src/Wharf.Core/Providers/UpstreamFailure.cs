@@ -101,3 +101,43 @@ public sealed record UpstreamFailure(
     public static UpstreamFailure Malformed(int status, string what) =>
         new(UpstreamFailureKind.Malformed, FailureCategory.ServerError, status, true, Error: new(null, what, null, null));
 }
+
+/// <summary>The names of failure categories and kinds on the wire, in metrics and in logs: written once.</summary>
+public static class UpstreamFailureNames
+{
+    /// <summary>The category in snake case (seed 001's names, and <c>request_rejected</c> / <c>unsupported</c>).</summary>
+    public static string WireName(this FailureCategory category) => category switch
+    {
+        FailureCategory.CredentialsNotConfigured => "credentials_not_configured",
+        FailureCategory.CredentialsInvalidOrForbidden => "credentials_invalid_or_forbidden",
+        FailureCategory.ProviderAccessMissing => "provider_access_missing",
+        FailureCategory.RegionOrProjectRestriction => "region_or_project_restriction",
+        FailureCategory.ModelUnavailableForEndpoint => "model_unavailable_for_endpoint",
+        FailureCategory.RateLimited => "rate_limited",
+        FailureCategory.ServerError => "server_error",
+        FailureCategory.RequestRejected => "request_rejected",
+        FailureCategory.Unsupported => "unsupported",
+        _ => throw new ArgumentOutOfRangeException(nameof(category)),
+    };
+
+    /// <summary>
+    /// One of seed 001's seven categories, for <c>provider_failure_diagnostics</c>: a capability the provider lacks is
+    /// its nearest, <c>model_unavailable_for_endpoint</c>; a rejected request, <c>server_error</c>.
+    /// </summary>
+    public static string SeedCategory(this FailureCategory category) => category switch
+    {
+        FailureCategory.Unsupported => "model_unavailable_for_endpoint",
+        FailureCategory.RequestRejected => "server_error",
+        _ => category.WireName(),
+    };
+
+    /// <summary>The kind as a failure sample's <c>type</c>.</summary>
+    public static string WireName(this UpstreamFailureKind kind) => kind switch
+    {
+        UpstreamFailureKind.Answered => "upstream_error",
+        UpstreamFailureKind.Timeout => "timeout",
+        UpstreamFailureKind.ConnectionFailed => "connection_error",
+        UpstreamFailureKind.Malformed => "malformed_response",
+        _ => "not_attempted",
+    };
+}

@@ -31,7 +31,7 @@ internal static class DispatchDiagnostics
             UpstreamError = last?.Failure.Error is { } error ? new UpstreamErrorFields(error.Code, error.Message, error.Description, error.Param) : null,
             FailureSample = [.. failures.TakeLast(MaxFailureSamples).Select(Sample)],
             ProviderFailureDiagnostics = last is null ? null : new ProviderFailureDiagnostics(
-                CategoryName(last.Failure.Category), Hint(last, extraFields, failures), last.Provider),
+                last.Failure.Category.SeedCategory(), Hint(last, extraFields, failures), last.Provider),
             ProviderPaymentRequiredProvider = paymentRequired?.Provider,
             ProviderPaymentRequiredSupportNotice = paymentRequired is null ? null
                 : $"The billing of provider '{paymentRequired.Provider}' appears to be unavailable (it answered 402 Payment Required). If this persists, contact the operator of this gateway.",
@@ -50,33 +50,12 @@ internal static class DispatchDiagnostics
         _ => 502,
     };
 
-    /// <summary>Seed 001's name of a category (the two that are not upstream failures map to their nearest).</summary>
-    public static string CategoryName(FailureCategory category) => category switch
-    {
-        FailureCategory.CredentialsNotConfigured => "credentials_not_configured",
-        FailureCategory.CredentialsInvalidOrForbidden => "credentials_invalid_or_forbidden",
-        FailureCategory.ProviderAccessMissing => "provider_access_missing",
-        FailureCategory.RegionOrProjectRestriction => "region_or_project_restriction",
-        FailureCategory.ModelUnavailableForEndpoint or FailureCategory.Unsupported => "model_unavailable_for_endpoint",
-        FailureCategory.RateLimited => "rate_limited",
-        _ => "server_error",
-    };
-
-    private static string KindName(UpstreamFailureKind kind) => kind switch
-    {
-        UpstreamFailureKind.Answered => "upstream_error",
-        UpstreamFailureKind.Timeout => "timeout",
-        UpstreamFailureKind.ConnectionFailed => "connection_error",
-        UpstreamFailureKind.Malformed => "malformed_response",
-        _ => "not_attempted",
-    };
-
     private static FailureSample Sample(FailedCall call)
     {
         var failure = call.Failure;
         return new FailureSample(
             call.Provider,
-            KindName(failure.Kind),
+            failure.Kind.WireName(),
             failure.Kind == UpstreamFailureKind.NotAttempted ? null : StatusOf(failure),
             failure.Error?.Code,
             failure.Error?.Message,

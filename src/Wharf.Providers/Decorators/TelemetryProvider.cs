@@ -48,7 +48,7 @@ internal sealed partial class TelemetryProvider(IProvider inner, ProviderTelemet
             }
             else
             {
-                outcome = OutcomeName(result.Failure.Category);
+                outcome = UpstreamFailureNames.WireName(result.Failure.Category);
                 status = result.Failure.Status;
                 activity?.SetStatus(ActivityStatusCode.Error, outcome);
                 LogFailure(logger, Id, operation, result.Failure.Kind, status, outcome);
@@ -80,21 +80,6 @@ internal sealed partial class TelemetryProvider(IProvider inner, ProviderTelemet
             telemetry.Duration.Record(time.GetElapsedTime(started).TotalSeconds, tags);
         }
     }
-
-    /// <summary>Seed 001's category names (snake case), also used as the metric's outcome tag.</summary>
-    public static string OutcomeName(FailureCategory category) => category switch
-    {
-        FailureCategory.CredentialsNotConfigured => "credentials_not_configured",
-        FailureCategory.CredentialsInvalidOrForbidden => "credentials_invalid_or_forbidden",
-        FailureCategory.ProviderAccessMissing => "provider_access_missing",
-        FailureCategory.RegionOrProjectRestriction => "region_or_project_restriction",
-        FailureCategory.ModelUnavailableForEndpoint => "model_unavailable_for_endpoint",
-        FailureCategory.RateLimited => "rate_limited",
-        FailureCategory.ServerError => "server_error",
-        FailureCategory.RequestRejected => "request_rejected",
-        FailureCategory.Unsupported => "unsupported",
-        _ => "failed",
-    };
 
     [LoggerMessage(EventId = 4001, Level = LogLevel.Warning, Message = "Provider {ProviderId} {Operation} failed: {Kind}, status {Status}, {Outcome}")]
     private static partial void LogFailure(ILogger logger, string providerId, string operation, UpstreamFailureKind kind, int? status, string outcome);
