@@ -36,7 +36,7 @@ PATH="$PATH:/usr/sbin"
 if [ $quick = 1 ]; then
   rounds=1; secs=1; single_secs=1; warm=1; ttfb_n=10
 else
-  rounds=3; secs=10; single_secs=5; warm=10; ttfb_n=200
+  rounds=3; secs=10; single_secs=5; warm=20; ttfb_n=200
 fi
 
 # Portkey's gateway as npm serves it, with the one dependency its own lock file pins lower than npm now resolves:
@@ -245,6 +245,8 @@ for round in $(seq 0 $((rounds - 1))); do
     one[$side,$round]=$(wrk_run "$side" 1 1 "$single_secs")
     ttfb[$side,$round]=$(ttfb_run "$side" "$ttfb_n")
     failures=$((failures + $(awk '{print $4}' <<<"${many[$side,$round]}") + $(awk '{print $4}' <<<"${one[$side,$round]}")))
+    # Each measurement as it was taken, on stderr: "32 conns: req/s p50 p99 failures; 1 conn: ...; TTFB p50".
+    echo "round $((round + 1)) $side: 32 conns: ${many[$side,$round]}; 1 conn: ${one[$side,$round]}; TTFB p50 $(median <<<"${ttfb[$side,$round]}") ms" >&2
   done
   [ $with_wharf = 1 ] && wharf_rss+=("$(rss_mb "$wharf_pid")")
   portkey_rss+=("$(rss_mb "$portkey_pid")")
