@@ -1,15 +1,36 @@
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
 using Wharf.Core.Providers;
-using Wharf.Providers.Local;
+using Wharf.Providers.Azure;
+using Wharf.Providers.Decorators;
+using Wharf.Providers.Http;
+using Wharf.Providers.Mock;
+using Wharf.Providers.OpenAICompatible;
 
 namespace Wharf.Providers;
 
 public static class ProviderServiceCollectionExtensions
 {
-    /// <summary>Registers the providers and their registry. Today: <c>local</c> only.</summary>
+    /// <summary>
+    /// Registers <c>Wharf:Providers</c> (validated at start: a bad entry stops the start with a message naming its
+    /// key), the adapters and the registry built from them (<c>local</c> first).
+    /// </summary>
     public static IServiceCollection AddWharfProviders(this IServiceCollection services)
     {
-        services.AddSingleton<IProviderRegistry>(_ => new ProviderRegistry([new RegisteredProvider(new LocalProvider(), Enabled: true, Models: null)]));
+        services.AddOptions<ProvidersOptions>()
+            .Configure<IConfiguration>((options, configuration) => configuration.GetSection(ProvidersOptions.Section).Bind(options.Entries))
+            .ValidateOnStart();
+        services.AddSingleton<IValidateOptions<ProvidersOptions>, ProvidersOptionsValidation>();
+        services.TryAddSingleton(TimeProvider.System);
+        services.AddMetrics();
+        services.AddSingleton<UpstreamHttpClients>();
+        services.AddSingleton<ProviderTelemetry>();
+        services.AddSingleton<IProviderAdapter, OpenAICompatibleAdapter>();
+        services.AddSingleton<IProviderAdapter, AzureOpenAIAdapter>();
+        services.AddSingleton<IProviderAdapter, MockAdapter>();
+        services.AddSingleton<IProviderRegistry, ProviderRegistry>();
         return services;
     }
 }

@@ -12,6 +12,8 @@ namespace Wharf.Server.Tests;
 /// </summary>
 public sealed class RouteAccessTests
 {
+    private static readonly string[] ModelRoutes = ["/chat/completions", "/completions", "/embeddings", "/responses"];
+
     [Fact]
     public async Task Every_route_but_the_health_probes_takes_a_key()
     {
@@ -35,13 +37,19 @@ public sealed class RouteAccessTests
             Assert.NotEmpty(admin);
             Assert.All(admin, route => Assert.Same(RouteAccess.AdminKey, route.Metadata.GetMetadata<RouteAccess>()));
             // Every other route takes a workspace key: files:read to read (GET), files:write to change anything;
-            // the provider list any workspace key (it describes what the key may use).
+            // the provider list any workspace key (it describes what the key may use); model requests models:invoke.
             var api = routes.Except(admin).Where(route => route.Metadata.GetMetadata<RouteAccess>() is not null).ToList();
             Assert.Contains(api, route => route.RoutePattern.RawText!.Contains("/uploads", StringComparison.Ordinal));
+            foreach (string prefix in WharfHostingExtensions.ApiPrefixes)
+            {
+                Assert.All(ModelRoutes, model => Assert.Contains(api, route => route.RoutePattern.RawText == prefix + model));
+            }
             Assert.All(api, route =>
             {
                 var methods = route.Metadata.GetMetadata<IHttpMethodMetadata>()!.HttpMethods;
-                string expected = route.RoutePattern.RawText!.EndsWith("/providers", StringComparison.Ordinal) ? ""
+                string pattern = route.RoutePattern.RawText!;
+                string expected = pattern.EndsWith("/providers", StringComparison.Ordinal) ? ""
+                    : ModelRoutes.Any(model => pattern.EndsWith(model, StringComparison.Ordinal)) ? ApiScopes.ModelsInvoke
                     : methods.All(method => method == "GET") ? ApiScopes.FilesRead : ApiScopes.FilesWrite;
                 Assert.True(expected == route.Metadata.GetMetadata<RouteAccess>()!.Scope,
                     $"{string.Join(',', methods)} {route.RoutePattern.RawText} should take {expected}.");

@@ -47,6 +47,7 @@ internal static class WharfHostingExtensions
         string dataDir = builder.Configuration[$"{WharfOptions.Section}:DataDir"] is { Length: > 0 } dir ? dir : new WharfOptions().DataDir;
         services.AddEmbeddedStorage(dataDir);
         services.AddWharfProviders();
+        services.AddWharfModelRequests();
 
         services.AddSingleton(TimeProvider.System);
         services.AddSingleton<IdGenerator>();
@@ -104,7 +105,7 @@ internal static class WharfHostingExtensions
         var filesOptions = app.Services.GetRequiredService<IOptions<FilesOptions>>();
         foreach (string prefix in ApiPrefixes)
         {
-            app.MapGroup(prefix).MapFilesApi(filesOptions).MapUploadsApi().MapProvidersApi();
+            app.MapGroup(prefix).MapFilesApi(filesOptions).MapUploadsApi().MapProvidersApi().MapModelRequests(app.Services);
         }
         if (!string.IsNullOrEmpty(app.Services.GetRequiredService<IOptions<WharfOptions>>().Value.Auth.AdminKey))
         {

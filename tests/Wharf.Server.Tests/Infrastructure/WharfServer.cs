@@ -97,9 +97,12 @@ public sealed partial class WharfServer : IAsyncDisposable
     /// Runs a server on <paramref name="dataDir"/> (through <paramref name="launcher"/>, if any) that must stop during
     /// its start, and returns what it printed.
     /// </summary>
-    public static async Task<string> RunFailingStartAsync(string dataDir, params string[] launcher)
+    public static Task<string> RunFailingStartAsync(string dataDir, params string[] launcher) => RunFailingStartAsync(dataDir, launcher, []);
+
+    /// <summary>As above, with <paramref name="extraArgs"/> on the server's command line (configuration).</summary>
+    public static async Task<string> RunFailingStartAsync(string dataDir, string[] launcher, string[] extraArgs)
     {
-        await using var server = new WharfServer(dataDir, ownsDataDir: false, [], launcher);
+        await using var server = new WharfServer(dataDir, ownsDataDir: false, extraArgs, launcher);
         var failure = await Assert.ThrowsAsync<InvalidOperationException>(() => server.LaunchAsync(bootstrapKey: Key));
         Assert.Contains("Wharf exited during start", failure.Message);
         await server._process!.WaitForExitAsync();

@@ -1,0 +1,32 @@
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+
+namespace Wharf.Providers.Decorators;
+
+/// <summary>
+/// The <c>Wharf.Providers</c> activity source and meter: one activity per upstream call, a counter of calls and a
+/// histogram of their durations, tagged by provider id and type, operation, outcome and status. Tags never hold
+/// a URL, a header, a body or anything from the request.
+/// </summary>
+internal sealed class ProviderTelemetry : IDisposable
+{
+    public const string Name = "Wharf.Providers";
+
+    public static readonly ActivitySource Source = new(Name);
+
+    private readonly Meter _meter;
+
+    public ProviderTelemetry(IMeterFactory meters)
+    {
+        _meter = meters.Create(Name);
+        Calls = _meter.CreateCounter<long>("wharf.provider.calls", "{call}", "Upstream calls by provider, operation, outcome and status.");
+        Duration = _meter.CreateHistogram<double>("wharf.provider.call.duration", "s",
+            "Time from sending an upstream call to its outcome (for a streamed answer, its headers).");
+    }
+
+    public Counter<long> Calls { get; }
+
+    public Histogram<double> Duration { get; }
+
+    public void Dispose() => _meter.Dispose();
+}

@@ -1,0 +1,67 @@
+using Wharf.Core.Providers;
+using Wharf.Providers.Http;
+
+namespace Wharf.Providers.OpenAICompatible;
+
+/// <summary>
+/// Type <c>openai</c>: OpenAI and every server that speaks its API (Groq, Mistral, Together, Fireworks, xAI,
+/// OpenRouter, vLLM, SGLang, Ollama, ...). <c>BaseUrl</c> is what OpenAI's SDK takes as base URL (it ends in
+/// <c>/v1</c> for most); the key goes in <c>Authorization: Bearer</c>.
+/// </summary>
+internal sealed class OpenAICompatibleAdapter(UpstreamHttpClients clients) : IProviderAdapter
+{
+    public const string DefaultBaseUrl = "https://api.openai.com/v1";
+
+    public string Type => "openai";
+
+    public IEnumerable<string> Validate(string key, ProviderOptions options)
+    {
+        if (string.IsNullOrEmpty(options.ApiKey))
+        {
+            yield return $"{key}:ApiKey is missing: type 'openai' sends it as 'Authorization: Bearer' (for a server that takes no key, set any value).";
+        }
+        if (!string.IsNullOrEmpty(options.ApiVersion))
+        {
+            yield return $"{key}:ApiVersion is not used by type 'openai' (put the version in BaseUrl).";
+        }
+    }
+
+    public IProvider Create(ProviderContext context) =>
+        new OpenAICompatibleProvider(context.Id, new OpenAIWire(context, clients.Create(),
+            new OpenAICompatibleDialect(new Uri(string.IsNullOrEmpty(context.Options.BaseUrl) ? DefaultBaseUrl : context.Options.BaseUrl), context.Options.ApiKey!)));
+}
+
+/// <summary><c>{BaseUrl}/chat/completions</c>, <c>{BaseUrl}/files</c>, ...; <c>Authorization: Bearer</c>.</summary>
+internal sealed class OpenAICompatibleDialect(Uri baseUrl, string apiKey) : IOpenAIDialect
+{
+    private readonly string _base = baseUrl.AbsoluteUri.TrimEnd('/');
+
+    public Uri ModelUri(ProviderCapability endpoint, string model) => new($"{_base}/{endpoint.ModelPath()}");
+
+    public Uri FilesUri(string? fileId, string query) =>
+        new($"{_base}/files{(fileId is null ? "" : "/" + Uri.EscapeDataString(fileId))}{(query.Length == 0 ? "" : "?" + query)}");
+
+    public void Authorize(HttpRequestMessage request) => request.Headers.TryAddWithoutValidation("Authorization", "Bearer " + apiKey);
+}
+
+internal sealed class OpenAICompatibleProvider(string id, OpenAIWire wire) : IProvider
+{
+    public string Id => id;
+
+    public string Type => "openai";
+
+    /// <summary>Files and the four model endpoints; batches come with the native batch support.</summary>
+    public IReadOnlySet<ProviderCapability> Capabilities { get; } = new HashSet<ProviderCapability>([ProviderCapability.Files, .. ProviderCapabilities.ModelEndpoints]);
+
+    public Task<UpstreamOutcome<ModelResponse>> SendModelRequestAsync(ModelCall call, CancellationToken cancellationToken) =>
+        wire.SendModelRequestAsync(call, cancellationToken);
+
+    public Task<UpstreamOutcome<UpstreamFile>> UploadFileAsync(UpstreamFileUpload upload, CancellationToken cancellationToken) =>
+        wire.UploadFileAsync(upload, cancellationToken);
+
+    public Task<UpstreamOutcome<bool>> DeleteFileAsync(string upstreamFileId, CancellationToken cancellationToken) =>
+        wire.DeleteFileAsync(upstreamFileId, cancellationToken);
+
+    public Task<UpstreamOutcome<UpstreamFilePage>> ListFilesAsync(UpstreamFileQuery query, CancellationToken cancellationToken) =>
+        wire.ListFilesAsync(query, cancellationToken);
+}
