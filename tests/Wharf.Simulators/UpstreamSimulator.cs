@@ -496,7 +496,9 @@ public abstract class UpstreamSimulator : IAsyncDisposable
             }
             else if (name == "file")
             {
-                filename = HeaderUtilities.RemoveQuotes(disposition.FileNameStar.HasValue ? disposition.FileNameStar : disposition.FileName).Value ?? "";
+                // HTML's form encoding percent-encodes '"', CR and LF in a quoted filename.
+                filename = (HeaderUtilities.RemoveQuotes(disposition.FileNameStar.HasValue ? disposition.FileNameStar : disposition.FileName).Value ?? "")
+                    .Replace("%22", "\"", StringComparison.Ordinal).Replace("%0D", "\r", StringComparison.Ordinal).Replace("%0A", "\n", StringComparison.Ordinal);
                 fileType = section.ContentType;
                 content = await ReadAllAsync(section.Body, cancellationToken);
             }

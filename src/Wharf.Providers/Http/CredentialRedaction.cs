@@ -70,7 +70,7 @@ internal static partial class CredentialRedaction
     private static partial Regex NamedSecret();
 
     /// <summary>OpenAI-style keys (<c>sk-...</c>, <c>sk-proj-...</c>), masked ones included (<c>sk-abc***wxyz</c>).</summary>
-    [GeneratedRegex(@"\bsk-[A-Za-z0-9_*.\-]{4,}")]
+    [GeneratedRegex(@"\bsk-[A-Za-z0-9_*\-]{4,}")]
     private static partial Regex SkStyleKey();
 
     [GeneratedRegex(@"[A-Za-z0-9_\-+/=]{32,}")]

@@ -32,9 +32,9 @@ internal sealed class MultipartFileContent : HttpContent
         Headers.ContentType.Parameters.Add(new NameValueHeaderValue("boundary", boundary));
     }
 
-    /// <summary>A filename inside a quoted parameter: quotes and backslashes escaped, line breaks dropped, UTF-8 kept.</summary>
+    /// <summary>A filename inside the quoted parameter as HTML's form encoding writes it: <c>"</c>, CR and LF percent-encoded, UTF-8 kept.</summary>
     private static string Quoted(string filename) =>
-        new([.. filename.Where(c => !char.IsControl(c)).SelectMany(c => c is '"' or '\\' ? new[] { '\\', c } : [c])]);
+        filename.Replace("\"", "%22", StringComparison.Ordinal).Replace("\r", "%0D", StringComparison.Ordinal).Replace("\n", "%0A", StringComparison.Ordinal);
 
     protected override async Task SerializeToStreamAsync(Stream stream, TransportContext? context, CancellationToken cancellationToken)
     {
