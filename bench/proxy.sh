@@ -163,7 +163,8 @@ portkey_rss=("$(rss_mb "$portkey_pid")")
 
 # --- each side: URL and headers for the plain and the streaming request ---
 sides=(direct portkey); [ $with_wharf = 1 ] && sides+=(wharf)
-declare -A url stream_url headers stream_model
+declare -A url stream_url headers stream_model pid_of
+pid_of[portkey]=$portkey_pid; pid_of[wharf]=$wharf_pid
 url[direct]="http://127.0.0.1:$nginx_port/v1/chat/completions"
 stream_url[direct]="http://127.0.0.1:$nginx_port/sse/v1/chat/completions"
 headers[direct]="Authorization: Bearer $upstream_key"
@@ -211,13 +212,22 @@ for side in "${sides[@]}"; do
 done
 
 # wrk on one side: prints "req/s p50_ms p99_ms failures" (failures: non-2xx answers and socket errors).
+# wrk on one side: prints "req/s p50_ms p99_ms failures cpu_us" (failures: non-2xx answers and socket errors;
+# cpu_us: the gateway's user + system CPU time per request over the measurement, "-" for nginx).
+cpu_ticks() { [ -n "${pid_of[$1]:-}" ] && awk '{print $14 + $15}' "/proc/${pid_of[$1]}/stat" || true; }
 wrk_run() { # side connections threads seconds
-  wrk -t"$3" -c"$2" -d"${4}s" --latency -s "$work/$1.lua" "${url[$1]}" 2>&1 | awk '
+  local before after out
+  before=$(cpu_ticks "$1")
+  out=$(wrk -t"$3" -c"$2" -d"${4}s" --latency -s "$work/$1.lua" "${url[$1]}" 2>&1 | awk '
     function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
-    $1 == "50%" { p50 = ms($2) } $1 == "99%" { p99 = ms($2) } /Requests\/sec/ { rate = $2 }
+    $1 == "50%" { p50 = ms($2) } $1 == "99%" { p99 = ms($2) } /Requests\/sec/ { rate = $2 } /requests in/ { requests = $1 }
     /Non-2xx/ { bad += $NF }
     /Socket errors/ { gsub(/,/, ""); bad += $4 + $6 + $8 + $10 }
-    END { printf "%s %.4f %.4f %d\n", rate, p50, p99, bad }'
+    END { printf "%s %.4f %.4f %d %d\n", rate, p50, p99, bad, requests }')
+  after=$(cpu_ticks "$1")
+  awk -v o="$out" -v b="$before" -v a="$after" -v hz="$(getconf CLK_TCK)" 'BEGIN {
+    split(o, f, " "); cpu = (b == "" || f[5] == 0) ? "-" : sprintf("%.1f", (a - b) / hz * 1e6 / f[5])
+    print f[1], f[2], f[3], f[4], cpu }'
 }
 # Time to first byte of the streamed answer, in ms, one line per request: n requests on one connection.
 ttfb_run() { # side n
@@ -245,7 +255,7 @@ for round in $(seq 0 $((rounds - 1))); do
     one[$side,$round]=$(wrk_run "$side" 1 1 "$single_secs")
     ttfb[$side,$round]=$(ttfb_run "$side" "$ttfb_n")
     failures=$((failures + $(awk '{print $4}' <<<"${many[$side,$round]}") + $(awk '{print $4}' <<<"${one[$side,$round]}")))
-    # Each measurement as it was taken, on stderr: "32 conns: req/s p50 p99 failures; 1 conn: ...; TTFB p50".
+    # Each measurement as it was taken, on stderr: "32 conns: req/s p50 p99 failures cpu_us; 1 conn: ...; TTFB p50".
     echo "round $((round + 1)) $side: 32 conns: ${many[$side,$round]}; 1 conn: ${one[$side,$round]}; TTFB p50 $(median <<<"${ttfb[$side,$round]}") ms" >&2
   done
   [ $with_wharf = 1 ] && wharf_rss+=("$(rss_mb "$wharf_pid")")
@@ -290,6 +300,7 @@ row() { # label format-function [arg]
 }
 lat_many() { lat_cell "$1" many; }; lat_one() { lat_cell "$1" one; }
 added_many() { added_cell "$1" many; }; added_one() { added_cell "$1" one; }
+cpu_cell() { [ "$1" = direct ] && echo - || fmt "$(col many 5 "$1" | median)" 0; }
 rate_one_cell() { printf "%.0f" "$(col one 1 "$1" | median)"; }
 
 header="| chat completions, $rounds round(s) | nginx direct | Portkey $portkey_version |"
@@ -301,6 +312,7 @@ row "req/s at 32 connections (median of rounds)" rate_cell
 row "… ratio to direct (median of rounds' ratios; Wharf's target ≥ 0.25)" ratio_cell
 row "p50 / p99 at 32 connections, ms" lat_many
 row "added p50 / p99 over direct at 32 connections, ms (Wharf's target: p50 ≤ 1)" added_many
+row "gateway CPU time (user + system) per request at 32 connections, µs" cpu_cell
 row "req/s at 1 connection" rate_one_cell
 row "p50 / p99 at 1 connection, ms" lat_one
 row "added p50 / p99 over direct at 1 connection, ms" added_one
