@@ -82,9 +82,9 @@ public sealed class AzureOpenAISimulator : UpstreamSimulator
     protected override bool ModelRequired(SimulatedRoute route) => route.Deployment is null;
 
     protected override string ErrorBody(int status, string message, string? param = null, string? code = null) =>
-        JsonSerializer.Serialize(new { error = new { code = code ?? status.ToString(System.Globalization.CultureInfo.InvariantCulture), message, param } });
+        JsonSerializer.Serialize(new { error = new { code = code ?? status.ToString(System.Globalization.CultureInfo.InvariantCulture), message, param } }, SimulatedAnswers.JsonOptions);
 
     protected override (int Status, string Body) NotFound() => (404, Error("404", "Resource not found"));
 
-    private static string Error(string code, string message) => JsonSerializer.Serialize(new { error = new { code, message } });
+    private static string Error(string code, string message) => JsonSerializer.Serialize(new { error = new { code, message } }, SimulatedAnswers.JsonOptions);
 }

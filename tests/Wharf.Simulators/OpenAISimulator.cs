@@ -49,7 +49,7 @@ public sealed class OpenAISimulator : UpstreamSimulator
             429 => "requests",
             _ => "server_error",
         };
-        return JsonSerializer.Serialize(new { error = new { message, type, param, code = code ?? (status == 429 ? "rate_limit_exceeded" : null) } });
+        return JsonSerializer.Serialize(new { error = new { message, type, param, code = code ?? (status == 429 ? "rate_limit_exceeded" : null) } }, SimulatedAnswers.JsonOptions);
     }
 
     protected override (int Status, string Body) NotFound() => (404, ErrorBody(404, "Invalid URL.", null, null));

@@ -12,6 +12,11 @@ public static class SimulatedAnswers
 {
     public const long Created = 1_735_689_600;
 
+    /// <summary>JSON as the providers write it: quotes, apostrophes and non-ASCII text left as they are.</summary>
+    public static readonly JsonSerializerOptions JsonOptions = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
+    private static readonly JsonWriterOptions WriterOptions = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
     public static string Json(SimulatedOperation operation, string model, JsonElement body, string text) => operation switch
     {
         SimulatedOperation.ChatCompletions => Write(w =>
@@ -332,7 +337,7 @@ public static class SimulatedAnswers
     private static string Write(Action<Utf8JsonWriter> write)
     {
         var buffer = new MemoryStream();
-        using (var writer = new Utf8JsonWriter(buffer))
+        using (var writer = new Utf8JsonWriter(buffer, WriterOptions))
         {
             write(writer);
         }

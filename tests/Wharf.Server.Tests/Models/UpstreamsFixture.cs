@@ -51,6 +51,7 @@ public sealed class UpstreamsFixture : IAsyncLifetime
             .. Route("fallback-model", "down", "backup"),
             .. Route("all-fail-model", "sim", "backup"),
             .. Route("malformed-model", "sim", "backup"),
+            .. Route("stream-fallback-model", "sim", "backup"),
             .. Route("creds-model", "badkey", "backup"),
             .. Route("rejected-model", "sim", "backup"),
             .. Route("slow-model", "slow"),
