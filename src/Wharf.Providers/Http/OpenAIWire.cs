@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
@@ -16,6 +17,9 @@ internal sealed class OpenAIWire(ProviderContext context, HttpClient http, IOpen
 {
     /// <summary>A JSON answer up to this size is read whole and checked before it is handed on; a larger one streams unchecked.</summary>
     public const int MaxCheckedAnswerBytes = 32 * 1024 * 1024;
+
+    /// <summary>The first buffer of a JSON answer that declares no length.</summary>
+    private const int FirstBufferBytes = 16 * 1024;
 
     private static readonly MediaTypeHeaderValue Json = new("application/json");
 
@@ -69,22 +73,41 @@ internal sealed class OpenAIWire(ProviderContext context, HttpClient http, IOpen
             return new ModelResponse(status, contentType, await response.Content.ReadAsStreamAsync(cancellationToken), new DisposeOnce(response));
         }
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, deadline.Token);
-        var buffer = new MemoryStream(declared is { } length ? (int)length : 16 * 1024);
+        // Read into a pooled buffer, one byte larger than the declared length so that the end shows in one read;
+        // it goes back to the pool when the answer is disposed (or at once, when no answer is handed on).
+        byte[] buffer = ArrayPool<byte>.Shared.Rent(declared is { } length ? (int)length + 1 : FirstBufferBytes);
+        int filled = 0;
+        bool handedOn = false;
         try
         {
-            await using var body = await response.Content.ReadAsStreamAsync(linked.Token);
-            byte[] chunk = new byte[16 * 1024];
-            int read;
-            while ((read = await body.ReadAsync(chunk, linked.Token)) > 0)
+            await using (var body = await response.Content.ReadAsStreamAsync(linked.Token))
             {
-                buffer.Write(chunk, 0, read);
-                if (buffer.Length > MaxCheckedAnswerBytes)
+                int read;
+                while ((read = await body.ReadAsync(buffer.AsMemory(filled), linked.Token)) > 0)
                 {
-                    // Too large to hold: the part read so far, then the rest as it comes, unchecked.
-                    buffer.Position = 0;
-                    return new ModelResponse(status, contentType, new ConcatenatedStream(buffer, body), new DisposeOnce(response));
+                    filled += read;
+                    if (filled > MaxCheckedAnswerBytes)
+                    {
+                        // Too large to hold: the part read so far, then the rest as it comes, unchecked.
+                        handedOn = true;
+                        return new ModelResponse(status, contentType, new ConcatenatedStream(new PooledBufferStream(buffer, filled), body), new DisposeOnce(response));
+                    }
+                    if (filled == buffer.Length)
+                    {
+                        byte[] larger = ArrayPool<byte>.Shared.Rent(buffer.Length * 2);
+                        buffer.AsSpan(0, filled).CopyTo(larger);
+                        ArrayPool<byte>.Shared.Return(buffer);
+                        buffer = larger;
+                    }
                 }
             }
+            response.Dispose();
+            if (!IsOneJsonValue(buffer.AsSpan(0, filled)))
+            {
+                return UpstreamFailure.Malformed(status, "The upstream answered with a body that is not valid JSON.");
+            }
+            handedOn = true;
+            return new ModelResponse(status, contentType, new PooledBufferStream(buffer, filled));
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested && deadline.Expired)
         {
@@ -96,13 +119,13 @@ internal sealed class OpenAIWire(ProviderContext context, HttpClient http, IOpen
             response.Dispose();
             return UpstreamFailure.ConnectionFailed("The upstream closed the connection before its answer ended.");
         }
-        response.Dispose();
-        if (!IsOneJsonValue(buffer.GetBuffer().AsSpan(0, (int)buffer.Length)))
+        finally
         {
-            return UpstreamFailure.Malformed(status, "The upstream answered with a body that is not valid JSON.");
+            if (!handedOn)
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+            }
         }
-        buffer.Position = 0;
-        return new ModelResponse(status, contentType, buffer);
     }
 
     private static bool IsOneJsonValue(ReadOnlySpan<byte> body)
