@@ -38,9 +38,22 @@ internal sealed class OpenAIWire(ProviderContext context, HttpClient http, IOpen
         }
         var deadline = new UpstreamDeadline(context.Time, context.Timeout);
         deadline.Arm();
-        var sent = await SendAsync(request, deadline, cancellationToken);
+        // One linked token for the headers and, for a JSON answer, the body's read.
+        var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, deadline.Token);
+        UpstreamOutcome<HttpResponseMessage> sent;
+        try
+        {
+            sent = await SendAsync(request, deadline, cancellationToken, linked.Token);
+        }
+        catch
+        {
+            linked.Dispose();
+            deadline.Dispose();
+            throw;
+        }
         if (!sent.IsOk)
         {
+            linked.Dispose();
             deadline.Dispose();
             return sent.Failure;
         }
@@ -48,14 +61,16 @@ internal sealed class OpenAIWire(ProviderContext context, HttpClient http, IOpen
         if (response.Content.Headers.ContentType?.MediaType is "text/event-stream")
         {
             // Streamed on as it arrives; from here the timeout bounds the wait for each next piece.
+            linked.Dispose();
             deadline.Dispose();
             var body = await response.Content.ReadAsStreamAsync(cancellationToken);
             return new ModelResponse((int)response.StatusCode, response.Content.Headers.ContentType.ToString(),
                 new UpstreamBodyStream(body, new UpstreamDeadline(context.Time, context.Timeout)), new DisposeOnce(response));
         }
         using (deadline)
+        using (linked)
         {
-            return await ReadCheckedAnswerAsync(response, deadline, cancellationToken);
+            return await ReadCheckedAnswerAsync(response, deadline, cancellationToken, linked.Token);
         }
     }
 
@@ -63,7 +78,9 @@ internal sealed class OpenAIWire(ProviderContext context, HttpClient http, IOpen
     /// A JSON answer read whole within the timeout and checked to be one well-formed JSON value, so that a broken
     /// answer is a (retryable) failure before anything reaches the client.
     /// </summary>
-    private static async Task<UpstreamOutcome<ModelResponse>> ReadCheckedAnswerAsync(HttpResponseMessage response, UpstreamDeadline deadline, CancellationToken cancellationToken)
+    /// <param name="linkedToken">The caller's token linked with the deadline's.</param>
+    private static async Task<UpstreamOutcome<ModelResponse>> ReadCheckedAnswerAsync(
+        HttpResponseMessage response, UpstreamDeadline deadline, CancellationToken cancellationToken, CancellationToken linkedToken)
     {
         int status = (int)response.StatusCode;
         string? contentType = response.Content.Headers.ContentType?.ToString();
@@ -72,7 +89,6 @@ internal sealed class OpenAIWire(ProviderContext context, HttpClient http, IOpen
         {
             return new ModelResponse(status, contentType, await response.Content.ReadAsStreamAsync(cancellationToken), new DisposeOnce(response));
         }
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, deadline.Token);
         // Read into a pooled buffer, one byte larger than the declared length so that the end shows in one read;
         // it goes back to the pool when the answer is disposed (or at once, when no answer is handed on).
         byte[] buffer = ArrayPool<byte>.Shared.Rent(declared is { } length ? (int)length + 1 : FirstBufferBytes);
@@ -80,10 +96,10 @@ internal sealed class OpenAIWire(ProviderContext context, HttpClient http, IOpen
         bool handedOn = false;
         try
         {
-            await using (var body = await response.Content.ReadAsStreamAsync(linked.Token))
+            await using (var body = await response.Content.ReadAsStreamAsync(linkedToken))
             {
                 int read;
-                while ((read = await body.ReadAsync(buffer.AsMemory(filled), linked.Token)) > 0)
+                while ((read = await body.ReadAsync(buffer.AsMemory(filled), linkedToken)) > 0)
                 {
                     filled += read;
                     if (filled > MaxCheckedAnswerBytes)
@@ -255,13 +271,20 @@ internal sealed class OpenAIWire(ProviderContext context, HttpClient http, IOpen
     /// </summary>
     private async Task<UpstreamOutcome<HttpResponseMessage>> SendAsync(HttpRequestMessage request, UpstreamDeadline deadline, CancellationToken cancellationToken, bool notFoundIsAnswer = false)
     {
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, deadline.Token);
+        return await SendAsync(request, deadline, cancellationToken, linked.Token, notFoundIsAnswer);
+    }
+
+    /// <param name="linkedToken">The caller's token linked with the deadline's (the caller's to dispose).</param>
+    private async Task<UpstreamOutcome<HttpResponseMessage>> SendAsync(
+        HttpRequestMessage request, UpstreamDeadline deadline, CancellationToken cancellationToken, CancellationToken linkedToken, bool notFoundIsAnswer = false)
+    {
         using (request)
-        using (var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, deadline.Token))
         {
             HttpResponseMessage response;
             try
             {
-                response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, linked.Token);
+                response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, linkedToken);
             }
             catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested && deadline.Expired)
             {
@@ -279,7 +302,7 @@ internal sealed class OpenAIWire(ProviderContext context, HttpClient http, IOpen
             {
                 try
                 {
-                    return await UpstreamAnswers.ReadFailureAsync(response, _secrets, context.Time, linked.Token);
+                    return await UpstreamAnswers.ReadFailureAsync(response, _secrets, context.Time, linkedToken);
                 }
                 catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested && deadline.Expired)
                 {
