@@ -110,7 +110,10 @@ public sealed class ModelRequest : IDisposable
     /// </summary>
     public ReadOnlyMemory<byte> BodyFor(string model)
     {
-        var output = new ArrayBufferWriter<byte>(Body.Length + model.Length + 16);
+        // The model's JSON string, escaped as a Utf8JsonWriter with the relaxed encoder would, so the output's size
+        // is known before it is written (a writer on the output would make it grow by 4 KiB).
+        var encodedModel = JsonEncodedText.Encode(model, JavaScriptEncoder.UnsafeRelaxedJsonEscaping).EncodedUtf8Bytes;
+        var output = new ArrayBufferWriter<byte>(Body.Length + encodedModel.Length + 16);
         var source = Body.Span;
         var reader = new Utf8JsonReader(source, new JsonReaderOptions { MaxDepth = Source.MaxDepth });
         reader.Read(); // the object's start: Parse checked the body is an object
@@ -135,10 +138,9 @@ public sealed class ModelRequest : IDisposable
             first = false;
             if (isModel)
             {
-                output.Write("\"model\":"u8);
-                using var writer = new Utf8JsonWriter(output, new JsonWriterOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
-                writer.WriteStringValue(model);
-                writer.Flush();
+                output.Write("\"model\":\""u8);
+                output.Write(encodedModel);
+                output.Write("\""u8);
                 continue;
             }
             output.Write(source[start..end]);

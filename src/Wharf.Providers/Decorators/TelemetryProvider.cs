@@ -18,20 +18,25 @@ internal sealed partial class TelemetryProvider(IProvider inner, ProviderTelemet
     public IReadOnlySet<ProviderCapability> Capabilities => inner.Capabilities;
 
     public Task<UpstreamOutcome<ModelResponse>> SendModelRequestAsync(ModelCall call, CancellationToken cancellationToken) =>
-        MeasureAsync(call.Endpoint.WireName(), ct => inner.SendModelRequestAsync(call, ct), r => r.Status, cancellationToken);
+        MeasureAsync(call.Endpoint.WireName(), (inner, call), static (s, ct) => s.inner.SendModelRequestAsync(s.call, ct), static r => r.Status, cancellationToken);
 
     public Task<UpstreamOutcome<UpstreamFile>> UploadFileAsync(UpstreamFileUpload upload, CancellationToken cancellationToken) =>
-        MeasureAsync("files.upload", ct => inner.UploadFileAsync(upload, ct), _ => 200, cancellationToken);
+        MeasureAsync("files.upload", (inner, upload), static (s, ct) => s.inner.UploadFileAsync(s.upload, ct), static _ => 200, cancellationToken);
 
     public Task<UpstreamOutcome<bool>> DeleteFileAsync(string upstreamFileId, CancellationToken cancellationToken) =>
-        MeasureAsync("files.delete", ct => inner.DeleteFileAsync(upstreamFileId, ct), _ => 200, cancellationToken);
+        MeasureAsync("files.delete", (inner, upstreamFileId), static (s, ct) => s.inner.DeleteFileAsync(s.upstreamFileId, ct), static _ => 200, cancellationToken);
 
     public Task<UpstreamOutcome<UpstreamFilePage>> ListFilesAsync(UpstreamFileQuery query, CancellationToken cancellationToken) =>
-        MeasureAsync("files.list", ct => inner.ListFilesAsync(query, ct), _ => 200, cancellationToken);
+        MeasureAsync("files.list", (inner, query), static (s, ct) => s.inner.ListFilesAsync(s.query, ct), static _ => 200, cancellationToken);
 
-    private async Task<UpstreamOutcome<T>> MeasureAsync<T>(string operation, Func<CancellationToken, Task<UpstreamOutcome<T>>> call, Func<T, int> statusOf, CancellationToken cancellationToken)
+    /// <remarks>
+    /// The call takes its state as an argument, and the activity's name and the metrics' tags are only made when
+    /// something listens: an unobserved call allocates nothing here beyond its own state machine.
+    /// </remarks>
+    private async Task<UpstreamOutcome<T>> MeasureAsync<T, TState>(
+        string operation, TState state, Func<TState, CancellationToken, Task<UpstreamOutcome<T>>> call, Func<T, int> statusOf, CancellationToken cancellationToken)
     {
-        using var activity = ProviderTelemetry.Source.StartActivity("provider " + operation, ActivityKind.Client);
+        using var activity = ProviderTelemetry.Source.HasListeners() ? ProviderTelemetry.Source.StartActivity("provider " + operation, ActivityKind.Client) : null;
         activity?.SetTag("wharf.provider.id", Id);
         activity?.SetTag("wharf.provider.type", Type);
         activity?.SetTag("wharf.provider.operation", operation);
@@ -40,7 +45,7 @@ internal sealed partial class TelemetryProvider(IProvider inner, ProviderTelemet
         int? status = null;
         try
         {
-            var result = await call(cancellationToken);
+            var result = await call(state, cancellationToken);
             if (result.IsOk)
             {
                 outcome = "ok";
@@ -63,22 +68,33 @@ internal sealed partial class TelemetryProvider(IProvider inner, ProviderTelemet
         }
         finally
         {
-            var tags = new TagList
+            if (status is { } answered)
             {
-                { "wharf.provider.id", Id },
-                { "wharf.provider.type", Type },
-                { "wharf.provider.operation", operation },
-                { "wharf.provider.outcome", outcome },
-            };
-            if (status is { } code)
-            {
-                tags.Add("http.response.status_code", code);
-                activity?.SetTag("http.response.status_code", code);
+                activity?.SetTag("http.response.status_code", answered);
             }
             activity?.SetTag("wharf.provider.outcome", outcome);
-            telemetry.Calls.Add(1, tags);
-            telemetry.Duration.Record(time.GetElapsedTime(started).TotalSeconds, tags);
+            if (telemetry.Calls.Enabled || telemetry.Duration.Enabled)
+            {
+                Record(operation, outcome, status, time.GetElapsedTime(started).TotalSeconds);
+            }
         }
+    }
+
+    private void Record(string operation, string outcome, int? status, double seconds)
+    {
+        var tags = new TagList
+        {
+            { "wharf.provider.id", Id },
+            { "wharf.provider.type", Type },
+            { "wharf.provider.operation", operation },
+            { "wharf.provider.outcome", outcome },
+        };
+        if (status is { } code)
+        {
+            tags.Add("http.response.status_code", code);
+        }
+        telemetry.Calls.Add(1, tags);
+        telemetry.Duration.Record(seconds, tags);
     }
 
     [LoggerMessage(EventId = 4001, Level = LogLevel.Warning, Message = "Provider {ProviderId} {Operation} failed: {Kind}, status {Status}, {Outcome}")]

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
@@ -17,6 +18,9 @@ internal sealed class OpenAIWire(ProviderContext context, HttpClient http, IOpen
     /// <summary>A JSON answer up to this size is read whole and checked before it is handed on; a larger one streams unchecked.</summary>
     public const int MaxCheckedAnswerBytes = 32 * 1024 * 1024;
 
+    /// <summary>The first buffer of a JSON answer that declares no length.</summary>
+    private const int FirstBufferBytes = 16 * 1024;
+
     private static readonly MediaTypeHeaderValue Json = new("application/json");
 
     private readonly IReadOnlyCollection<string> _secrets =
@@ -34,9 +38,22 @@ internal sealed class OpenAIWire(ProviderContext context, HttpClient http, IOpen
         }
         var deadline = new UpstreamDeadline(context.Time, context.Timeout);
         deadline.Arm();
-        var sent = await SendAsync(request, deadline, cancellationToken);
+        // One linked token for the headers and, for a JSON answer, the body's read.
+        var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, deadline.Token);
+        UpstreamOutcome<HttpResponseMessage> sent;
+        try
+        {
+            sent = await SendAsync(request, deadline, cancellationToken, linked.Token);
+        }
+        catch
+        {
+            linked.Dispose();
+            deadline.Dispose();
+            throw;
+        }
         if (!sent.IsOk)
         {
+            linked.Dispose();
             deadline.Dispose();
             return sent.Failure;
         }
@@ -44,14 +61,16 @@ internal sealed class OpenAIWire(ProviderContext context, HttpClient http, IOpen
         if (response.Content.Headers.ContentType?.MediaType is "text/event-stream")
         {
             // Streamed on as it arrives; from here the timeout bounds the wait for each next piece.
+            linked.Dispose();
             deadline.Dispose();
             var body = await response.Content.ReadAsStreamAsync(cancellationToken);
             return new ModelResponse((int)response.StatusCode, response.Content.Headers.ContentType.ToString(),
                 new UpstreamBodyStream(body, new UpstreamDeadline(context.Time, context.Timeout)), new DisposeOnce(response));
         }
         using (deadline)
+        using (linked)
         {
-            return await ReadCheckedAnswerAsync(response, deadline, cancellationToken);
+            return await ReadCheckedAnswerAsync(response, deadline, cancellationToken, linked.Token);
         }
     }
 
@@ -59,7 +78,9 @@ internal sealed class OpenAIWire(ProviderContext context, HttpClient http, IOpen
     /// A JSON answer read whole within the timeout and checked to be one well-formed JSON value, so that a broken
     /// answer is a (retryable) failure before anything reaches the client.
     /// </summary>
-    private static async Task<UpstreamOutcome<ModelResponse>> ReadCheckedAnswerAsync(HttpResponseMessage response, UpstreamDeadline deadline, CancellationToken cancellationToken)
+    /// <param name="linkedToken">The caller's token linked with the deadline's.</param>
+    private static async Task<UpstreamOutcome<ModelResponse>> ReadCheckedAnswerAsync(
+        HttpResponseMessage response, UpstreamDeadline deadline, CancellationToken cancellationToken, CancellationToken linkedToken)
     {
         int status = (int)response.StatusCode;
         string? contentType = response.Content.Headers.ContentType?.ToString();
@@ -68,23 +89,41 @@ internal sealed class OpenAIWire(ProviderContext context, HttpClient http, IOpen
         {
             return new ModelResponse(status, contentType, await response.Content.ReadAsStreamAsync(cancellationToken), new DisposeOnce(response));
         }
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, deadline.Token);
-        var buffer = new MemoryStream(declared is { } length ? (int)length : 16 * 1024);
+        // Read into a pooled buffer, one byte larger than the declared length so that the end shows in one read;
+        // it goes back to the pool when the answer is disposed (or at once, when no answer is handed on).
+        byte[] buffer = ArrayPool<byte>.Shared.Rent(declared is { } length ? (int)length + 1 : FirstBufferBytes);
+        int filled = 0;
+        bool handedOn = false;
         try
         {
-            await using var body = await response.Content.ReadAsStreamAsync(linked.Token);
-            byte[] chunk = new byte[16 * 1024];
-            int read;
-            while ((read = await body.ReadAsync(chunk, linked.Token)) > 0)
+            await using (var body = await response.Content.ReadAsStreamAsync(linkedToken))
             {
-                buffer.Write(chunk, 0, read);
-                if (buffer.Length > MaxCheckedAnswerBytes)
+                int read;
+                while ((read = await body.ReadAsync(buffer.AsMemory(filled), linkedToken)) > 0)
                 {
-                    // Too large to hold: the part read so far, then the rest as it comes, unchecked.
-                    buffer.Position = 0;
-                    return new ModelResponse(status, contentType, new ConcatenatedStream(buffer, body), new DisposeOnce(response));
+                    filled += read;
+                    if (filled > MaxCheckedAnswerBytes)
+                    {
+                        // Too large to hold: the part read so far, then the rest as it comes, unchecked.
+                        handedOn = true;
+                        return new ModelResponse(status, contentType, new ConcatenatedStream(new PooledBufferStream(buffer, filled), body), new DisposeOnce(response));
+                    }
+                    if (filled == buffer.Length)
+                    {
+                        byte[] larger = ArrayPool<byte>.Shared.Rent(buffer.Length * 2);
+                        buffer.AsSpan(0, filled).CopyTo(larger);
+                        ArrayPool<byte>.Shared.Return(buffer);
+                        buffer = larger;
+                    }
                 }
             }
+            response.Dispose();
+            if (!IsOneJsonValue(buffer.AsSpan(0, filled)))
+            {
+                return UpstreamFailure.Malformed(status, "The upstream answered with a body that is not valid JSON.");
+            }
+            handedOn = true;
+            return new ModelResponse(status, contentType, new PooledBufferStream(buffer, filled));
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested && deadline.Expired)
         {
@@ -96,13 +135,13 @@ internal sealed class OpenAIWire(ProviderContext context, HttpClient http, IOpen
             response.Dispose();
             return UpstreamFailure.ConnectionFailed("The upstream closed the connection before its answer ended.");
         }
-        response.Dispose();
-        if (!IsOneJsonValue(buffer.GetBuffer().AsSpan(0, (int)buffer.Length)))
+        finally
         {
-            return UpstreamFailure.Malformed(status, "The upstream answered with a body that is not valid JSON.");
+            if (!handedOn)
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+            }
         }
-        buffer.Position = 0;
-        return new ModelResponse(status, contentType, buffer);
     }
 
     private static bool IsOneJsonValue(ReadOnlySpan<byte> body)
@@ -232,13 +271,20 @@ internal sealed class OpenAIWire(ProviderContext context, HttpClient http, IOpen
     /// </summary>
     private async Task<UpstreamOutcome<HttpResponseMessage>> SendAsync(HttpRequestMessage request, UpstreamDeadline deadline, CancellationToken cancellationToken, bool notFoundIsAnswer = false)
     {
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, deadline.Token);
+        return await SendAsync(request, deadline, cancellationToken, linked.Token, notFoundIsAnswer);
+    }
+
+    /// <param name="linkedToken">The caller's token linked with the deadline's (the caller's to dispose).</param>
+    private async Task<UpstreamOutcome<HttpResponseMessage>> SendAsync(
+        HttpRequestMessage request, UpstreamDeadline deadline, CancellationToken cancellationToken, CancellationToken linkedToken, bool notFoundIsAnswer = false)
+    {
         using (request)
-        using (var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, deadline.Token))
         {
             HttpResponseMessage response;
             try
             {
-                response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, linked.Token);
+                response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, linkedToken);
             }
             catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested && deadline.Expired)
             {
@@ -256,7 +302,7 @@ internal sealed class OpenAIWire(ProviderContext context, HttpClient http, IOpen
             {
                 try
                 {
-                    return await UpstreamAnswers.ReadFailureAsync(response, _secrets, context.Time, linked.Token);
+                    return await UpstreamAnswers.ReadFailureAsync(response, _secrets, context.Time, linkedToken);
                 }
                 catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested && deadline.Expired)
                 {

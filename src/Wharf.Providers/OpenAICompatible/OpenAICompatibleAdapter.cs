@@ -36,12 +36,19 @@ internal sealed class OpenAICompatibleDialect(Uri baseUrl, string apiKey) : IOpe
 {
     private readonly string _base = baseUrl.AbsoluteUri.TrimEnd('/');
 
-    public Uri ModelUri(ProviderCapability endpoint, string model) => new($"{_base}/{endpoint.ModelPath()}");
+    /// <summary>The model endpoints' URLs, parsed once (they do not depend on the model), by capability.</summary>
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<ProviderCapability, Uri> _modelUris = new();
+
+    /// <summary>The <c>Authorization</c> value, put together once.</summary>
+    private readonly string _authorization = "Bearer " + apiKey;
+
+    public Uri ModelUri(ProviderCapability endpoint, string model) =>
+        _modelUris.GetOrAdd(endpoint, static (capability, root) => new Uri($"{root}/{capability.ModelPath()}"), _base);
 
     public Uri FilesUri(string? fileId, string query) =>
         new($"{_base}/files{(fileId is null ? "" : "/" + Uri.EscapeDataString(fileId))}{(query.Length == 0 ? "" : "?" + query)}");
 
-    public void Authorize(HttpRequestMessage request) => request.Headers.TryAddWithoutValidation("Authorization", "Bearer " + apiKey);
+    public void Authorize(HttpRequestMessage request) => request.Headers.TryAddWithoutValidation("Authorization", _authorization);
 }
 
 internal sealed class OpenAICompatibleProvider(string id, OpenAIWire wire) : IProvider

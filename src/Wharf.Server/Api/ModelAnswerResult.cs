@@ -95,11 +95,52 @@ internal sealed partial class ModelAnswerResult(ModelAnswer answer) : IResult
             return;
         }
         int end = answer.JsonObjectEnd!.Value;
-        var member = new ArrayBufferWriter<byte>(256);
-        member.Write(answer.IsEmptyJsonObject ? "\"extra_fields\":"u8 : ",\"extra_fields\":"u8);
-        using (var writer = new Utf8JsonWriter(member))
+        // The member is written synchronously by this thread's writer, then the answer is put together in one
+        // pooled buffer: no writer, no growing buffer and no copy of the answer allocated per request.
+        var member = ExtraFieldsMember.Write(answer.ExtraFields, answer.IsEmptyJsonObject);
+        int length = head.Length + member.Length;
+        byte[] whole = ArrayPool<byte>.Shared.Rent(length);
+        try
         {
-            var extra = answer.ExtraFields;
+            head.Span[..end].CopyTo(whole);
+            member.CopyTo(whole.AsSpan(end));
+            head.Span[end..].CopyTo(whole.AsSpan(end + member.Length));
+            response.ContentLength = length;
+            await response.Body.WriteAsync(whole.AsMemory(0, length), aborted);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(whole);
+        }
+    }
+
+    /// <summary>
+    /// The <c>extra_fields</c> member (with its leading comma unless the object is empty), written by a writer and a
+    /// buffer kept per thread: the span is valid until the same thread writes the next one.
+    /// </summary>
+    private static class ExtraFieldsMember
+    {
+        private const int MaxKeptBytes = 64 * 1024;
+
+        [ThreadStatic]
+        private static ArrayBufferWriter<byte>? t_buffer;
+
+        [ThreadStatic]
+        private static Utf8JsonWriter? t_writer;
+
+        public static ReadOnlySpan<byte> Write(ExtraFields extra, bool emptyObject)
+        {
+            var buffer = t_buffer;
+            if (buffer is null || buffer.Capacity > MaxKeptBytes)
+            {
+                // A writer grown for an unusually long model name is not kept for good.
+                t_buffer = buffer = new ArrayBufferWriter<byte>(8 * 1024);
+                t_writer = null;
+            }
+            buffer.ResetWrittenCount();
+            buffer.Write(emptyObject ? "\"extra_fields\":"u8 : ",\"extra_fields\":"u8);
+            var writer = t_writer ??= new Utf8JsonWriter(buffer);
+            writer.Reset(buffer);
             writer.WriteStartObject();
             writer.WriteString("provider"u8, extra.Provider);
             writer.WriteString("model_requested"u8, extra.ModelRequested);
@@ -107,11 +148,9 @@ internal sealed partial class ModelAnswerResult(ModelAnswer answer) : IResult
             writer.WriteString("request_type"u8, extra.RequestType);
             writer.WriteNumber("latency"u8, extra.Latency);
             writer.WriteEndObject();
+            writer.Flush();
+            return buffer.WrittenSpan;
         }
-        response.ContentLength = head.Length + member.WrittenCount;
-        await response.Body.WriteAsync(head[..end], aborted);
-        await response.Body.WriteAsync(member.WrittenMemory, aborted);
-        await response.Body.WriteAsync(head[end..], aborted);
     }
 
     /// <summary>An event stream ends with an SSE <c>error</c> event; any other body is cut by a connection reset.</summary>

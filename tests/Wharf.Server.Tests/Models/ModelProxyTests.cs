@@ -54,6 +54,22 @@ public sealed class ModelProxyTests(UpstreamsFixture upstreams) : IDisposable
     }
 
     [Fact]
+    public async Task A_proxied_request_starts_no_trace_when_nothing_listens()
+    {
+        // The framework's request diagnostics are off by default (appsettings.json): with them on, every request
+        // started an Activity, and the outgoing call carried it upstream as a traceparent header.
+        var chat = new ChatClient("sim/gpt-4o-mini", new ApiKeyCredential(WharfServer.Key), SdkOptions());
+        int before = UpstreamsFixture.CallsFor(upstreams.Sim, "gpt-4o-mini").Count;
+
+        await chat.CompleteChatAsync([new UserChatMessage("Say hello")]);
+
+        var sent = UpstreamsFixture.CallsFor(upstreams.Sim, "gpt-4o-mini");
+        Assert.Equal(before + 1, sent.Count);
+        Assert.Equal("Bearer " + UpstreamsFixture.SimKey, sent[^1].Header("Authorization"));
+        Assert.Null(sent[^1].Header("traceparent"));
+    }
+
+    [Fact]
     public async Task The_SDK_ChatClient_streams_through_every_prefix()
     {
         foreach (string prefix in (string[])["/v1", "/openai/v1", "/openai"])
