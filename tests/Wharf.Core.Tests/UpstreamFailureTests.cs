@@ -17,6 +17,9 @@ public sealed class UpstreamFailureTests
     [InlineData(400, FailureCategory.RequestRejected, false)]
     [InlineData(413, FailureCategory.RequestRejected, false)]
     [InlineData(422, FailureCategory.RequestRejected, false)]
+    [InlineData(301, FailureCategory.ServerError, false)]
+    [InlineData(405, FailureCategory.ServerError, false)]
+    [InlineData(415, FailureCategory.ServerError, false)]
     public void AnswersAreClassifiedOnce(int status, FailureCategory category, bool retryable)
     {
         var failure = UpstreamFailure.FromAnswer(status, TimeSpan.FromSeconds(3), new("c", "m", null, "p"), "preview");

@@ -106,6 +106,19 @@ public sealed class MockProviderTests
     }
 
     [Fact]
+    public async Task EmbeddingsWithTooManyInputsAreRejectedAndABadDimensionsValueIsNoFault()
+    {
+        await using var harness = Start();
+        string many = "{\"model\":\"mock-1\",\"input\":[" + string.Join(',', Enumerable.Repeat("\"\"", 2049)) + "]}";
+        var failure = (await harness["demo"].SendModelRequestAsync(Call(ProviderCapability.Embeddings, many), CancellationToken.None)).Failure!;
+        Assert.Equal((FailureCategory.RequestRejected, 400, "input"), (failure.Category, failure.Status!.Value, failure.Error!.Param));
+
+        string answer = await AnswerAsync(harness["demo"], Call(ProviderCapability.Embeddings, """{"model":"mock-1","input":"a","dimensions":"8"}"""));
+        var collection = ModelReaderWriter.Read<OpenAIEmbeddingCollection>(BinaryData.FromString(answer))!;
+        Assert.Equal(1536, Assert.Single(collection).ToFloats().Length);
+    }
+
+    [Fact]
     public async Task ATextCompletionHasOpenAIsShape()
     {
         await using var harness = Start();

@@ -98,8 +98,9 @@ public sealed partial class UpstreamDeletions(
                 var outcome = await provider.Provider.DeleteFileAsync(deletion.UpstreamId, cancellationToken);
                 failure = outcome.IsOk || outcome.Failure.Status == 404 ? null : outcome.Failure;
             }
-            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            catch (OperationCanceledException)
             {
+                // The wait given to this attempt ran out, or a timeout inside the call: tried again later either way.
                 failure = UpstreamFailure.Timeout();
             }
         }

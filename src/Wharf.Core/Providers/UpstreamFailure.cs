@@ -68,7 +68,8 @@ public sealed record UpstreamFailure(
 {
     /// <summary>
     /// An error answer, classified in one place for every adapter: 401/403 credentials, 402 access, 404 model,
-    /// 408/409/429/5xx retryable, any other 4xx the upstream's verdict on the request.
+    /// 408/409/429/5xx retryable, 400/413/422 the upstream's verdict on the request (passed back), anything else
+    /// (a redirect, 405, 415, ...) the upstream's fault, not retried.
     /// </summary>
     public static UpstreamFailure FromAnswer(int status, TimeSpan? retryAfter, UpstreamErrorDetail? error, string? payloadPreview)
     {
@@ -80,7 +81,9 @@ public sealed record UpstreamFailure(
             408 or 409 => (FailureCategory.ServerError, true),
             429 => (FailureCategory.RateLimited, true),
             >= 500 => (FailureCategory.ServerError, true),
-            _ => (FailureCategory.RequestRejected, false),
+            400 or 413 or 422 => (FailureCategory.RequestRejected, false),
+            // A redirect (not followed), 405, 415, 421, ...: the upstream or its configuration is at fault, not the request.
+            _ => (FailureCategory.ServerError, false),
         };
         return new(UpstreamFailureKind.Answered, category, status, retryable, retryAfter, error, payloadPreview);
     }

@@ -125,7 +125,7 @@ internal sealed class OpenAIWire(ProviderContext context, HttpClient http, IOpen
             handedOn = true;
             return new ModelResponse(status, contentType, new PooledBufferStream(buffer, filled));
         }
-        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested && deadline.Expired)
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
             response.Dispose();
             return UpstreamFailure.Timeout();
@@ -251,7 +251,7 @@ internal sealed class OpenAIWire(ProviderContext context, HttpClient http, IOpen
                 ? value
                 : UpstreamFailure.Malformed((int)response.StatusCode, "The upstream answered null.");
         }
-        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested && deadline.Expired)
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
             return UpstreamFailure.Timeout();
         }
@@ -286,7 +286,7 @@ internal sealed class OpenAIWire(ProviderContext context, HttpClient http, IOpen
             {
                 response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, linkedToken);
             }
-            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested && deadline.Expired)
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
             {
                 return UpstreamFailure.Timeout();
             }
@@ -304,7 +304,7 @@ internal sealed class OpenAIWire(ProviderContext context, HttpClient http, IOpen
                 {
                     return await UpstreamAnswers.ReadFailureAsync(response, _secrets, context.Time, linkedToken);
                 }
-                catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested && deadline.Expired)
+                catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
                 {
                     return UpstreamFailure.FromAnswer((int)response.StatusCode, UpstreamAnswers.RetryAfter(response.Headers, context.Time), null, null);
                 }

@@ -261,11 +261,19 @@ internal static class MockAnswers
         w.WriteEndObject();
     }
 
+    /// <summary>Most inputs one embeddings request may hold (OpenAI's limit), so an answer's size is bounded.</summary>
+    public const int MaxEmbeddingInputs = 2048;
+
+    /// <summary>How many vectors the request asks for: one per string (or token array) of an array input, else one.</summary>
+    public static int EmbeddingCount(Request r) =>
+        r.Body.TryGetProperty("input", out var input) && input.ValueKind == JsonValueKind.Array
+            && input.GetArrayLength() > 0 && input[0].ValueKind != JsonValueKind.Number ? input.GetArrayLength() : 1;
+
     private static void Embeddings(Utf8JsonWriter w, Request r)
     {
-        int count = r.Body.TryGetProperty("input", out var input) && input.ValueKind == JsonValueKind.Array
-            && input.GetArrayLength() > 0 && input[0].ValueKind != JsonValueKind.Number ? input.GetArrayLength() : 1;
-        int dimensions = r.Body.TryGetProperty("dimensions", out var d) && d.TryGetInt32(out int n) && n is > 0 and <= 8192 ? n : DefaultDimensions;
+        int count = EmbeddingCount(r);
+        int dimensions = r.Body.TryGetProperty("dimensions", out var d) && d.ValueKind == JsonValueKind.Number
+            && d.TryGetInt32(out int n) && n is > 0 and <= 8192 ? n : DefaultDimensions;
         bool base64 = r.Body.TryGetProperty("encoding_format", out var format) && format.ValueKind == JsonValueKind.String && format.GetString() == "base64";
         w.WriteStartObject();
         w.WriteString("object", "list");

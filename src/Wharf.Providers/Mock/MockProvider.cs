@@ -54,6 +54,11 @@ internal sealed class MockProvider(string id, TimeSpan latency, double failureRa
             byte[] error = MockAnswers.Error($"The request must be a JSON object with '{field}'.", "invalid_request_error", field, null);
             return UpstreamFailure.FromAnswer(400, null, UpstreamAnswers.ParseError(error, []), CredentialRedaction.Preview(error, []));
         }
+        if (call.Endpoint == ProviderCapability.Embeddings && MockAnswers.EmbeddingCount(request) > MockAnswers.MaxEmbeddingInputs)
+        {
+            byte[] error = MockAnswers.Error($"'input' may hold at most {MockAnswers.MaxEmbeddingInputs} items.", "invalid_request_error", "input", null);
+            return UpstreamFailure.FromAnswer(400, null, UpstreamAnswers.ParseError(error, []), CredentialRedaction.Preview(error, []));
+        }
         bool stream = call.Stream && call.Endpoint != ProviderCapability.Embeddings;
         byte[] body = stream ? MockAnswers.EventStream(request) : MockAnswers.Json(request);
         return new ModelResponse(200, stream ? "text/event-stream; charset=utf-8" : "application/json", new MemoryStream(body, writable: false));

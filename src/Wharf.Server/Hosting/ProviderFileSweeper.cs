@@ -28,7 +28,7 @@ internal sealed partial class ProviderFileSweeper(
                     LogSwept(logger, done);
                 }
             }
-            catch (Exception ex) when (ex is not OperationCanceledException)
+            catch (Exception ex) when (!stoppingToken.IsCancellationRequested)
             {
                 LogSweepFailed(logger, ex);
             }
