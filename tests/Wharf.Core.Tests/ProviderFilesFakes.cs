@@ -179,6 +179,17 @@ internal sealed class FakeFileCopyCatalog(CallLog? log = null) : IFileCopyCatalo
             return Task.FromResult(known);
         }
     }
+
+    public Task<IReadOnlySet<string>> FindWorkspaceUpstreamIdsAsync(string workspaceId, string provider, IReadOnlyCollection<string> upstreamIds, CancellationToken cancellationToken)
+    {
+        lock (_gate)
+        {
+            IReadOnlySet<string> own = upstreamIds
+                .Where(id => Copies.Exists(c => c.WorkspaceId == workspaceId && c.Provider == provider && c.UpstreamId == id))
+                .ToHashSet(StringComparer.Ordinal);
+            return Task.FromResult(own);
+        }
+    }
 }
 
 /// <summary>

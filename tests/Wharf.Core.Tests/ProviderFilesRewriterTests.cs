@@ -122,4 +122,50 @@ public sealed class ProviderFilesRewriterTests
         Assert.Equal(503, rewrite.Failure!.Status);
         Assert.Null(rewrite.Refusal);
     }
+
+    [Fact]
+    public async Task AnEscapedFileIdIsDecodedBeforeItsOwnershipIsChecked()
+    {
+        string theirs = await FileAsync(OtherWs);
+        string escaped = string.Concat(theirs.Select(c => $"\\u{(int)c:x4}"));
+
+        var refused = await RewriteAsync($$$"""{"model":"m","messages":[{"role":"user","content":[{"type":"file","file":{"file\u005fid":"{{{escaped}}}"}}]}]}""", _openai);
+
+        var refusal = refused.Refusal!;
+        Assert.Equal((400, "messages[0].content[0].file.file_id", "file_not_found"), (refusal.Status, refusal.Param, refusal.Code));
+        Assert.Equal($"No such File object: {theirs}", refusal.Message);
+        Assert.Equal(0, _openai.Uploads);
+
+        string mine = await FileAsync();
+        string mineEscaped = mine[..5] + "\\u" + ((int)mine[5]).ToString("x4", System.Globalization.CultureInfo.InvariantCulture) + mine[6..];
+        var rewritten = await RewriteAsync($$$"""{"model":"m","input":[{"role":"user","content":[{"type":"input_file","file_id":"{{{mineEscaped}}}"}]}]}""", _openai);
+        Assert.Null(rewritten.Refusal);
+        string up = _copies.Copies.Single(c => c.FileId == mine).UpstreamId;
+        Assert.Contains($"\"file_id\":\"{up}\"", Encoding.UTF8.GetString(rewritten.Body.Span), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task AnotherWorkspacesUpstreamIdIsRefusedAndTheWorkspacesOwnIsSentAsItIs()
+    {
+        string theirs = await FileAsync(OtherWs, "theirs");
+        Assert.Null((await RewriteAsync($$$"""{"model":"m","input":[{"type":"input_file","file_id":"{{{theirs}}}"}]}""", _openai, OtherWs)).Refusal);
+        string theirUpstream = _copies.Copies.Single(c => c.FileId == theirs).UpstreamId;
+        string mine = await FileAsync(text: "mine");
+        Assert.Null((await RewriteAsync($$$"""{"model":"m","input":[{"type":"input_file","file_id":"{{{mine}}}"}]}""", _openai)).Refusal);
+        string myUpstream = _copies.Copies.Single(c => c.FileId == mine).UpstreamId;
+
+        var refused = await RewriteAsync($$$"""{"model":"m","messages":[{"role":"user","content":[{"type":"file","file":{"file_id":"{{{theirUpstream}}}"}}]}]}""", _openai);
+        var refusal = refused.Refusal!;
+        Assert.Equal((400, "messages[0].content[0].file.file_id", "file_not_found"), (refusal.Status, refusal.Param, refusal.Code));
+        Assert.Equal($"No such File object: {theirUpstream}", refusal.Message);
+
+        // Escaped, it is the same id.
+        string escaped = string.Concat(theirUpstream.Select(c => $"\\u{(int)c:x4}"));
+        Assert.NotNull((await RewriteAsync($$$"""{"model":"m","input":[{"type":"input_file","file_id":"{{{escaped}}}"}]}""", _openai)).Refusal);
+
+        string body = $$$"""{"model":"m","input":[{"type":"input_file","file_id":"{{{myUpstream}}}"}]}""";
+        var own = await RewriteAsync(body, _openai);
+        Assert.Null(own.Refusal);
+        Assert.Equal(body, Encoding.UTF8.GetString(own.Body.Span));
+    }
 }

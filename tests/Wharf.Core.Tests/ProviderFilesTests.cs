@@ -504,4 +504,34 @@ public sealed class ProviderFilesTests
         Assert.Equal(502, failed.Status);
         Assert.Equal("credentials_invalid_or_forbidden", failed.Upstream!.ProviderFailureDiagnostics!.Category);
     }
+
+    [Fact]
+    public async Task UpstreamListingShowsOnlyTheWorkspacesOwnCopiesAndKeepsTheProvidersCursor()
+    {
+        for (int i = 0; i < 5; i++)
+        {
+            await UploadAsync("openai", $"file {i}");
+            _time.Advance(TimeSpan.FromSeconds(1));
+        }
+        // The provider's account is shared: two of its files are another workspace's copies.
+        for (int i = 0; i < _copies.Copies.Count; i++)
+        {
+            if (_copies.Copies[i].UpstreamId is "openai-file-4" or "openai-file-3")
+            {
+                _copies.Copies[i] = _copies.Copies[i] with { WorkspaceId = OtherWs };
+            }
+        }
+
+        var first = (await _lazy.ListUpstreamAsync(Ws, "openai", new UpstreamListRequest("2", null, null, null, null), Ct)).Value;
+        Assert.Equal(["openai-file-5"], first.Data.Select(f => f.Id));
+        Assert.True(first.HasMore);
+        Assert.Equal("openai-file-4", first.Cursor);
+        var second = (await _lazy.ListUpstreamAsync(Ws, "openai", new UpstreamListRequest("2", first.Cursor, null, null, null), Ct)).Value;
+        Assert.Equal(["openai-file-2"], second.Data.Select(f => f.Id));
+        Assert.True(second.HasMore);
+        Assert.Equal("openai-file-2", second.Cursor);
+        var all = (await _lazy.ListUpstreamAsync(Ws, "openai", new UpstreamListRequest(null, null, null, null, null), Ct)).Value;
+        Assert.DoesNotContain(all.Data, f => f.Id is "openai-file-4" or "openai-file-3");
+        Assert.Equal(3, all.Data.Count);
+    }
 }

@@ -74,6 +74,10 @@ public abstract partial class StorageConformanceTests
         Assert.Null(await Copies.GetCopyAsync(WsB, file.Id, "azure", Ct));
         Assert.Empty(await Copies.ListStaleIntentsAsync(long.MaxValue, 10, Ct));
         Assert.Equal(["up-1"], await Copies.FindKnownUpstreamIdsAsync("openai", ["up-1", "up-3", "nope"], Ct));
+        Assert.Equal(["up-1"], await Copies.FindWorkspaceUpstreamIdsAsync(WsA, "openai", ["up-1", "up-3", "nope"], Ct));
+        Assert.Empty(await Copies.FindWorkspaceUpstreamIdsAsync(WsB, "openai", ["up-1"], Ct));
+        Assert.Empty(await Copies.FindWorkspaceUpstreamIdsAsync(WsA, "groq", ["up-1"], Ct));
+        Assert.Empty(await Copies.FindWorkspaceUpstreamIdsAsync(WsA, "openai", [], Ct));
     }
 
     [Fact]

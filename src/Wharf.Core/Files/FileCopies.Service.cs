@@ -121,8 +121,9 @@ public sealed partial class ProviderFileCopies(
     }
 
     /// <summary>
-    /// The provider's own files, live, as it lists them (its ids), one page with its cursor passed through. The
-    /// provider must be configured, have a Files API and be enabled for the workspace.
+    /// The workspace's own copies on the provider, live, as it lists them (its ids), one page with its cursor passed
+    /// through: files of the provider's account that no copy of the workspace names (another workspace's, or made
+    /// outside Wharf) are left out. The provider must be configured, have a Files API and be enabled for the workspace.
     /// </summary>
     public async Task<Result<UpstreamFilePage>> ListUpstreamAsync(string workspaceId, string providerId, UpstreamListRequest request, CancellationToken cancellationToken)
     {
@@ -153,8 +154,36 @@ public sealed partial class ProviderFileCopies(
             return WharfErrors.Invalid("before", "'before' is not supported with source=upstream: providers page forward with 'after'.", "invalid_cursor");
         }
         var listed = await provider.Value.ListFilesAsync(new UpstreamFileQuery(limit, request.After, request.Order, request.Purpose), cancellationToken);
-        return listed.IsOk ? listed.Value : ProviderFileErrors.FromFailure(provider.Value.Id, listed.Failure, "listing");
+        if (!listed.IsOk)
+        {
+            return ProviderFileErrors.FromFailure(provider.Value.Id, listed.Failure, "listing");
+        }
+        // The provider's account is shared by every workspace: only the workspace's own copies are shown. The page
+        // may come out shorter; its cursor stays the provider's, so the next page starts where this one ended.
+        var page = listed.Value;
+        var own = await copies.FindWorkspaceUpstreamIdsAsync(workspaceId, provider.Value.Id, [.. page.Data.Select(f => f.Id)], cancellationToken);
+        var kept = page.Data.Where(f => own.Contains(f.Id)).ToList();
+        return new UpstreamFilePage(kept, page.HasMore) { Cursor = page.Data.Count > 0 ? page.Data[^1].Id : null };
     }
+
+    /// <summary>
+    /// Which of <paramref name="upstreamIds"/> (ids a request names as they are on the provider) Wharf knows as
+    /// copies that are not the workspace's: another workspace's copy, or one queued for deletion. The provider's
+    /// account is shared, so such an id would reach another workspace's file.
+    /// </summary>
+    public async Task<IReadOnlySet<string>> FindForeignUpstreamIdsAsync(string workspaceId, string providerId, IReadOnlyCollection<string> upstreamIds, CancellationToken cancellationToken)
+    {
+        var known = await copies.FindKnownUpstreamIdsAsync(providerId, upstreamIds, cancellationToken);
+        if (known.Count == 0)
+        {
+            return known;
+        }
+        var own = await copies.FindWorkspaceUpstreamIdsAsync(workspaceId, providerId, [.. known], cancellationToken);
+        return known.Where(id => !own.Contains(id)).ToHashSet(StringComparer.Ordinal);
+    }
+
+    /// <summary>The request names a file its workspace does not have, by its id on the provider.</summary>
+    public static WharfError UpstreamFileNotFound(string upstreamId, string param) => FileNotFound(upstreamId, param);
 
     /// <summary>A provider that can hold files for the workspace: configured, with a Files API, enabled for it.</summary>
     public async Task<Result<IProvider>> ResolveAsync(string workspaceId, string providerId, CancellationToken cancellationToken)

@@ -20,11 +20,23 @@ public sealed class FileIdRewriter(ProviderFileCopies copies) : IModelBodyRewrit
     public async ValueTask<ModelBodyRewrite> RewriteAsync(ModelBodyContext context, CancellationToken cancellationToken)
     {
         var provider = context.Provider.Provider;
-        if (!provider.Capabilities.Contains(ProviderCapability.Files) || context.Body.Span.IndexOf("file-"u8) < 0)
+        if (!provider.Capabilities.Contains(ProviderCapability.Files) || !MayNameAFile(context.Body.Span))
         {
             return ModelBodyRewrite.Send(context.Body);
         }
-        var references = FindFileIds(context.Body.Span);
+        var (references, others) = FindFileIds(context.Body.Span);
+        if (others.Count > 0)
+        {
+            // Ids as the provider knows them: its account is shared by every workspace, so one that Wharf knows
+            // as a copy must be the workspace's own.
+            var foreign = await copies.FindForeignUpstreamIdsAsync(
+                context.WorkspaceId, provider.Id, [.. others.Select(o => o.FileId).Distinct(StringComparer.Ordinal)], cancellationToken);
+            if (foreign.Count > 0)
+            {
+                var first = others.First(o => foreign.Contains(o.FileId));
+                return ModelBodyRewrite.Refused(ProviderFileCopies.UpstreamFileNotFound(first.FileId, first.Param));
+            }
+        }
         if (references.Count == 0)
         {
             return ModelBodyRewrite.Send(context.Body);
@@ -53,10 +65,20 @@ public sealed class FileIdRewriter(ProviderFileCopies copies) : IModelBodyRewrit
     /// <summary>Where a Wharf file id stands in the body: its string token (quotes included) and its JSON path.</summary>
     internal readonly record struct FileIdReference(int Start, int End, string FileId, string Param);
 
-    /// <summary>Every <c>file_id</c> property whose value is a Wharf file id, in body order.</summary>
-    internal static List<FileIdReference> FindFileIds(ReadOnlySpan<byte> body)
+    /// <summary>
+    /// Whether the body may hold a <c>file_id</c> property: it spells one, or escapes characters (so a name or an
+    /// id may be spelled otherwise). A body that does neither is sent without being read.
+    /// </summary>
+    private static bool MayNameAFile(ReadOnlySpan<byte> body) => body.IndexOf("file_id"u8) >= 0 || body.IndexOf("\\u"u8) >= 0;
+
+    /// <summary>
+    /// Every <c>file_id</c> property whose value is a Wharf file id, in body order, and every other string a
+    /// <c>file_id</c> holds (an id as a provider knows it). Values are compared decoded, escaped or not.
+    /// </summary>
+    internal static (List<FileIdReference> WharfIds, List<FileIdReference> Others) FindFileIds(ReadOnlySpan<byte> body)
     {
         var found = new List<FileIdReference>();
+        var others = new List<FileIdReference>();
         var path = new List<PathFrame>();
         var reader = new Utf8JsonReader(body, ReaderOptions);
         bool valueOfFileId = false;
@@ -80,10 +102,10 @@ public sealed class FileIdRewriter(ProviderFileCopies copies) : IModelBodyRewrit
                     break;
                 case JsonTokenType.String:
                     Advance(path);
-                    if (valueOfFileId && !reader.ValueIsEscaped && WharfIds.IsFileId(Encoding.UTF8.GetString(reader.ValueSpan)))
+                    if (valueOfFileId && Decoded(ref reader) is { } value)
                     {
-                        found.Add(new FileIdReference((int)reader.TokenStartIndex, (int)reader.BytesConsumed,
-                            Encoding.UTF8.GetString(reader.ValueSpan), Param(body, path)));
+                        var reference = new FileIdReference((int)reader.TokenStartIndex, (int)reader.BytesConsumed, value, Param(body, path));
+                        (WharfIds.IsFileId(value) ? found : others).Add(reference);
                     }
                     break;
                 default:
@@ -92,7 +114,20 @@ public sealed class FileIdRewriter(ProviderFileCopies copies) : IModelBodyRewrit
             }
             valueOfFileId = false;
         }
-        return found;
+        return (found, others);
+    }
+
+    /// <summary>The string decoded; null when its escapes spell no text (a lone surrogate), which names no file.</summary>
+    private static string? Decoded(ref Utf8JsonReader reader)
+    {
+        try
+        {
+            return reader.GetString();
+        }
+        catch (InvalidOperationException)
+        {
+            return null;
+        }
     }
 
     private static void Advance(List<PathFrame> path)

@@ -49,4 +49,7 @@ public interface IFileCopyCatalog
 
     /// <summary>Which of <paramref name="upstreamIds"/> a copy record or a queued deletion names on that provider.</summary>
     Task<IReadOnlySet<string>> FindKnownUpstreamIdsAsync(string provider, IReadOnlyCollection<string> upstreamIds, CancellationToken cancellationToken);
+
+    /// <summary>Which of <paramref name="upstreamIds"/> are copies of the workspace's own files on that provider.</summary>
+    Task<IReadOnlySet<string>> FindWorkspaceUpstreamIdsAsync(string workspaceId, string provider, IReadOnlyCollection<string> upstreamIds, CancellationToken cancellationToken);
 }

@@ -9,4 +9,11 @@ public sealed record UpstreamFile(string Id, long Bytes, long CreatedAt, string 
 /// <summary>A page request to a provider's own file list; the cursor is the provider's, passed through.</summary>
 public sealed record UpstreamFileQuery(int? Limit, string? After, string? Order, string? Purpose);
 
-public sealed record UpstreamFilePage(IReadOnlyList<UpstreamFile> Data, bool HasMore);
+public sealed record UpstreamFilePage(IReadOnlyList<UpstreamFile> Data, bool HasMore)
+{
+    /// <summary>
+    /// The id the next page starts after, when it is not the last of <see cref="Data"/>: the last file of the
+    /// provider's own page when Wharf kept only some of it.
+    /// </summary>
+    public string? Cursor { get; init; }
+}

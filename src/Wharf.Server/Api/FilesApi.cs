@@ -93,8 +93,8 @@ internal static class FilesApi
     }
 
     /// <summary>
-    /// <c>source=upstream</c>: the provider's own files, live, mapped to OpenAI's file object, one page with the
-    /// provider's cursor passed through.
+    /// <c>source=upstream</c>: the workspace's own copies on the provider, live, mapped to OpenAI's file object, one
+    /// page with the provider's cursor passed through.
     /// </summary>
     private static async Task<Results<JsonHttpResult<FileList>, ErrorResult>> ListUpstream(
         HttpRequest request, ClaimsPrincipal user, ProviderFileCopies copies, CancellationToken cancellationToken)

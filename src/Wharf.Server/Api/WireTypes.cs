@@ -55,7 +55,8 @@ internal sealed record FileList(IReadOnlyList<FileObject> Data, string? FirstId,
             string status = f.Status is FileStatus.Uploaded or FileStatus.Processed or FileStatus.Error ? f.Status : FileStatus.Processed;
             data[i] = new FileObject(f.Id, f.Bytes, f.CreatedAt, f.Filename, f.Purpose, status, null, f.ExpiresAt, FileRecord.EmptyMetadata, null, provider, null);
         }
-        string? lastId = data.Length > 0 ? data[^1].Id : null;
+        // The provider's cursor, even when Wharf kept only some of its page, so paging with it still moves on.
+        string? lastId = page.Cursor ?? (data.Length > 0 ? data[^1].Id : null);
         return new FileList(data, data.Length > 0 ? data[0].Id : null, lastId, page.HasMore, page.HasMore ? lastId : null);
     }
 }

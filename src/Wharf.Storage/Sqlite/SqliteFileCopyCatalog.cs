@@ -159,6 +159,24 @@ internal sealed class SqliteFileCopyCatalog(SqliteDatabase database) : IFileCopy
         return Task.FromResult<IReadOnlySet<string>>(known.ToHashSet(StringComparer.Ordinal));
     }
 
+    public Task<IReadOnlySet<string>> FindWorkspaceUpstreamIdsAsync(string workspaceId, string provider, IReadOnlyCollection<string> upstreamIds, CancellationToken cancellationToken)
+    {
+        if (upstreamIds.Count == 0)
+        {
+            return Task.FromResult<IReadOnlySet<string>>(new HashSet<string>());
+        }
+        string ids = System.Text.Json.JsonSerializer.Serialize(upstreamIds, StorageJsonContext.Default.IReadOnlyCollectionString);
+        var own = database.Query(
+            """
+            SELECT upstream_id FROM file_copies
+            WHERE workspace_id = $ws AND provider = $provider AND upstream_id IN (SELECT value FROM json_each($ids));
+            """,
+            [new("$ws", workspaceId), new("$provider", provider), new("$ids", ids)],
+            r => r.String(0),
+            cancellationToken);
+        return Task.FromResult<IReadOnlySet<string>>(own.ToHashSet(StringComparer.Ordinal));
+    }
+
     private static void BindCopy(SqliteParameterCollection p, FileCopy copy)
     {
         p.AddWithValue("$ws", copy.WorkspaceId);

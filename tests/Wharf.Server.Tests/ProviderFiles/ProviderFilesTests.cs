@@ -294,43 +294,91 @@ public sealed class ProviderFilesTests(ProviderFilesFixture fixture) : IClassFix
     }
 
     [Fact]
-    public async Task Source_upstream_lists_the_providers_own_files_with_its_paging()
+    public async Task Source_upstream_lists_the_workspaces_own_copies_with_the_providers_paging()
     {
-        using var client = _server.CreateClient();
-        // Files the provider holds that Wharf never saw, and one Wharf sent.
-        var added = new List<string>();
-        for (int i = 0; i < 3; i++)
+        var (_, client, _) = await TenantAsync("upstream-list");
+        // Files the provider holds that no workspace sent: on a shared account, they are nobody's to see.
+        var natives = new List<string>();
+        for (int i = 0; i < 2; i++)
         {
-            added.Add(fixture.OpenAI.AddFile($"native-{i}.jsonl", "batch", Encoding.UTF8.GetBytes($"{{\"n\":{i}}}"), createdAt: 4_000_000_000 + i).Id);
+            natives.Add(fixture.OpenAI.AddFile($"native-{i}.jsonl", "batch", Encoding.UTF8.GetBytes($"{{\"n\":{i}}}"), createdAt: 4_000_000_000 + i).Id);
         }
-        added.Reverse();
+        // The workspace's own copies, sent through Wharf.
+        var added = new List<string>();
+        for (int i = 0; i < 2; i++)
+        {
+            byte[] content = Encoding.UTF8.GetBytes($"own {i} {Guid.NewGuid()}");
+            using var sent = await PostFileAsync(client, content, "/v1/files?provider=openai");
+            Assert.True(sent.IsSuccessStatusCode);
+            added.Add(Assert.Single(fixture.OpenAI.Files, f => f.Content.AsSpan().SequenceEqual(content)).Id);
+        }
 
-        var first = await Wire.GetJsonAsync(client, "/v1/files?provider=openai&source=upstream&limit=2");
-        Assert.Equal(added[..2], first.Ids());
-        Assert.True(first.GetProperty("has_more").GetBoolean());
-        Assert.Equal(added[0], first.GetProperty("first_id").GetString());
-        Assert.Equal(added[1], first.GetProperty("last_id").GetString());
-        var item = first.GetProperty("data")[0];
-        Assert.Equal("file", item.GetProperty("object").GetString());
-        Assert.Equal("native-2.jsonl", item.GetProperty("filename").GetString());
-        Assert.Equal("batch", item.GetProperty("purpose").GetString());
-        Assert.Equal("openai", item.GetProperty("provider").GetString());
-        Assert.Equal(4_000_000_002, item.GetProperty("created_at").GetInt64());
+        var page = await Wire.GetJsonAsync(client, "/v1/files?provider=openai&source=upstream&limit=2");
+        var first = page.GetProperty("data")[0];
+        Assert.Equal("file", first.GetProperty("object").GetString());
+        Assert.Equal("openai", first.GetProperty("provider").GetString());
+        Assert.Equal("notes.txt", first.GetProperty("filename").GetString());
+        var all = await Wire.GetJsonAsync(client, "/v1/files?provider=openai&source=upstream");
+        Assert.Equal(added.Order(StringComparer.Ordinal), all.Ids().Order(StringComparer.Ordinal));
+        Assert.DoesNotContain(all.Ids(), natives.Contains);
 
-        var next = await Wire.GetJsonAsync(client, $"/v1/files?provider=openai&source=upstream&limit=1&after={added[1]}");
-        Assert.Equal([added[2]], next.Ids());
+        // Paging is the provider's: the cursor moves on even when the page kept fewer files than it listed.
+        var seen = new List<string>();
+        string? after = null;
+        for (int pages = 0; pages < 1000; pages++)
+        {
+            var one = await Wire.GetJsonAsync(client, "/v1/files?provider=openai&source=upstream&limit=1" + (after is null ? "" : "&after=" + after));
+            seen.AddRange(one.Ids());
+            if (!one.GetProperty("has_more").GetBoolean())
+            {
+                break;
+            }
+            string last = one.GetProperty("last_id").GetString()!;
+            Assert.NotEqual(after, last);
+            after = last;
+        }
+        Assert.Equal(added.Order(StringComparer.Ordinal), seen.Order(StringComparer.Ordinal));
         var query = fixture.OpenAI.Requests.Last(r => r.Method == "GET" && r.Path.EndsWith("/files", StringComparison.Ordinal)).Query;
-        Assert.Contains("after=" + added[1], query, StringComparison.Ordinal);
         Assert.Contains("limit=1", query, StringComparison.Ordinal);
 
         // Without source=upstream (all the SDK can send, the provider as a header) it is Wharf's catalog: its ids only.
         OpenAIFileCollection listed = await fixture.FileClientFor("openai").GetFilesAsync();
         Assert.All(listed, f => Assert.Equal(27, f.Id.Length));
-        Assert.DoesNotContain(listed, f => added.Contains(f.Id));
+        Assert.DoesNotContain(listed, f => added.Contains(f.Id) || natives.Contains(f.Id));
 
         using var bad = await client.GetAsync("/v1/files?provider=openai&source=elsewhere");
         await Wire.AssertErrorAsync(bad, 400, "source", "invalid_source");
         using var none = await client.GetAsync("/v1/files?source=upstream");
         await Wire.AssertErrorAsync(none, 400, "provider");
+    }
+
+    [Fact]
+    public async Task Another_workspaces_upstream_copy_is_neither_listed_nor_usable()
+    {
+        var (_, owner, _) = await TenantAsync("owner");
+        var (_, intruder, _) = await TenantAsync("intruder");
+        byte[] content = Encoding.UTF8.GetBytes("owner's secret " + Guid.NewGuid());
+        using (var sent = await PostFileAsync(owner, content, "/v1/files?provider=openai"))
+        {
+            Assert.True(sent.IsSuccessStatusCode);
+        }
+        string theirUpstream = Upstream(fixture.OpenAI, Assert.Single(fixture.OpenAI.Files, f => f.Content.AsSpan().SequenceEqual(content)).Id).Id;
+
+        var listed = await Wire.GetJsonAsync(intruder, "/v1/files?provider=openai&source=upstream");
+        Assert.DoesNotContain(theirUpstream, listed.Ids());
+        var ownerListed = await Wire.GetJsonAsync(owner, "/v1/files?provider=openai&source=upstream");
+        Assert.Contains(theirUpstream, ownerListed.Ids());
+
+        int chats = fixture.OpenAI.Requests.Count(r => r.Path.EndsWith("/chat/completions", StringComparison.Ordinal));
+        var chat = new
+        {
+            model = "openai/gpt-4o-mini",
+            messages = new object[] { new { role = "user", content = new object[] { new { type = "file", file = new { file_id = theirUpstream } } } } },
+        };
+        using var answer = await intruder.PostAsync("/v1/chat/completions",
+            new StringContent(JsonSerializer.Serialize(chat), Encoding.UTF8, "application/json"));
+        var error = await Wire.AssertErrorAsync(answer, 400, "messages[0].content[0].file.file_id", "file_not_found");
+        Assert.Equal($"No such File object: {theirUpstream}", error.GetProperty("message").GetString());
+        Assert.Equal(chats, fixture.OpenAI.Requests.Count(r => r.Path.EndsWith("/chat/completions", StringComparison.Ordinal)));
     }
 }
