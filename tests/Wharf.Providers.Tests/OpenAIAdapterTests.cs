@@ -290,4 +290,66 @@ public sealed class OpenAIAdapterTests(OpenAISimulatorFixture fixture) : IClassF
         Assert.IsType<TimeoutException>(error.InnerException);
         pause.Release();
     }
+
+    [Fact]
+    public async Task AJsonAnswerLargerThanTheCheckedBoundAndSentChunkedArrivesWholeAndByteExact()
+    {
+        // The rest beyond the bound is far more than a connection drains when its answer is let go unread.
+        byte[] answer = LargeJson(Wharf.Providers.Http.OpenAIWire.MaxCheckedAnswerBytes + (40 << 20) + 17);
+        _sim.Enqueue(Fault.ChunkedJson(answer));
+        var outcome = await Provider.SendModelRequestAsync(Chat(), CancellationToken.None);
+        Assert.True(outcome.IsOk, outcome.Failure?.ToString());
+        await using var response = outcome.Value;
+        Assert.False(response.IsEventStream);
+
+        var received = new MemoryStream();
+        await response.Content.CopyToAsync(received).WaitAsync(TimeSpan.FromSeconds(60));
+        Assert.Equal(answer.Length, received.Length);
+        Assert.True(answer.AsSpan().SequenceEqual(received.GetBuffer().AsSpan(0, (int)received.Length)), "The answer arrived altered.");
+    }
+
+    [Fact]
+    public async Task TheUncheckedRestOfALargeJsonAnswerFailsItsReadWhenTheUpstreamGoesSilentForTheTimeout()
+    {
+        var last = new Hold();
+        byte[] answer = LargeJson(Wharf.Providers.Http.OpenAIWire.MaxCheckedAnswerBytes + (3 << 20));
+        _sim.Enqueue(Fault.ChunkedJson(answer, lastPieceWhen: last));
+        var outcome = await Provider.SendModelRequestAsync(Chat(), CancellationToken.None);
+        Assert.True(outcome.IsOk, outcome.Failure?.ToString());
+        await using var response = outcome.Value;
+
+        // Everything before the held last piece (the simulator's pieces are 1 MiB) is readable...
+        long beforeLast = (answer.Length - 1L) >> 20 << 20;
+        byte[] buffer = new byte[1 << 16];
+        for (long total = 0; total < beforeLast;)
+        {
+            int read = await response.Content.ReadAsync(buffer.AsMemory(0, (int)Math.Min(buffer.Length, beforeLast - total))).AsTask().WaitAsync(TimeSpan.FromSeconds(30));
+            Assert.True(read > 0, "The answer ended early.");
+            total += read;
+        }
+
+        // ...then nothing comes: the next read fails once the timeout has passed.
+        var stalled = response.Content.ReadAsync(buffer).AsTask();
+        _harness.Time.Advance(TimeSpan.FromSeconds(29));
+        Assert.False(stalled.IsCompleted);
+        var error = await Assert.ThrowsAsync<IOException>(() => _harness.AdvanceUntilDoneAsync(stalled, TimeSpan.FromSeconds(1)));
+        Assert.IsType<TimeoutException>(error.InnerException);
+        last.Release();
+    }
+
+    /// <summary>A chat completion object padded with pseudo-random letters to <paramref name="length"/> bytes.</summary>
+    private static byte[] LargeJson(int length)
+    {
+        byte[] head = Encoding.UTF8.GetBytes("{\"id\":\"chatcmpl-large\",\"object\":\"chat.completion\",\"padding\":\"");
+        byte[] tail = Encoding.UTF8.GetBytes("\"}");
+        byte[] json = new byte[length];
+        head.CopyTo(json, 0);
+        var random = new Random(7);
+        for (int i = head.Length; i < length - tail.Length; i++)
+        {
+            json[i] = (byte)('a' + random.Next(26));
+        }
+        tail.CopyTo(json, length - tail.Length);
+        return json;
+    }
 }

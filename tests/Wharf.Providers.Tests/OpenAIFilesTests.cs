@@ -84,6 +84,43 @@ public sealed class OpenAIFilesTests(OpenAISimulatorFixture fixture) : IClassFix
     }
 
     [Fact]
+    public async Task AnUploadTheUpstreamStopsReadingTimesOutInsteadOfHangingAndItsBodyIsLeftUnfinished()
+    {
+        var hold = new Hold();
+        _sim.HoldRequestBodies = hold;
+        int completed = _sim.Completed;
+        int files = _sim.Files.Count;
+        var source = new ZeroStream(1L << 30);
+        var upload = Provider.UploadFileAsync(new UpstreamFileUpload(source, source.Length, "big.bin", "batch", null), CancellationToken.None);
+        await _sim.WaitForInFlightAsync(1).WaitAsync(TimeSpan.FromSeconds(10));
+
+        // The upstream reads nothing: once the buffers between are full, the writes stall.
+        await source.WaitForStallAsync().WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.True(source.Position < source.Length);
+        _harness.Time.Advance(TimeSpan.FromSeconds(299));
+        Assert.False(upload.IsCompleted);
+
+        var failure = (await _harness.AdvanceUntilDoneAsync(upload, TimeSpan.FromSeconds(1))).Failure!;
+        Assert.Equal(UpstreamFailureKind.Timeout, failure.Kind);
+
+        // The connection is gone: once the upstream reads again, it finds the body cut short and stores nothing.
+        hold.Release();
+        await _sim.WaitForCompletedAsync(completed + 1).WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(files, _sim.Files.Count);
+    }
+
+    [Fact]
+    public async Task AnUploadThatKeepsMovingIsNotCutByTheTimeoutHoweverLongItTakesInAll()
+    {
+        // Each piece of the file takes two thirds of the (300 s) timeout to read: ten of them, far more in all.
+        var source = new ZeroStream(10 * 64 * 1024, onRead: () => _harness.Time.Advance(TimeSpan.FromSeconds(200)), pieceBytes: 64 * 1024);
+        var outcome = await Provider.UploadFileAsync(new UpstreamFileUpload(source, source.Length, "slow.bin", "batch", null), CancellationToken.None)
+            .WaitAsync(TimeSpan.FromSeconds(20));
+        Assert.True(outcome.IsOk, outcome.Failure?.ToString());
+        Assert.Equal(source.Length, outcome.Value.Bytes);
+    }
+
+    [Fact]
     public async Task ADeleteRemovesTheUpstreamsCopyAndAnUnknownIdCountsAsDeleted()
     {
         var file = _sim.AddFile("a.txt", "assistants", [1, 2, 3]);
@@ -139,6 +176,70 @@ public sealed class OpenAIFilesTests(OpenAISimulatorFixture fixture) : IClassFix
         _sim.Enqueue(Fault.Status(401));
         var failure = (await Provider.ListFilesAsync(new UpstreamFileQuery(null, null, null, null), CancellationToken.None)).Failure!;
         Assert.Equal(FailureCategory.CredentialsInvalidOrForbidden, failure.Category);
+    }
+
+    /// <summary>
+    /// <paramref name="length"/> zero bytes, at most <paramref name="pieceBytes"/> a read, each read first running
+    /// <paramref name="onRead"/>; tells when the reads stop (the writer they feed is stalled).
+    /// </summary>
+    private sealed class ZeroStream(long length, Action? onRead = null, int pieceBytes = int.MaxValue) : Stream
+    {
+        private long _position;
+
+        public override bool CanRead => true;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => false;
+
+        public override long Length => length;
+
+        public override long Position
+        {
+            get => Interlocked.Read(ref _position);
+            set => throw new NotSupportedException();
+        }
+
+        /// <summary>Completes once no read came for half a second while the stream was not at its end.</summary>
+        public async Task WaitForStallAsync()
+        {
+            long seen = -1;
+            while (true)
+            {
+                await Task.Delay(500);
+                long now = Position;
+                if (now == seen && now < length)
+                {
+                    return;
+                }
+                seen = now;
+            }
+        }
+
+        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            onRead?.Invoke();
+            int count = (int)Math.Min(Math.Min(buffer.Length, pieceBytes), length - Position);
+            buffer.Span[..count].Clear();
+            Interlocked.Add(ref _position, count);
+            return ValueTask.FromResult(count);
+        }
+
+        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+            ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException("Read asynchronously.");
+
+        public override void Flush()
+        {
+        }
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 
     /// <summary>Gives <paramref name="first"/> at once, then <paramref name="second"/> once <paramref name="gate"/> completes.</summary>

@@ -26,6 +26,12 @@ public abstract record Fault
     /// <summary>200 with <c>Content-Type: application/json</c> and a body that is not JSON.</summary>
     public static Fault MalformedJson() => new MalformedJsonFault();
 
+    /// <summary>
+    /// 200 with <c>Content-Type: application/json</c> and this body, sent chunked (no <c>Content-Length</c>) in flushed
+    /// pieces; with <paramref name="lastPieceWhen"/>, the last piece only once it is released.
+    /// </summary>
+    public static Fault ChunkedJson(byte[] body, Hold? lastPieceWhen = null) => new ChunkedJsonFault(body, lastPieceWhen);
+
     /// <summary>Closes the connection without answering.</summary>
     public static Fault CloseConnection() => new CloseConnectionFault();
 
@@ -48,6 +54,8 @@ public sealed record StatusFault(int Code, string? Body, IReadOnlyDictionary<str
 public sealed record DelayFault(TimeSpan Duration) : Fault;
 
 public sealed record MalformedJsonFault : Fault;
+
+public sealed record ChunkedJsonFault(byte[] Body, Hold? LastPieceWhen) : Fault;
 
 public sealed record CloseConnectionFault : Fault;
 

@@ -90,6 +90,12 @@ public abstract class UpstreamSimulator : IAsyncDisposable
     /// <summary>The fault for every request that no queued fault or model rule caught; null: answer normally.</summary>
     public Fault? Always { get; set; }
 
+    /// <summary>
+    /// While set, no request's body is read until it is released (or the client goes away): an upstream that stops
+    /// reading what it is sent, so that the client's writes stall once the buffers between are full.
+    /// </summary>
+    public Hold? HoldRequestBodies { get; set; }
+
     public IReadOnlyList<RecordedRequest> Requests
     {
         get
@@ -136,6 +142,7 @@ public abstract class UpstreamSimulator : IAsyncDisposable
         _queued.Clear();
         _byModel.Clear();
         Always = null;
+        HoldRequestBodies = null;
     }
 
     /// <summary>Adds a file as if it had been uploaded earlier.</summary>
@@ -268,6 +275,10 @@ public abstract class UpstreamSimulator : IAsyncDisposable
         byte[] requestBody = [];
         UploadedFile? upload = null;
         string? uploadProblem = null;
+        if (HoldRequestBodies is { } bodies)
+        {
+            await bodies.Released.WaitAsync(aborted);
+        }
         if (route.Operation == SimulatedOperation.FileUpload)
         {
             (upload, uploadProblem) = await ReadUploadAsync(request, aborted);
@@ -335,6 +346,19 @@ public abstract class UpstreamSimulator : IAsyncDisposable
                 break;
             case MalformedJsonFault:
                 await WriteJsonAsync(context, 200, "{\"id\": \"chatcmpl-broken\", \"object\": \"chat.completion\", \"choices\": [");
+                return Served.Answered;
+            case ChunkedJsonFault chunked:
+                context.Response.StatusCode = 200;
+                context.Response.ContentType = "application/json";
+                for (int offset = 0; offset < chunked.Body.Length; offset += 1 << 20)
+                {
+                    if (chunked.LastPieceWhen is { } last && offset + (1 << 20) >= chunked.Body.Length)
+                    {
+                        await last.Released.WaitAsync(aborted);
+                    }
+                    await context.Response.Body.WriteAsync(chunked.Body.AsMemory(offset, Math.Min(1 << 20, chunked.Body.Length - offset)), aborted);
+                    await context.Response.Body.FlushAsync(aborted);
+                }
                 return Served.Answered;
             case CloseConnectionFault:
                 return Served.Aborted;

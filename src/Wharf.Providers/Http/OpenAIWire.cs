@@ -79,7 +79,7 @@ internal sealed class OpenAIWire(ProviderContext context, HttpClient http, IOpen
     /// answer is a (retryable) failure before anything reaches the client.
     /// </summary>
     /// <param name="linkedToken">The caller's token linked with the deadline's.</param>
-    private static async Task<UpstreamOutcome<ModelResponse>> ReadCheckedAnswerAsync(
+    private async Task<UpstreamOutcome<ModelResponse>> ReadCheckedAnswerAsync(
         HttpResponseMessage response, UpstreamDeadline deadline, CancellationToken cancellationToken, CancellationToken linkedToken)
     {
         int status = (int)response.StatusCode;
@@ -87,36 +87,40 @@ internal sealed class OpenAIWire(ProviderContext context, HttpClient http, IOpen
         long? declared = response.Content.Headers.ContentLength;
         if (declared > MaxCheckedAnswerBytes)
         {
-            return new ModelResponse(status, contentType, await response.Content.ReadAsStreamAsync(cancellationToken), new DisposeOnce(response));
+            return new ModelResponse(status, contentType, Idle(await response.Content.ReadAsStreamAsync(cancellationToken)), new DisposeOnce(response));
         }
         // Read into a pooled buffer, one byte larger than the declared length so that the end shows in one read;
         // it goes back to the pool when the answer is disposed (or at once, when no answer is handed on).
         byte[] buffer = ArrayPool<byte>.Shared.Rent(declared is { } length ? (int)length + 1 : FirstBufferBytes);
         int filled = 0;
         bool handedOn = false;
+        // Disposed here unless it is handed on (then the answer's reader reads the rest of it, and disposes it).
+        Stream? body = null;
         try
         {
-            await using (var body = await response.Content.ReadAsStreamAsync(linkedToken))
+            body = await response.Content.ReadAsStreamAsync(linkedToken);
+            int read;
+            while ((read = await body.ReadAsync(buffer.AsMemory(filled), linkedToken)) > 0)
             {
-                int read;
-                while ((read = await body.ReadAsync(buffer.AsMemory(filled), linkedToken)) > 0)
+                filled += read;
+                if (filled > MaxCheckedAnswerBytes)
                 {
-                    filled += read;
-                    if (filled > MaxCheckedAnswerBytes)
-                    {
-                        // Too large to hold: the part read so far, then the rest as it comes, unchecked.
-                        handedOn = true;
-                        return new ModelResponse(status, contentType, new ConcatenatedStream(new PooledBufferStream(buffer, filled), body), new DisposeOnce(response));
-                    }
-                    if (filled == buffer.Length)
-                    {
-                        byte[] larger = ArrayPool<byte>.Shared.Rent(buffer.Length * 2);
-                        buffer.AsSpan(0, filled).CopyTo(larger);
-                        ArrayPool<byte>.Shared.Return(buffer);
-                        buffer = larger;
-                    }
+                    // Too large to hold: the part read so far, then the rest as it comes, unchecked.
+                    var rest = Idle(body);
+                    body = null;
+                    handedOn = true;
+                    return new ModelResponse(status, contentType, new ConcatenatedStream(new PooledBufferStream(buffer, filled), rest), new DisposeOnce(response));
+                }
+                if (filled == buffer.Length)
+                {
+                    byte[] larger = ArrayPool<byte>.Shared.Rent(buffer.Length * 2);
+                    buffer.AsSpan(0, filled).CopyTo(larger);
+                    ArrayPool<byte>.Shared.Return(buffer);
+                    buffer = larger;
                 }
             }
+            await body.DisposeAsync();
+            body = null;
             response.Dispose();
             if (!IsOneJsonValue(buffer.AsSpan(0, filled)))
             {
@@ -137,12 +141,19 @@ internal sealed class OpenAIWire(ProviderContext context, HttpClient http, IOpen
         }
         finally
         {
+            if (body is not null)
+            {
+                await body.DisposeAsync();
+            }
             if (!handedOn)
             {
                 ArrayPool<byte>.Shared.Return(buffer);
             }
         }
     }
+
+    /// <summary>The rest of an answer as handed on unchecked: each read must bring something within the timeout.</summary>
+    private UpstreamBodyStream Idle(Stream body) => new(body, new UpstreamDeadline(context.Time, context.Timeout));
 
     private static bool IsOneJsonValue(ReadOnlySpan<byte> body)
     {
@@ -166,8 +177,10 @@ internal sealed class OpenAIWire(ProviderContext context, HttpClient http, IOpen
     {
         using var deadline = new UpstreamDeadline(context.Time, context.Timeout);
         var request = NewRequest(HttpMethod.Post, dialect.FilesUri(null, ""));
-        // The timeout counts from the last byte sent: a large file takes what it takes.
-        request.Content = new MultipartFileContent(upload.Content, upload.Length, upload.Filename, upload.Purpose, upload.ContentType, deadline.Arm);
+        // A progress timeout: the connection, each write of the body and then the answer must each come within the
+        // timeout (a large file takes what it takes, an upstream that stops reading it fails the upload).
+        request.Content = new MultipartFileContent(upload.Content, upload.Length, upload.Filename, upload.Purpose, upload.ContentType, deadline);
+        deadline.Arm();
         var answer = await SendForJsonAsync(request, deadline, UpstreamWireJson.Default.FileObjectWire, cancellationToken);
         if (!answer.IsOk)
         {
