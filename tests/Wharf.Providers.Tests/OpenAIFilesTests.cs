@@ -182,15 +182,9 @@ public sealed class OpenAIFilesTests(OpenAISimulatorFixture fixture) : IClassFix
     /// <paramref name="length"/> zero bytes, at most <paramref name="pieceBytes"/> a read, each read first running
     /// <paramref name="onRead"/>; tells when the reads stop (the writer they feed is stalled).
     /// </summary>
-    private sealed class ZeroStream(long length, Action? onRead = null, int pieceBytes = int.MaxValue) : Stream
+    private sealed class ZeroStream(long length, Action? onRead = null, int pieceBytes = int.MaxValue) : AsyncReadOnlyStream
     {
         private long _position;
-
-        public override bool CanRead => true;
-
-        public override bool CanSeek => false;
-
-        public override bool CanWrite => false;
 
         public override long Length => length;
 
@@ -226,32 +220,12 @@ public sealed class OpenAIFilesTests(OpenAISimulatorFixture fixture) : IClassFix
             return ValueTask.FromResult(count);
         }
 
-        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-            ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
-
-        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException("Read asynchronously.");
-
-        public override void Flush()
-        {
-        }
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-        public override void SetLength(long value) => throw new NotSupportedException();
-
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 
     /// <summary>Gives <paramref name="first"/> at once, then <paramref name="second"/> once <paramref name="gate"/> completes.</summary>
-    private sealed class GatedStream(byte[] first, byte[] second, Task gate) : Stream
+    private sealed class GatedStream(byte[] first, byte[] second, Task gate) : AsyncReadOnlyStream
     {
         private int _position;
-
-        public override bool CanRead => true;
-
-        public override bool CanSeek => false;
-
-        public override bool CanWrite => false;
 
         public override long Length => throw new NotSupportedException();
 
@@ -274,6 +248,19 @@ public sealed class OpenAIFilesTests(OpenAISimulatorFixture fixture) : IClassFix
             _position += count;
             return count;
         }
+
+    }
+
+    /// <summary>A stream read only asynchronously, forward, and never written.</summary>
+    private abstract class AsyncReadOnlyStream : Stream
+    {
+        public override bool CanRead => true;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => false;
+
+        public abstract override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default);
 
         public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
             ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
