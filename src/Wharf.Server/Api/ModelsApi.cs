@@ -49,6 +49,9 @@ internal static class ModelsApi
         var body = await ReadBodyAsync(context.Request, options.MaxBodyBytes, cancellationToken);
         if (!body.IsOk)
         {
+            // The rest of the body is not read: the connection ends with this answer, and says so, so that a client
+            // does not send its next request on a connection the server is closing.
+            context.Response.Headers.Connection = "close";
             return body.Error.ToResult();
         }
         var answer = await service.SendAsync(context.WorkspaceOf(), endpoint, body.Value, RequestedProvider(context.Request), cancellationToken);
