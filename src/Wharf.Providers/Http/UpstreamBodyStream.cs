@@ -5,22 +5,8 @@ namespace Wharf.Providers.Http;
 /// timeout, else it fails with an <see cref="IOException"/> (a stalled upstream ends the stream like a dropped one).
 /// The caller's token cancels a read as such.
 /// </summary>
-internal sealed class UpstreamBodyStream(Stream inner, UpstreamDeadline idle) : Stream
+internal sealed class UpstreamBodyStream(Stream inner, UpstreamDeadline idle) : ForwardReadStream
 {
-    public override bool CanRead => true;
-
-    public override bool CanSeek => false;
-
-    public override bool CanWrite => false;
-
-    public override long Length => throw new NotSupportedException();
-
-    public override long Position
-    {
-        get => throw new NotSupportedException();
-        set => throw new NotSupportedException();
-    }
-
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
         idle.Arm();
@@ -38,21 +24,6 @@ internal sealed class UpstreamBodyStream(Stream inner, UpstreamDeadline idle) : 
             idle.Disarm();
         }
     }
-
-    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-        ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
-
-    public override int Read(byte[] buffer, int offset, int count) => ReadAsync(buffer, offset, count).GetAwaiter().GetResult();
-
-    public override void Flush()
-    {
-    }
-
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-    public override void SetLength(long value) => throw new NotSupportedException();
-
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
     protected override void Dispose(bool disposing)
     {
