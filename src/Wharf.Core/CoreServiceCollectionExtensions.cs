@@ -2,6 +2,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using Wharf.Core.Auth;
+using Wharf.Core.Batches;
 using Wharf.Core.Files;
 using Wharf.Core.Ids;
 using Wharf.Core.Routing;
@@ -37,6 +38,8 @@ public static class CoreServiceCollectionExtensions
         services.TryAddSingleton<ModelRouter>();
         services.TryAddSingleton<ModelDispatcher>();
         services.TryAddSingleton<ModelRequestService>();
+        services.TryAddSingleton<BatchSignals>();
+        services.TryAddSingleton<BatchService>();
         return services;
     }
 }

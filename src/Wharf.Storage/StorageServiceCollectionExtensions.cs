@@ -38,6 +38,7 @@ public static class StorageServiceCollectionExtensions
         services.AddSingleton<IWorkspaceCatalog, SqliteWorkspaceCatalog>();
         services.AddSingleton<IUploadCatalog, SqliteUploadCatalog>();
         services.AddSingleton<IFileCopyCatalog, SqliteFileCopyCatalog>();
+        services.AddSingleton<IBatchCatalog, SqliteBatchCatalog>();
         services.AddSingleton<IBlobStore>(sp =>
         {
             sp.GetRequiredService<DataDirectoryLock>();

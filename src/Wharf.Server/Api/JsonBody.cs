@@ -59,6 +59,10 @@ internal sealed class JsonBody
 
     public Field<int?> Int32(string name) => Get(name, JsonValueKind.Number, v => v.TryGetInt32(out int n) ? n : (int?)null, "an integer");
 
+    /// <summary>The field's JSON text, whatever its kind (for a value checked elsewhere); null when absent or null.</summary>
+    public string? Raw(string name) =>
+        _root.TryGetProperty(name, out var value) && value.ValueKind != JsonValueKind.Null ? value.GetRawText() : null;
+
     public Field<IReadOnlyList<string>?> Strings(string name)
     {
         if (!_root.TryGetProperty(name, out var value) || value.ValueKind == JsonValueKind.Null)

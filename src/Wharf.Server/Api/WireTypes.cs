@@ -182,5 +182,77 @@ internal sealed record ProviderList(IReadOnlyList<ProviderObject> Data)
 [JsonSerializable(typeof(KeyObject))]
 [JsonSerializable(typeof(AdminList<WorkspaceObject>))]
 [JsonSerializable(typeof(AdminList<KeyObject>))]
+[JsonSerializable(typeof(BatchObject))]
+[JsonSerializable(typeof(BatchList))]
 [JsonSerializable(typeof(Errors.ErrorEnvelope))]
 internal sealed partial class WireJsonContext : JsonSerializerContext;
+
+/// <summary>OpenAI's batch object, every key written (null where empty), plus Wharf's <c>execution</c> and <c>provider</c>.</summary>
+internal sealed record BatchObject(
+    [property: JsonPropertyOrder(-2)] string Id,
+    string Endpoint,
+    BatchErrorList? Errors,
+    string InputFileId,
+    string CompletionWindow,
+    string Status,
+    string? OutputFileId,
+    string? ErrorFileId,
+    long CreatedAt,
+    long? InProgressAt,
+    long? ExpiresAt,
+    long? FinalizingAt,
+    long? CompletedAt,
+    long? FailedAt,
+    long? ExpiredAt,
+    long? CancellingAt,
+    long? CancelledAt,
+    BatchCountsObject RequestCounts,
+    BatchUsageObject Usage,
+    IReadOnlyDictionary<string, string>? Metadata,
+    string Execution,
+    string? Provider)
+{
+    [JsonPropertyOrder(-1)]
+    public string Object => "batch";
+
+    public static BatchObject From(Wharf.Core.Batches.BatchRecord b) => new(
+        b.Id, b.Endpoint,
+        b.Errors.Count == 0 ? null : new BatchErrorList([.. b.Errors.Select(e => new BatchErrorObject(e.Code, e.Message, e.Param, e.Line))]),
+        b.InputFileId, b.CompletionWindow, b.Status, b.OutputFileId, b.ErrorFileId,
+        b.CreatedAt, b.InProgressAt, b.ExpiresAt, b.FinalizingAt, b.CompletedAt, b.FailedAt, b.ExpiredAt, b.CancellingAt, b.CancelledAt,
+        new BatchCountsObject(b.RequestCounts.Total, b.RequestCounts.Completed, b.RequestCounts.Failed),
+        new BatchUsageObject(
+            b.Usage.InputTokens, new BatchInputTokensDetails(b.Usage.CachedTokens),
+            b.Usage.OutputTokens, new BatchOutputTokensDetails(b.Usage.ReasoningTokens),
+            b.Usage.TotalTokens),
+        b.Metadata, b.Execution, b.Native?.Provider ?? b.Provider);
+}
+
+internal sealed record BatchErrorList(IReadOnlyList<BatchErrorObject> Data)
+{
+    [JsonPropertyOrder(-1)]
+    public string Object => "list";
+}
+
+internal sealed record BatchErrorObject(string Code, string Message, string? Param, int? Line);
+
+internal sealed record BatchCountsObject(int Total, int Completed, int Failed);
+
+internal sealed record BatchUsageObject(
+    long InputTokens, BatchInputTokensDetails InputTokensDetails, long OutputTokens, BatchOutputTokensDetails OutputTokensDetails, long TotalTokens);
+
+internal sealed record BatchInputTokensDetails(long CachedTokens);
+
+internal sealed record BatchOutputTokensDetails(long ReasoningTokens);
+
+internal sealed record BatchList(IReadOnlyList<BatchObject> Data, string? FirstId, string? LastId, bool HasMore)
+{
+    [JsonPropertyOrder(-1)]
+    public string Object => "list";
+
+    public static BatchList From(Page<Wharf.Core.Batches.BatchRecord> page)
+    {
+        var data = page.Items.Select(BatchObject.From).ToArray();
+        return new BatchList(data, data.Length > 0 ? data[0].Id : null, data.Length > 0 ? data[^1].Id : null, page.HasMore);
+    }
+}

@@ -2,6 +2,7 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using Wharf.Core;
 using Wharf.Core.Auth;
+using Wharf.Core.Batches;
 using Wharf.Core.Files;
 using Wharf.Providers;
 using Wharf.Server.Api;
@@ -32,6 +33,10 @@ internal static class WharfHostingExtensions
 
         services.AddOptions<ProviderFilesOptions>().BindConfiguration(ProviderFilesOptions.Section).ValidateDataAnnotations()
             .Validate(o => o.RetryBaseSeconds <= o.RetryMaxSeconds, "Wharf:ProviderFiles:RetryBaseSeconds must not exceed Wharf:ProviderFiles:RetryMaxSeconds.")
+            .ValidateOnStart();
+
+        services.AddOptions<BatchesOptions>().BindConfiguration(BatchesOptions.Section).ValidateDataAnnotations()
+            .Validate(o => o.NativePollMinSeconds <= o.NativePollMaxSeconds, "Wharf:Batches:NativePollMinSeconds must not exceed Wharf:Batches:NativePollMaxSeconds.")
             .ValidateOnStart();
 
         services.AddOptions<ServerLimitsOptions>().BindConfiguration(ServerLimitsOptions.Section).ValidateDataAnnotations().ValidateOnStart();
@@ -100,7 +105,7 @@ internal static class WharfHostingExtensions
         var filesOptions = app.Services.GetRequiredService<IOptions<FilesOptions>>();
         foreach (string prefix in ApiPrefixes)
         {
-            app.MapGroup(prefix).MapFilesApi(filesOptions).MapUploadsApi().MapProvidersApi().MapModelRequests(app.Services);
+            app.MapGroup(prefix).MapFilesApi(filesOptions).MapUploadsApi().MapBatchesApi().MapProvidersApi().MapModelRequests(app.Services);
         }
         if (!string.IsNullOrEmpty(app.Services.GetRequiredService<IOptions<WharfOptions>>().Value.Auth.AdminKey))
         {

@@ -17,7 +17,7 @@ namespace Wharf.Storage.Sqlite;
 /// </summary>
 internal sealed class SqliteDatabase : IDisposable
 {
-    private const int SchemaVersion = 5;
+    private const int SchemaVersion = 6;
     private const int MaxWritesPerCommit = 256;
     private const int MaxIdleReaders = 16;
     private readonly string _connectionString;
@@ -490,6 +490,10 @@ internal sealed class SqliteDatabase : IDisposable
         {
             AddProviderCopies(command);
         }
+        if (version < 6)
+        {
+            AddBatches(command);
+        }
         command.CommandText = $"PRAGMA user_version={SchemaVersion};";
         command.ExecuteNonQuery();
         transaction.Commit();
@@ -559,6 +563,93 @@ internal sealed class SqliteDatabase : IDisposable
             CREATE INDEX IF NOT EXISTS ix_copy_intents_started ON copy_intents(started_at);
 
             DROP INDEX IF EXISTS ix_files_provider;
+            """;
+        command.ExecuteNonQuery();
+    }
+
+    /// <summary>
+    /// Version 6: batches. <c>batches</c> holds each batch with its lease (<c>lease_owner</c> until
+    /// <c>lease_until</c>, unix milliseconds); <c>batch_chunks</c> the blobs of its result lines (each also a row of
+    /// <c>upload_parts</c> with the batch's id as its upload, so that its result files are segmented files like an
+    /// upload's); <c>batch_lines</c> its done lines. <c>webhook_events</c> is the outbox of events to deliver, and a
+    /// workspace gets its webhook URL and the secret that signs them.
+    /// </summary>
+    private static void AddBatches(SqliteCommand command)
+    {
+        command.CommandText = """
+            CREATE TABLE IF NOT EXISTS batches (
+                workspace_id TEXT NOT NULL,
+                id TEXT NOT NULL,
+                endpoint TEXT NOT NULL,
+                input_file_id TEXT NOT NULL,
+                completion_window TEXT NOT NULL,
+                execution TEXT NOT NULL,
+                provider TEXT,
+                status TEXT NOT NULL,
+                created_at INTEGER NOT NULL,
+                expires_at INTEGER NOT NULL,
+                in_progress_at INTEGER,
+                finalizing_at INTEGER,
+                completed_at INTEGER,
+                failed_at INTEGER,
+                expired_at INTEGER,
+                cancelling_at INTEGER,
+                cancelled_at INTEGER,
+                output_file_id TEXT,
+                error_file_id TEXT,
+                errors TEXT,
+                metadata TEXT,
+                output_expires_after INTEGER,
+                total INTEGER NOT NULL DEFAULT 0,
+                completed INTEGER NOT NULL DEFAULT 0,
+                failed INTEGER NOT NULL DEFAULT 0,
+                input_tokens INTEGER NOT NULL DEFAULT 0,
+                cached_tokens INTEGER NOT NULL DEFAULT 0,
+                output_tokens INTEGER NOT NULL DEFAULT 0,
+                reasoning_tokens INTEGER NOT NULL DEFAULT 0,
+                total_tokens INTEGER NOT NULL DEFAULT 0,
+                native_provider TEXT,
+                native_batch_id TEXT,
+                native_next_poll_at INTEGER,
+                native_polls INTEGER NOT NULL DEFAULT 0,
+                lease_owner TEXT,
+                lease_until INTEGER NOT NULL DEFAULT 0,
+                PRIMARY KEY (workspace_id, id)
+            ) WITHOUT ROWID;
+            CREATE UNIQUE INDEX IF NOT EXISTS ix_batches_id ON batches(id);
+            CREATE INDEX IF NOT EXISTS ix_batches_active ON batches(lease_until, id)
+                WHERE status IN ('validating', 'in_progress', 'finalizing', 'cancelling');
+
+            CREATE TABLE IF NOT EXISTS batch_chunks (
+                batch_id TEXT NOT NULL,
+                kind TEXT NOT NULL,
+                seq INTEGER NOT NULL,
+                part_id TEXT NOT NULL,
+                bytes INTEGER NOT NULL,
+                PRIMARY KEY (batch_id, kind, seq)
+            ) WITHOUT ROWID;
+
+            CREATE TABLE IF NOT EXISTS batch_lines (
+                batch_id TEXT NOT NULL,
+                line INTEGER NOT NULL,
+                PRIMARY KEY (batch_id, line)
+            ) WITHOUT ROWID;
+
+            CREATE TABLE IF NOT EXISTS webhook_events (
+                id TEXT NOT NULL PRIMARY KEY,
+                workspace_id TEXT NOT NULL,
+                type TEXT NOT NULL,
+                created_at INTEGER NOT NULL,
+                payload TEXT NOT NULL,
+                attempts INTEGER NOT NULL DEFAULT 0,
+                next_attempt_at INTEGER NOT NULL,
+                last_error TEXT,
+                delivered_at INTEGER
+            ) WITHOUT ROWID;
+            CREATE INDEX IF NOT EXISTS ix_webhook_events_due ON webhook_events(next_attempt_at) WHERE delivered_at IS NULL;
+
+            ALTER TABLE workspaces ADD COLUMN webhook_url TEXT;
+            ALTER TABLE workspaces ADD COLUMN webhook_secret TEXT;
             """;
         command.ExecuteNonQuery();
     }
