@@ -40,6 +40,7 @@ public static class CoreServiceCollectionExtensions
         services.TryAddSingleton<ModelRequestService>();
         services.TryAddSingleton<BatchSignals>();
         services.TryAddSingleton<BatchService>();
+        services.TryAddSingleton<BatchFinalizer>();
         return services;
     }
 }

@@ -10,6 +10,7 @@ public static class WharfIds
     public const string BatchRequestPrefix = "batch_req_";
     public const string WorkspacePrefix = "ws_";
     public const string KeyPrefix = "key_";
+    public const string EventPrefix = "evt_";
 
     public const int Base62Width = 22;
     public const int HexWidth = 32;
