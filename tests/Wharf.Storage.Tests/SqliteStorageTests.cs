@@ -24,6 +24,7 @@ internal sealed class EmbeddedBackend : IStorageBackend
         Blobs = new DiskBlobStore(BlobRoot);
         Uploads = new SqliteUploadCatalog(Database);
         Copies = new SqliteFileCopyCatalog(Database);
+        Batches = new SqliteBatchCatalog(Database);
     }
 
     public string DatabasePath { get; }
@@ -43,6 +44,8 @@ internal sealed class EmbeddedBackend : IStorageBackend
     public IUploadCatalog Uploads { get; }
 
     public IFileCopyCatalog Copies { get; }
+
+    public IBatchCatalog Batches { get; }
 
     public ValueTask DisposeAsync()
     {
@@ -274,6 +277,13 @@ public sealed class SqliteCatalogTests : IAsyncLifetime
         }
     }
 
+    /// <summary>Takes a database back to before version 6 (batches and webhooks), for the tests of older versions.</summary>
+    private const string DropVersion6 = """
+        DROP TABLE batches; DROP TABLE batch_chunks; DROP TABLE batch_lines; DROP TABLE webhook_events;
+        ALTER TABLE workspaces DROP COLUMN webhook_url; ALTER TABLE workspaces DROP COLUMN webhook_secret;
+
+        """;
+
     [Fact]
     public async Task MigrationIsIdempotent()
     {
@@ -298,7 +308,7 @@ public sealed class SqliteCatalogTests : IAsyncLifetime
 
         await _backend.Files.InsertAsync(TestFiles.Make(Ws, NewFileId()), CancellationToken.None);
         var first = await InspectAsync();
-        Assert.Equal(5, first.Version);
+        Assert.Equal(6, first.Version);
         Assert.Equal("wal", first.Journal);
         Assert.Contains("table:files", first.Objects);
         Assert.Contains("table:file_metadata", first.Objects);
@@ -561,6 +571,38 @@ public sealed class SqliteCatalogTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task AVersion5DatabaseIsMigratedWithBatchTablesAndItsWorkspacesKept()
+    {
+        await _backend.Workspaces.InsertWorkspaceAsync(new Workspace { Id = Ws, Name = "kept", CreatedAt = 1, StorageQuotaBytes = 99 }, CancellationToken.None);
+        _backend.Database.Dispose();
+        await using (var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = _backend.DatabasePath, Pooling = false }.ToString()))
+        {
+            await connection.OpenAsync();
+            await using var command = connection.CreateCommand();
+            command.CommandText = DropVersion6 + "PRAGMA user_version = 5;";
+            await command.ExecuteNonQueryAsync();
+        }
+
+        using var migrated = new SqliteDatabase(_backend.DatabasePath);
+        Assert.Equal(99, (await new SqliteWorkspaceCatalog(migrated).GetWorkspaceAsync(Ws, CancellationToken.None))?.StorageQuotaBytes);
+        var batches = new SqliteBatchCatalog(migrated);
+        var batch = new Wharf.Core.Batches.BatchRecord
+        {
+            Id = WharfIds.Hex(WharfIds.BatchPrefix, 1),
+            WorkspaceId = Ws,
+            Endpoint = "/v1/embeddings",
+            InputFileId = NewFileId(),
+            Execution = Wharf.Core.Batches.BatchExecution.Gateway,
+            Status = Wharf.Core.Batches.BatchStatus.Validating,
+            CreatedAt = 1,
+            ExpiresAt = 86_401,
+        };
+        Assert.True(await batches.InsertAsync(batch, CancellationToken.None));
+        Assert.Equal(batch.Id, (await batches.GetAsync(Ws, batch.Id, CancellationToken.None))?.Id);
+        Assert.Equal(6L, migrated.Query("PRAGMA user_version;", [], r => r.Int64(0), CancellationToken.None).Single());
+    }
+
+    [Fact]
     public async Task AVersion4DatabaseIsMigratedWithEmptyCopyTablesAndItsFilesKept()
     {
         var file = TestFiles.Make(Ws, NewFileId(), provider: "openai");
@@ -570,7 +612,7 @@ public sealed class SqliteCatalogTests : IAsyncLifetime
         {
             await connection.OpenAsync();
             await using var command = connection.CreateCommand();
-            command.CommandText = """
+            command.CommandText = DropVersion6 + """
                 DROP TABLE file_copies; DROP TABLE upstream_deletions; DROP TABLE copy_intents;
                 CREATE INDEX ix_files_provider ON files(workspace_id, provider, id);
                 PRAGMA user_version = 4;
@@ -589,7 +631,7 @@ public sealed class SqliteCatalogTests : IAsyncLifetime
         var indexes = migrated.Query("SELECT name FROM sqlite_schema WHERE type = 'index';", [], r => r.String(0), CancellationToken.None);
         Assert.DoesNotContain("ix_files_provider", indexes);
         Assert.Contains("ix_upstream_deletions_due", indexes);
-        Assert.Equal(5L, migrated.Query("PRAGMA user_version;", [], r => r.Int64(0), CancellationToken.None).Single());
+        Assert.Equal(6L, migrated.Query("PRAGMA user_version;", [], r => r.Int64(0), CancellationToken.None).Single());
     }
 
     [Fact]
@@ -609,7 +651,7 @@ public sealed class SqliteCatalogTests : IAsyncLifetime
         {
             await connection.OpenAsync();
             await using var command = connection.CreateCommand();
-            command.CommandText = "ALTER TABLE workspaces DROP COLUMN allowed_providers; PRAGMA user_version = 3;";
+            command.CommandText = DropVersion6 + "ALTER TABLE workspaces DROP COLUMN allowed_providers; PRAGMA user_version = 3;";
             await command.ExecuteNonQueryAsync();
         }
 
@@ -651,7 +693,7 @@ public sealed class SqliteCatalogTests : IAsyncLifetime
         {
             await connection.OpenAsync();
             await using var command = connection.CreateCommand();
-            command.CommandText = """
+            command.CommandText = DropVersion6 + """
                 DROP INDEX ix_uploads_workspace_pending;
                 ALTER TABLE uploads DROP COLUMN counted_bytes;
                 ALTER TABLE workspaces DROP COLUMN allowed_providers;

@@ -17,6 +17,8 @@ public interface IStorageBackend : IAsyncDisposable
     IUploadCatalog Uploads { get; }
 
     IFileCopyCatalog Copies { get; }
+
+    IBatchCatalog Batches { get; }
 }
 
 /// <summary>A clock the test moves by hand.</summary>
