@@ -241,4 +241,28 @@ public abstract partial class StorageConformanceTests
             FilesCreatedAt = 1,
         }, NodeA, Ct));
     }
+
+    [Fact]
+    public async Task ABatchEndingAfterItsWorkspaceWasDeletedLeavesNoFileAndNoPartRow()
+    {
+        await Backend.Workspaces.InsertWorkspaceAsync(new Workspace { Id = WsA, Name = "going", CreatedAt = 1 }, Ct);
+        var batch = await ClaimedAsync(NewBatch());
+        var chunk = Chunk(batch, BatchFileKind.Output, 10, 1);
+        Assert.True(await Batches.RecordChunkAsync(chunk, NodeA, Ct));
+        Assert.Equal([chunk.PartId], await Backend.Uploads.FindExistingPartsAsync([chunk.PartId], Ct));
+        Assert.True(await Backend.Workspaces.DeleteWorkspaceAsync(WsA, 2, Ct));
+
+        string outputId = NewFileId();
+        var ended = await Batches.FinalizeAsync(new BatchFinal
+        {
+            Batch = batch with { Status = BatchStatus.Failed, FailedAt = 3 },
+            OutputFileId = outputId,
+            ErrorFileId = NewFileId(),
+            FilesCreatedAt = 3,
+        }, NodeA, Ct);
+
+        Assert.Null(ended?.OutputFileId);
+        Assert.Null(await Catalog.GetAsync(WsA, outputId, Ct));
+        Assert.Empty(await Backend.Uploads.FindExistingPartsAsync([chunk.PartId], Ct)); // its blob is an orphan for the sweep
+    }
 }

@@ -320,7 +320,14 @@ internal sealed class SqliteBatchCatalog(SqliteDatabase database) : IBatchCatalo
         var inserted = await SqliteFileCatalog.InsertAsync(connection, transaction, file, bytes, cancellationToken);
         if (inserted != FileInsertOutcome.Inserted)
         {
-            return null; // the workspace was deleted: its sweep removes the chunks' parts with its files
+            // The workspace was deleted: the chunks belong to no file. Their rows go; the orphan sweep removes their blobs.
+            command.CommandText = """
+                DELETE FROM upload_parts WHERE upload_id = $batch AND file_id IS NULL
+                    AND id IN (SELECT part_id FROM batch_chunks WHERE batch_id = $batch AND kind = $kind);
+                DELETE FROM batch_chunks WHERE batch_id = $batch AND kind = $kind;
+                """;
+            await command.ExecuteNonQueryAsync(cancellationToken);
+            return null;
         }
         command.Parameters.AddWithValue("$file", fileId);
         command.CommandText = """
