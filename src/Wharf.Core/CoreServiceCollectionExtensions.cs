@@ -41,6 +41,7 @@ public static class CoreServiceCollectionExtensions
         services.TryAddSingleton<BatchSignals>();
         services.TryAddSingleton<BatchService>();
         services.TryAddSingleton<BatchFinalizer>();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IBatchExecution, GatewayBatchExecution>());
         return services;
     }
 }
