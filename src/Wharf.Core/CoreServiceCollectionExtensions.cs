@@ -8,6 +8,7 @@ using Wharf.Core.Ids;
 using Wharf.Core.Routing;
 using Wharf.Core.Tenancy;
 using Wharf.Core.Uploads;
+using Wharf.Core.Webhooks;
 
 namespace Wharf.Core;
 
@@ -41,6 +42,7 @@ public static class CoreServiceCollectionExtensions
         services.TryAddSingleton<BatchSignals>();
         services.TryAddSingleton<BatchService>();
         services.TryAddSingleton<BatchFinalizer>();
+        services.TryAddSingleton<WebhookSignals>();
         return services;
     }
 }
