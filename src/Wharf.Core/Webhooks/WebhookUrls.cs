@@ -25,6 +25,9 @@ public static class WebhookUrls
                 "invalid_webhook_url");
     }
 
-    /// <summary>The URL as a log may show it: scheme, host, port and path; never its user info, query or fragment.</summary>
-    public static string ForLog(Uri url) => url.GetComponents(UriComponents.SchemeAndServer | UriComponents.Path, UriFormat.UriEscaped);
+    /// <summary>
+    /// The URL as a log may show it: scheme, host and port. Never its user info, query or fragment, nor its path, which
+    /// many webhook receivers make a secret of its own (<c>/services/T0/B0/&lt;token&gt;</c>).
+    /// </summary>
+    public static string ForLog(Uri url) => url.GetComponents(UriComponents.SchemeAndServer, UriFormat.UriEscaped);
 }
