@@ -42,6 +42,7 @@ public static class CoreServiceCollectionExtensions
         services.TryAddSingleton<BatchSignals>();
         services.TryAddSingleton<BatchService>();
         services.TryAddSingleton<BatchFinalizer>();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IBatchExecution, GatewayBatchExecution>());
         services.TryAddSingleton<WebhookSignals>();
         return services;
     }
