@@ -62,6 +62,9 @@ public sealed class WebhookReceiver : IAsyncDisposable
     /// <summary>While set, a request gets no answer until the sender gives up on it.</summary>
     public bool Hang { get; set; }
 
+    /// <summary>Runs on each request before it is answered (e.g. to read what Wharf shows at that moment).</summary>
+    public Func<Received, Task>? OnReceipt { get; set; }
+
     /// <summary>Statuses for the next requests, in turn.</summary>
     public void AnswerInTurn(params int[] statuses)
     {
@@ -132,6 +135,10 @@ public sealed class WebhookReceiver : IAsyncDisposable
             context.Request.Method, context.Request.Path + context.Request.QueryString, context.Request.ContentType,
             context.Request.Headers["webhook-id"].FirstOrDefault(), context.Request.Headers["webhook-timestamp"].FirstOrDefault(),
             context.Request.Headers["webhook-signature"].FirstOrDefault(), body.ToArray());
+        if (OnReceipt is { } onReceipt)
+        {
+            await onReceipt(request);
+        }
         lock (_received)
         {
             _received.Add(request);
