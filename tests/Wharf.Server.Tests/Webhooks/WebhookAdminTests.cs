@@ -113,3 +113,28 @@ public sealed class WebhookAdminTests(ServerFixture fixture) : IClassFixture<Ser
         Assert.Equal(JsonValueKind.Null, (await _admin.GetWorkspaceAsync(id)).GetProperty("webhook_url").ValueKind);
     }
 }
+
+/// <summary>Webhook options are checked at start.</summary>
+public sealed class WebhookOptionsTests
+{
+    [Theory]
+    [InlineData("--Wharf:Webhooks:FirstRetrySeconds=11", "FirstRetrySeconds")]
+    [InlineData("--Wharf:Webhooks:TimeoutSeconds=0", "TimeoutSeconds")]
+    [InlineData("--Wharf:Webhooks:MaxConcurrencyPerWorkspace=17", "MaxConcurrencyPerWorkspace must not exceed")]
+    public async Task An_out_of_range_webhook_option_stops_the_start_naming_it(string arg, string named)
+    {
+        string data = Path.Combine(Path.GetTempPath(), "wharf-test-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            string output = await WharfServer.RunFailingStartAsync(data, [], [arg]);
+            Assert.Contains(named, output);
+        }
+        finally
+        {
+            if (Directory.Exists(data))
+            {
+                Directory.Delete(data, recursive: true);
+            }
+        }
+    }
+}
