@@ -8,6 +8,7 @@ using Wharf.Core.Ids;
 using Wharf.Core.Routing;
 using Wharf.Core.Tenancy;
 using Wharf.Core.Uploads;
+using Wharf.Core.Webhooks;
 
 namespace Wharf.Core;
 
@@ -42,6 +43,7 @@ public static class CoreServiceCollectionExtensions
         services.TryAddSingleton<BatchService>();
         services.TryAddSingleton<BatchFinalizer>();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IBatchExecution, GatewayBatchExecution>());
+        services.TryAddSingleton<WebhookSignals>();
         return services;
     }
 }

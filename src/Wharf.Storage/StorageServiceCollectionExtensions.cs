@@ -39,6 +39,7 @@ public static class StorageServiceCollectionExtensions
         services.AddSingleton<IUploadCatalog, SqliteUploadCatalog>();
         services.AddSingleton<IFileCopyCatalog, SqliteFileCopyCatalog>();
         services.AddSingleton<IBatchCatalog, SqliteBatchCatalog>();
+        services.AddSingleton<IWebhookOutbox, SqliteWebhookOutbox>();
         services.AddSingleton<IBlobStore>(sp =>
         {
             sp.GetRequiredService<DataDirectoryLock>();

@@ -364,10 +364,17 @@ internal sealed class FakeWorkspaceCatalog : IWorkspaceCatalog
         return true;
     }
 
-    public Task InsertWorkspaceAsync(Workspace workspace, CancellationToken cancellationToken)
+    /// <summary>Each workspace's webhook secret, as the catalog keeps it apart from the record.</summary>
+    public Dictionary<string, string> WebhookSecrets { get; } = new(StringComparer.Ordinal);
+
+    public Task InsertWorkspaceAsync(Workspace workspace, CancellationToken cancellationToken, string? webhookSecret = null)
     {
         Calls.Add("insert:" + workspace.Id);
         _rows.Add(workspace.Id, workspace with { UsageBytes = 0 });
+        if (workspace.WebhookUrl is not null && webhookSecret is not null)
+        {
+            WebhookSecrets[workspace.Id] = webhookSecret;
+        }
         return Task.CompletedTask;
     }
 
@@ -390,7 +397,7 @@ internal sealed class FakeWorkspaceCatalog : IWorkspaceCatalog
         return Task.FromResult(new Page<Workspace>(items.Take(limit).ToList(), items.Count > limit));
     }
 
-    public Task<bool> UpdateWorkspaceAsync(Workspace workspace, CancellationToken cancellationToken)
+    public Task<bool> UpdateWorkspaceAsync(Workspace workspace, CancellationToken cancellationToken, string? newWebhookSecret = null)
     {
         Calls.Add("update:" + workspace.Id);
         if (Live(workspace.Id) is not { } current)
@@ -402,7 +409,16 @@ internal sealed class FakeWorkspaceCatalog : IWorkspaceCatalog
             Name = workspace.Name,
             StorageQuotaBytes = workspace.StorageQuotaBytes,
             RateLimitRpm = workspace.RateLimitRpm,
+            WebhookUrl = workspace.WebhookUrl,
         };
+        if (workspace.WebhookUrl is null)
+        {
+            WebhookSecrets.Remove(workspace.Id);
+        }
+        else if (newWebhookSecret is not null)
+        {
+            WebhookSecrets[workspace.Id] = newWebhookSecret;
+        }
         return Task.FromResult(true);
     }
 

@@ -492,4 +492,52 @@ public sealed class WorkspaceServiceTests
         Assert.Equal("allowed_providers", unknownOnUpdate.Error.Param);
         Assert.Equal(["renamed"], _workspaces.All.Select(w => w.Name));
     }
+
+    [Fact]
+    public async Task AWebhookUrlComesWithANewSecretShownOnlyInTheAnswerThatSetIt()
+    {
+        var created = await _service.CreateAsync(new WorkspaceChange { Name = "team", WebhookUrl = "http://127.0.0.1:9000/hook" }, Ct);
+        Assert.True(created.IsOk, created.Error?.Message);
+        var ws = created.Value.Workspace;
+        Assert.Equal("http://127.0.0.1:9000/hook", ws.WebhookUrl);
+        string first = created.Value.WebhookSecret!;
+        Assert.StartsWith("whsec_", first);
+        Assert.Equal(first, _workspaces.WebhookSecrets[ws.Id]);
+        Assert.Equal("http://127.0.0.1:9000/hook", (await _service.GetAsync(ws.Id, Ct)).Value.WebhookUrl);
+
+        // A change that does not name the URL keeps it and its secret, and shows no secret.
+        var renamed = await _service.ChangeAsync(ws.Id, new WorkspaceChange { Name = "renamed" }, Ct);
+        Assert.Null(renamed.Value.WebhookSecret);
+        Assert.Equal("http://127.0.0.1:9000/hook", renamed.Value.Workspace.WebhookUrl);
+        Assert.Equal(first, _workspaces.WebhookSecrets[ws.Id]);
+
+        // Setting a URL, even the same one, makes a new secret.
+        var same = await _service.ChangeAsync(ws.Id, new WorkspaceChange { WebhookUrl = "http://127.0.0.1:9000/hook" }, Ct);
+        string second = same.Value.WebhookSecret!;
+        Assert.NotEqual(first, second);
+        Assert.Equal(second, _workspaces.WebhookSecrets[ws.Id]);
+        var moved = await _service.ChangeAsync(ws.Id, new WorkspaceChange { WebhookUrl = "https://hooks.example.com/wharf" }, Ct);
+        Assert.Equal("https://hooks.example.com/wharf", moved.Value.Workspace.WebhookUrl);
+        Assert.NotEqual(second, moved.Value.WebhookSecret);
+
+        var removed = await _service.ChangeAsync(ws.Id, new WorkspaceChange { ClearWebhookUrl = true }, Ct);
+        Assert.Null(removed.Value.WebhookSecret);
+        Assert.Null(removed.Value.Workspace.WebhookUrl);
+        Assert.False(_workspaces.WebhookSecrets.ContainsKey(ws.Id));
+
+        var none = await _service.CreateAsync(new WorkspaceChange { Name = "plain" }, Ct);
+        Assert.Null(none.Value.WebhookSecret);
+        Assert.Null(none.Value.Workspace.WebhookUrl);
+    }
+
+    [Fact]
+    public async Task ABadWebhookUrlIsRefusedNamingWebhookUrlAndChangesNothing()
+    {
+        AssertInvalid(await _service.CreateAsync(new WorkspaceChange { Name = "team", WebhookUrl = "ftp://example.com/" }, Ct), "webhook_url");
+        Assert.Empty(_workspaces.All);
+        var ws = await CreateAsync();
+        AssertInvalid(await _service.ChangeAsync(ws.Id, new WorkspaceChange { Name = "renamed", WebhookUrl = "not a url" }, Ct), "webhook_url");
+        Assert.Equal("team", (await _service.GetAsync(ws.Id, Ct)).Value.Name);
+        Assert.Empty(_workspaces.WebhookSecrets);
+    }
 }

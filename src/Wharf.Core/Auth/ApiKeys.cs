@@ -36,6 +36,11 @@ public sealed record Workspace
     public long UsageBytes { get; init; }
     /// <summary>The upstream providers its requests may reach, by id; null for every configured one.</summary>
     public IReadOnlyList<string>? AllowedProviders { get; init; }
+    /// <summary>
+    /// Where its webhook events are POSTed (set by the admin only); null for none. The secret that signs them is kept
+    /// by the catalog apart from this record, which requests carry.
+    /// </summary>
+    public string? WebhookUrl { get; init; }
 }
 
 /// <summary>An API key as stored: the hash, never the secret.</summary>

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Wharf.Core.Ids;
 using Wharf.Core.Ports;
+using Wharf.Core.Webhooks;
 
 namespace Wharf.Core.Batches;
 
@@ -9,13 +10,14 @@ namespace Wharf.Core.Batches;
 /// OpenAI's webhook event (<c>batch.completed</c>, <c>batch.failed</c>, <c>batch.expired</c>,
 /// <c>batch.cancelled</c>), written in one transaction so the event is queued only once the status is stored.
 /// </summary>
-public sealed class BatchFinalizer(IBatchCatalog catalog, IdGenerator ids, TimeProvider time)
+/// <param name="webhooks">Told when an event is queued, so this node's sender sends it at once.</param>
+public sealed class BatchFinalizer(IBatchCatalog catalog, IdGenerator ids, TimeProvider time, WebhookSignals? webhooks = null)
 {
     /// <summary>
     /// Ends <paramref name="batch"/> with <paramref name="status"/> (completed, failed, expired or cancelled), setting
     /// that status's timestamp. Returns the batch as stored, or null when the lease was lost (nothing written).
     /// </summary>
-    public Task<BatchRecord?> FinalizeAsync(BatchRecord batch, string status, string owner, CancellationToken cancellationToken)
+    public async Task<BatchRecord?> FinalizeAsync(BatchRecord batch, string status, string owner, CancellationToken cancellationToken)
     {
         if (!BatchStatus.IsFinal(status))
         {
@@ -30,7 +32,7 @@ public sealed class BatchFinalizer(IBatchCatalog catalog, IdGenerator ids, TimeP
             ExpiredAt = status == BatchStatus.Expired ? now : batch.ExpiredAt,
             CancelledAt = status == BatchStatus.Cancelled ? now : batch.CancelledAt,
         };
-        return catalog.FinalizeAsync(new BatchFinal
+        var stored = await catalog.FinalizeAsync(new BatchFinal
         {
             Batch = ended,
             OutputFileId = WharfIds.File(ids.Next()),
@@ -38,6 +40,11 @@ public sealed class BatchFinalizer(IBatchCatalog catalog, IdGenerator ids, TimeP
             FilesCreatedAt = now,
             Event = Event(ended, now),
         }, owner, cancellationToken);
+        if (stored is not null)
+        {
+            webhooks?.EventQueued(); // queued only when the workspace has a webhook URL; a wake-up for nothing costs a poll
+        }
+        return stored;
     }
 
     private WebhookEvent Event(BatchRecord batch, long now)

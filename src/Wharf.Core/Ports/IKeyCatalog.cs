@@ -26,7 +26,8 @@ public interface IKeyCatalog
 /// <summary>Workspaces. A deleted workspace is invisible at once; the sweeper then removes its files.</summary>
 public interface IWorkspaceCatalog
 {
-    Task InsertWorkspaceAsync(Workspace workspace, CancellationToken cancellationToken);
+    /// <summary>Writes a new workspace; <paramref name="webhookSecret"/> signs its webhook events when it has a URL.</summary>
+    Task InsertWorkspaceAsync(Workspace workspace, CancellationToken cancellationToken, string? webhookSecret = null);
 
     /// <summary>A live workspace, with its current usage; null when unknown or deleted.</summary>
     Task<Workspace?> GetWorkspaceAsync(string workspaceId, CancellationToken cancellationToken);
@@ -36,8 +37,11 @@ public interface IWorkspaceCatalog
     /// <summary>Live workspaces in id order after <paramref name="after"/>.</summary>
     Task<Page<Workspace>> ListWorkspacesAsync(int limit, string? after, CancellationToken cancellationToken);
 
-    /// <summary>Writes the workspace's name and limits; false when it is unknown or deleted.</summary>
-    Task<bool> UpdateWorkspaceAsync(Workspace workspace, CancellationToken cancellationToken);
+    /// <summary>
+    /// Writes the workspace's name, limits and webhook URL; false when it is unknown or deleted. A null URL removes the
+    /// secret with it; <paramref name="newWebhookSecret"/> replaces the secret (null: the URL keeps its secret).
+    /// </summary>
+    Task<bool> UpdateWorkspaceAsync(Workspace workspace, CancellationToken cancellationToken, string? newWebhookSecret = null);
 
     /// <summary>Marks it deleted and removes its keys, in one transaction; false when unknown or already deleted.</summary>
     Task<bool> DeleteWorkspaceAsync(string workspaceId, long deletedAt, CancellationToken cancellationToken);

@@ -4,6 +4,7 @@ using Wharf.Core.Files;
 using Wharf.Core.Ids;
 using Wharf.Core.Ports;
 using Wharf.Core.Providers;
+using Wharf.Core.Webhooks;
 
 namespace Wharf.Core.Tenancy;
 
@@ -18,7 +19,17 @@ public sealed record WorkspaceChange
     public IReadOnlyList<string>? AllowedProviders { get; init; }
     /// <summary>Every configured provider again (an explicit null).</summary>
     public bool ClearAllowedProviders { get; init; }
+    /// <summary>A webhook URL to set: a new secret comes with it, even when the URL is the one already set.</summary>
+    public string? WebhookUrl { get; init; }
+    /// <summary>No webhook any more (an explicit null): the URL and its secret are removed.</summary>
+    public bool ClearWebhookUrl { get; init; }
 }
+
+/// <summary>
+/// A workspace as the admin API wrote it, with the webhook secret made by this write when it set a URL: shown in
+/// this answer only (the catalog keeps it to sign events; no other answer carries it).
+/// </summary>
+public sealed record WrittenWorkspace(Workspace Workspace, string? WebhookSecret);
 
 /// <summary>A new API key's settings.</summary>
 public sealed record KeyRequest
@@ -45,7 +56,21 @@ public sealed class WorkspaceService(IWorkspaceCatalog workspaces, IKeyCatalog k
     public async Task<Result<Workspace>> CreateAsync(
         string? name, long? storageQuotaBytes, int? rateLimitRpm, CancellationToken cancellationToken, IReadOnlyList<string>? allowedProviders = null)
     {
-        var error = CheckName(name) ?? CheckQuota(storageQuotaBytes) ?? CheckRpm(rateLimitRpm) ?? CheckProviders(allowedProviders);
+        var created = await CreateAsync(new WorkspaceChange
+        {
+            Name = name,
+            StorageQuotaBytes = storageQuotaBytes,
+            RateLimitRpm = rateLimitRpm,
+            AllowedProviders = allowedProviders,
+        }, cancellationToken);
+        return created.IsOk ? created.Value.Workspace : created.Error;
+    }
+
+    /// <summary>A new workspace from <paramref name="fields"/> (its <c>Clear*</c> flags mean nothing here).</summary>
+    public async Task<Result<WrittenWorkspace>> CreateAsync(WorkspaceChange fields, CancellationToken cancellationToken)
+    {
+        var error = CheckName(fields.Name) ?? CheckQuota(fields.StorageQuotaBytes) ?? CheckRpm(fields.RateLimitRpm)
+            ?? CheckProviders(fields.AllowedProviders) ?? CheckWebhookUrl(fields.WebhookUrl);
         if (error is not null)
         {
             return error;
@@ -53,14 +78,16 @@ public sealed class WorkspaceService(IWorkspaceCatalog workspaces, IKeyCatalog k
         var workspace = new Workspace
         {
             Id = WharfIds.Hex(WharfIds.WorkspacePrefix, ids.Next()),
-            Name = name!,
+            Name = fields.Name!,
             CreatedAt = time.GetUtcNow().ToUnixTimeSeconds(),
-            StorageQuotaBytes = storageQuotaBytes,
-            RateLimitRpm = rateLimitRpm,
-            AllowedProviders = Distinct(allowedProviders),
+            StorageQuotaBytes = fields.StorageQuotaBytes,
+            RateLimitRpm = fields.RateLimitRpm,
+            AllowedProviders = Distinct(fields.AllowedProviders),
+            WebhookUrl = fields.WebhookUrl,
         };
-        await workspaces.InsertWorkspaceAsync(workspace, cancellationToken);
-        return workspace;
+        string? secret = fields.WebhookUrl is null ? null : WebhookSecrets.NewSecret();
+        await workspaces.InsertWorkspaceAsync(workspace, cancellationToken, secret);
+        return new WrittenWorkspace(workspace, secret);
     }
 
     public async Task<Result<Page<Workspace>>> ListAsync(int? limit, string? after, CancellationToken cancellationToken)
@@ -83,13 +110,20 @@ public sealed class WorkspaceService(IWorkspaceCatalog workspaces, IKeyCatalog k
 
     public async Task<Result<Workspace>> UpdateAsync(string id, WorkspaceChange change, CancellationToken cancellationToken)
     {
+        var changed = await ChangeAsync(id, change, cancellationToken);
+        return changed.IsOk ? changed.Value.Workspace : changed.Error;
+    }
+
+    /// <summary>Applies <paramref name="change"/>; the answer holds the new webhook secret when it set a URL.</summary>
+    public async Task<Result<WrittenWorkspace>> ChangeAsync(string id, WorkspaceChange change, CancellationToken cancellationToken)
+    {
         var current = await GetAsync(id, cancellationToken);
         if (!current.IsOk)
         {
-            return current;
+            return current.Error;
         }
         var error = (change.Name is null ? null : CheckName(change.Name)) ?? CheckQuota(change.StorageQuotaBytes) ?? CheckRpm(change.RateLimitRpm)
-            ?? CheckProviders(change.AllowedProviders);
+            ?? CheckProviders(change.AllowedProviders) ?? CheckWebhookUrl(change.WebhookUrl);
         if (error is not null)
         {
             return error;
@@ -100,13 +134,15 @@ public sealed class WorkspaceService(IWorkspaceCatalog workspaces, IKeyCatalog k
             StorageQuotaBytes = change.ClearStorageQuota ? null : change.StorageQuotaBytes ?? current.Value.StorageQuotaBytes,
             RateLimitRpm = change.ClearRateLimit ? null : change.RateLimitRpm ?? current.Value.RateLimitRpm,
             AllowedProviders = change.ClearAllowedProviders ? null : Distinct(change.AllowedProviders) ?? current.Value.AllowedProviders,
+            WebhookUrl = change.ClearWebhookUrl ? null : change.WebhookUrl ?? current.Value.WebhookUrl,
         };
-        if (!await workspaces.UpdateWorkspaceAsync(updated, cancellationToken))
+        string? secret = change.WebhookUrl is not null && !change.ClearWebhookUrl ? WebhookSecrets.NewSecret() : null;
+        if (!await workspaces.UpdateWorkspaceAsync(updated, cancellationToken, secret))
         {
             return NoSuchWorkspace(id);
         }
         keyCache.Clear(); // its keys' rate limit may have changed
-        return updated;
+        return new WrittenWorkspace(updated, secret);
     }
 
     /// <summary>Its keys stop working at once; the sweeper removes its files and blobs.</summary>
@@ -193,6 +229,8 @@ public sealed class WorkspaceService(IWorkspaceCatalog workspaces, IKeyCatalog k
         rpm is < 1 or > 1_000_000
             ? WharfErrors.Invalid("rate_limit_rpm", "'rate_limit_rpm' must be between 1 and 1000000.", "invalid_rate_limit")
             : null;
+
+    private static WharfError? CheckWebhookUrl(string? url) => url is null ? null : WebhookUrls.Check(url);
 
     /// <summary>Most providers an <c>allowed_providers</c> list may name.</summary>
     public const int MaxAllowedProviders = 64;

@@ -35,14 +35,13 @@ internal static class AdminApi
         {
             return fields.Error.ToResult();
         }
-        var created = await workspaces.CreateAsync(
-            fields.Value.Name, fields.Value.StorageQuotaBytes, fields.Value.RateLimitRpm, cancellationToken, fields.Value.AllowedProviders);
+        var created = await workspaces.CreateAsync(fields.Value, cancellationToken);
         return created.IsOk ? TypedResults.Ok(WorkspaceObject.From(created.Value)) : created.Error.ToResult();
     }
 
     /// <summary>
-    /// A workspace body: <c>name</c>, <c>storage_quota_bytes</c>, <c>rate_limit_rpm</c>, <c>allowed_providers</c>
-    /// (an explicit null clears a limit).
+    /// A workspace body: <c>name</c>, <c>storage_quota_bytes</c>, <c>rate_limit_rpm</c>, <c>allowed_providers</c>,
+    /// <c>webhook_url</c> (an explicit null clears a limit or removes the webhook).
     /// </summary>
     private static async Task<Result<WorkspaceChange>> ReadWorkspaceFieldsAsync(HttpRequest request, CancellationToken cancellationToken)
     {
@@ -56,7 +55,8 @@ internal static class AdminApi
         var quota = fields.Int64("storage_quota_bytes");
         var rpm = fields.Int32("rate_limit_rpm");
         var allowed = fields.Strings("allowed_providers");
-        var error = name.Error ?? quota.Error ?? rpm.Error ?? allowed.Error;
+        var webhookUrl = fields.String("webhook_url");
+        var error = name.Error ?? quota.Error ?? rpm.Error ?? allowed.Error ?? webhookUrl.Error;
         if (error is not null)
         {
             return error;
@@ -70,6 +70,8 @@ internal static class AdminApi
             ClearRateLimit = fields.IsNull("rate_limit_rpm"),
             AllowedProviders = allowed.Value,
             ClearAllowedProviders = fields.IsNull("allowed_providers"),
+            WebhookUrl = webhookUrl.Value,
+            ClearWebhookUrl = fields.IsNull("webhook_url"),
         };
     }
 
@@ -106,7 +108,7 @@ internal static class AdminApi
         {
             return change.Error.ToResult();
         }
-        var updated = await workspaces.UpdateAsync(id, change.Value, cancellationToken);
+        var updated = await workspaces.ChangeAsync(id, change.Value, cancellationToken);
         return updated.IsOk ? TypedResults.Ok(WorkspaceObject.From(updated.Value)) : updated.Error.ToResult();
     }
 

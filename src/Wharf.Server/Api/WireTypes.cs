@@ -1,6 +1,7 @@
 using System.Text.Json.Serialization;
 using Wharf.Core.Auth;
 using Wharf.Core.Files;
+using Wharf.Core.Tenancy;
 using Wharf.Core.Uploads;
 
 namespace Wharf.Server.Api;
@@ -105,13 +106,18 @@ internal sealed record WorkspaceObject(
     long? StorageQuotaBytes,
     long StorageUsageBytes,
     int? RateLimitRpm,
-    IReadOnlyList<string>? AllowedProviders)
+    IReadOnlyList<string>? AllowedProviders,
+    string? WebhookUrl,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? WebhookSecret)
 {
     [JsonPropertyOrder(-1)]
     public string Object => "workspace";
 
     public static WorkspaceObject From(Workspace w) =>
-        new(w.Id, w.Name, w.CreatedAt, w.StorageQuotaBytes, w.UsageBytes, w.RateLimitRpm, w.AllowedProviders);
+        new(w.Id, w.Name, w.CreatedAt, w.StorageQuotaBytes, w.UsageBytes, w.RateLimitRpm, w.AllowedProviders, w.WebhookUrl, null);
+
+    /// <summary>The answer of the write that set a webhook URL carries its new secret, this once.</summary>
+    public static WorkspaceObject From(WrittenWorkspace written) => From(written.Workspace) with { WebhookSecret = written.WebhookSecret };
 }
 
 /// <summary>An API key; <c>key</c> (the secret) is present only in the answer that created it.</summary>

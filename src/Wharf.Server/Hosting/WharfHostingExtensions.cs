@@ -72,6 +72,7 @@ internal static class WharfHostingExtensions
         services.AddHostedService<DeferredHashing>();
         services.AddHostedService<RefusedConnectionLog>();
         services.AddHostedService<BatchEngine>();
+        services.AddWharfWebhooks();
 
         services.AddSingleton<KeyGate>();
 

@@ -572,7 +572,8 @@ internal sealed class SqliteDatabase : IDisposable
     /// <c>lease_until</c>, unix milliseconds); <c>batch_chunks</c> the blobs of its result lines (each also a row of
     /// <c>upload_parts</c> with the batch's id as its upload, so that its result files are segmented files like an
     /// upload's); <c>batch_lines</c> its done lines. <c>webhook_events</c> is the outbox of events to deliver, and a
-    /// workspace gets its webhook URL and the secret that signs them.
+    /// workspace gets its webhook URL and the secret that signs them. An event stays until it is delivered
+    /// (<c>delivered_at</c>) or given up (<c>given_up_at</c>, with the reason in <c>last_error</c>).
     /// </summary>
     private static void AddBatches(SqliteCommand command)
     {
@@ -644,9 +645,11 @@ internal sealed class SqliteDatabase : IDisposable
                 attempts INTEGER NOT NULL DEFAULT 0,
                 next_attempt_at INTEGER NOT NULL,
                 last_error TEXT,
-                delivered_at INTEGER
+                delivered_at INTEGER,
+                given_up_at INTEGER
             ) WITHOUT ROWID;
-            CREATE INDEX IF NOT EXISTS ix_webhook_events_due ON webhook_events(next_attempt_at) WHERE delivered_at IS NULL;
+            CREATE INDEX IF NOT EXISTS ix_webhook_events_due ON webhook_events(next_attempt_at)
+                WHERE delivered_at IS NULL AND given_up_at IS NULL;
 
             ALTER TABLE workspaces ADD COLUMN webhook_url TEXT;
             ALTER TABLE workspaces ADD COLUMN webhook_secret TEXT;

@@ -11,16 +11,16 @@ namespace Wharf.Storage.Sqlite;
 /// </summary>
 internal sealed class SqliteWorkspaceCatalog(SqliteDatabase database) : IWorkspaceCatalog
 {
-    internal const string Columns = "w.id, w.name, w.created_at, w.storage_quota_bytes, w.rate_limit_rpm, w.usage_bytes, w.allowed_providers";
+    internal const string Columns = "w.id, w.name, w.created_at, w.storage_quota_bytes, w.rate_limit_rpm, w.usage_bytes, w.allowed_providers, w.webhook_url";
 
-    public Task InsertWorkspaceAsync(Workspace workspace, CancellationToken cancellationToken) =>
+    public Task InsertWorkspaceAsync(Workspace workspace, CancellationToken cancellationToken, string? webhookSecret = null) =>
         database.WriteAsync(async (connection, transaction) =>
         {
             await using var command = connection.CreateCommand();
             command.Transaction = transaction;
             command.CommandText = """
-                INSERT INTO workspaces (id, name, created_at, storage_quota_bytes, rate_limit_rpm, allowed_providers)
-                VALUES ($id, $name, $created, $quota, $rpm, $allowed);
+                INSERT INTO workspaces (id, name, created_at, storage_quota_bytes, rate_limit_rpm, allowed_providers, webhook_url, webhook_secret)
+                VALUES ($id, $name, $created, $quota, $rpm, $allowed, $webhook, CASE WHEN $webhook IS NULL THEN NULL ELSE $secret END);
                 """;
             command.Parameters.AddWithValue("$id", workspace.Id);
             command.Parameters.AddWithValue("$name", workspace.Name);
@@ -28,6 +28,8 @@ internal sealed class SqliteWorkspaceCatalog(SqliteDatabase database) : IWorkspa
             command.Parameters.AddWithValue("$quota", (object?)workspace.StorageQuotaBytes ?? DBNull.Value);
             command.Parameters.AddWithValue("$rpm", (object?)workspace.RateLimitRpm ?? DBNull.Value);
             command.Parameters.AddWithValue("$allowed", AllowedProvidersValue(workspace));
+            command.Parameters.AddWithValue("$webhook", (object?)workspace.WebhookUrl ?? DBNull.Value);
+            command.Parameters.AddWithValue("$secret", (object?)webhookSecret ?? DBNull.Value);
             return await command.ExecuteNonQueryAsync(cancellationToken);
         }, cancellationToken);
 
@@ -52,10 +54,12 @@ internal sealed class SqliteWorkspaceCatalog(SqliteDatabase database) : IWorkspa
         return Task.FromResult(new Page<Workspace>(items, hasMore));
     }
 
-    public async Task<bool> UpdateWorkspaceAsync(Workspace workspace, CancellationToken cancellationToken) =>
+    public async Task<bool> UpdateWorkspaceAsync(Workspace workspace, CancellationToken cancellationToken, string? newWebhookSecret = null) =>
         await database.ExecuteAsync(
             """
-            UPDATE workspaces SET name = $name, storage_quota_bytes = $quota, rate_limit_rpm = $rpm, allowed_providers = $allowed
+            UPDATE workspaces SET name = $name, storage_quota_bytes = $quota, rate_limit_rpm = $rpm, allowed_providers = $allowed,
+                webhook_url = $webhook,
+                webhook_secret = CASE WHEN $webhook IS NULL THEN NULL ELSE coalesce($secret, webhook_secret) END
             WHERE id = $id AND deleted_at IS NULL;
             """,
             p =>
@@ -65,6 +69,8 @@ internal sealed class SqliteWorkspaceCatalog(SqliteDatabase database) : IWorkspa
                 p.AddWithValue("$quota", (object?)workspace.StorageQuotaBytes ?? DBNull.Value);
                 p.AddWithValue("$rpm", (object?)workspace.RateLimitRpm ?? DBNull.Value);
                 p.AddWithValue("$allowed", AllowedProvidersValue(workspace));
+                p.AddWithValue("$webhook", (object?)workspace.WebhookUrl ?? DBNull.Value);
+                p.AddWithValue("$secret", (object?)newWebhookSecret ?? DBNull.Value);
             },
             cancellationToken) > 0;
 
@@ -110,6 +116,7 @@ internal sealed class SqliteWorkspaceCatalog(SqliteDatabase database) : IWorkspa
         RateLimitRpm = checked((int?)row.NullableInt64(first + 4)),
         UsageBytes = row.Int64(first + 5),
         AllowedProviders = row.NullableString(first + 6)?.Split(' ', StringSplitOptions.RemoveEmptyEntries),
+        WebhookUrl = row.NullableString(first + 7),
     };
 
     /// <summary>Provider ids (which hold no space) joined by spaces; NULL for every provider, '' for none.</summary>
