@@ -697,7 +697,6 @@ public sealed class SqliteCatalogTests : IAsyncLifetime
                 DROP INDEX ix_uploads_workspace_pending;
                 ALTER TABLE uploads DROP COLUMN counted_bytes;
                 ALTER TABLE workspaces DROP COLUMN allowed_providers;
-                ALTER TABLE workspaces DROP COLUMN webhook_url; ALTER TABLE workspaces DROP COLUMN webhook_secret;
                 UPDATE workspaces SET usage_bytes = 105;
                 PRAGMA user_version = 2;
                 """;
