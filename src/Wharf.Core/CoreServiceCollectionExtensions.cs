@@ -41,6 +41,8 @@ public static class CoreServiceCollectionExtensions
         services.TryAddSingleton<BatchSignals>();
         services.TryAddSingleton<BatchService>();
         services.TryAddSingleton<BatchFinalizer>();
+        // The executions the batch engine picks from by the batch's execution name.
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IBatchExecution, NativeBatchExecution>());
         return services;
     }
 }
