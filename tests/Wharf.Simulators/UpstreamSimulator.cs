@@ -27,11 +27,21 @@ public enum SimulatedOperation
     FileGet,
     FileDelete,
     FileContent,
+    BatchCreate,
+    BatchList,
+    BatchGet,
+    BatchCancel,
 }
 
-/// <summary>A request's operation, the file it names and, for Azure's deployment paths, the deployment (the model).</summary>
+/// <summary>
+/// A request's operation, the file (or, for the batch API, the batch) it names and, for Azure's deployment paths, the
+/// deployment (the model).
+/// </summary>
 public sealed record SimulatedRoute(SimulatedOperation Operation, string? FileId = null, string? Deployment = null)
 {
+    public bool IsBatchRequest => Operation is SimulatedOperation.BatchCreate or SimulatedOperation.BatchList
+        or SimulatedOperation.BatchGet or SimulatedOperation.BatchCancel;
+
     public bool IsModelRequest => Operation is SimulatedOperation.ChatCompletions or SimulatedOperation.Completions
         or SimulatedOperation.Embeddings or SimulatedOperation.Responses;
 }
@@ -44,7 +54,7 @@ public sealed record SimulatedRoute(SimulatedOperation Operation, string? FileId
 /// rule per model, or one for every request); every request is recorded. The dialect (paths, authentication,
 /// error shapes) is the subclass's.
 /// </summary>
-public abstract class UpstreamSimulator : IAsyncDisposable
+public abstract partial class UpstreamSimulator : IAsyncDisposable
 {
     private readonly WebApplication _app;
     private readonly ConcurrentQueue<Fault> _queued = new();
@@ -143,6 +153,8 @@ public abstract class UpstreamSimulator : IAsyncDisposable
         _byModel.Clear();
         Always = null;
         HoldRequestBodies = null;
+        HoldBatchesInProgress = null;
+        _batchEnds.Clear();
     }
 
     /// <summary>Adds a file as if it had been uploaded earlier.</summary>
@@ -377,6 +389,11 @@ public abstract class UpstreamSimulator : IAsyncDisposable
                 return Served.Answered;
             }
             return await StreamAsync(context, SimulatedAnswers.Events(route.Operation, model ?? "", body, ReplyText), fault, aborted);
+        }
+        if (route.IsBatchRequest)
+        {
+            await ServeBatchesAsync(context, route, requestBody);
+            return Served.Answered;
         }
         return await ServeFilesAsync(context, route, upload, uploadProblem);
     }
