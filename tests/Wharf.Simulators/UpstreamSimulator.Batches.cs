@@ -35,10 +35,14 @@ public abstract partial class UpstreamSimulator
     private long _requestCounter;
 
     /// <summary>
-    /// While set, a batch created stays <c>in_progress</c> (after validation, before its first line) until this is
-    /// released or it is cancelled: for tests that watch it run, poll it or cancel it mid-run.
+    /// While set, a batch created stays <c>in_progress</c> (after validation, before its line number
+    /// <see cref="HoldAfterLines"/> + 1) until this is released or it is cancelled: for tests that watch it run, poll it
+    /// or cancel it mid-run.
     /// </summary>
     public Hold? HoldBatchesInProgress { get; set; }
+
+    /// <summary>How many lines a held batch runs before it waits for <see cref="HoldBatchesInProgress"/> (0: before its first).</summary>
+    public int HoldAfterLines { get; set; }
 
     /// <summary>Every batch created, in creation order.</summary>
     public IReadOnlyList<SimulatedBatch> Batches => [.. _batches.Values.OrderBy(b => b.Sequence)];
@@ -159,12 +163,13 @@ public abstract partial class UpstreamSimulator
         var batch = new SimulatedBatch($"batch_sim{sequence:D16}", sequence, inputFileId, endpoint, metadata, DateTimeOffset.UtcNow.ToUnixTimeSeconds());
         _batches[batch.Id] = batch;
         var hold = HoldBatchesInProgress;
-        _ = Task.Run(() => RunBatchAsync(batch, operation, end, hold));
+        int holdAfter = HoldAfterLines;
+        _ = Task.Run(() => RunBatchAsync(batch, operation, end, hold, holdAfter));
         return batch;
     }
 
     /// <summary>Runs a batch to its end: validation, each line answered, the result files written.</summary>
-    private async Task RunBatchAsync(SimulatedBatch batch, SimulatedOperation operation, (SimulatedBatchEnd End, string? Code, string? Message) end, Hold? hold)
+    private async Task RunBatchAsync(SimulatedBatch batch, SimulatedOperation operation, (SimulatedBatchEnd End, string? Code, string? Message) end, Hold? hold, int holdAfter)
     {
         try
         {
@@ -202,19 +207,21 @@ public abstract partial class UpstreamSimulator
                 return;
             }
             batch.Start(lines.Count);
-            if (hold is not null)
-            {
-                await Task.WhenAny(hold.Released, batch.CancelAsked);
-            }
             int limit = end.End == SimulatedBatchEnd.Expired ? lines.Count / 2 : lines.Count;
             var output = new StringBuilder();
             var failed = new StringBuilder();
+            int done = 0;
             foreach (var (line, customId, body) in lines.Take(limit))
             {
+                if (hold is not null && done == holdAfter)
+                {
+                    await Task.WhenAny(hold.Released, batch.CancelAsked);
+                }
                 if (batch.CancelAsked.IsCompleted)
                 {
                     break;
                 }
+                done++;
                 var (status, answer, usage) = AnswerLine(operation, body);
                 string resultLine = ResultLine(customId, status, answer);
                 (status == 200 ? output : failed).Append(resultLine).Append('\n');

@@ -97,6 +97,9 @@ public abstract partial class UpstreamSimulator : IAsyncDisposable
     /// <summary>The text of every normal answer (split at spaces into stream events).</summary>
     public string ReplyText { get; set; } = "Hello from the simulator, streamed word by word.";
 
+    /// <summary>The clock requests are timed by when recorded (a test's fake clock, to see when its client called).</summary>
+    public TimeProvider Clock { get; set; } = TimeProvider.System;
+
     /// <summary>The fault for every request that no queued fault or model rule caught; null: answer normally.</summary>
     public Fault? Always { get; set; }
 
@@ -154,6 +157,8 @@ public abstract partial class UpstreamSimulator : IAsyncDisposable
         Always = null;
         HoldRequestBodies = null;
         HoldBatchesInProgress = null;
+        HoldAfterLines = 0;
+        Clock = TimeProvider.System;
         _batchEnds.Clear();
     }
 
@@ -499,7 +504,7 @@ public abstract partial class UpstreamSimulator : IAsyncDisposable
         }
         lock (_gate)
         {
-            _requests.Add(new RecordedRequest(request.Method, request.Path.Value ?? "", request.QueryString.Value ?? "", headers, body, upload));
+            _requests.Add(new RecordedRequest(request.Method, request.Path.Value ?? "", request.QueryString.Value ?? "", headers, body, upload) { At = Clock.GetUtcNow() });
         }
     }
 
