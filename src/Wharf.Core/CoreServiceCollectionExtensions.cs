@@ -42,6 +42,7 @@ public static class CoreServiceCollectionExtensions
         services.TryAddSingleton<BatchService>();
         services.TryAddSingleton<BatchFinalizer>();
         // The executions the batch engine picks from by the batch's execution name.
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IBatchExecution, GatewayBatchExecution>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IBatchExecution, NativeBatchExecution>());
         return services;
     }

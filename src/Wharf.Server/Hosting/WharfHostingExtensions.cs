@@ -71,6 +71,7 @@ internal static class WharfHostingExtensions
         services.AddHostedService<KeyUsageFlusher>();
         services.AddHostedService<DeferredHashing>();
         services.AddHostedService<RefusedConnectionLog>();
+        services.AddHostedService<BatchEngine>();
 
         services.AddSingleton<KeyGate>();
 
