@@ -298,7 +298,7 @@ public sealed class SqliteCatalogTests : IAsyncLifetime
 
         await _backend.Files.InsertAsync(TestFiles.Make(Ws, NewFileId()), CancellationToken.None);
         var first = await InspectAsync();
-        Assert.Equal(5, first.Version);
+        Assert.Equal(6, first.Version);
         Assert.Equal("wal", first.Journal);
         Assert.Contains("table:files", first.Objects);
         Assert.Contains("table:file_metadata", first.Objects);
@@ -573,6 +573,7 @@ public sealed class SqliteCatalogTests : IAsyncLifetime
             command.CommandText = """
                 DROP TABLE file_copies; DROP TABLE upstream_deletions; DROP TABLE copy_intents;
                 CREATE INDEX ix_files_provider ON files(workspace_id, provider, id);
+                ALTER TABLE workspaces DROP COLUMN webhook_url; ALTER TABLE workspaces DROP COLUMN webhook_secret;
                 PRAGMA user_version = 4;
                 """;
             await command.ExecuteNonQueryAsync();
@@ -589,7 +590,7 @@ public sealed class SqliteCatalogTests : IAsyncLifetime
         var indexes = migrated.Query("SELECT name FROM sqlite_schema WHERE type = 'index';", [], r => r.String(0), CancellationToken.None);
         Assert.DoesNotContain("ix_files_provider", indexes);
         Assert.Contains("ix_upstream_deletions_due", indexes);
-        Assert.Equal(5L, migrated.Query("PRAGMA user_version;", [], r => r.Int64(0), CancellationToken.None).Single());
+        Assert.Equal(6L, migrated.Query("PRAGMA user_version;", [], r => r.Int64(0), CancellationToken.None).Single());
     }
 
     [Fact]
@@ -609,7 +610,7 @@ public sealed class SqliteCatalogTests : IAsyncLifetime
         {
             await connection.OpenAsync();
             await using var command = connection.CreateCommand();
-            command.CommandText = "ALTER TABLE workspaces DROP COLUMN allowed_providers; PRAGMA user_version = 3;";
+            command.CommandText = "ALTER TABLE workspaces DROP COLUMN allowed_providers; ALTER TABLE workspaces DROP COLUMN webhook_url; ALTER TABLE workspaces DROP COLUMN webhook_secret; PRAGMA user_version = 3;";
             await command.ExecuteNonQueryAsync();
         }
 
@@ -655,6 +656,7 @@ public sealed class SqliteCatalogTests : IAsyncLifetime
                 DROP INDEX ix_uploads_workspace_pending;
                 ALTER TABLE uploads DROP COLUMN counted_bytes;
                 ALTER TABLE workspaces DROP COLUMN allowed_providers;
+                ALTER TABLE workspaces DROP COLUMN webhook_url; ALTER TABLE workspaces DROP COLUMN webhook_secret;
                 UPDATE workspaces SET usage_bytes = 105;
                 PRAGMA user_version = 2;
                 """;
