@@ -36,8 +36,8 @@ public sealed class RouteAccessTests
             var admin = routes.Where(route => route.RoutePattern.RawText!.StartsWith("/admin", StringComparison.Ordinal)).ToList();
             Assert.NotEmpty(admin);
             Assert.All(admin, route => Assert.Same(RouteAccess.AdminKey, route.Metadata.GetMetadata<RouteAccess>()));
-            // Every other route takes a workspace key: files:read to read (GET), files:write to change anything;
-            // the provider list any workspace key (it describes what the key may use); model requests models:invoke.
+            // Every other route takes a workspace key: files:read to read (GET), files:write to change anything (the
+            // batch routes: batches:read, batches:write); the provider list any workspace key (it describes what the key may use); model requests models:invoke.
             var api = routes.Except(admin).Where(route => route.Metadata.GetMetadata<RouteAccess>() is not null).ToList();
             Assert.Contains(api, route => route.RoutePattern.RawText!.Contains("/uploads", StringComparison.Ordinal));
             foreach (string prefix in WharfHostingExtensions.ApiPrefixes)
@@ -50,6 +50,7 @@ public sealed class RouteAccessTests
                 string pattern = route.RoutePattern.RawText!;
                 string expected = pattern.EndsWith("/providers", StringComparison.Ordinal) ? ""
                     : ModelRoutes.Any(model => pattern.EndsWith(model, StringComparison.Ordinal)) ? ApiScopes.ModelsInvoke
+                    : pattern.Contains("/batches", StringComparison.Ordinal) ? (methods.All(method => method == "GET") ? ApiScopes.BatchesRead : ApiScopes.BatchesWrite)
                     : methods.All(method => method == "GET") ? ApiScopes.FilesRead : ApiScopes.FilesWrite;
                 Assert.True(expected == route.Metadata.GetMetadata<RouteAccess>()!.Scope,
                     $"{string.Join(',', methods)} {route.RoutePattern.RawText} should take {expected}.");
