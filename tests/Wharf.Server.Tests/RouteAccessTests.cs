@@ -36,8 +36,9 @@ public sealed class RouteAccessTests
             var admin = routes.Where(route => route.RoutePattern.RawText!.StartsWith("/admin", StringComparison.Ordinal)).ToList();
             Assert.NotEmpty(admin);
             Assert.All(admin, route => Assert.Same(RouteAccess.AdminKey, route.Metadata.GetMetadata<RouteAccess>()));
-            // Every other route takes a workspace key: files:read to read (GET), files:write to change anything (the
-            // batch routes: batches:read, batches:write); the provider list any workspace key (it describes what the key may use); model requests models:invoke.
+            // Every other route takes a workspace key: files:read to read (GET), files:write to change anything;
+            // batches batches:read and batches:write alike; the provider list any workspace key (it describes what
+            // the key may use); model requests models:invoke.
             var api = routes.Except(admin).Where(route => route.Metadata.GetMetadata<RouteAccess>() is not null).ToList();
             Assert.Contains(api, route => route.RoutePattern.RawText!.Contains("/uploads", StringComparison.Ordinal));
             foreach (string prefix in WharfHostingExtensions.ApiPrefixes)
