@@ -42,7 +42,9 @@ public static class CoreServiceCollectionExtensions
         services.TryAddSingleton<BatchSignals>();
         services.TryAddSingleton<BatchService>();
         services.TryAddSingleton<BatchFinalizer>();
+        // The executions the batch engine picks from by the batch's execution name.
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IBatchExecution, GatewayBatchExecution>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IBatchExecution, NativeBatchExecution>());
         services.TryAddSingleton<WebhookSignals>();
         return services;
     }

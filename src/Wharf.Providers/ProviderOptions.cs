@@ -28,6 +28,12 @@ public sealed class ProviderOptions
 
     public bool Enabled { get; set; } = true;
 
+    /// <summary>
+    /// <c>openai</c> and <c>azure</c>: whether the provider has a native batch API (capability <c>batches</c>); null for
+    /// the type's default (yes). <c>false</c> for a server without one (vLLM, Ollama, ...).
+    /// </summary>
+    public bool? NativeBatches { get; set; }
+
     /// <summary>Mock: how long each answer takes.</summary>
     public int LatencyMs { get; set; }
 

@@ -16,6 +16,10 @@ public sealed class CoreServiceCollectionTests
 
         Assert.Same(clock, Assert.Single(services, d => d.ServiceType == typeof(TimeProvider)).ImplementationInstance);
         Assert.Single(services, d => d.ServiceType == typeof(FileService));
-        Assert.All(services.GroupBy(d => d.ServiceType), group => Assert.Single(group));
+        // A service with several implementations (the batch executions) has each of them once.
+        Assert.All(services.GroupBy(d => (d.ServiceType, d.ImplementationType)), group => Assert.Single(group));
+        Assert.Equal(
+            [typeof(Wharf.Core.Batches.GatewayBatchExecution), typeof(Wharf.Core.Batches.NativeBatchExecution)],
+            services.Where(d => d.ServiceType == typeof(Wharf.Core.Batches.IBatchExecution)).Select(d => d.ImplementationType));
     }
 }

@@ -23,9 +23,8 @@ public sealed class ConfigurationTests
         Assert.Equal(new HashSet<string> { "llama-3.1-8b-instant", "mixtral" }, groq.Models);
         Assert.True(groq.Enabled);
         Assert.Equal(
-            new HashSet<ProviderCapability> { ProviderCapability.Files, ProviderCapability.ChatCompletions, ProviderCapability.Completions, ProviderCapability.Embeddings, ProviderCapability.Responses },
+            new HashSet<ProviderCapability> { ProviderCapability.Files, ProviderCapability.Batches, ProviderCapability.ChatCompletions, ProviderCapability.Completions, ProviderCapability.Embeddings, ProviderCapability.Responses },
             groq.Provider.Capabilities);
-        Assert.DoesNotContain(ProviderCapability.Batches, groq.Provider.Capabilities);
 
         Assert.True(harness.Registry.TryGet("demo", out var demo));
         Assert.False(demo.Enabled);
@@ -34,7 +33,23 @@ public sealed class ConfigurationTests
 
         Assert.True(harness.Registry.TryGet("azure-eu", out var azure));
         Assert.DoesNotContain(ProviderCapability.Responses, azure.Provider.Capabilities);
+        Assert.Contains(ProviderCapability.Batches, azure.Provider.Capabilities);
         Assert.False(harness.Registry.TryGet("nope", out _));
+    }
+
+    [Fact]
+    public async Task AnOpenAIServerWithoutABatchApiIsConfiguredWithNativeBatchesFalse()
+    {
+        await using var harness = ProviderHarness.Start(("vllm:Type", "openai"), ("vllm:ApiKey", "none-at-all"), ("vllm:BaseUrl", "http://127.0.0.1:8000/v1"), ("vllm:NativeBatches", "false"));
+        Assert.DoesNotContain(ProviderCapability.Batches, harness["vllm"].Capabilities);
+        Assert.Contains(ProviderCapability.Files, harness["vllm"].Capabilities);
+    }
+
+    [Fact]
+    public void NativeBatchesOnTheMockProviderStopsTheStart()
+    {
+        var failures = ProviderHarness.ValidationFailures(("demo:Type", "mock"), ("demo:NativeBatches", "true"));
+        Assert.Contains(failures, f => f.StartsWith("Wharf:Providers:demo:NativeBatches", StringComparison.Ordinal));
     }
 
     [Fact]

@@ -152,6 +152,33 @@ public sealed class DecoratorTests(OpenAISimulatorFixture fixture) : IClassFixtu
         }
     }
 
+    [Fact]
+    public async Task BatchCallsPassThroughBothDecoratorsAreCountedByOperationAndReleaseTheirSlots()
+    {
+        await using var harness = Start(("up:MaxConcurrency", "1"));
+        var limiter = Assert.IsType<ConcurrencyLimitedProvider>(harness["up"]);
+        var meters = harness.Services.GetRequiredService<ProviderTelemetry>();
+        using var calls = new MetricCollector<long>(meters.Calls);
+        byte[] lines = System.Text.Encoding.UTF8.GetBytes(OpenAIBatchAdapterTests.Lines("/v1/chat/completions", "gpt-4o-mini"));
+        string input = (await limiter.UploadFileAsync(new UpstreamFileUpload(new MemoryStream(lines), lines.Length, "in.jsonl", "batch", null), CancellationToken.None)).Value.Id;
+
+        var created = await limiter.CreateBatchAsync(new UpstreamBatchCreate(input, "/v1/chat/completions", "24h", new Dictionary<string, string>()), CancellationToken.None);
+        Assert.True(created.IsOk, created.Failure?.ToString());
+        await _sim.WaitForBatchEndAsync(created.Value.Id);
+        var batch = (await limiter.GetBatchAsync(created.Value.Id, CancellationToken.None)).Value;
+        Assert.True((await limiter.ListBatchesAsync(new UpstreamBatchQuery(1, null), CancellationToken.None)).IsOk);
+        _sim.Enqueue(Fault.Status(500));
+        Assert.False((await limiter.CancelBatchAsync(batch.Id, CancellationToken.None)).IsOk);
+        var download = await limiter.DownloadFileAsync(batch.OutputFileId!, CancellationToken.None);
+        await download.Value.DisposeAsync();
+
+        Assert.Equal(0, limiter.InFlight);
+        var operations = calls.GetMeasurementSnapshot().Select(m => (m.Tags["wharf.provider.operation"], m.Tags["wharf.provider.outcome"])).ToList();
+        Assert.Equal(
+            [("files.upload", "ok"), ("batches.create", "ok"), ("batches.get", "ok"), ("batches.list", "ok"), ("batches.cancel", "server_error"), ("files.content", "ok")],
+            operations);
+    }
+
     /// <summary>Waits for a state another task reaches (fails after 10 s of not reaching it).</summary>
     private static async Task Until(Func<bool> condition)
     {

@@ -6,7 +6,8 @@ namespace Wharf.Simulators;
 /// <summary>
 /// Azure OpenAI, as its REST reference describes it: the deployment paths
 /// <c>/openai/deployments/{deployment}/chat/completions?api-version=...</c> (also completions, embeddings) and
-/// <c>/openai/files?api-version=...</c>, which need an <c>api-version</c> it supports; the v1 paths
+/// <c>/openai/files?api-version=...</c> and <c>/openai/batches?api-version=...</c>, which need an <c>api-version</c> it
+/// supports; the v1 paths
 /// <c>/openai/v1/...</c> with the deployment named in the body's <c>model</c> and no api-version; the key in the
 /// <c>api-key</c> header; errors as <c>{"error":{"code","message"}}</c>.
 /// </summary>
@@ -80,6 +81,26 @@ public sealed class AzureOpenAISimulator : UpstreamSimulator
             : (404, Error("DeploymentNotFound", "The API deployment for this resource does not exist. If you created the deployment within the last 5 minutes, please wait a moment and try again."));
 
     protected override bool ModelRequired(SimulatedRoute route) => route.Deployment is null;
+
+    /// <summary>
+    /// The v1 API names a batch's endpoint as OpenAI does (<c>/v1/chat/completions</c>); the dated API without the
+    /// version (<c>/chat/completions</c>), as its batch reference shows. Either way a line's deployment is its body's
+    /// <c>model</c>.
+    /// </summary>
+    protected override SimulatedOperation? BatchOperation(HttpRequest request, string endpoint) => IsV1(request)
+        ? BatchOperation(endpoint)
+        : endpoint switch
+        {
+            "/chat/completions" => SimulatedOperation.ChatCompletions,
+            "/completions" => SimulatedOperation.Completions,
+            "/embeddings" => SimulatedOperation.Embeddings,
+            _ => null,
+        };
+
+    /// <summary>A line's <c>url</c> may name the endpoint with or without <c>/v1</c>.</summary>
+    protected override bool LineUrlMatches(string url, string endpoint) => WithoutVersion(url) == WithoutVersion(endpoint);
+
+    private static string WithoutVersion(string path) => path.StartsWith("/v1/", StringComparison.Ordinal) ? path[3..] : path;
 
     protected override string ErrorBody(int status, string message, string? param = null, string? code = null) =>
         JsonSerializer.Serialize(new { error = new { code = code ?? status.ToString(System.Globalization.CultureInfo.InvariantCulture), message, param } }, SimulatedAnswers.JsonOptions);

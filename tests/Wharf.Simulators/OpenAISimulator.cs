@@ -5,7 +5,7 @@ namespace Wharf.Simulators;
 
 /// <summary>
 /// OpenAI's API (and every server that copies it): <c>/v1/chat/completions</c>, <c>/v1/completions</c>,
-/// <c>/v1/embeddings</c>, <c>/v1/responses</c>, <c>/v1/files</c>; <c>Authorization: Bearer</c>; errors as
+/// <c>/v1/embeddings</c>, <c>/v1/responses</c>, <c>/v1/files</c>, <c>/v1/batches</c>; <c>Authorization: Bearer</c>; errors as
 /// <c>{"error":{"message","type","param","code"}}</c>.
 /// </summary>
 public sealed class OpenAISimulator : UpstreamSimulator
@@ -76,6 +76,10 @@ internal static class Routes
             ("GET", ["files", var id]) => new(SimulatedOperation.FileGet, Uri.UnescapeDataString(id)),
             ("DELETE", ["files", var id]) => new(SimulatedOperation.FileDelete, Uri.UnescapeDataString(id)),
             ("GET", ["files", var id, "content"]) => new(SimulatedOperation.FileContent, Uri.UnescapeDataString(id)),
+            ("POST", ["batches"]) => new(SimulatedOperation.BatchCreate),
+            ("GET", ["batches"]) => new(SimulatedOperation.BatchList),
+            ("GET", ["batches", var id]) => new(SimulatedOperation.BatchGet, Uri.UnescapeDataString(id)),
+            ("POST", ["batches", var id, "cancel"]) => new(SimulatedOperation.BatchCancel, Uri.UnescapeDataString(id)),
             _ => null,
         };
     }

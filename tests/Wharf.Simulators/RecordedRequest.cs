@@ -12,6 +12,9 @@ public sealed record RecordedRequest(
     byte[] Body,
     UploadedFile? Upload)
 {
+    /// <summary>When it arrived, on the simulator's <see cref="UpstreamSimulator.Clock"/>.</summary>
+    public DateTimeOffset At { get; init; }
+
     public string? Header(string name) => Headers.TryGetValue(name, out string? value) ? value : null;
 
     public string BodyText => System.Text.Encoding.UTF8.GetString(Body);

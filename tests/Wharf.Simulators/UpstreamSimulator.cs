@@ -27,11 +27,21 @@ public enum SimulatedOperation
     FileGet,
     FileDelete,
     FileContent,
+    BatchCreate,
+    BatchList,
+    BatchGet,
+    BatchCancel,
 }
 
-/// <summary>A request's operation, the file it names and, for Azure's deployment paths, the deployment (the model).</summary>
+/// <summary>
+/// A request's operation, the file (or, for the batch API, the batch) it names and, for Azure's deployment paths, the
+/// deployment (the model).
+/// </summary>
 public sealed record SimulatedRoute(SimulatedOperation Operation, string? FileId = null, string? Deployment = null)
 {
+    public bool IsBatchRequest => Operation is SimulatedOperation.BatchCreate or SimulatedOperation.BatchList
+        or SimulatedOperation.BatchGet or SimulatedOperation.BatchCancel;
+
     public bool IsModelRequest => Operation is SimulatedOperation.ChatCompletions or SimulatedOperation.Completions
         or SimulatedOperation.Embeddings or SimulatedOperation.Responses;
 }
@@ -44,7 +54,7 @@ public sealed record SimulatedRoute(SimulatedOperation Operation, string? FileId
 /// rule per model, or one for every request); every request is recorded. The dialect (paths, authentication,
 /// error shapes) is the subclass's.
 /// </summary>
-public abstract class UpstreamSimulator : IAsyncDisposable
+public abstract partial class UpstreamSimulator : IAsyncDisposable
 {
     private readonly WebApplication _app;
     private readonly ConcurrentQueue<Fault> _queued = new();
@@ -86,6 +96,9 @@ public abstract class UpstreamSimulator : IAsyncDisposable
 
     /// <summary>The text of every normal answer (split at spaces into stream events).</summary>
     public string ReplyText { get; set; } = "Hello from the simulator, streamed word by word.";
+
+    /// <summary>The clock requests are timed by when recorded (a test's fake clock, to see when its client called).</summary>
+    public TimeProvider Clock { get; set; } = TimeProvider.System;
 
     /// <summary>The fault for every request that no queued fault or model rule caught; null: answer normally.</summary>
     public Fault? Always { get; set; }
@@ -143,6 +156,10 @@ public abstract class UpstreamSimulator : IAsyncDisposable
         _byModel.Clear();
         Always = null;
         HoldRequestBodies = null;
+        HoldBatchesInProgress = null;
+        HoldAfterLines = 0;
+        Clock = TimeProvider.System;
+        _batchEnds.Clear();
     }
 
     /// <summary>Adds a file as if it had been uploaded earlier.</summary>
@@ -378,6 +395,11 @@ public abstract class UpstreamSimulator : IAsyncDisposable
             }
             return await StreamAsync(context, SimulatedAnswers.Events(route.Operation, model ?? "", body, ReplyText), fault, aborted);
         }
+        if (route.IsBatchRequest)
+        {
+            await ServeBatchesAsync(context, route, requestBody);
+            return Served.Answered;
+        }
         return await ServeFilesAsync(context, route, upload, uploadProblem);
     }
 
@@ -482,7 +504,7 @@ public abstract class UpstreamSimulator : IAsyncDisposable
         }
         lock (_gate)
         {
-            _requests.Add(new RecordedRequest(request.Method, request.Path.Value ?? "", request.QueryString.Value ?? "", headers, body, upload));
+            _requests.Add(new RecordedRequest(request.Method, request.Path.Value ?? "", request.QueryString.Value ?? "", headers, body, upload) { At = Clock.GetUtcNow() });
         }
     }
 

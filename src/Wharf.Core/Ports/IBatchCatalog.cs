@@ -56,6 +56,12 @@ public interface IBatchCatalog
     /// </summary>
     Task<bool> RecordChunkAsync(BatchChunk chunk, string owner, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// How many chunks of <paramref name="kind"/> the batch has recorded: a native batch, whose copied result files
+    /// are recorded without lines, learns from it which of them a run before a crash already copied.
+    /// </summary>
+    Task<int> CountChunksAsync(string batchId, BatchFileKind kind, CancellationToken cancellationToken);
+
     /// <summary>The batch's done lines (1-based), ascending.</summary>
     Task<IReadOnlyList<int>> ListDoneLinesAsync(string batchId, CancellationToken cancellationToken);
 

@@ -25,6 +25,29 @@ public interface IProvider
     Task<UpstreamOutcome<bool>> DeleteFileAsync(string upstreamFileId, CancellationToken cancellationToken);
 
     Task<UpstreamOutcome<UpstreamFilePage>> ListFilesAsync(UpstreamFileQuery query, CancellationToken cancellationToken);
+
+    // The native batch API (capability Batches). An adapter without one need not write these: they answer
+    // Unsupported. Every decorator passes them on.
+
+    /// <summary>Creates a batch with the provider's own batch API.</summary>
+    Task<UpstreamOutcome<UpstreamBatch>> CreateBatchAsync(UpstreamBatchCreate batch, CancellationToken cancellationToken) =>
+        Task.FromResult<UpstreamOutcome<UpstreamBatch>>(UpstreamFailure.Unsupported("This provider has no batch API."));
+
+    /// <summary>The batch as the provider reports it now.</summary>
+    Task<UpstreamOutcome<UpstreamBatch>> GetBatchAsync(string upstreamBatchId, CancellationToken cancellationToken) =>
+        Task.FromResult<UpstreamOutcome<UpstreamBatch>>(UpstreamFailure.Unsupported("This provider has no batch API."));
+
+    /// <summary>Asks the provider to cancel the batch; answers the batch as it then is (usually <c>cancelling</c>).</summary>
+    Task<UpstreamOutcome<UpstreamBatch>> CancelBatchAsync(string upstreamBatchId, CancellationToken cancellationToken) =>
+        Task.FromResult<UpstreamOutcome<UpstreamBatch>>(UpstreamFailure.Unsupported("This provider has no batch API."));
+
+    /// <summary>One page of the provider's batches, newest first.</summary>
+    Task<UpstreamOutcome<UpstreamBatchPage>> ListBatchesAsync(UpstreamBatchQuery query, CancellationToken cancellationToken) =>
+        Task.FromResult<UpstreamOutcome<UpstreamBatchPage>>(UpstreamFailure.Unsupported("This provider has no batch API."));
+
+    /// <summary>A file's content on the provider (a batch's output or error file), streamed as it arrives.</summary>
+    Task<UpstreamOutcome<UpstreamFileContent>> DownloadFileAsync(string upstreamFileId, CancellationToken cancellationToken) =>
+        Task.FromResult<UpstreamOutcome<UpstreamFileContent>>(UpstreamFailure.Unsupported("This provider has no file downloads."));
 }
 
 /// <summary>A configured provider: its adapter (decorated) and what routing needs to know of it.</summary>

@@ -37,7 +37,7 @@ internal sealed class AzureOpenAIAdapter(UpstreamHttpClients clients) : IProvide
     {
         string version = string.IsNullOrEmpty(context.Options.ApiVersion) ? DefaultApiVersion : context.Options.ApiVersion;
         var dialect = new AzureOpenAIDialect(new Uri(context.Options.BaseUrl!), context.Options.ApiKey!, version);
-        return new AzureOpenAIProvider(context.Id, new OpenAIWire(context, clients.Create(), dialect), dialect.IsV1);
+        return new AzureOpenAIProvider(context.Id, new OpenAIWire(context, clients.Create(), dialect), dialect.IsV1, context.Options.NativeBatches ?? true);
     }
 }
 
@@ -60,22 +60,52 @@ internal sealed class AzureOpenAIDialect(Uri baseUrl, string apiKey, string apiV
         return new(all.Length == 0 ? path : path + "?" + all);
     }
 
+    public Uri FileContentUri(string fileId) => WithVersion($"{_openai}{(IsV1 ? "/v1" : "")}/files/{Uri.EscapeDataString(fileId)}/content", "");
+
+    public Uri BatchesUri(string? batchId, string? action, string query) => WithVersion(
+        $"{_openai}{(IsV1 ? "/v1" : "")}/batches{(batchId is null ? "" : "/" + Uri.EscapeDataString(batchId))}{(action is null ? "" : "/" + action)}", query);
+
+    /// <summary>
+    /// The v1 API takes OpenAI's names (<c>/v1/chat/completions</c>); the dated API names the endpoint without the
+    /// version (<c>/chat/completions</c>), as its batch reference shows.
+    /// </summary>
+    public string BatchEndpoint(string endpoint) =>
+        !IsV1 && endpoint.StartsWith("/v1/", StringComparison.Ordinal) ? endpoint["/v1".Length..] : endpoint;
+
+    /// <summary>The path with the api-version (dated versions) and <paramref name="query"/>.</summary>
+    private Uri WithVersion(string path, string query)
+    {
+        string version = IsV1 ? "" : "api-version=" + Uri.EscapeDataString(apiVersion);
+        string all = version.Length == 0 ? query : query.Length == 0 ? version : version + "&" + query;
+        return new(all.Length == 0 ? path : path + "?" + all);
+    }
+
     public void Authorize(HttpRequestMessage request) => request.Headers.TryAddWithoutValidation("api-key", apiKey);
 }
 
-internal sealed class AzureOpenAIProvider(string id, OpenAIWire wire, bool v1) : IProvider
+internal sealed class AzureOpenAIProvider(string id, OpenAIWire wire, bool v1, bool nativeBatches) : IProvider
 {
     public string Id => id;
 
     public string Type => "azure";
 
     /// <summary>
-    /// Files, chat completions, completions and embeddings on both path styles; the Responses API only on the v1
-    /// paths (the dated GA API has none).
+    /// Files, the batch API (unless configured without it), chat completions, completions and embeddings on both
+    /// path styles; the Responses API only on the v1 paths (the dated GA API has none).
     /// </summary>
-    public IReadOnlySet<ProviderCapability> Capabilities { get; } = new HashSet<ProviderCapability>(
-        v1 ? [ProviderCapability.Files, .. ProviderCapabilities.ModelEndpoints]
-           : [ProviderCapability.Files, ProviderCapability.ChatCompletions, ProviderCapability.Completions, ProviderCapability.Embeddings]);
+    public IReadOnlySet<ProviderCapability> Capabilities { get; } = Build(v1, nativeBatches);
+
+    private static HashSet<ProviderCapability> Build(bool v1, bool nativeBatches)
+    {
+        var capabilities = new HashSet<ProviderCapability>(
+            v1 ? [ProviderCapability.Files, .. ProviderCapabilities.ModelEndpoints]
+               : [ProviderCapability.Files, ProviderCapability.ChatCompletions, ProviderCapability.Completions, ProviderCapability.Embeddings]);
+        if (nativeBatches)
+        {
+            capabilities.Add(ProviderCapability.Batches);
+        }
+        return capabilities;
+    }
 
     public Task<UpstreamOutcome<ModelResponse>> SendModelRequestAsync(ModelCall call, CancellationToken cancellationToken) =>
         Capabilities.Contains(call.Endpoint)
@@ -90,4 +120,22 @@ internal sealed class AzureOpenAIProvider(string id, OpenAIWire wire, bool v1) :
 
     public Task<UpstreamOutcome<UpstreamFilePage>> ListFilesAsync(UpstreamFileQuery query, CancellationToken cancellationToken) =>
         wire.ListFilesAsync(query, cancellationToken);
+
+    public Task<UpstreamOutcome<UpstreamBatch>> CreateBatchAsync(UpstreamBatchCreate batch, CancellationToken cancellationToken) =>
+        Capabilities.Contains(ProviderCapability.Batches) ? wire.CreateBatchAsync(batch, cancellationToken) : NoBatches<UpstreamBatch>();
+
+    public Task<UpstreamOutcome<UpstreamBatch>> GetBatchAsync(string upstreamBatchId, CancellationToken cancellationToken) =>
+        Capabilities.Contains(ProviderCapability.Batches) ? wire.GetBatchAsync(upstreamBatchId, cancellationToken) : NoBatches<UpstreamBatch>();
+
+    public Task<UpstreamOutcome<UpstreamBatch>> CancelBatchAsync(string upstreamBatchId, CancellationToken cancellationToken) =>
+        Capabilities.Contains(ProviderCapability.Batches) ? wire.CancelBatchAsync(upstreamBatchId, cancellationToken) : NoBatches<UpstreamBatch>();
+
+    public Task<UpstreamOutcome<UpstreamBatchPage>> ListBatchesAsync(UpstreamBatchQuery query, CancellationToken cancellationToken) =>
+        Capabilities.Contains(ProviderCapability.Batches) ? wire.ListBatchesAsync(query, cancellationToken) : NoBatches<UpstreamBatchPage>();
+
+    public Task<UpstreamOutcome<UpstreamFileContent>> DownloadFileAsync(string upstreamFileId, CancellationToken cancellationToken) =>
+        wire.DownloadFileAsync(upstreamFileId, cancellationToken);
+
+    private static Task<UpstreamOutcome<T>> NoBatches<T>() =>
+        Task.FromResult<UpstreamOutcome<T>>(UpstreamFailure.Unsupported("The provider is configured without a native batch API (NativeBatches: false)."));
 }

@@ -59,6 +59,22 @@ internal sealed class ConcurrencyLimitedProvider(IProvider inner, int maxConcurr
     public Task<UpstreamOutcome<UpstreamFilePage>> ListFilesAsync(UpstreamFileQuery query, CancellationToken cancellationToken) =>
         WithSlotAsync(ct => inner.ListFilesAsync(query, ct), cancellationToken);
 
+    public Task<UpstreamOutcome<UpstreamBatch>> CreateBatchAsync(UpstreamBatchCreate batch, CancellationToken cancellationToken) =>
+        WithSlotAsync(ct => inner.CreateBatchAsync(batch, ct), cancellationToken);
+
+    public Task<UpstreamOutcome<UpstreamBatch>> GetBatchAsync(string upstreamBatchId, CancellationToken cancellationToken) =>
+        WithSlotAsync(ct => inner.GetBatchAsync(upstreamBatchId, ct), cancellationToken);
+
+    public Task<UpstreamOutcome<UpstreamBatch>> CancelBatchAsync(string upstreamBatchId, CancellationToken cancellationToken) =>
+        WithSlotAsync(ct => inner.CancelBatchAsync(upstreamBatchId, ct), cancellationToken);
+
+    public Task<UpstreamOutcome<UpstreamBatchPage>> ListBatchesAsync(UpstreamBatchQuery query, CancellationToken cancellationToken) =>
+        WithSlotAsync(ct => inner.ListBatchesAsync(query, ct), cancellationToken);
+
+    /// <summary>A slot until the headers come, as for the other file calls; the content is read after it is given back.</summary>
+    public Task<UpstreamOutcome<UpstreamFileContent>> DownloadFileAsync(string upstreamFileId, CancellationToken cancellationToken) =>
+        WithSlotAsync(ct => inner.DownloadFileAsync(upstreamFileId, ct), cancellationToken);
+
     private async Task<T> WithSlotAsync<T>(Func<CancellationToken, Task<T>> call, CancellationToken cancellationToken)
     {
         await EnterAsync(cancellationToken);

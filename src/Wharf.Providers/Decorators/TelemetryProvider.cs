@@ -29,6 +29,22 @@ internal sealed partial class TelemetryProvider(IProvider inner, ProviderTelemet
     public Task<UpstreamOutcome<UpstreamFilePage>> ListFilesAsync(UpstreamFileQuery query, CancellationToken cancellationToken) =>
         MeasureAsync("files.list", (inner, query), static (s, ct) => s.inner.ListFilesAsync(s.query, ct), static _ => 200, cancellationToken);
 
+    public Task<UpstreamOutcome<UpstreamBatch>> CreateBatchAsync(UpstreamBatchCreate batch, CancellationToken cancellationToken) =>
+        MeasureAsync("batches.create", (inner, batch), static (s, ct) => s.inner.CreateBatchAsync(s.batch, ct), static _ => 200, cancellationToken);
+
+    public Task<UpstreamOutcome<UpstreamBatch>> GetBatchAsync(string upstreamBatchId, CancellationToken cancellationToken) =>
+        MeasureAsync("batches.get", (inner, upstreamBatchId), static (s, ct) => s.inner.GetBatchAsync(s.upstreamBatchId, ct), static _ => 200, cancellationToken);
+
+    public Task<UpstreamOutcome<UpstreamBatch>> CancelBatchAsync(string upstreamBatchId, CancellationToken cancellationToken) =>
+        MeasureAsync("batches.cancel", (inner, upstreamBatchId), static (s, ct) => s.inner.CancelBatchAsync(s.upstreamBatchId, ct), static _ => 200, cancellationToken);
+
+    public Task<UpstreamOutcome<UpstreamBatchPage>> ListBatchesAsync(UpstreamBatchQuery query, CancellationToken cancellationToken) =>
+        MeasureAsync("batches.list", (inner, query), static (s, ct) => s.inner.ListBatchesAsync(s.query, ct), static _ => 200, cancellationToken);
+
+    /// <summary>Measured up to the answer's headers, as a streamed model answer is.</summary>
+    public Task<UpstreamOutcome<UpstreamFileContent>> DownloadFileAsync(string upstreamFileId, CancellationToken cancellationToken) =>
+        MeasureAsync("files.content", (inner, upstreamFileId), static (s, ct) => s.inner.DownloadFileAsync(s.upstreamFileId, ct), static _ => 200, cancellationToken);
+
     /// <remarks>
     /// The call takes its state as an argument, and the activity's name and the metrics' tags are only made when
     /// something listens: an unobserved call allocates nothing here beyond its own state machine.

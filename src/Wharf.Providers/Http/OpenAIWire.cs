@@ -226,13 +226,99 @@ internal sealed class OpenAIWire(ProviderContext context, HttpClient http, IOpen
             files.Add(file);
         }
         return new UpstreamFilePage(files, answer.Value.HasMore ?? false);
+    }
 
-        static void Add(StringBuilder query, string name, string? value)
+    public async Task<UpstreamOutcome<UpstreamBatch>> CreateBatchAsync(UpstreamBatchCreate batch, CancellationToken cancellationToken)
+    {
+        var request = NewRequest(HttpMethod.Post, dialect.BatchesUri(null, null, ""));
+        byte[] body = JsonSerializer.SerializeToUtf8Bytes(
+            new BatchCreateWire(batch.InputFileId, dialect.BatchEndpoint(batch.Endpoint), batch.CompletionWindow, batch.Metadata),
+            UpstreamWireJson.Default.BatchCreateWire);
+        request.Content = new ByteArrayContent(body) { Headers = { ContentType = Json } };
+        return await SendForBatchAsync(request, cancellationToken);
+    }
+
+    public Task<UpstreamOutcome<UpstreamBatch>> GetBatchAsync(string upstreamBatchId, CancellationToken cancellationToken) =>
+        SendForBatchAsync(NewRequest(HttpMethod.Get, dialect.BatchesUri(upstreamBatchId, null, "")), cancellationToken);
+
+    public Task<UpstreamOutcome<UpstreamBatch>> CancelBatchAsync(string upstreamBatchId, CancellationToken cancellationToken) =>
+        SendForBatchAsync(NewRequest(HttpMethod.Post, dialect.BatchesUri(upstreamBatchId, "cancel", "")), cancellationToken);
+
+    public async Task<UpstreamOutcome<UpstreamBatchPage>> ListBatchesAsync(UpstreamBatchQuery query, CancellationToken cancellationToken)
+    {
+        var parameters = new StringBuilder();
+        Add(parameters, "limit", query.Limit?.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        Add(parameters, "after", query.After);
+        using var deadline = new UpstreamDeadline(context.Time, context.Timeout);
+        deadline.Arm();
+        var answer = await SendForJsonAsync(NewRequest(HttpMethod.Get, dialect.BatchesUri(null, null, parameters.ToString())), deadline, UpstreamWireJson.Default.BatchListWire, cancellationToken);
+        if (!answer.IsOk)
         {
-            if (!string.IsNullOrEmpty(value))
+            return answer.Failure;
+        }
+        var batches = new List<UpstreamBatch>();
+        foreach (var item in answer.Value.Data ?? [])
+        {
+            if (item.ToUpstreamBatch() is not { } batch)
             {
-                query.Append(query.Length == 0 ? "" : "&").Append(name).Append('=').Append(Uri.EscapeDataString(value));
+                return UpstreamFailure.Malformed(200, "The upstream's batch list holds a batch without an id or status.");
             }
+            batches.Add(batch);
+        }
+        return new UpstreamBatchPage(batches, answer.Value.HasMore ?? false);
+    }
+
+    /// <summary>
+    /// The file's content as it arrives: the headers within the timeout, then each read of the body within it too (a
+    /// body that stops coming fails its read with an <see cref="IOException"/>, as a dropped one does).
+    /// </summary>
+    public async Task<UpstreamOutcome<UpstreamFileContent>> DownloadFileAsync(string upstreamFileId, CancellationToken cancellationToken)
+    {
+        UpstreamOutcome<HttpResponseMessage> sent;
+        using (var deadline = new UpstreamDeadline(context.Time, context.Timeout))
+        {
+            deadline.Arm();
+            sent = await SendAsync(NewRequest(HttpMethod.Get, dialect.FileContentUri(upstreamFileId)), deadline, cancellationToken);
+        }
+        if (!sent.IsOk)
+        {
+            return sent.Failure;
+        }
+        var response = sent.Value;
+        try
+        {
+            var body = await response.Content.ReadAsStreamAsync(cancellationToken);
+            return new UpstreamFileContent(Idle(body), response.Content.Headers.ContentLength, new DisposeOnce(response));
+        }
+        catch (Exception e) when (e is IOException or HttpRequestException)
+        {
+            response.Dispose();
+            return UpstreamFailure.ConnectionFailed("The upstream closed the connection before its answer ended.");
+        }
+        catch
+        {
+            response.Dispose();
+            throw;
+        }
+    }
+
+    private async Task<UpstreamOutcome<UpstreamBatch>> SendForBatchAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+    {
+        using var deadline = new UpstreamDeadline(context.Time, context.Timeout);
+        deadline.Arm();
+        var answer = await SendForJsonAsync(request, deadline, UpstreamWireJson.Default.BatchObjectWire, cancellationToken);
+        if (!answer.IsOk)
+        {
+            return answer.Failure;
+        }
+        return answer.Value.ToUpstreamBatch() is { } batch ? batch : UpstreamFailure.Malformed(200, "The upstream's batch object has no id or status.");
+    }
+
+    private static void Add(StringBuilder query, string name, string? value)
+    {
+        if (!string.IsNullOrEmpty(value))
+        {
+            query.Append(query.Length == 0 ? "" : "&").Append(name).Append('=').Append(Uri.EscapeDataString(value));
         }
     }
 

@@ -24,4 +24,18 @@ internal sealed class LocalProvider : IProvider
 
     public Task<UpstreamOutcome<UpstreamFilePage>> ListFilesAsync(UpstreamFileQuery query, CancellationToken cancellationToken) =>
         Task.FromResult<UpstreamOutcome<UpstreamFilePage>>(UpstreamFailure.Unsupported("The local store is listed by the catalog."));
+
+    public Task<UpstreamOutcome<UpstreamBatch>> CreateBatchAsync(UpstreamBatchCreate batch, CancellationToken cancellationToken) => NoBatches<UpstreamBatch>();
+
+    public Task<UpstreamOutcome<UpstreamBatch>> GetBatchAsync(string upstreamBatchId, CancellationToken cancellationToken) => NoBatches<UpstreamBatch>();
+
+    public Task<UpstreamOutcome<UpstreamBatch>> CancelBatchAsync(string upstreamBatchId, CancellationToken cancellationToken) => NoBatches<UpstreamBatch>();
+
+    public Task<UpstreamOutcome<UpstreamBatchPage>> ListBatchesAsync(UpstreamBatchQuery query, CancellationToken cancellationToken) => NoBatches<UpstreamBatchPage>();
+
+    public Task<UpstreamOutcome<UpstreamFileContent>> DownloadFileAsync(string upstreamFileId, CancellationToken cancellationToken) =>
+        Task.FromResult<UpstreamOutcome<UpstreamFileContent>>(UpstreamFailure.Unsupported("The local store's files are read from the store."));
+
+    private static Task<UpstreamOutcome<T>> NoBatches<T>() =>
+        Task.FromResult<UpstreamOutcome<T>>(UpstreamFailure.Unsupported("The local store has no batch API."));
 }

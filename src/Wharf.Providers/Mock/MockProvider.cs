@@ -23,6 +23,10 @@ internal sealed class MockAdapter : IProviderAdapter
         {
             yield return $"{key}:FailureRate must be between 0 and 1.";
         }
+        if (options.NativeBatches == true)
+        {
+            yield return $"{key}:NativeBatches: type 'mock' has no native batch API (its batches run through the gateway).";
+        }
     }
 
     public IProvider Create(ProviderContext context) =>
@@ -91,4 +95,18 @@ internal sealed class MockProvider(string id, TimeSpan latency, double failureRa
 
     public Task<UpstreamOutcome<UpstreamFilePage>> ListFilesAsync(UpstreamFileQuery query, CancellationToken cancellationToken) =>
         Task.FromResult<UpstreamOutcome<UpstreamFilePage>>(UpstreamFailure.Unsupported("The mock provider has no Files API."));
+
+    public Task<UpstreamOutcome<UpstreamBatch>> CreateBatchAsync(UpstreamBatchCreate batch, CancellationToken cancellationToken) => NoBatches<UpstreamBatch>();
+
+    public Task<UpstreamOutcome<UpstreamBatch>> GetBatchAsync(string upstreamBatchId, CancellationToken cancellationToken) => NoBatches<UpstreamBatch>();
+
+    public Task<UpstreamOutcome<UpstreamBatch>> CancelBatchAsync(string upstreamBatchId, CancellationToken cancellationToken) => NoBatches<UpstreamBatch>();
+
+    public Task<UpstreamOutcome<UpstreamBatchPage>> ListBatchesAsync(UpstreamBatchQuery query, CancellationToken cancellationToken) => NoBatches<UpstreamBatchPage>();
+
+    public Task<UpstreamOutcome<UpstreamFileContent>> DownloadFileAsync(string upstreamFileId, CancellationToken cancellationToken) =>
+        Task.FromResult<UpstreamOutcome<UpstreamFileContent>>(UpstreamFailure.Unsupported("The mock provider has no Files API."));
+
+    private static Task<UpstreamOutcome<T>> NoBatches<T>() =>
+        Task.FromResult<UpstreamOutcome<T>>(UpstreamFailure.Unsupported("The mock provider has no native batch API: run the batch with \"execution\": \"gateway\"."));
 }

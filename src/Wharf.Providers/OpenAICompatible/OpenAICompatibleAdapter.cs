@@ -28,7 +28,8 @@ internal sealed class OpenAICompatibleAdapter(UpstreamHttpClients clients) : IPr
 
     public IProvider Create(ProviderContext context) =>
         new OpenAICompatibleProvider(context.Id, new OpenAIWire(context, clients.Create(),
-            new OpenAICompatibleDialect(new Uri(string.IsNullOrEmpty(context.Options.BaseUrl) ? DefaultBaseUrl : context.Options.BaseUrl), context.Options.ApiKey!)));
+            new OpenAICompatibleDialect(new Uri(string.IsNullOrEmpty(context.Options.BaseUrl) ? DefaultBaseUrl : context.Options.BaseUrl), context.Options.ApiKey!)),
+            nativeBatches: context.Options.NativeBatches ?? true);
 }
 
 /// <summary><c>{BaseUrl}/chat/completions</c>, <c>{BaseUrl}/files</c>, ...; <c>Authorization: Bearer</c>.</summary>
@@ -48,17 +49,27 @@ internal sealed class OpenAICompatibleDialect(Uri baseUrl, string apiKey) : IOpe
     public Uri FilesUri(string? fileId, string query) =>
         new($"{_base}/files{(fileId is null ? "" : "/" + Uri.EscapeDataString(fileId))}{(query.Length == 0 ? "" : "?" + query)}");
 
+    public Uri FileContentUri(string fileId) => new($"{_base}/files/{Uri.EscapeDataString(fileId)}/content");
+
+    public Uri BatchesUri(string? batchId, string? action, string query) =>
+        new($"{_base}/batches{(batchId is null ? "" : "/" + Uri.EscapeDataString(batchId))}{(action is null ? "" : "/" + action)}{(query.Length == 0 ? "" : "?" + query)}");
+
+    /// <summary>OpenAI names the endpoint with its version, as the lines' <c>url</c> does.</summary>
+    public string BatchEndpoint(string endpoint) => endpoint;
+
     public void Authorize(HttpRequestMessage request) => request.Headers.TryAddWithoutValidation("Authorization", _authorization);
 }
 
-internal sealed class OpenAICompatibleProvider(string id, OpenAIWire wire) : IProvider
+internal sealed class OpenAICompatibleProvider(string id, OpenAIWire wire, bool nativeBatches) : IProvider
 {
     public string Id => id;
 
     public string Type => "openai";
 
-    /// <summary>Files and the four model endpoints; batches come with the native batch support.</summary>
-    public IReadOnlySet<ProviderCapability> Capabilities { get; } = new HashSet<ProviderCapability>([ProviderCapability.Files, .. ProviderCapabilities.ModelEndpoints]);
+    /// <summary>Files, the four model endpoints and, unless configured without it (<c>NativeBatches: false</c>), the batch API.</summary>
+    public IReadOnlySet<ProviderCapability> Capabilities { get; } = new HashSet<ProviderCapability>(
+        nativeBatches ? [ProviderCapability.Files, ProviderCapability.Batches, .. ProviderCapabilities.ModelEndpoints]
+                      : [ProviderCapability.Files, .. ProviderCapabilities.ModelEndpoints]);
 
     public Task<UpstreamOutcome<ModelResponse>> SendModelRequestAsync(ModelCall call, CancellationToken cancellationToken) =>
         wire.SendModelRequestAsync(call, cancellationToken);
@@ -71,4 +82,22 @@ internal sealed class OpenAICompatibleProvider(string id, OpenAIWire wire) : IPr
 
     public Task<UpstreamOutcome<UpstreamFilePage>> ListFilesAsync(UpstreamFileQuery query, CancellationToken cancellationToken) =>
         wire.ListFilesAsync(query, cancellationToken);
+
+    public Task<UpstreamOutcome<UpstreamBatch>> CreateBatchAsync(UpstreamBatchCreate batch, CancellationToken cancellationToken) =>
+        Capabilities.Contains(ProviderCapability.Batches) ? wire.CreateBatchAsync(batch, cancellationToken) : NoBatches<UpstreamBatch>();
+
+    public Task<UpstreamOutcome<UpstreamBatch>> GetBatchAsync(string upstreamBatchId, CancellationToken cancellationToken) =>
+        Capabilities.Contains(ProviderCapability.Batches) ? wire.GetBatchAsync(upstreamBatchId, cancellationToken) : NoBatches<UpstreamBatch>();
+
+    public Task<UpstreamOutcome<UpstreamBatch>> CancelBatchAsync(string upstreamBatchId, CancellationToken cancellationToken) =>
+        Capabilities.Contains(ProviderCapability.Batches) ? wire.CancelBatchAsync(upstreamBatchId, cancellationToken) : NoBatches<UpstreamBatch>();
+
+    public Task<UpstreamOutcome<UpstreamBatchPage>> ListBatchesAsync(UpstreamBatchQuery query, CancellationToken cancellationToken) =>
+        Capabilities.Contains(ProviderCapability.Batches) ? wire.ListBatchesAsync(query, cancellationToken) : NoBatches<UpstreamBatchPage>();
+
+    public Task<UpstreamOutcome<UpstreamFileContent>> DownloadFileAsync(string upstreamFileId, CancellationToken cancellationToken) =>
+        wire.DownloadFileAsync(upstreamFileId, cancellationToken);
+
+    private static Task<UpstreamOutcome<T>> NoBatches<T>() =>
+        Task.FromResult<UpstreamOutcome<T>>(UpstreamFailure.Unsupported("The provider is configured without a native batch API (NativeBatches: false)."));
 }

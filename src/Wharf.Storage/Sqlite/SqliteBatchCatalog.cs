@@ -216,6 +216,13 @@ internal sealed class SqliteBatchCatalog(SqliteDatabase database) : IBatchCatalo
             return true;
         }, cancellationToken);
 
+    public async Task<int> CountChunksAsync(string batchId, BatchFileKind kind, CancellationToken cancellationToken) =>
+        (await database.QueryListAsync(
+            "SELECT count(*) FROM batch_chunks WHERE batch_id = $batch AND kind = $kind;",
+            [new("$batch", batchId), new("$kind", KindName(kind))],
+            r => (int)r.Int64(0),
+            cancellationToken))[0];
+
     public Task<IReadOnlyList<int>> ListDoneLinesAsync(string batchId, CancellationToken cancellationToken) =>
         database.QueryListAsync(
             "SELECT line FROM batch_lines WHERE batch_id = $batch ORDER BY line;",
