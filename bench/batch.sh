@@ -6,7 +6,8 @@
 #   --quick   a smoke with 2,000 lines (CI runs it so the harness cannot rot); figures are not meaningful.
 # Each scenario runs 3 times (once with --quick); the table gives the median. Wall time is the client's, from the
 # batch's creation to its final status seen by polling every 50 ms (so it includes validation and finalising).
-# Wharf's RSS is read at the start, every poll (the peak is kept) and at the end.
+# Wharf's RSS is read at the start, every poll (the peak is kept) and at the end; its CPU time (user + system, from
+# /proc) around each batch, divided by the lines.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -51,6 +52,8 @@ until curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1; do
 done
 
 rss_mb() { awk '/VmRSS/ {printf "%.0f", $2/1024}' "/proc/$wharf_pid/status"; }
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$wharf_pid/stat"; } # user + system, in clock ticks
+ticks_per_s=$(getconf CLK_TCK)
 median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 auth=(-H "Authorization: Bearer $key")
 rss_start=$(rss_mb)
@@ -65,21 +68,22 @@ PY
 input_id=$(curl -fs "${auth[@]}" -F purpose=batch -F "file=@$work/input.jsonl" "http://127.0.0.1:$port/v1/files" \
   | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
 
-rss_peak=$rss_start
-run_batch() { # provider -> prints wall seconds; checks the result
-  local provider=$1 t0 t1 id status body
-  t0=$(date +%s%N)
+echo "$rss_start" >"$work/rss_peak"
+# Runs one batch on the provider, checks its result, prints "wall_seconds cpu_microseconds_per_line".
+run_batch() {
+  local provider=$1 t0 t1 c0 c1 id status body
+  t0=$(date +%s%N); c0=$(cpu_ticks)
   id=$(curl -fs "${auth[@]}" -H 'content-type: application/json' \
     -d "{\"input_file_id\":\"$input_id\",\"endpoint\":\"/v1/chat/completions\",\"completion_window\":\"24h\",\"provider\":\"$provider\"}" \
     "http://127.0.0.1:$port/v1/batches" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
   while true; do
     body=$(curl -fs "${auth[@]}" "http://127.0.0.1:$port/v1/batches/$id")
     status=$(printf '%s' "$body" | python3 -c 'import json,sys; print(json.load(sys.stdin)["status"])')
-    local rss; rss=$(rss_mb); [ "$rss" -gt "$rss_peak" ] && rss_peak=$rss
+    local rss; rss=$(rss_mb); [ "$rss" -gt "$(cat "$work/rss_peak")" ] && echo "$rss" >"$work/rss_peak"
     case "$status" in completed|failed|expired|cancelled) break ;; esac
     sleep 0.05
   done
-  t1=$(date +%s%N)
+  t1=$(date +%s%N); c1=$(cpu_ticks)
   printf '%s' "$body" | python3 -c '
 import json, sys
 b = json.load(sys.stdin); n = int(sys.argv[1]); c = b["request_counts"]
@@ -91,23 +95,26 @@ import json, sys
 ids = [json.loads(l)["custom_id"] for l in sys.stdin]
 print(len(set(ids)) if len(ids) == len(set(ids)) else -1)')
   [ "$got" = "$lines" ] || { echo "the output file of $id holds $got distinct lines, not $lines" >&2; exit 1; }
-  awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.3f", (b - a) / 1e9}'
+  awk -v a="$t0" -v b="$t1" -v c="$((c1 - c0))" -v hz="$ticks_per_s" -v n="$lines" \
+    'BEGIN {printf "%.3f %.0f", (b - a) / 1e9, c / hz * 1e6 / n}'
 }
 
-slow=(); fast=()
+slow=(); fast=(); slow_cpu=(); fast_cpu=(); rss_after=()
 for ((r = 0; r < reps; r++)); do
-  slow+=("$(run_batch slow)")
-  fast+=("$(run_batch fast)")
+  read -r s c <<<"$(run_batch slow)"; slow+=("$s"); slow_cpu+=("$c"); rss_after+=("$(rss_mb)")
+  read -r s c <<<"$(run_batch fast)"; fast+=("$s"); fast_cpu+=("$c"); rss_after+=("$(rss_mb)")
 done
-rss_end=$(rss_mb)
+rss_end=$(rss_mb); rss_peak=$(cat "$work/rss_peak")
 
 slow_s=$(printf '%s\n' "${slow[@]}" | median)
 fast_s=$(printf '%s\n' "${fast[@]}" | median)
+slow_c=$(printf '%s\n' "${slow_cpu[@]}" | median)
+fast_c=$(printf '%s\n' "${fast_cpu[@]}" | median)
 ideal_s=$(awk -v n="$lines" -v l="$latency_ms" -v c="$concurrency" 'BEGIN {printf "%.3f", n * l / 1000 / c}')
 echo
-echo "| scenario | lines | runs (s) | median | reference | result | target |"
-echo "|---|---:|---|---:|---:|---:|---|"
-echo "| (a) mock, ${latency_ms} ms latency, ${concurrency} in flight | $lines | ${slow[*]} | ${slow_s} s | ideal ${ideal_s} s | $(awk -v a="$slow_s" -v b="$ideal_s" 'BEGIN {printf "%.2f", a / b}')x ideal | <= 1.1x |"
-echo "| (b) mock, no latency | $lines | ${fast[*]} | ${fast_s} s | - | $(awk -v n="$lines" -v s="$fast_s" 'BEGIN {printf "%.0f", n / s}') lines/s | >= 10,000/s |"
+echo "| scenario | lines | runs (s) | median | reference | result | target | server CPU per line (median) |"
+echo "|---|---:|---|---:|---:|---:|---|---:|"
+echo "| (a) mock, ${latency_ms} ms latency, ${concurrency} in flight | $lines | ${slow[*]} | ${slow_s} s | ideal ${ideal_s} s | $(awk -v a="$slow_s" -v b="$ideal_s" 'BEGIN {printf "%.2f", a / b}')x ideal | <= 1.1x | ${slow_c} µs |"
+echo "| (b) mock, no latency | $lines | ${fast[*]} | ${fast_s} s | - | $(awk -v n="$lines" -v s="$fast_s" 'BEGIN {printf "%.0f", n / s}') lines/s | >= 10,000/s | ${fast_c} µs |"
 echo
-echo "Wharf RSS: ${rss_start} MB at start, ${rss_peak} MB peak while batches ran, ${rss_end} MB at the end (target < 250 MB)."
+echo "Wharf RSS: ${rss_start} MB at start (input uploaded), after each batch ${rss_after[*]} MB, ${rss_peak} MB peak while batches ran, ${rss_end} MB at the end (target: flat, < 250 MB)."
