@@ -230,6 +230,7 @@ public abstract partial class StorageConformanceTests
         Assert.Equal(1_750_003_800, file.ExpiresAt);
         Assert.Equal([first.PartId, second.PartId], (await Backend.Uploads.GetSegmentsAsync(outputId, Ct)).Select(s => s.BlobId));
         Assert.Equal(33, (await Backend.Workspaces.GetWorkspaceAsync(WsA, Ct))!.UsageBytes);
+        Assert.Empty(await Batches.ListDoneLinesAsync(batch.Id, Ct)); // the run's bookkeeping went with it
 
         // The lease went with the end: nothing claims a finished batch, and the old owner writes nothing more.
         Assert.Null(await Batches.ClaimAsync(NodeB, long.MaxValue, long.MaxValue, [], Ct));

@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Threading.Channels;
 
 namespace Wharf.Core.Batches;
 
@@ -7,28 +6,11 @@ namespace Wharf.Core.Batches;
 /// In-process news for the batch engine on this node: a batch was created (claim it now rather than at the next
 /// poll) or a cancel was asked (stop its dispatch now). Other nodes learn both from the catalog when they poll.
 /// </summary>
-public sealed class BatchSignals
+public sealed class BatchSignals : PollWakeUp
 {
-    private readonly Channel<bool> _work = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
     private readonly ConcurrentDictionary<string, CancellationTokenSource> _cancels = new(StringComparer.Ordinal);
 
-    public void WorkAdded() => _work.Writer.TryWrite(true);
-
-    /// <summary>Waits for <see cref="WorkAdded"/> or for <paramref name="timeout"/> on <paramref name="time"/>, whichever comes first.</summary>
-    public async Task WaitForWorkAsync(TimeSpan timeout, TimeProvider time, CancellationToken cancellationToken)
-    {
-        using var timer = new CancellationTokenSource(timeout, time);
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(timer.Token, cancellationToken);
-        try
-        {
-            await _work.Reader.WaitToReadAsync(linked.Token);
-        }
-        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-        {
-            return; // the timeout: time to poll the catalog
-        }
-        _work.Reader.TryRead(out _);
-    }
+    public void WorkAdded() => Wake();
 
     /// <summary>A token cancelled when a cancel of the batch is asked on this node, until <see cref="Forget"/>.</summary>
     public CancellationToken Watch(string batchId) => _cancels.GetOrAdd(batchId, _ => new CancellationTokenSource()).Token;

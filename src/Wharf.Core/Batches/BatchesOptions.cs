@@ -46,6 +46,14 @@ public sealed class BatchesOptions
     [Range(1, 100_000)]
     public int ChunkLines { get; set; } = 1000;
 
+    /// <summary>
+    /// Bytes of result lines written to the store as one chunk, at most (a chunk is written once it holds
+    /// <c>ChunkLines</c> lines or this many bytes, whichever comes first), so that large answers (embeddings) keep
+    /// the memory of a run bounded.
+    /// </summary>
+    [Range(64 * 1024, 1024 * 1024 * 1024)]
+    public int ChunkBytes { get; set; } = 4 * 1024 * 1024;
+
     /// <summary>Longest a finished line's result waits in memory before its chunk is written, in milliseconds.</summary>
     [Range(10, 60_000)]
     public int ChunkFlushMilliseconds { get; set; } = 1000;

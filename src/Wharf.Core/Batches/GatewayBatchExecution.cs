@@ -75,8 +75,7 @@ public sealed partial class GatewayBatchExecution : IBatchExecution
         var batch = lease.Batch;
         if (await _workspaces.GetWorkspaceAsync(batch.WorkspaceId, cancellationToken) is not { } workspace)
         {
-            await EndAsync(lease, batch, BatchStatus.Failed,
-                [new BatchError("workspace_not_found", $"The batch's workspace {batch.WorkspaceId} no longer exists.", null, null)], cancellationToken);
+            await EndAsync(lease, batch, BatchStatus.Failed, [WorkspaceGone(batch)], cancellationToken);
             return;
         }
         if (batch.Status == BatchStatus.Validating)
@@ -186,9 +185,9 @@ public sealed partial class GatewayBatchExecution : IBatchExecution
     private async Task DispatchAsync(BatchLease lease, BatchRecord batch, Workspace workspace, CancellationToken cancellationToken)
     {
         var options = _options.Value;
-        using var output = new ResultChunks(batch, lease.Owner, BatchFileKind.Output, options.ChunkLines, _catalog, _blobs, _ids, _time);
-        using var errors = new ResultChunks(batch, lease.Owner, BatchFileKind.Error, options.ChunkLines, _catalog, _blobs, _ids, _time);
-        using var run = new Run(cancellationToken);
+        using var output = new ResultChunks(batch, lease.Owner, BatchFileKind.Output, options.ChunkLines, options.ChunkBytes, _catalog, _blobs, _ids, _time);
+        using var errors = new ResultChunks(batch, lease.Owner, BatchFileKind.Error, options.ChunkLines, options.ChunkBytes, _catalog, _blobs, _ids, _time);
+        using var run = new Run(workspace, cancellationToken);
         if (batch.Status == BatchStatus.Cancelling || lease.CancelRequested.IsCancellationRequested)
         {
             run.Stop(StopReason.Cancel);
@@ -214,7 +213,7 @@ public sealed partial class GatewayBatchExecution : IBatchExecution
                 {
                     await using (opened.Value)
                     {
-                        await SendLinesAsync(run, batch, workspace, opened.Value.Content, done, output, errors);
+                        await SendLinesAsync(run, batch, opened.Value.Content, done, output, errors);
                     }
                 }
                 finally
@@ -240,7 +239,7 @@ public sealed partial class GatewayBatchExecution : IBatchExecution
         }
         if (run.Fault is { } fault)
         {
-            throw new InvalidOperationException($"Batch {batch.Id} stopped: its results could not be written.", fault);
+            throw new InvalidOperationException($"Batch {batch.Id} stopped: its input could not be read or its results could not be written.", fault);
         }
         if (output.LeaseLost || errors.LeaseLost || cancellationToken.IsCancellationRequested)
         {
@@ -250,6 +249,9 @@ public sealed partial class GatewayBatchExecution : IBatchExecution
         {
             case StopReason.Cancel:
                 await EndAsync(lease, batch, BatchStatus.Cancelled, null, cancellationToken);
+                break;
+            case StopReason.WorkspaceDeleted:
+                await EndAsync(lease, batch, BatchStatus.Failed, [WorkspaceGone(batch)], cancellationToken);
                 break;
             case StopReason.Expire:
                 if (await WriteExpiredLinesAsync(lease, batch, errors, cancellationToken))
@@ -268,7 +270,7 @@ public sealed partial class GatewayBatchExecution : IBatchExecution
     /// slot of the batch and one of its workspace are free. Returns when every line sent has its result appended.
     /// </summary>
     private async Task SendLinesAsync(
-        Run run, BatchRecord batch, Workspace workspace, Stream content, IReadOnlyList<int> done, ResultChunks output, ResultChunks errors)
+        Run run, BatchRecord batch, Stream content, IReadOnlyList<int> done, ResultChunks output, ResultChunks errors)
     {
         var options = _options.Value;
         if (!BatchEndpoints.TryParse(batch.Endpoint, out var endpoint))
@@ -277,7 +279,7 @@ public sealed partial class GatewayBatchExecution : IBatchExecution
         }
         using var batchSlots = new SemaphoreSlim(options.LineConcurrency, options.LineConcurrency);
         using var workspaceSlots = _workspaceSlots.Acquire(batch.WorkspaceId);
-        var context = new LineContext(run, batch, workspace, endpoint, output, errors, batchSlots, workspaceSlots.Slots);
+        var context = new LineContext(run, batch, endpoint, output, errors, batchSlots, workspaceSlots.Slots);
         using var reader = new JsonlLineReader(content, options.MaxLineBytes);
         int doneIndex = 0;
         try
@@ -313,9 +315,18 @@ public sealed partial class GatewayBatchExecution : IBatchExecution
         {
             // Stopped: the lines in flight end (or are cancelled) below.
         }
-        for (int i = 0; i < options.LineConcurrency; i++)
+        catch (Exception ex)
         {
-            await batchSlots.WaitAsync(CancellationToken.None);
+            // The input could not be read further (a store failure): the run stops, its lines in flight are cancelled.
+            run.Fail(ex);
+        }
+        finally
+        {
+            // Every line in flight has ended (and appended its result) before the run's chunks and slots go.
+            for (int i = 0; i < options.LineConcurrency; i++)
+            {
+                await batchSlots.WaitAsync(CancellationToken.None);
+            }
         }
     }
 
@@ -362,18 +373,32 @@ public sealed partial class GatewayBatchExecution : IBatchExecution
             return errors.AppendFailure(number, customId!, parsed.Error.Reason, parsed.Error.Message) ? errors : null;
         }
         using var request = parsed.Value;
-        var plan = _router.Route(request, context.Batch.Provider, context.Workspace);
+        var workspace = context.Run.Workspace;
+        var plan = _router.Route(request, context.Batch.Provider, workspace);
         if (!plan.IsOk)
         {
             return errors.AppendFailure(number, customId!, plan.Error.Reason, plan.Error.Message) ? errors : null;
         }
-        var result = await _dispatcher.DispatchAsync(context.Workspace.Id, request, plan.Value, context.Run.Token);
+        var result = await _dispatcher.DispatchAsync(workspace.Id, request, plan.Value, context.Run.Token);
         if (!result.IsOk)
         {
             var error = result.Error;
-            bool full = error.FromUpstream
-                ? errors.AppendRejected(number, customId!, error)
-                : errors.AppendFailure(number, customId!, error.Reason, error.Message);
+            bool full;
+            if (error.FromUpstream)
+            {
+                // The upstream's verdict on the request, passed back.
+                full = errors.AppendUpstreamError(number, customId!, error.Status, error.Message, error.Type, error.Param, error.Code);
+            }
+            else if (error.Upstream?.FailureSample is { Count: > 0 } samples && samples[^1] is { Status: { } status } last)
+            {
+                // Every candidate failed, the last one with an answer: its final status and error body.
+                full = errors.AppendUpstreamError(number, customId!, status, last.UpstreamErrorMessage ?? error.Message,
+                    new WharfError(status, "").Type, last.UpstreamErrorParam, last.UpstreamErrorCode);
+            }
+            else
+            {
+                full = errors.AppendFailure(number, customId!, error.Reason, error.Message);
+            }
             return full ? errors : null;
         }
         await using var answer = result.Value;
@@ -385,7 +410,7 @@ public sealed partial class GatewayBatchExecution : IBatchExecution
     {
         var errors = context.Errors;
         int max = _options.Value.MaxResultBytes;
-        if (answer.IsEventStream || !IsJson(answer.ContentType))
+        if (answer.IsEventStream || !ModelDispatcher.IsJson(answer.ContentType))
         {
             return errors.AppendFailure(number, customId, "invalid_upstream_response",
                 $"The provider '{answer.Provider}' answered with a body that is not JSON.") ? errors : null;
@@ -430,7 +455,7 @@ public sealed partial class GatewayBatchExecution : IBatchExecution
                 return errors.AppendFailure(number, customId, "response_too_large", TooLarge(answer.Provider, max)) ? errors : null;
             }
             var body = buffer.AsSpan(0, length);
-            if (!IsOneJsonValue(body))
+            if (!ModelDispatcher.TryReadJson(body, out _, out _))
             {
                 return errors.AppendFailure(number, customId, "invalid_upstream_response",
                     $"The provider '{answer.Provider}' answered with a body that is not valid JSON.") ? errors : null;
@@ -472,6 +497,14 @@ public sealed partial class GatewayBatchExecution : IBatchExecution
                 else if (IsExpired(batch))
                 {
                     run.Stop(StopReason.Expire);
+                }
+                else if (await _workspaces.GetWorkspaceAsync(batch.WorkspaceId, cancellationToken) is { } workspace)
+                {
+                    run.Workspace = workspace; // a change of its allowed providers applies to the lines sent from now on
+                }
+                else
+                {
+                    run.Stop(StopReason.WorkspaceDeleted); // its keys are revoked: nothing more is sent on its behalf
                 }
             }
         }
@@ -554,55 +587,37 @@ public sealed partial class GatewayBatchExecution : IBatchExecution
 
     private bool IsExpired(BatchRecord batch) => _time.GetUtcNow().ToUnixTimeSeconds() >= batch.ExpiresAt;
 
+    private static BatchError WorkspaceGone(BatchRecord batch) =>
+        new("workspace_not_found", $"The batch's workspace {batch.WorkspaceId} no longer exists.", null, null);
+
     private static BatchError InputFileGone(BatchRecord batch) =>
         new("input_file_not_found", $"The batch's input file {batch.InputFileId} no longer exists.", "input_file_id", null);
 
     private static string TooLarge(string provider, int max) =>
         $"The provider '{provider}' answered with more than {max} bytes, the most a batch result may hold.";
 
-    private static bool IsJson(string? contentType)
-    {
-        if (contentType is null)
-        {
-            return false;
-        }
-        var mediaType = contentType.AsSpan();
-        int semicolon = mediaType.IndexOf(';');
-        mediaType = (semicolon >= 0 ? mediaType[..semicolon] : mediaType).Trim();
-        return mediaType.Equals("application/json", StringComparison.OrdinalIgnoreCase)
-            || mediaType.EndsWith("+json", StringComparison.OrdinalIgnoreCase);
-    }
-
-    private static bool IsOneJsonValue(ReadOnlySpan<byte> utf8)
-    {
-        var reader = new Utf8JsonReader(utf8, new JsonReaderOptions { MaxDepth = 256 });
-        try
-        {
-            if (!reader.Read())
-            {
-                return false;
-            }
-            reader.Skip();
-            return !reader.Read();
-        }
-        catch (JsonException)
-        {
-            return false;
-        }
-    }
-
     private enum StopReason
     {
         None,
         Cancel,
         Expire,
+        WorkspaceDeleted,
         LeaseLost,
+        Fault,
     }
 
     /// <summary>One dispatch run of a batch: what stopped it (the first reason wins) and the fault, if one happened.</summary>
-    private sealed class Run(CancellationToken outer) : IDisposable
+    private sealed class Run(Workspace workspace, CancellationToken outer) : IDisposable
     {
         private readonly CancellationTokenSource _stop = CancellationTokenSource.CreateLinkedTokenSource(outer);
+        private Workspace _workspace = workspace;
+
+        /// <summary>The batch's workspace as last read (its allowed providers route the lines).</summary>
+        public Workspace Workspace
+        {
+            get => Volatile.Read(ref _workspace);
+            set => Volatile.Write(ref _workspace, value);
+        }
         private int _reason;
         private Exception? _fault;
 
@@ -630,14 +645,14 @@ public sealed partial class GatewayBatchExecution : IBatchExecution
         public void Fail(Exception fault)
         {
             Interlocked.CompareExchange(ref _fault, fault, null);
-            Stop(StopReason.LeaseLost);
+            Stop(StopReason.Fault);
         }
 
         public void Dispose() => _stop.Dispose();
     }
 
     private sealed record LineContext(
-        Run Run, BatchRecord Batch, Workspace Workspace, ProviderCapability Endpoint, ResultChunks Output, ResultChunks Errors,
+        Run Run, BatchRecord Batch, ProviderCapability Endpoint, ResultChunks Output, ResultChunks Errors,
         SemaphoreSlim BatchSlots, SemaphoreSlim WorkspaceSlots);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Batch {BatchId} validated: {Total} requests.")]

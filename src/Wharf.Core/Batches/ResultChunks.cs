@@ -1,7 +1,6 @@
 using System.Buffers;
 using System.Runtime.InteropServices;
 using System.Text.Json;
-using Wharf.Core.Errors;
 using Wharf.Core.Ids;
 using Wharf.Core.Ports;
 
@@ -26,6 +25,7 @@ internal sealed class ResultChunks : IDisposable
     private readonly string _owner;
     private readonly BatchFileKind _kind;
     private readonly int _chunkLines;
+    private readonly int _chunkBytes;
     private readonly IBatchCatalog _catalog;
     private readonly IBlobStore _blobs;
     private readonly IdGenerator _ids;
@@ -36,8 +36,10 @@ internal sealed class ResultChunks : IDisposable
     private Pending _filling = new();
     private Pending _spare = new();
 
-    public ResultChunks(BatchRecord batch, string owner, BatchFileKind kind, int chunkLines, IBatchCatalog catalog, IBlobStore blobs, IdGenerator ids, TimeProvider time)
+    public ResultChunks(
+        BatchRecord batch, string owner, BatchFileKind kind, int chunkLines, int chunkBytes, IBatchCatalog catalog, IBlobStore blobs, IdGenerator ids, TimeProvider time)
     {
+        _chunkBytes = chunkBytes;
         _batch = batch;
         _owner = owner;
         _kind = kind;
@@ -71,47 +73,61 @@ internal sealed class ResultChunks : IDisposable
     /// </summary>
     public bool AppendAnswer(int line, string customId, int status, ReadOnlySpan<byte> answer, BatchUsage usage)
     {
-        bool multiline = answer.IndexOfAny((byte)'\n', (byte)'\r') >= 0;
-        using var document = multiline ? JsonDocument.Parse(answer.ToArray()) : null;
+        // The answer was checked to be one JSON value, so a CR or LF in it can only be whitespace between tokens (one
+        // in a string is escaped): written as a space, the answer is the same JSON on one line, at any depth.
+        byte[]? oneLine = null;
+        if (answer.IndexOfAny((byte)'\n', (byte)'\r') >= 0)
+        {
+            oneLine = ArrayPool<byte>.Shared.Rent(answer.Length);
+            answer.CopyTo(oneLine);
+            var copy = oneLine.AsSpan(0, answer.Length);
+            copy.Replace((byte)'\n', (byte)' ');
+            copy.Replace((byte)'\r', (byte)' ');
+            answer = copy;
+        }
+        try
+        {
+            lock (_gate)
+            {
+                Start(customId);
+                _json.WriteStartObject("response");
+                _json.WriteNumber("status_code", status);
+                _json.WriteString("request_id", RequestId());
+                _json.WritePropertyName("body");
+                _json.WriteRawValue(answer, skipInputValidation: true);
+                _json.WriteEndObject();
+                _json.WriteNull("error");
+                return End(line, usage);
+            }
+        }
+        finally
+        {
+            if (oneLine is not null)
+            {
+                ArrayPool<byte>.Shared.Return(oneLine);
+            }
+        }
+    }
+
+    /// <summary>
+    /// A line an upstream answered with an error (the error file): <c>response</c> with the upstream's final status and
+    /// OpenAI's error body (<c>message</c>, <c>type</c>, <c>param</c>, <c>code</c> as the upstream gave them, as far as
+    /// they were read), <c>error: null</c>.
+    /// </summary>
+    public bool AppendUpstreamError(int line, string customId, int status, string message, string type, string? param, string? code)
+    {
         lock (_gate)
         {
             Start(customId);
             _json.WriteStartObject("response");
             _json.WriteNumber("status_code", status);
             _json.WriteString("request_id", RequestId());
-            _json.WritePropertyName("body");
-            if (document is null)
-            {
-                _json.WriteRawValue(answer, skipInputValidation: true);
-            }
-            else
-            {
-                document.WriteTo(_json);
-            }
-            _json.WriteEndObject();
-            _json.WriteNull("error");
-            return End(line, usage);
-        }
-    }
-
-    /// <summary>
-    /// The upstream's verdict on a line (the error file): <c>response</c> with its status and OpenAI's error body,
-    /// <c>error: null</c>.
-    /// </summary>
-    public bool AppendRejected(int line, string customId, WharfError error)
-    {
-        lock (_gate)
-        {
-            Start(customId);
-            _json.WriteStartObject("response");
-            _json.WriteNumber("status_code", error.Status);
-            _json.WriteString("request_id", RequestId());
             _json.WriteStartObject("body");
             _json.WriteStartObject("error");
-            _json.WriteString("message", error.Message);
-            _json.WriteString("type", error.Type);
-            WriteNullable("param", error.Param);
-            WriteNullable("code", error.Code);
+            _json.WriteString("message", message);
+            _json.WriteString("type", type);
+            WriteNullable("param", param);
+            WriteNullable("code", code);
             _json.WriteEndObject();
             _json.WriteEndObject();
             _json.WriteEndObject();
@@ -150,7 +166,7 @@ internal sealed class ResultChunks : IDisposable
         _filling.Bytes.Write("\n"u8);
         _filling.Lines.Add(line);
         _filling.Usage = _filling.Usage.Add(usage);
-        return _filling.Lines.Count >= _chunkLines;
+        return _filling.Lines.Count >= _chunkLines || _filling.Bytes.WrittenCount >= _chunkBytes;
     }
 
     private void WriteNullable(string name, string? value)
@@ -199,7 +215,7 @@ internal sealed class ResultChunks : IDisposable
             {
                 lock (_gate)
                 {
-                    taken.Clear();
+                    taken.Clear(_chunkBytes);
                 }
             }
         }
@@ -252,15 +268,25 @@ internal sealed class ResultChunks : IDisposable
     /// <summary>A chunk being filled or written: its bytes, its input lines and their usage.</summary>
     private sealed class Pending
     {
-        public ArrayBufferWriter<byte> Bytes { get; } = new(64 * 1024);
+        private const int InitialBytes = 64 * 1024;
+
+        public ArrayBufferWriter<byte> Bytes { get; private set; } = new(InitialBytes);
 
         public List<int> Lines { get; } = [];
 
         public BatchUsage Usage { get; set; } = BatchUsage.None;
 
-        public void Clear()
+        /// <summary>Empties the chunk; a buffer one huge answer grew past twice the chunk size is let go.</summary>
+        public void Clear(int chunkBytes)
         {
-            Bytes.ResetWrittenCount();
+            if (Bytes.Capacity > 2L * chunkBytes)
+            {
+                Bytes = new ArrayBufferWriter<byte>(InitialBytes);
+            }
+            else
+            {
+                Bytes.ResetWrittenCount();
+            }
             Lines.Clear();
             Usage = BatchUsage.None;
         }

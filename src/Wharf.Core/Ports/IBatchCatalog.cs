@@ -68,7 +68,8 @@ public interface IBatchCatalog
     /// <summary>
     /// Ends the batch in one transaction: the result files made of its chunks (purpose <c>batch_output</c>, kept by
     /// Wharf, already counted in the usage), its final status, and the event queued when the workspace has a
-    /// webhook URL; the lease is released. Returns the batch as stored, or null when the lease is lost.
+    /// webhook URL; the lease is released and the batch's done lines and chunk records are dropped (the files hold
+    /// them now). Returns the batch as stored, or null when the lease is lost.
     /// </summary>
     Task<BatchRecord?> FinalizeAsync(BatchFinal final, string owner, CancellationToken cancellationToken);
 }

@@ -270,7 +270,8 @@ public sealed partial class ModelDispatcher
         return larger;
     }
 
-    private static bool IsJson(string? contentType)
+    /// <summary>Whether a media type is JSON (<c>application/json</c> or <c>+json</c>, parameters ignored).</summary>
+    internal static bool IsJson(string? contentType)
     {
         if (contentType is null)
         {

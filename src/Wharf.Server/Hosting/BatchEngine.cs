@@ -53,7 +53,7 @@ internal sealed partial class BatchEngine(
                 {
                     LogClaimFailed(logger, ex);
                 }
-                await signals.WaitForWorkAsync(poll, time, stoppingToken);
+                await signals.WaitAsync(poll, time, stoppingToken);
             }
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)

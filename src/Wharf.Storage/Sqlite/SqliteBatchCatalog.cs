@@ -265,6 +265,10 @@ internal sealed class SqliteBatchCatalog(SqliteDatabase database) : IBatchCatalo
             Bind(command.Parameters, batch with { OutputFileId = outputId, ErrorFileId = errorId });
             await command.ExecuteNonQueryAsync(cancellationToken);
 
+            // The run's bookkeeping goes with it: the result files now hold what the chunks and done lines recorded.
+            command.CommandText = "DELETE FROM batch_lines WHERE batch_id = $id; DELETE FROM batch_chunks WHERE batch_id = $id;";
+            await command.ExecuteNonQueryAsync(cancellationToken);
+
             if (final.Event is { } evt)
             {
                 await using var queue = connection.CreateCommand();

@@ -42,6 +42,18 @@ internal sealed class HoldingProvider(string id) : IProvider
         {
             await Task.Delay(Timeout.Infinite, cancellationToken);
         }
+        string body = Encoding.UTF8.GetString(call.Body.Span);
+        if (body.Contains("\"pay\"", StringComparison.Ordinal))
+        {
+            // Not retried, not the request's fault: every candidate failed, the last one with an answer.
+            return UpstreamFailure.FromAnswer(402, null, new UpstreamErrorDetail("insufficient_quota", "Your credit is exhausted.", null, null), null);
+        }
+        if (body.Contains("\"deep\"", StringComparison.Ordinal))
+        {
+            // Valid JSON nested deeper than a JsonDocument's default limit, pretty-printed over many lines.
+            string deep = string.Concat(Enumerable.Repeat("{\n  \"a\": ", 70)) + "1" + string.Concat(Enumerable.Repeat("\n}", 70));
+            return new ModelResponse(200, "application/json", new MemoryStream(Encoding.UTF8.GetBytes(deep)));
+        }
         string json = """{"id":"chatcmpl-1","object":"chat.completion","model":"m","choices":[],"usage":{"prompt_tokens":10,"completion_tokens":5,"total_tokens":15,"prompt_tokens_details":{"cached_tokens":2},"completion_tokens_details":{"reasoning_tokens":1}}}""";
         return new ModelResponse(200, "application/json", new MemoryStream(Encoding.UTF8.GetBytes(json)));
     }
@@ -94,17 +106,22 @@ internal sealed class BatchRig : IAsyncDisposable
 
     public IBatchCatalog Catalog => _services.GetRequiredService<IBatchCatalog>();
 
+    public IWorkspaceCatalog Workspaces => _services.GetRequiredService<IWorkspaceCatalog>();
+
     public GatewayBatchExecution Execution => (GatewayBatchExecution)_services.GetServices<IBatchExecution>().Single(e => e.Name == BatchExecution.Gateway);
 
-    public static string Line(string customId, bool hold = false) =>
-        $$$"""{"custom_id":"{{{customId}}}","method":"POST","url":"/v1/chat/completions","body":{"model":"m","messages":[{"role":"user","content":"{{{(hold ? "hold" : "go")}}}"}]}}""";
+    public static string Line(string customId, bool hold = false) => Line(customId, hold ? "hold" : "go");
+
+    /// <summary>A request line whose message is <paramref name="content"/> (<c>hold</c>, <c>deep</c>, <c>pay</c>: see <see cref="HoldingProvider"/>).</summary>
+    public static string Line(string customId, string content) =>
+        $$$"""{"custom_id":"{{{customId}}}","method":"POST","url":"/v1/chat/completions","body":{"model":"m","messages":[{"role":"user","content":"{{{content}}}"}]}}""";
 
     /// <summary>A workspace, an input file holding <paramref name="lines"/> and a batch over it, validating.</summary>
-    public async Task<BatchRecord> CreateBatchAsync(IEnumerable<string> lines)
+    public async Task<BatchRecord> CreateBatchAsync(IEnumerable<string> lines, string prefix = "")
     {
         await _services.GetRequiredService<IWorkspaceCatalog>().InsertWorkspaceAsync(Workspace, CancellationToken.None);
         var files = _services.GetRequiredService<FileService>();
-        var staged = await files.StageAsync(Workspace.Id, new MemoryStream(Encoding.UTF8.GetBytes(string.Join('\n', lines) + "\n")), CancellationToken.None);
+        var staged = await files.StageAsync(Workspace.Id, new MemoryStream(Encoding.UTF8.GetBytes(prefix + string.Join('\n', lines) + "\n")), CancellationToken.None);
         await using var blob = staged.Value;
         var file = await files.CreateAsync(Workspace.Id, new FileUploadRequest { Purpose = "batch", Filename = "in.jsonl" }, blob, CancellationToken.None);
         Assert.True(file.IsOk, file.IsOk ? null : file.Error.Message);
@@ -149,7 +166,7 @@ internal sealed class BatchRig : IAsyncDisposable
         var lines = new List<JsonElement>();
         while (await reader.ReadLineAsync() is { } line)
         {
-            using var document = JsonDocument.Parse(line);
+            using var document = JsonDocument.Parse(line, new JsonDocumentOptions { MaxDepth = 256 });
             lines.Add(document.RootElement.Clone());
         }
         return lines;
