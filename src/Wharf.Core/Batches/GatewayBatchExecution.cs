@@ -281,17 +281,13 @@ public sealed partial class GatewayBatchExecution : IBatchExecution
         using var workspaceSlots = _workspaceSlots.Acquire(batch.WorkspaceId);
         var context = new LineContext(run, batch, endpoint, output, errors, batchSlots, workspaceSlots.Slots);
         using var reader = new JsonlLineReader(content, options.MaxLineBytes);
-        int doneIndex = 0;
+        var pending = new PendingLines(done);
         try
         {
             while (await reader.ReadAsync(run.Token))
             {
                 int number = reader.Number;
-                while (doneIndex < done.Count && done[doneIndex] < number)
-                {
-                    doneIndex++;
-                }
-                if (doneIndex < done.Count && done[doneIndex] == number || reader.TooLong || BatchInputLine.IsBlank(reader.Line.Span))
+                if (!pending.IsPending(reader))
                 {
                     continue;
                 }
@@ -532,15 +528,11 @@ public sealed partial class GatewayBatchExecution : IBatchExecution
         await using (opened.Value)
         {
             using var reader = new JsonlLineReader(opened.Value.Content, _options.Value.MaxLineBytes);
-            int doneIndex = 0;
+            var pending = new PendingLines(done);
             while (await reader.ReadAsync(cancellationToken))
             {
                 int number = reader.Number;
-                while (doneIndex < done.Count && done[doneIndex] < number)
-                {
-                    doneIndex++;
-                }
-                if (doneIndex < done.Count && done[doneIndex] == number || reader.TooLong || BatchInputLine.IsBlank(reader.Line.Span))
+                if (!pending.IsPending(reader))
                 {
                     continue;
                 }
@@ -649,6 +641,23 @@ public sealed partial class GatewayBatchExecution : IBatchExecution
         }
 
         public void Dispose() => _stop.Dispose();
+    }
+
+    /// <summary>Walks the batch's done lines (ascending) along the input file, which is read in line order.</summary>
+    private sealed class PendingLines(IReadOnlyList<int> done)
+    {
+        private int _index;
+
+        /// <summary>Whether the reader's current line is a request still to be done (not done, not blank, not too long).</summary>
+        public bool IsPending(JsonlLineReader reader)
+        {
+            while (_index < done.Count && done[_index] < reader.Number)
+            {
+                _index++;
+            }
+            bool isDone = _index < done.Count && done[_index] == reader.Number;
+            return !isDone && !reader.TooLong && !BatchInputLine.IsBlank(reader.Line.Span);
+        }
     }
 
     private sealed record LineContext(
