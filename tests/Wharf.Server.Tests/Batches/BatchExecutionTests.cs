@@ -271,4 +271,26 @@ public sealed class BatchExecutionTests(BatchUpstreamsFixture upstreams) : IClas
             hold.Release();
         }
     }
+
+    [Fact]
+    public async Task A_finished_batch_cannot_be_cancelled_and_its_output_is_a_listed_batch_output_file()
+    {
+        string fileId = await BatchKit.UploadAsync(upstreams.Server, BatchKit.Lines(3, "mock/batch-model"));
+        var created = await BatchKit.CreateAsync(_client, fileId);
+        string id = created.GetProperty("id").GetString()!;
+        var ended = await BatchKit.WaitForEndAsync(_client, id);
+        Assert.Equal("completed", ended.Status());
+
+        using var cancel = await _client.PostAsync($"/v1/batches/{id}/cancel", null);
+        var error = await Wire.AssertErrorAsync(cancel, 400, "id", "batch_not_cancellable");
+        Assert.Contains("completed", error.GetProperty("message").GetString(), StringComparison.Ordinal);
+        Assert.Equal("completed", (await Wire.GetJsonAsync(_client, $"/v1/batches/{id}")).Status());
+
+        string outputId = ended.GetProperty("output_file_id").GetString()!;
+        var file = await Wire.GetJsonAsync(_client, $"/v1/files/{outputId}");
+        Assert.Equal("batch_output", file.GetProperty("purpose").GetString());
+        var listed = await Wire.GetJsonAsync(_client, "/v1/files?purpose=batch_output");
+        Assert.Contains(outputId, listed.GetProperty("data").EnumerateArray().Select(f => f.GetProperty("id").GetString()));
+    }
 }
+
