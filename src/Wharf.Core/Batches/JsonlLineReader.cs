@@ -7,7 +7,7 @@ namespace Wharf.Core.Batches;
 /// <c>maxLineBytes</c>) and what was read after it: memory does not grow with the file. A line is its bytes without
 /// the <c>\n</c> (and a <c>\r</c> before it); lines are numbered from 1. A line longer than the bound is reported as
 /// <see cref="TooLong"/> (its bytes are skipped, not kept); the text after the last <c>\n</c>, when there is any, is
-/// the last line.
+/// the last line. A UTF-8 byte order mark before the first line is not part of it.
 /// </summary>
 internal sealed class JsonlLineReader : IDisposable
 {
@@ -69,7 +69,7 @@ internal sealed class JsonlLineReader : IDisposable
                     }
                     else
                     {
-                        Line = _buffer.AsMemory(_start, length);
+                        Line = WithoutByteOrderMark(_buffer.AsMemory(_start, length));
                     }
                 }
                 _start = lineEnd + 1;
@@ -84,7 +84,7 @@ internal sealed class JsonlLineReader : IDisposable
                 // The last line, without a newline after it.
                 Number++;
                 TooLong = skipping || _end - _start > _maxLineBytes;
-                Line = TooLong ? default : _buffer.AsMemory(_start, _end - _start);
+                Line = TooLong ? default : WithoutByteOrderMark(_buffer.AsMemory(_start, _end - _start));
                 _start = _end;
                 return true;
             }
@@ -126,6 +126,10 @@ internal sealed class JsonlLineReader : IDisposable
             BytesRead += read;
         }
     }
+
+    /// <summary>The first line without the UTF-8 byte order mark some editors write at the start of a file.</summary>
+    private Memory<byte> WithoutByteOrderMark(Memory<byte> line) =>
+        Number == 1 && line.Span.StartsWith("\uFEFF"u8) ? line[3..] : line;
 
     public void Dispose()
     {
