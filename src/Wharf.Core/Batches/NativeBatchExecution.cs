@@ -12,11 +12,13 @@ namespace Wharf.Core.Batches;
 
 /// <summary>
 /// <c>"execution": "native"</c>: the batch runs on a provider's own batch API, and Wharf mirrors it. From whatever the
-/// catalog says (a batch taken over after a crash resumes there): choose the provider and record it; copy the input
-/// file there (lazily, through the copy records) and create the upstream batch, recording its id at once; poll it
-/// with a doubling backoff whose next time is stored; mirror its status, counts and usage; pass a cancel asked in
-/// Wharf on to it; and when it ends, copy its output and error files into the store as the batch's chunks and end
-/// the batch with the upstream's status.
+/// catalog says (a batch taken over after a crash resumes there): check the input file as the gateway execution does
+/// and every line's model against the provider, chosen and recorded then; copy the input file there (lazily, through
+/// the copy records) and create the upstream batch, recording its id at once; poll it with a doubling backoff whose
+/// next time is stored, returning between polls (the engine gives the lease up, and the catalog's claim hands the
+/// batch out again when the poll is due); mirror its status, counts and usage; pass a cancel asked in Wharf on to it;
+/// and when it ends, copy its output and error files into the store as the batch's chunks and end the batch with the
+/// upstream's status.
 /// </summary>
 /// <remarks>
 /// A crash between the upstream's create and the write of its id would leave an upstream batch no record names, and
