@@ -211,6 +211,30 @@ public sealed class OpenAIBatchAdapterTests(OpenAISimulatorFixture fixture) : IC
         await Assert.ThrowsAsync<IOException>(() => _harness.AdvanceUntilDoneAsync(stalled, TimeSpan.FromSeconds(5)));
         last.Release();
     }
+
+    [Fact]
+    public async Task AProviderConfiguredWithoutABatchApiAnswersEveryBatchCallUnsupportedAndCallsNothing()
+    {
+        await using var harness = ProviderHarness.Start(("off:Type", "openai"), ("off:ApiKey", _sim.ApiKey), ("off:BaseUrl", _sim.BaseUrl.ToString()), ("off:NativeBatches", "false"));
+        await AssertNoBatchesAsync(harness["off"], () => _sim.Received);
+    }
+
+    /// <summary>Each of the four batch calls of <paramref name="provider"/> fails as unsupported, not attempted, with no request sent.</summary>
+    internal static async Task AssertNoBatchesAsync(IProvider provider, Func<int> received)
+    {
+        int before = received();
+        UpstreamFailure?[] failures =
+        [
+            (await provider.CreateBatchAsync(new UpstreamBatchCreate("file-x", "/v1/chat/completions", "24h", new Dictionary<string, string>()), CancellationToken.None)).Failure,
+            (await provider.GetBatchAsync("batch_x", CancellationToken.None)).Failure,
+            (await provider.CancelBatchAsync("batch_x", CancellationToken.None)).Failure,
+            (await provider.ListBatchesAsync(new UpstreamBatchQuery(10, null), CancellationToken.None)).Failure,
+        ];
+
+        Assert.DoesNotContain(ProviderCapability.Batches, provider.Capabilities);
+        Assert.All(failures, f => Assert.Equal((FailureCategory.Unsupported, UpstreamFailureKind.NotAttempted), (f!.Category, f.Kind)));
+        Assert.Equal(before, received());
+    }
 }
 
 /// <summary>The native batch operations of the <c>azure</c> adapter on both path styles, against the Azure simulator.</summary>
@@ -313,13 +337,7 @@ public sealed class AzureBatchAdapterTests(AzureSimulatorFixture fixture) : ICla
     public async Task AProviderConfiguredWithoutABatchApiHasNoBatchesCapabilityAndCallsNothing()
     {
         await using var harness = Start(nativeBatches: "false");
-        var provider = harness["az"];
-        int before = _sim.Received;
 
-        var failure = (await provider.CreateBatchAsync(new UpstreamBatchCreate("file-x", "/v1/chat/completions", "24h", new Dictionary<string, string>()), CancellationToken.None)).Failure!;
-
-        Assert.DoesNotContain(ProviderCapability.Batches, provider.Capabilities);
-        Assert.Equal((FailureCategory.Unsupported, UpstreamFailureKind.NotAttempted), (failure.Category, failure.Kind));
-        Assert.Equal(before, _sim.Received);
+        await OpenAIBatchAdapterTests.AssertNoBatchesAsync(harness["az"], () => _sim.Received);
     }
 }

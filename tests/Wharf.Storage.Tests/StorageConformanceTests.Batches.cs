@@ -165,6 +165,44 @@ public abstract partial class StorageConformanceTests
     }
 
     [Fact]
+    public async Task ANativeBatchIsNotClaimedBeforeItsNextPollUnlessACancelMakesItDue()
+    {
+        // Its provider chosen and its upstream batch polled: the next poll at 100 s (unix seconds); the claim's clock is in ms.
+        var batch = await ClaimedAsync(NewBatch() with { Execution = BatchExecution.Native });
+        Assert.NotNull(await Batches.UpdateAsync(batch with { Status = BatchStatus.InProgress, Native = new NativeBatchState("openai", "batch_up", 100, 1) }, NodeA, Ct));
+        await Batches.ReleaseLeaseAsync(batch.Id, NodeA, Ct);
+        // A native batch whose provider is not chosen yet, and a gateway batch: both claimable at once.
+        var choosing = NewBatch() with { Execution = BatchExecution.Native };
+        Assert.True(await Batches.InsertAsync(choosing, Ct));
+        var gateway = NewBatch();
+        Assert.True(await Batches.InsertAsync(gateway, Ct));
+
+        Assert.Equal(choosing.Id, (await Batches.ClaimAsync(NodeB, 99_999, 200_000, [], Ct))?.Id);
+        Assert.Equal(gateway.Id, (await Batches.ClaimAsync(NodeB, 99_999, 200_000, [choosing.Id], Ct))?.Id);
+        Assert.Null(await Batches.ClaimAsync(NodeB, 99_999, 200_000, [choosing.Id, gateway.Id], Ct));
+        Assert.Equal(batch.Id, (await Batches.ClaimAsync(NodeB, 100_000, 200_000, [choosing.Id, gateway.Id], Ct))?.Id);
+
+        // Polled again, next at 500 s; a cancel asked (on any node) makes it due at once.
+        var polled = await Batches.GetAsync(WsA, batch.Id, Ct);
+        Assert.NotNull(await Batches.UpdateAsync(polled! with { Native = new NativeBatchState("openai", "batch_up", 500, 2) }, NodeB, Ct));
+        await Batches.ReleaseLeaseAsync(batch.Id, NodeB, Ct);
+        Assert.Null(await Batches.ClaimAsync(NodeA, 300_000, 400_000, [choosing.Id, gateway.Id], Ct));
+        var cancelling = await Batches.RequestCancelAsync(WsA, batch.Id, 300, Ct);
+        Assert.Equal((BatchStatus.Cancelling, 0L, "batch_up", 2), (cancelling!.Status, cancelling.Native!.NextPollAt, cancelling.Native.UpstreamBatchId, cancelling.Native.Polls));
+        var claimed = await Batches.ClaimAsync(NodeA, 300_000, 400_000, [choosing.Id, gateway.Id], Ct);
+        Assert.Equal(batch.Id, claimed?.Id);
+
+        // Once the cancel is passed on and the next poll stored, a cancelling batch waits for it too (no claim in a loop).
+        Assert.NotNull(await Batches.UpdateAsync(claimed! with { Native = claimed.Native! with { NextPollAt = 305 } }, NodeA, Ct));
+        await Batches.ReleaseLeaseAsync(batch.Id, NodeA, Ct);
+        Assert.Null(await Batches.ClaimAsync(NodeB, 304_999, 400_000, [choosing.Id, gateway.Id], Ct));
+        Assert.Equal(batch.Id, (await Batches.ClaimAsync(NodeB, 305_000, 400_000, [choosing.Id, gateway.Id], Ct))?.Id);
+
+        // A batch without native state keeps none when cancelled.
+        Assert.Null((await Batches.RequestCancelAsync(WsA, gateway.Id, 300, Ct))!.Native);
+    }
+
+    [Fact]
     public async Task AnUpdateKeepsACancelAskedMeanwhileUnlessTheBatchEnds()
     {
         var batch = await ClaimedAsync(NewBatch());

@@ -36,9 +36,17 @@ internal static class BatchInputLine
     /// Checks one line against the batch's <paramref name="endpoint"/>: null when it is good (its <c>custom_id</c> in
     /// <paramref name="customId"/>), else the fault, without its line number.
     /// </summary>
-    public static BatchError? Validate(ReadOnlySpan<byte> line, string endpoint, out string? customId)
+    public static BatchError? Validate(ReadOnlySpan<byte> line, string endpoint, out string? customId) =>
+        Validate(line, endpoint, readModel: false, out customId, out _);
+
+    /// <summary>
+    /// As <see cref="Validate(ReadOnlySpan{byte}, string, out string?)"/>; with <paramref name="readModel"/>, a good
+    /// line's <c>body.model</c> is also returned in <paramref name="model"/>.
+    /// </summary>
+    public static BatchError? Validate(ReadOnlySpan<byte> line, string endpoint, bool readModel, out string? customId, out string? model)
     {
         customId = null;
+        model = null;
         string? method = null;
         string? url = null;
         bool methodSeen = false, urlSeen = false, bodySeen = false, customIdSeen = false;
@@ -94,6 +102,7 @@ internal static class BatchInputLine
                             reader.Read();
                             modelSeen = reader.TokenType != JsonTokenType.Null;
                             modelIsString = reader.TokenType == JsonTokenType.String && !reader.ValueSpan.IsEmpty;
+                            model = readModel && modelIsString ? reader.GetString() : null;
                             reader.Skip();
                         }
                         else if (reader.ValueTextEquals("stream"u8))
@@ -130,6 +139,10 @@ internal static class BatchInputLine
             return Error(InvalidJson, "The line is not valid JSON.", null);
         }
 
+        if (!modelIsString)
+        {
+            model = null;
+        }
         if (!customIdSeen)
         {
             return Error(MissingCustomId, "Missing required parameter: 'custom_id'.", "custom_id");

@@ -91,6 +91,23 @@ public sealed class BatchService(
         {
             return WharfErrors.Invalid("execution", "Invalid 'execution': expected 'gateway' or 'native'.", "invalid_execution");
         }
+        if (execution == BatchExecution.Native && metadata is not null)
+        {
+            // The upstream batch carries Wharf's batch id as one of its pairs (how a crash is recovered from): a
+            // native batch has room for one pair fewer, and may not set that key itself.
+            if (metadata.Count > NativeBatchExecution.MaxClientMetadataPairs)
+            {
+                return WharfErrors.Invalid("metadata",
+                    $"Invalid 'metadata': a native batch may carry at most {NativeBatchExecution.MaxClientMetadataPairs} pairs, as its provider's batch also carries '{NativeBatchExecution.MetadataKey}'.",
+                    "invalid_metadata");
+            }
+            if (metadata.ContainsKey(NativeBatchExecution.MetadataKey))
+            {
+                return WharfErrors.Invalid("metadata",
+                    $"Invalid 'metadata': the key '{NativeBatchExecution.MetadataKey}' is Wharf's own on a native batch's provider batch.",
+                    "invalid_metadata");
+            }
+        }
         if (request.Provider is { } provider)
         {
             if (!providers.TryGet(provider, out var registered) || provider == FileService.LocalProvider)
@@ -186,6 +203,8 @@ public sealed class BatchService(
             return BatchErrors.NotCancellable(batchId, batch.Status);
         }
         signals.CancelRequested(batchId);
+        // A native batch waiting for its next poll is held by no node: the engine claims it now and passes the cancel on.
+        signals.WorkAdded();
         return batch;
     }
 }

@@ -25,9 +25,6 @@ namespace Wharf.Core.Batches;
 /// </summary>
 public sealed partial class GatewayBatchExecution : IBatchExecution
 {
-    /// <summary>The most validation errors a failed batch reports (as OpenAI does, a bounded list).</summary>
-    public const int MaxReportedErrors = 100;
-
     private readonly IBatchCatalog _catalog;
     private readonly FileService _files;
     private readonly IWorkspaceCatalog _workspaces;
@@ -107,50 +104,13 @@ public sealed partial class GatewayBatchExecution : IBatchExecution
             await EndAsync(lease, batch, BatchStatus.Failed, [InputFileGone(batch)], cancellationToken);
             return null;
         }
-        var errors = new List<BatchError>();
-        int total = 0;
+        BatchInputCheck check;
         using var cancel = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, lease.CancelRequested);
         await using (opened.Value)
         {
-            using var reader = new JsonlLineReader(opened.Value.Content, options.MaxLineBytes);
-            var customIds = new HashSet<string>(StringComparer.Ordinal);
             try
             {
-                while (errors.Count < MaxReportedErrors && await reader.ReadAsync(cancel.Token))
-                {
-                    if (reader.BytesRead > options.MaxInputBytes)
-                    {
-                        errors.Add(new BatchError(BatchInputLine.InputTooLarge,
-                            $"The input file holds more than {options.MaxInputBytes} bytes, the most a batch's input file may hold.", "input_file_id", null));
-                        break;
-                    }
-                    if (reader.TooLong)
-                    {
-                        errors.Add(new BatchError(BatchInputLine.LineTooLong,
-                            $"The line is longer than {options.MaxLineBytes} bytes, the most a line may hold.", null, reader.Number));
-                        continue;
-                    }
-                    var line = reader.Line.Span;
-                    if (BatchInputLine.IsBlank(line))
-                    {
-                        continue;
-                    }
-                    if (++total > options.MaxLines)
-                    {
-                        errors.Add(new BatchError(BatchInputLine.TooManyLines,
-                            $"The input file holds more than {options.MaxLines} requests, the most a batch may hold.", null, reader.Number));
-                        break;
-                    }
-                    if (BatchInputLine.Validate(line, batch.Endpoint, out string? customId) is { } error)
-                    {
-                        errors.Add(error with { Line = reader.Number });
-                    }
-                    else if (!customIds.Add(customId!))
-                    {
-                        errors.Add(new BatchError(BatchInputLine.DuplicateCustomId,
-                            $"The custom_id '{Echo.Safe(customId!)}' is used by an earlier line: each line's custom_id must be unique in the file.", "custom_id", reader.Number));
-                    }
-                }
+                check = await BatchInputValidator.ValidateAsync(opened.Value.Content, batch.Endpoint, options, null, cancel.Token);
             }
             catch (OperationCanceledException) when (lease.CancelRequested.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
             {
@@ -158,10 +118,7 @@ public sealed partial class GatewayBatchExecution : IBatchExecution
                 return null;
             }
         }
-        if (errors.Count == 0 && total == 0)
-        {
-            errors.Add(new BatchError(BatchInputLine.EmptyFile, "The input file holds no requests.", "input_file_id", null));
-        }
+        var (errors, total) = (check.Errors, check.Total);
         if (errors.Count > 0)
         {
             LogInvalid(_logger, batch.Id, errors.Count);

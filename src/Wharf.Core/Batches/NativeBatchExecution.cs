@@ -1,7 +1,7 @@
-using System.Buffers;
-using System.Text.Json;
+using System.Collections.Concurrent;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Wharf.Core.Auth;
 using Wharf.Core.Files;
 using Wharf.Core.Ids;
 using Wharf.Core.Ports;
@@ -12,11 +12,13 @@ namespace Wharf.Core.Batches;
 
 /// <summary>
 /// <c>"execution": "native"</c>: the batch runs on a provider's own batch API, and Wharf mirrors it. From whatever the
-/// catalog says (a batch taken over after a crash resumes there): choose the provider and record it; copy the input
-/// file there (lazily, through the copy records) and create the upstream batch, recording its id at once; poll it
-/// with a doubling backoff whose next time is stored; mirror its status, counts and usage; pass a cancel asked in
-/// Wharf on to it; and when it ends, copy its output and error files into the store as the batch's chunks and end
-/// the batch with the upstream's status.
+/// catalog says (a batch taken over after a crash resumes there): check the input file as the gateway execution does
+/// and every line's model against the provider, chosen and recorded then; copy the input file there (lazily, through
+/// the copy records) and create the upstream batch, recording its id at once; poll it with a doubling backoff whose
+/// next time is stored, returning between polls (the engine gives the lease up, and the catalog's claim hands the
+/// batch out again when the poll is due); mirror its status, counts and usage; pass a cancel asked in Wharf on to it;
+/// and when it ends, copy its output and error files into the store as the batch's chunks and end the batch with the
+/// upstream's status.
 /// </summary>
 /// <remarks>
 /// A crash between the upstream's create and the write of its id would leave an upstream batch no record names, and
@@ -51,11 +53,27 @@ public sealed partial class NativeBatchExecution(
     private readonly TimeProvider _time = time;
     private readonly ILogger<NativeBatchExecution> _logger = logger;
 
+    /// <summary>
+    /// Upstream calls of each batch that failed in a row on this node (a batch's runs end at each poll, so the count
+    /// outlives them); cleared by a call that answers and when the batch ends. A restart counts again from zero,
+    /// which only delays giving up.
+    /// </summary>
+    private readonly ConcurrentDictionary<string, int> _failuresInARow = new(StringComparer.Ordinal);
+
     /// <summary>The metadata key that names Wharf's batch on the upstream batch.</summary>
     public const string MetadataKey = "wharf_batch_id";
 
-    /// <summary>Most metadata pairs a batch may carry (OpenAI's limit); Wharf's own comes first.</summary>
+    /// <summary>Most metadata pairs a batch may carry upstream (OpenAI's limit); Wharf's own comes first.</summary>
     public const int MaxMetadataPairs = 16;
+
+    /// <summary>Most metadata pairs a client may give a native batch: one of the upstream's is Wharf's.</summary>
+    public const int MaxClientMetadataPairs = MaxMetadataPairs - 1;
+
+    /// <summary>A line's model does not route to the provider the native batch runs on.</summary>
+    public const string ModelNotOnProvider = "model_not_on_provider";
+
+    /// <summary>A line's model has a Wharf <c>provider/</c> prefix, which the upstream would not understand.</summary>
+    public const string ModelHasProviderPrefix = "model_has_provider_prefix";
 
     /// <summary>Most pages of the provider's batch list searched for a batch created before a crash.</summary>
     public const int MaxLookupPages = 20;
@@ -102,11 +120,8 @@ public sealed partial class NativeBatchExecution(
         /// <summary>The upstream may hold a batch for this one whose id was never recorded: look before creating.</summary>
         private bool _mayExistUpstream;
 
-        /// <summary>The upstream accepted a cancel in this run: a cancel asked here no longer cuts a wait short.</summary>
-        private bool _cancelSent;
-
-        /// <summary>Upstream calls that failed since the last one that did not (in this run).</summary>
-        private int _failuresInARow;
+        /// <summary>This run acted on a cancel (passed it on, or saw the upstream cancelling): it does not poll again for it.</summary>
+        private bool _cancelActedOn;
 
         private BatchesOptions Options => owner._options.Value;
 
@@ -114,21 +129,35 @@ public sealed partial class NativeBatchExecution(
 
         private bool CancelWanted => _batch.Status == BatchStatus.Cancelling || lease.CancelRequested.IsCancellationRequested;
 
+        /// <summary>
+        /// Steps until the batch ends or its next poll is in the future: then the run returns and the engine gives the
+        /// lease up (the catalog's claim hands the batch out again when that poll is due, or at once when it is
+        /// cancelled meanwhile). A cancel seen during a step (asked on this node, or written by another while this run
+        /// wrote) is acted on before returning.
+        /// </summary>
         public async Task RunAsync()
         {
             _batch = await owner._catalog.GetAsync(lease.Batch.WorkspaceId, lease.Batch.Id, cancellationToken) ?? lease.Batch;
             _mayExistUpstream = _batch.Native is { UpstreamBatchId: null };
-            while (!_batch.IsFinal && await StepAsync())
+            while (!_batch.IsFinal)
             {
+                if (_batch.Native is { } native && native.NextPollAt > Now && !(CancelWanted && !_cancelActedOn))
+                {
+                    return;
+                }
+                if (!await StepAsync())
+                {
+                    return;
+                }
             }
         }
 
-        /// <summary>One step: choose the provider, or start upstream, or poll. False: stop (ended, or the lease is lost).</summary>
+        /// <summary>One step: validate and choose the provider, or start upstream, or poll. False: stop (ended, or the lease is lost).</summary>
         private async Task<bool> StepAsync()
         {
             if (_batch.Native is not { } native)
             {
-                return await ChooseProviderAsync();
+                return await ValidateAndChooseAsync();
             }
             if (!owner._providers.TryGet(native.Provider, out var registered) || !registered.Provider.Capabilities.Contains(ProviderCapability.Batches))
             {
@@ -136,13 +165,6 @@ public sealed partial class NativeBatchExecution(
                     $"The provider '{native.Provider}' this batch runs on is no longer configured with a batch API.", null, null));
             }
             var provider = registered.Provider;
-            await WaitUntilAsync(native.NextPollAt);
-            // What another node may have written meanwhile (a cancel asked there).
-            if (await owner._catalog.GetAsync(_batch.WorkspaceId, _batch.Id, cancellationToken) is not { } current || current.IsFinal)
-            {
-                return false;
-            }
-            _batch = current;
             UpstreamBatch seen;
             if (native.UpstreamBatchId is null)
             {
@@ -167,18 +189,22 @@ public sealed partial class NativeBatchExecution(
                 }
                 seen = polled.Value;
             }
-            _failuresInARow = 0;
+            owner._failuresInARow.TryRemove(_batch.Id, out _);
             bool cancelSentNow = false;
-            if (CancelWanted && !seen.IsFinal && seen.Status != BatchStatus.Cancelling)
+            if (CancelWanted)
             {
-                var cancelled = await provider.CancelBatchAsync(seen.Id, cancellationToken);
-                if (cancelled.IsOk)
+                _cancelActedOn = true;
+                if (!seen.IsFinal && seen.Status != BatchStatus.Cancelling)
                 {
-                    _cancelSent = cancelSentNow = true;
-                    seen = cancelled.Value;
-                    LogCancelSent(owner._logger, _batch.Id, provider.Id);
+                    var cancelled = await provider.CancelBatchAsync(seen.Id, cancellationToken);
+                    if (cancelled.IsOk)
+                    {
+                        cancelSentNow = true;
+                        seen = cancelled.Value;
+                        LogCancelSent(owner._logger, _batch.Id, provider.Id);
+                    }
+                    // Otherwise it is asked again at the next poll.
                 }
-                // Otherwise it is asked again at the next poll.
             }
             if (!await MirrorAsync(seen))
             {
@@ -193,10 +219,14 @@ public sealed partial class NativeBatchExecution(
         }
 
         /// <summary>
-        /// The batch's provider: the one it names, else the first candidate with a batch API of the route of its first
-        /// line's model. Recorded before anything happens upstream.
+        /// <c>validating</c>, before anything is sent: the input file is checked in one streamed pass exactly as the
+        /// gateway execution checks it (<see cref="BatchInputValidator"/>), and every line's model must route to the
+        /// provider the batch runs on (<see cref="LineModels"/>). That provider is the one the batch names, else the
+        /// first candidate with a batch API of the route of its first request line's model. A bad line fails the
+        /// batch with its line number and nothing is sent; a good file records the provider, before anything happens
+        /// upstream.
         /// </summary>
-        private async Task<bool> ChooseProviderAsync()
+        private async Task<bool> ValidateAndChooseAsync()
         {
             if (CancelWanted)
             {
@@ -207,124 +237,46 @@ public sealed partial class NativeBatchExecution(
             {
                 return await FailAsync(new BatchError("workspace_deleted", "The batch's workspace was deleted.", null, null));
             }
-            RegisteredProvider? chosen;
-            if (_batch.Provider is { } named)
+            if (!BatchEndpoints.TryParse(_batch.Endpoint, out var endpoint))
             {
-                if (!owner._providers.TryGet(named, out var registered) || !registered.Enabled || !registered.IsUsableBy(workspace)
-                    || !registered.Provider.Capabilities.Contains(ProviderCapability.Batches))
+                return await FailAsync(new BatchError("invalid_endpoint", $"The batch's endpoint '{_batch.Endpoint}' is not one a batch may call.", "endpoint", null));
+            }
+            RegisteredProvider? named = null;
+            if (_batch.Provider is { } provider)
+            {
+                if (!owner._providers.TryGet(provider, out named) || !named.Enabled || !named.IsUsableBy(workspace)
+                    || !named.Provider.Capabilities.Contains(ProviderCapability.Batches))
                 {
                     return await FailAsync(new BatchError("provider_without_batches",
-                        $"The provider '{named}' is not configured with a batch API for this workspace: run the batch with \"execution\": \"gateway\".", "provider", null));
-                }
-                chosen = registered;
-            }
-            else
-            {
-                var model = await ReadFirstModelAsync();
-                if (model.Error is { } unreadable)
-                {
-                    return await FailAsync(unreadable);
-                }
-                if (!BatchEndpoints.TryParse(_batch.Endpoint, out var endpoint))
-                {
-                    return await FailAsync(new BatchError("invalid_endpoint", $"The batch's endpoint '{_batch.Endpoint}' is not one a batch may call.", "endpoint", null));
-                }
-                var plan = owner._router.Route(endpoint, model.Model!, null, workspace);
-                if (!plan.IsOk)
-                {
-                    return await FailAsync(new BatchError("no_batch_provider",
-                        $"No provider for the batch's model (from its first line): {plan.Error.Message}", "provider", 1));
-                }
-                chosen = plan.Value.Candidates.FirstOrDefault(c => c.Provider.Capabilities.Contains(ProviderCapability.Batches));
-                if (chosen is null)
-                {
-                    string candidates = string.Join(", ", plan.Value.Candidates.Select(c => $"'{c.Id}'"));
-                    return await FailAsync(new BatchError("no_batch_provider",
-                        $"None of the providers that serve model '{Echo.Safe(model.Model!)}' ({candidates}) has a batch API: run the batch with \"execution\": \"gateway\", or name a provider that has one.",
-                        "provider", 1));
+                        $"The provider '{provider}' is not configured with a batch API for this workspace: run the batch with \"execution\": \"gateway\".", "provider", null));
                 }
             }
-            _mayExistUpstream = false;
-            return await UpdateAsync(_batch with { Native = new NativeBatchState(chosen.Id, null, 0, 0) });
-        }
-
-        /// <summary>The <c>body.model</c> of the input file's first line, read alone (the rest of the file is not).</summary>
-        private async Task<(string? Model, BatchError? Error)> ReadFirstModelAsync()
-        {
             var content = await owner._files.OpenContentAsync(_batch.WorkspaceId, _batch.InputFileId, cancellationToken);
             if (!content.IsOk)
             {
-                return (null, InputFileGone());
+                return await FailAsync(InputFileGone());
             }
-            int max = owner._options.Value.MaxLineBytes;
-            byte[] buffer = ArrayPool<byte>.Shared.Rent(Math.Min(max, 64 * 1024) + 1);
-            try
+            var models = new LineModels(owner._router, endpoint, workspace, named);
+            BatchInputCheck check;
+            using var cancel = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, lease.CancelRequested);
+            await using (content.Value)
             {
-                int filled = 0;
-                int end = -1;
-                await using (content.Value)
+                try
                 {
-                    while (end < 0 && filled <= max)
-                    {
-                        if (filled == buffer.Length)
-                        {
-                            byte[] larger = ArrayPool<byte>.Shared.Rent(Math.Min(buffer.Length * 2, max + 1));
-                            buffer.AsSpan(0, filled).CopyTo(larger);
-                            ArrayPool<byte>.Shared.Return(buffer);
-                            buffer = larger;
-                        }
-                        int read = await content.Value.Content.ReadAsync(buffer.AsMemory(filled), cancellationToken);
-                        if (read == 0)
-                        {
-                            end = filled;
-                            break;
-                        }
-                        int newline = buffer.AsSpan(filled, read).IndexOf((byte)'\n');
-                        filled += read;
-                        if (newline >= 0)
-                        {
-                            end = filled - read + newline;
-                        }
-                    }
+                    check = await BatchInputValidator.ValidateAsync(content.Value.Content, _batch.Endpoint, Options, models.Check, cancel.Token);
                 }
-                if (end < 0 || end > max)
+                catch (OperationCanceledException) when (lease.CancelRequested.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
                 {
-                    return (null, new BatchError("line_too_large", $"The input file's first line is longer than {max} bytes.", null, 1));
+                    return await EndAsync(BatchStatus.Cancelled);
                 }
-                var line = buffer.AsSpan(0, end);
-                if (line.StartsWith("\uFEFF"u8))
-                {
-                    line = line[3..];
-                }
-                if (line.EndsWith("\r"u8))
-                {
-                    line = line[..^1];
-                }
-                return ModelOf(line) is { } model
-                    ? (model, null)
-                    : (null, new BatchError("invalid_request", "The input file's first line is not a JSON object with a 'body' holding a string 'model'.", "body.model", 1));
             }
-            finally
+            if (check.Errors.Count > 0)
             {
-                ArrayPool<byte>.Shared.Return(buffer);
+                LogInvalid(owner._logger, _batch.Id, check.Errors.Count);
+                return await EndAsync(BatchStatus.Failed, check.Errors);
             }
-        }
-
-        private static string? ModelOf(ReadOnlySpan<byte> line)
-        {
-            try
-            {
-                var reader = new Utf8JsonReader(line);
-                using var document = JsonDocument.ParseValue(ref reader);
-                return document.RootElement is { ValueKind: JsonValueKind.Object } root
-                    && root.TryGetProperty("body", out var body) && body.ValueKind == JsonValueKind.Object
-                    && body.TryGetProperty("model", out var model) && model.ValueKind == JsonValueKind.String
-                    && model.GetString() is { Length: > 0 } name ? name : null;
-            }
-            catch (JsonException)
-            {
-                return null;
-            }
+            _mayExistUpstream = false;
+            return await UpdateAsync(_batch with { Native = new NativeBatchState(models.Chosen!.Id, null, 0, 0) });
         }
 
         /// <summary>
@@ -377,16 +329,15 @@ public sealed partial class NativeBatchExecution(
         private async Task<bool> RecordUpstreamAsync(NativeBatchState native, UpstreamBatch upstream) =>
             await UpdateAsync(_batch with { Native = native with { UpstreamBatchId = upstream.Id, NextPollAt = Now, Polls = 0 } });
 
-        /// <summary>Wharf's batch id first, then the client's metadata, at most <see cref="MaxMetadataPairs"/> pairs.</summary>
+        /// <summary>
+        /// Wharf's batch id first, then every pair of the client's metadata: the create refused a native batch with
+        /// more than <see cref="MaxClientMetadataPairs"/> of them, or with Wharf's key, so nothing is dropped.
+        /// </summary>
         private Dictionary<string, string> UpstreamMetadata()
         {
             var metadata = new Dictionary<string, string>(StringComparer.Ordinal) { [MetadataKey] = _batch.Id };
             foreach (var (key, value) in _batch.Metadata ?? new Dictionary<string, string>())
             {
-                if (metadata.Count >= MaxMetadataPairs)
-                {
-                    break;
-                }
                 metadata.TryAdd(key, value);
             }
             return metadata;
@@ -467,6 +418,12 @@ public sealed partial class NativeBatchExecution(
                     continue;
                 }
                 var copied = await CopyResultFileAsync(provider, kind, fileId);
+                if (copied.StoreFailed)
+                {
+                    // Wharf's store failed, not the upstream: the copy is tried again at the next poll, and does not
+                    // count as one of the upstream's failures.
+                    return await ScheduleAsync(_batch.Native!.Polls);
+                }
                 if (copied.Failure is { } failure)
                 {
                     if (failure.Retryable)
@@ -486,13 +443,17 @@ public sealed partial class NativeBatchExecution(
             return await EndAsync(seen.Status, errors);
         }
 
-        /// <summary>Streams one upstream file into the store and records it as the batch's chunk of <paramref name="kind"/>.</summary>
-        private async Task<(UpstreamFailure? Failure, bool Recorded)> CopyResultFileAsync(IProvider provider, BatchFileKind kind, string fileId)
+        /// <summary>
+        /// Streams one upstream file into the store and records it as the batch's chunk of <paramref name="kind"/>.
+        /// A failure of the store (<see cref="BlobStoreException"/>, <see cref="InsufficientStorageException"/>) is
+        /// told apart from the upstream's body breaking off (what reading the content throws: the store wraps its own).
+        /// </summary>
+        private async Task<(UpstreamFailure? Failure, bool StoreFailed, bool Recorded)> CopyResultFileAsync(IProvider provider, BatchFileKind kind, string fileId)
         {
             var download = await provider.DownloadFileAsync(fileId, cancellationToken);
             if (!download.IsOk)
             {
-                return (download.Failure, false);
+                return (download.Failure, false, false);
             }
             await using var content = download.Value;
             StagedBlob? staged;
@@ -500,19 +461,32 @@ public sealed partial class NativeBatchExecution(
             {
                 staged = await owner._blobs.StageAsync(content.Content, long.MaxValue, cancellationToken);
             }
+            catch (Exception e) when (e is BlobStoreException or InsufficientStorageException)
+            {
+                LogStoreFailed(owner._logger, e, _batch.Id);
+                return (null, true, false);
+            }
             catch (Exception e) when (e is IOException or HttpRequestException)
             {
                 // The upstream's body broke off or went silent.
-                return (UpstreamFailure.ConnectionFailed("The upstream's file content broke off."), false);
+                return (UpstreamFailure.ConnectionFailed("The upstream's file content broke off."), false, false);
             }
             if (staged is null)
             {
-                return (UpstreamFailure.Malformed(200, "The upstream's file content is too large."), false);
+                return (UpstreamFailure.Malformed(200, "The upstream's file content is too large."), false, false);
             }
             await using (staged)
             {
                 string partId = WharfIds.Hex(WharfIds.PartPrefix, owner._ids.Next());
-                await staged.CommitAsync(partId, cancellationToken);
+                try
+                {
+                    await staged.CommitAsync(partId, cancellationToken);
+                }
+                catch (Exception e) when (e is BlobStoreException or InsufficientStorageException)
+                {
+                    LogStoreFailed(owner._logger, e, _batch.Id);
+                    return (null, true, false);
+                }
                 var chunk = new BatchChunk
                 {
                     BatchId = _batch.Id,
@@ -527,10 +501,10 @@ public sealed partial class NativeBatchExecution(
                 if (!await owner._catalog.RecordChunkAsync(chunk, lease.Owner, cancellationToken))
                 {
                     await owner._blobs.DeleteAsync(partId, CancellationToken.None);
-                    return (null, false);
+                    return (null, false, false);
                 }
             }
-            return (null, true);
+            return (null, false, true);
         }
 
         /// <summary>
@@ -557,8 +531,8 @@ public sealed partial class NativeBatchExecution(
         /// </summary>
         private async Task<bool> RetryLaterAsync(UpstreamFailure failure, string doing)
         {
-            _failuresInARow++;
-            if (Now >= _batch.ExpiresAt && _failuresInARow >= FailuresBeforeGivingUp)
+            int failures = owner._failuresInARow.AddOrUpdate(_batch.Id, 1, (_, count) => count + 1);
+            if (Now >= _batch.ExpiresAt && failures >= FailuresBeforeGivingUp)
             {
                 return await FailAsync(new BatchError("upstream_unavailable",
                     $"The provider '{_batch.Native!.Provider}' kept failing ({failure.Kind.WireName()}, status {failure.Status?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "none"}) while {doing}, past the batch's completion window."
@@ -573,31 +547,6 @@ public sealed partial class NativeBatchExecution(
         {
             long next = Now + (long)PollInterval(Options, polls).TotalSeconds;
             return await UpdateAsync(_batch with { Native = _batch.Native! with { NextPollAt = next, Polls = polls + 1 } });
-        }
-
-        /// <summary>
-        /// Waits on the injected clock until <paramref name="nextPollAt"/> (unix seconds); a cancel asked on this node
-        /// cuts the wait short, once.
-        /// </summary>
-        private async Task WaitUntilAsync(long nextPollAt)
-        {
-            var wait = DateTimeOffset.FromUnixTimeSeconds(nextPollAt) - owner._time.GetUtcNow();
-            if (wait <= TimeSpan.Zero)
-            {
-                return;
-            }
-            bool cutShortByCancel = !_cancelSent && !CancelWanted;
-            using var linked = cutShortByCancel
-                ? CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, lease.CancelRequested)
-                : CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            try
-            {
-                await Task.Delay(wait, owner._time, linked.Token);
-            }
-            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-            {
-                // A cancel was asked: act on it now.
-            }
         }
 
         private async Task<bool> UpdateAsync(BatchRecord batch)
@@ -620,6 +569,7 @@ public sealed partial class NativeBatchExecution(
         /// <summary>Ends the batch (its chunks become its files); false, as a step ends the run either way.</summary>
         private async Task<bool> EndAsync(string status, IReadOnlyList<BatchError>? errors = null)
         {
+            owner._failuresInARow.TryRemove(_batch.Id, out _);
             var ended = await owner._finalizer.FinalizeAsync(errors is { Count: > 0 } ? _batch with { Errors = errors } : _batch, status, lease.Owner, cancellationToken);
             if (ended is not null)
             {
@@ -630,6 +580,65 @@ public sealed partial class NativeBatchExecution(
 
         private BatchError InputFileGone() =>
             new("input_file_unavailable", $"The input file {_batch.InputFileId} no longer exists.", "input_file_id", null);
+    }
+
+    /// <summary>
+    /// Whether a line's model routes to the provider the batch runs on. A native batch's file goes upstream as it is,
+    /// so each line must be one that provider would be sent by a model request of the workspace: its route (the
+    /// workspace's allowed providers, the providers' <c>Models</c>, the batch's named provider) must include that
+    /// provider, and its model must be the name the provider knows, without a Wharf <c>provider/</c> prefix (which
+    /// the upstream would not understand). The provider is chosen at the first request line when the batch names none.
+    /// </summary>
+    private sealed class LineModels(ModelRouter router, ProviderCapability endpoint, Workspace workspace, RegisteredProvider? named)
+    {
+        /// <summary>No provider could be chosen (reported once, at the line that should have chosen it).</summary>
+        private bool _noProvider;
+
+        private readonly string? _named = named?.Id;
+
+        public RegisteredProvider? Chosen { get; private set; } = named;
+
+        public BatchError? Check(int line, string model)
+        {
+            if (_noProvider)
+            {
+                return null;
+            }
+            var plan = router.Route(endpoint, model, _named, workspace);
+            if (Chosen is null)
+            {
+                if (!plan.IsOk)
+                {
+                    _noProvider = true;
+                    return new BatchError("no_batch_provider", $"No provider for the batch's model (from its first request line): {plan.Error.Message}", "body.model", line);
+                }
+                Chosen = plan.Value.Candidates.FirstOrDefault(c => c.Provider.Capabilities.Contains(ProviderCapability.Batches));
+                if (Chosen is null)
+                {
+                    _noProvider = true;
+                    string candidates = string.Join(", ", plan.Value.Candidates.Select(c => $"'{c.Id}'"));
+                    return new BatchError("no_batch_provider",
+                        $"None of the providers that serve model '{Echo.Safe(model)}' ({candidates}) has a batch API: run the batch with \"execution\": \"gateway\", or name a provider that has one.",
+                        "provider", line);
+                }
+            }
+            if (!plan.IsOk || !plan.Value.Candidates.Any(c => c.Id == Chosen.Id))
+            {
+                string why = plan.IsOk
+                    ? $"it routes to {string.Join(", ", plan.Value.Candidates.Select(c => $"'{c.Id}'"))}"
+                    : plan.Error.Message;
+                return new BatchError(ModelNotOnProvider,
+                    $"The model '{Echo.Safe(model)}' is not one provider '{Chosen.Id}', where this native batch runs, may be sent for this workspace ({why}): every line of a native batch must route to that provider.",
+                    "body.model", line);
+            }
+            if (!string.Equals(plan.Value.Model, model, StringComparison.Ordinal))
+            {
+                return new BatchError(ModelHasProviderPrefix,
+                    $"The model '{Echo.Safe(model)}' has a provider prefix: a native batch's lines go to provider '{Chosen.Id}' as they are, so write the model as it knows it ('{Echo.Safe(plan.Value.Model)}').",
+                    "body.model", line);
+            }
+            return null;
+        }
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Native batch {BatchId}: created on {Provider}.")]
@@ -646,6 +655,12 @@ public sealed partial class NativeBatchExecution(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Native batch {BatchId}: ended on {Provider} as {Status}.")]
     private static partial void LogEnded(ILogger logger, string batchId, string provider, string status);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Native batch {BatchId} failed validation with {Errors} error(s); nothing was sent upstream.")]
+    private static partial void LogInvalid(ILogger logger, string batchId, int errors);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Native batch {BatchId}: Wharf's store failed while copying a result file in; copied again at the next poll.")]
+    private static partial void LogStoreFailed(ILogger logger, Exception exception, string batchId);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Native batch {BatchId} failed: {Code}.")]
     private static partial void LogFailed(ILogger logger, string batchId, string code);

@@ -19,16 +19,20 @@ public interface IBatchCatalog
     Task<Page<BatchRecord>> ListAsync(string workspaceId, int limit, string? after, CancellationToken cancellationToken);
 
     /// <summary>
-    /// Moves a <c>validating</c> or <c>in_progress</c> batch to <c>cancelling</c> (setting <c>cancelling_at</c>);
-    /// a batch already cancelling is left as it is. Returns the batch as it then is (null when unknown), whether
-    /// this call or an earlier one asked for the cancel or not.
+    /// Moves a <c>validating</c> or <c>in_progress</c> batch to <c>cancelling</c> (setting <c>cancelling_at</c>)
+    /// and makes a native batch's next poll due at once (its <see cref="NativeBatchState.NextPollAt"/> 0), so that
+    /// <see cref="ClaimAsync"/> hands it out and the cancel is passed upstream now; a batch already cancelling is left
+    /// as it is. Returns the batch as it then is (null when unknown), whether this call or an earlier one asked for
+    /// the cancel or not.
     /// </summary>
     Task<BatchRecord?> RequestCancelAsync(string workspaceId, string batchId, long nowUnixSeconds, CancellationToken cancellationToken);
 
     /// <summary>
     /// Claims one batch in an active status whose lease is free or has run out (<paramref name="nowUnixMilliseconds"/>)
     /// for <paramref name="owner"/> until <paramref name="leaseUntilUnixMilliseconds"/>, oldest first, skipping
-    /// <paramref name="skip"/> (the owner's own batches in hand); null when there is none.
+    /// <paramref name="skip"/> (the owner's own batches in hand) and native batches whose next poll
+    /// (<see cref="NativeBatchState.NextPollAt"/>, unix seconds) is still to come: a native batch holds no lease while
+    /// it waits for its provider. Null when there is none.
     /// </summary>
     Task<BatchRecord?> ClaimAsync(string owner, long nowUnixMilliseconds, long leaseUntilUnixMilliseconds, IReadOnlyCollection<string> skip, CancellationToken cancellationToken);
 

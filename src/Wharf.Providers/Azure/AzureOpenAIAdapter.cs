@@ -83,17 +83,15 @@ internal sealed class AzureOpenAIDialect(Uri baseUrl, string apiKey, string apiV
     public void Authorize(HttpRequestMessage request) => request.Headers.TryAddWithoutValidation("api-key", apiKey);
 }
 
-internal sealed class AzureOpenAIProvider(string id, OpenAIWire wire, bool v1, bool nativeBatches) : IProvider
+internal sealed class AzureOpenAIProvider(string id, OpenAIWire wire, bool v1, bool nativeBatches) : OpenAIWireProvider(id, wire)
 {
-    public string Id => id;
-
-    public string Type => "azure";
+    public override string Type => "azure";
 
     /// <summary>
     /// Files, the batch API (unless configured without it), chat completions, completions and embeddings on both
     /// path styles; the Responses API only on the v1 paths (the dated GA API has none).
     /// </summary>
-    public IReadOnlySet<ProviderCapability> Capabilities { get; } = Build(v1, nativeBatches);
+    public override IReadOnlySet<ProviderCapability> Capabilities { get; } = Build(v1, nativeBatches);
 
     private static HashSet<ProviderCapability> Build(bool v1, bool nativeBatches)
     {
@@ -107,35 +105,8 @@ internal sealed class AzureOpenAIProvider(string id, OpenAIWire wire, bool v1, b
         return capabilities;
     }
 
-    public Task<UpstreamOutcome<ModelResponse>> SendModelRequestAsync(ModelCall call, CancellationToken cancellationToken) =>
+    public override Task<UpstreamOutcome<ModelResponse>> SendModelRequestAsync(ModelCall call, CancellationToken cancellationToken) =>
         Capabilities.Contains(call.Endpoint)
-            ? wire.SendModelRequestAsync(call, cancellationToken)
+            ? Wire.SendModelRequestAsync(call, cancellationToken)
             : Task.FromResult<UpstreamOutcome<ModelResponse>>(UpstreamFailure.Unsupported($"Azure's dated api-version has no {call.Endpoint.WireName()} endpoint; ApiVersion 'v1' has."));
-
-    public Task<UpstreamOutcome<UpstreamFile>> UploadFileAsync(UpstreamFileUpload upload, CancellationToken cancellationToken) =>
-        wire.UploadFileAsync(upload, cancellationToken);
-
-    public Task<UpstreamOutcome<bool>> DeleteFileAsync(string upstreamFileId, CancellationToken cancellationToken) =>
-        wire.DeleteFileAsync(upstreamFileId, cancellationToken);
-
-    public Task<UpstreamOutcome<UpstreamFilePage>> ListFilesAsync(UpstreamFileQuery query, CancellationToken cancellationToken) =>
-        wire.ListFilesAsync(query, cancellationToken);
-
-    public Task<UpstreamOutcome<UpstreamBatch>> CreateBatchAsync(UpstreamBatchCreate batch, CancellationToken cancellationToken) =>
-        Capabilities.Contains(ProviderCapability.Batches) ? wire.CreateBatchAsync(batch, cancellationToken) : NoBatches<UpstreamBatch>();
-
-    public Task<UpstreamOutcome<UpstreamBatch>> GetBatchAsync(string upstreamBatchId, CancellationToken cancellationToken) =>
-        Capabilities.Contains(ProviderCapability.Batches) ? wire.GetBatchAsync(upstreamBatchId, cancellationToken) : NoBatches<UpstreamBatch>();
-
-    public Task<UpstreamOutcome<UpstreamBatch>> CancelBatchAsync(string upstreamBatchId, CancellationToken cancellationToken) =>
-        Capabilities.Contains(ProviderCapability.Batches) ? wire.CancelBatchAsync(upstreamBatchId, cancellationToken) : NoBatches<UpstreamBatch>();
-
-    public Task<UpstreamOutcome<UpstreamBatchPage>> ListBatchesAsync(UpstreamBatchQuery query, CancellationToken cancellationToken) =>
-        Capabilities.Contains(ProviderCapability.Batches) ? wire.ListBatchesAsync(query, cancellationToken) : NoBatches<UpstreamBatchPage>();
-
-    public Task<UpstreamOutcome<UpstreamFileContent>> DownloadFileAsync(string upstreamFileId, CancellationToken cancellationToken) =>
-        wire.DownloadFileAsync(upstreamFileId, cancellationToken);
-
-    private static Task<UpstreamOutcome<T>> NoBatches<T>() =>
-        Task.FromResult<UpstreamOutcome<T>>(UpstreamFailure.Unsupported("The provider is configured without a native batch API (NativeBatches: false)."));
 }

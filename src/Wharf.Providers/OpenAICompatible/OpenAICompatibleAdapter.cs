@@ -60,44 +60,15 @@ internal sealed class OpenAICompatibleDialect(Uri baseUrl, string apiKey) : IOpe
     public void Authorize(HttpRequestMessage request) => request.Headers.TryAddWithoutValidation("Authorization", _authorization);
 }
 
-internal sealed class OpenAICompatibleProvider(string id, OpenAIWire wire, bool nativeBatches) : IProvider
+internal sealed class OpenAICompatibleProvider(string id, OpenAIWire wire, bool nativeBatches) : OpenAIWireProvider(id, wire)
 {
-    public string Id => id;
-
-    public string Type => "openai";
+    public override string Type => "openai";
 
     /// <summary>Files, the four model endpoints and, unless configured without it (<c>NativeBatches: false</c>), the batch API.</summary>
-    public IReadOnlySet<ProviderCapability> Capabilities { get; } = new HashSet<ProviderCapability>(
+    public override IReadOnlySet<ProviderCapability> Capabilities { get; } = new HashSet<ProviderCapability>(
         nativeBatches ? [ProviderCapability.Files, ProviderCapability.Batches, .. ProviderCapabilities.ModelEndpoints]
                       : [ProviderCapability.Files, .. ProviderCapabilities.ModelEndpoints]);
 
-    public Task<UpstreamOutcome<ModelResponse>> SendModelRequestAsync(ModelCall call, CancellationToken cancellationToken) =>
-        wire.SendModelRequestAsync(call, cancellationToken);
-
-    public Task<UpstreamOutcome<UpstreamFile>> UploadFileAsync(UpstreamFileUpload upload, CancellationToken cancellationToken) =>
-        wire.UploadFileAsync(upload, cancellationToken);
-
-    public Task<UpstreamOutcome<bool>> DeleteFileAsync(string upstreamFileId, CancellationToken cancellationToken) =>
-        wire.DeleteFileAsync(upstreamFileId, cancellationToken);
-
-    public Task<UpstreamOutcome<UpstreamFilePage>> ListFilesAsync(UpstreamFileQuery query, CancellationToken cancellationToken) =>
-        wire.ListFilesAsync(query, cancellationToken);
-
-    public Task<UpstreamOutcome<UpstreamBatch>> CreateBatchAsync(UpstreamBatchCreate batch, CancellationToken cancellationToken) =>
-        Capabilities.Contains(ProviderCapability.Batches) ? wire.CreateBatchAsync(batch, cancellationToken) : NoBatches<UpstreamBatch>();
-
-    public Task<UpstreamOutcome<UpstreamBatch>> GetBatchAsync(string upstreamBatchId, CancellationToken cancellationToken) =>
-        Capabilities.Contains(ProviderCapability.Batches) ? wire.GetBatchAsync(upstreamBatchId, cancellationToken) : NoBatches<UpstreamBatch>();
-
-    public Task<UpstreamOutcome<UpstreamBatch>> CancelBatchAsync(string upstreamBatchId, CancellationToken cancellationToken) =>
-        Capabilities.Contains(ProviderCapability.Batches) ? wire.CancelBatchAsync(upstreamBatchId, cancellationToken) : NoBatches<UpstreamBatch>();
-
-    public Task<UpstreamOutcome<UpstreamBatchPage>> ListBatchesAsync(UpstreamBatchQuery query, CancellationToken cancellationToken) =>
-        Capabilities.Contains(ProviderCapability.Batches) ? wire.ListBatchesAsync(query, cancellationToken) : NoBatches<UpstreamBatchPage>();
-
-    public Task<UpstreamOutcome<UpstreamFileContent>> DownloadFileAsync(string upstreamFileId, CancellationToken cancellationToken) =>
-        wire.DownloadFileAsync(upstreamFileId, cancellationToken);
-
-    private static Task<UpstreamOutcome<T>> NoBatches<T>() =>
-        Task.FromResult<UpstreamOutcome<T>>(UpstreamFailure.Unsupported("The provider is configured without a native batch API (NativeBatches: false)."));
+    public override Task<UpstreamOutcome<ModelResponse>> SendModelRequestAsync(ModelCall call, CancellationToken cancellationToken) =>
+        Wire.SendModelRequestAsync(call, cancellationToken);
 }

@@ -85,7 +85,8 @@ internal sealed class SqliteBatchCatalog(SqliteDatabase database) : IBatchCatalo
             await using var command = connection.CreateCommand();
             command.Transaction = transaction;
             command.CommandText = $"""
-                UPDATE batches SET status = 'cancelling', cancelling_at = $now
+                UPDATE batches SET status = 'cancelling', cancelling_at = $now,
+                    native_next_poll_at = CASE WHEN native_next_poll_at IS NULL THEN NULL ELSE 0 END
                 WHERE workspace_id = $ws AND id = $id AND status IN ('validating', 'in_progress');
                 SELECT id FROM batches WHERE workspace_id = $ws AND id = $id;
                 """;
@@ -105,6 +106,7 @@ internal sealed class SqliteBatchCatalog(SqliteDatabase database) : IBatchCatalo
                 UPDATE batches SET lease_owner = $owner, lease_until = $until
                 WHERE id = (SELECT id FROM batches
                     WHERE status IN {ActiveStatuses} AND lease_until <= $now
+                        AND (native_next_poll_at IS NULL OR native_next_poll_at * 1000 <= $now)
                         AND id NOT IN (SELECT value FROM json_each($skip))
                     ORDER BY lease_until, id LIMIT 1)
                 RETURNING id;

@@ -30,8 +30,7 @@ public sealed class NativeBatchExecutionTests(BatchSimulatorFixture fixture) : I
         var batch = await harness.CreateBatchAsync(input, metadataJson: """{"team":"search"}""");
         int started = _sim.Requests.Count;
 
-        var run = harness.Execution.RunAsync(await harness.ClaimAsync(batch.Id, "node-a"), CancellationToken.None);
-        var ended = await harness.DriveAsync(run, batch.Id);
+        var ended = await harness.DriveAsync(batch.Id, "node-a");
 
         // "gpt-4o-mini" routes to demo (a mock: no batch API), then up: up is chosen.
         Assert.Equal(BatchStatus.Completed, ended.Status);
@@ -64,7 +63,7 @@ public sealed class NativeBatchExecutionTests(BatchSimulatorFixture fixture) : I
         await using var harness = await NativeBatchHarness.StartAsync(_sim);
         var batch = await harness.CreateBatchAsync(await harness.UploadAsync(NativeBatchHarness.Lines("only-on-mock")), provider: "up");
 
-        var ended = await harness.DriveAsync(harness.Execution.RunAsync(await harness.ClaimAsync(batch.Id, "node-a"), CancellationToken.None), batch.Id);
+        var ended = await harness.DriveAsync(batch.Id, "node-a");
 
         Assert.Equal((BatchStatus.Completed, "up"), (ended.Status, ended.Native!.Provider));
     }
@@ -108,8 +107,7 @@ public sealed class NativeBatchExecutionTests(BatchSimulatorFixture fixture) : I
             new UpstreamBatchCreate(copy, "/v1/chat/completions", "24h", new Dictionary<string, string> { [NativeBatchExecution.MetadataKey] = "batch_someone_else" }), CancellationToken.None)).Value;
         await harness.Catalog.ReleaseLeaseAsync(batch.Id, "node-a", CancellationToken.None);
 
-        var run = harness.Execution.RunAsync(await harness.ClaimAsync(batch.Id, "node-b"), CancellationToken.None);
-        var ended = await harness.DriveAsync(run, batch.Id);
+        var ended = await harness.DriveAsync(batch.Id, "node-b");
 
         Assert.Equal(BatchStatus.Completed, ended.Status);
         Assert.Equal(orphan.Id, ended.Native!.UpstreamBatchId);
@@ -130,7 +128,7 @@ public sealed class NativeBatchExecutionTests(BatchSimulatorFixture fixture) : I
         await harness.Catalog.ReleaseLeaseAsync(batch.Id, "node-a", CancellationToken.None);
         int before = _sim.Requests.Count;
 
-        var ended = await harness.DriveAsync(harness.Execution.RunAsync(await harness.ClaimAsync(batch.Id, "node-b"), CancellationToken.None), batch.Id);
+        var ended = await harness.DriveAsync(batch.Id, "node-b");
 
         Assert.Equal(BatchStatus.Completed, ended.Status);
         Assert.Single(Creates(started));
@@ -147,13 +145,8 @@ public sealed class NativeBatchExecutionTests(BatchSimulatorFixture fixture) : I
         _sim.HoldBatchesInProgress = hold;
         var batch = await harness.CreateBatchAsync(await harness.UploadAsync(NativeBatchHarness.Lines("gpt-4o-mini")));
         int started = _sim.Requests.Count;
-        using var crash = new CancellationTokenSource();
 
-        var run = harness.Execution.RunAsync(await harness.ClaimAsync(batch.Id, "node-a"), crash.Token);
-        var polled = await harness.DriveAsync(run, batch.Id, b => b.Native?.Polls == 4);
-        crash.Cancel();
-        await run.WaitAsync(TimeSpan.FromSeconds(10)); // ends quietly: the next owner resumes
-        await harness.Catalog.ReleaseLeaseAsync(batch.Id, "node-a", CancellationToken.None);
+        var polled = await harness.DriveAsync(batch.Id, "node-a", b => b.Native?.Polls == 4);
 
         string upstreamId = polled.Native!.UpstreamBatchId!;
         long created = Creates(started).Single().At.ToUnixTimeSeconds();
@@ -162,14 +155,16 @@ public sealed class NativeBatchExecutionTests(BatchSimulatorFixture fixture) : I
         Assert.Equal(created + 55, polled.Native.NextPollAt);
         Assert.Equal(BatchStatus.InProgress, polled.Status);
 
-        // A new owner waits for the stored time: its first poll is at it, not at once.
-        var resumed = harness.Execution.RunAsync(await harness.ClaimAsync(batch.Id, "node-b"), CancellationToken.None);
-        var after = await harness.DriveAsync(resumed, batch.Id, b => b.Native?.Polls == 5);
+        // Nobody holds it meanwhile, and no node is handed it before the stored time: its next poll is at it.
+        Assert.Null(await harness.ClaimableAsync());
+        harness.Time.SetUtcNow(DateTimeOffset.FromUnixTimeSeconds(created + 54));
+        Assert.Null(await harness.ClaimableAsync());
+        var after = await harness.DriveAsync(batch.Id, "node-b", b => b.Native?.Polls == 5);
         Assert.Equal(created + 55, Polls(upstreamId).Last().At.ToUnixTimeSeconds());
         Assert.Equal(created + 75, after.Native!.NextPollAt);
 
         hold.Release();
-        Assert.Equal(BatchStatus.Completed, (await harness.DriveAsync(resumed, batch.Id)).Status);
+        Assert.Equal(BatchStatus.Completed, (await harness.DriveAsync(batch.Id, "node-b")).Status);
     }
 
     [Theory]
@@ -182,26 +177,31 @@ public sealed class NativeBatchExecutionTests(BatchSimulatorFixture fixture) : I
         _sim.HoldBatchesInProgress = hold;
         _sim.HoldAfterLines = 1;
         var batch = await harness.CreateBatchAsync(await harness.UploadAsync(NativeBatchHarness.Lines("gpt-4o-mini", "gpt-4o-mini", "gpt-4o-mini")));
-        using var cancelHere = new CancellationTokenSource();
-        var run = harness.Execution.RunAsync(await harness.ClaimAsync(batch.Id, "node-a", cancelHere.Token), CancellationToken.None);
-        var running = await harness.DriveAsync(run, batch.Id, b => b.Native?.UpstreamBatchId is not null);
+        var running = await harness.DriveAsync(batch.Id, "node-a", b => b.Native?.UpstreamBatchId is not null);
         var upstream = _sim.Batches.Single(b => b.Id == running.Native!.UpstreamBatchId);
         while (upstream.Counts.Completed < 1)
         {
             await Task.Delay(2);
         }
+        Assert.True(running.Native!.NextPollAt > harness.Time.GetUtcNow().ToUnixTimeSeconds());
+        Assert.Null(await harness.ClaimableAsync());
 
+        // The cancel makes the batch due at once: it is handed out and the cancel passed on without waiting for the poll.
+        long askedAt = harness.Time.GetUtcNow().ToUnixTimeSeconds();
         Assert.True((await harness.Batches.CancelAsync(harness.Workspace.Id, batch.Id, CancellationToken.None)).IsOk);
+        Assert.Equal(batch.Id, await harness.ClaimableAsync());
+        using var cancelHere = new CancellationTokenSource();
         if (askedOnThisNode)
         {
             cancelHere.Cancel(); // what BatchSignals does for a cancel asked on this node
         }
-        var ended = await harness.DriveAsync(run, batch.Id);
+        var ended = await harness.DriveAsync(batch.Id, askedOnThisNode ? "node-a" : "node-b", cancelRequested: cancelHere.Token);
 
         Assert.Equal(BatchStatus.Cancelled, ended.Status);
         Assert.NotNull(ended.CancellingAt);
         Assert.NotNull(ended.CancelledAt);
-        Assert.Contains(_sim.Requests, r => r.Method == "POST" && r.Path == $"/v1/batches/{upstream.Id}/cancel");
+        var cancel = Assert.Single(_sim.Requests, r => r.Method == "POST" && r.Path == $"/v1/batches/{upstream.Id}/cancel");
+        Assert.Equal(askedAt, cancel.At.ToUnixTimeSeconds());
         Assert.Equal("cancelled", upstream.Status);
         Assert.Equal(new BatchRequestCounts(3, 1, 0), ended.RequestCounts);
         string output = await harness.ReadFileAsync(ended.OutputFileId!);
@@ -230,7 +230,7 @@ public sealed class NativeBatchExecutionTests(BatchSimulatorFixture fixture) : I
         _sim.EndNextBatch(SimulatedBatchEnd.Failed, "token_limit_exceeded", "Enqueued token limit reached for gpt-4o-mini.");
         var batch = await harness.CreateBatchAsync(await harness.UploadAsync(NativeBatchHarness.Lines("gpt-4o-mini")));
 
-        var ended = await harness.DriveAsync(harness.Execution.RunAsync(await harness.ClaimAsync(batch.Id, "node-a"), CancellationToken.None), batch.Id);
+        var ended = await harness.DriveAsync(batch.Id, "node-a");
 
         Assert.Equal(BatchStatus.Failed, ended.Status);
         Assert.NotNull(ended.FailedAt);
@@ -247,7 +247,7 @@ public sealed class NativeBatchExecutionTests(BatchSimulatorFixture fixture) : I
         _sim.EndNextBatch(SimulatedBatchEnd.Expired);
         var batch = await harness.CreateBatchAsync(await harness.UploadAsync(NativeBatchHarness.Lines("gpt-4o-mini", "gpt-4o-mini", "gpt-4o-mini", "gpt-4o-mini")));
 
-        var ended = await harness.DriveAsync(harness.Execution.RunAsync(await harness.ClaimAsync(batch.Id, "node-a"), CancellationToken.None), batch.Id);
+        var ended = await harness.DriveAsync(batch.Id, "node-a");
 
         Assert.Equal((BatchStatus.Expired, new BatchRequestCounts(4, 2, 0)), (ended.Status, ended.RequestCounts));
         Assert.NotNull(ended.ExpiredAt);
@@ -261,11 +261,10 @@ public sealed class NativeBatchExecutionTests(BatchSimulatorFixture fixture) : I
         var hold = new Hold();
         _sim.HoldBatchesInProgress = hold;
         var batch = await harness.CreateBatchAsync(await harness.UploadAsync(NativeBatchHarness.Lines("gpt-4o-mini")));
-        var run = harness.Execution.RunAsync(await harness.ClaimAsync(batch.Id, "node-a"), CancellationToken.None);
-        var created = await harness.DriveAsync(run, batch.Id, b => b.Native?.UpstreamBatchId is not null);
+        var created = await harness.DriveAsync(batch.Id, "node-a", b => b.Native?.UpstreamBatchId is not null);
         _sim.Always = Fault.Status(503);
 
-        var failing = await harness.DriveAsync(run, batch.Id, b => b.Native?.Polls >= 4);
+        var failing = await harness.DriveAsync(batch.Id, "node-a", b => b.Native?.Polls >= 4);
         // Still as the create's answer left it: no poll answered since.
         Assert.Equal(BatchStatus.Validating, failing.Status);
         Assert.Empty(failing.Errors);
@@ -273,7 +272,7 @@ public sealed class NativeBatchExecutionTests(BatchSimulatorFixture fixture) : I
 
         _sim.Always = null;
         hold.Release();
-        Assert.Equal(BatchStatus.Completed, (await harness.DriveAsync(run, batch.Id)).Status);
+        Assert.Equal(BatchStatus.Completed, (await harness.DriveAsync(batch.Id, "node-a")).Status);
     }
 
     [Fact]
@@ -283,11 +282,10 @@ public sealed class NativeBatchExecutionTests(BatchSimulatorFixture fixture) : I
         var hold = new Hold();
         _sim.HoldBatchesInProgress = hold;
         var batch = await harness.CreateBatchAsync(await harness.UploadAsync(NativeBatchHarness.Lines("gpt-4o-mini")));
-        var run = harness.Execution.RunAsync(await harness.ClaimAsync(batch.Id, "node-a"), CancellationToken.None);
-        var created = await harness.DriveAsync(run, batch.Id, b => b.Native?.UpstreamBatchId is not null);
+        var created = await harness.DriveAsync(batch.Id, "node-a", b => b.Native?.UpstreamBatchId is not null);
         _sim.Always = Fault.Status(503);
 
-        var ended = await harness.DriveAsync(run, batch.Id);
+        var ended = await harness.DriveAsync(batch.Id, "node-a");
 
         Assert.Equal(BatchStatus.Failed, ended.Status);
         var error = Assert.Single(ended.Errors);
@@ -328,12 +326,57 @@ public sealed class NativeBatchExecutionTests(BatchSimulatorFixture fixture) : I
         string outputPath = $"/v1/files/{simulated.OutputFileId}/content";
         int outputDownloads = _sim.Requests.Count(r => r.Path == outputPath);
 
-        var ended = await harness.DriveAsync(harness.Execution.RunAsync(await harness.ClaimAsync(batch.Id, "node-b"), CancellationToken.None), batch.Id);
+        var ended = await harness.DriveAsync(batch.Id, "node-b");
 
         Assert.Equal(BatchStatus.Completed, ended.Status);
         Assert.Equal(outputDownloads, _sim.Requests.Count(r => r.Path == outputPath));
         Assert.Equal(SimulatedFileText(simulated.OutputFileId!), await harness.ReadFileAsync(ended.OutputFileId!));
         Assert.Equal(SimulatedFileText(simulated.ErrorFileId!), await harness.ReadFileAsync(ended.ErrorFileId!));
+    }
+
+    [Fact]
+    public async Task ARunReturnsWhileItsUpstreamBatchRunsAndTheBatchIsHandedOutAgainOnlyWhenItsPollIsDue()
+    {
+        await using var harness = await NativeBatchHarness.StartAsync(_sim);
+        var hold = new Hold();
+        _sim.HoldBatchesInProgress = hold;
+        var batch = await harness.CreateBatchAsync(await harness.UploadAsync(NativeBatchHarness.Lines("gpt-4o-mini")));
+
+        // The run creates the upstream batch, stores its next poll and returns: it does not wait holding an engine slot.
+        await harness.Execution.RunAsync(await harness.ClaimAsync(batch.Id, "node-a"), CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(10));
+        await harness.Catalog.ReleaseLeaseAsync(batch.Id, "node-a", CancellationToken.None);
+
+        var waiting = await harness.GetAsync(batch.Id);
+        Assert.False(waiting.IsFinal);
+        Assert.NotNull(waiting.Native!.UpstreamBatchId);
+        long due = waiting.Native.NextPollAt;
+        Assert.Equal(harness.Time.GetUtcNow().ToUnixTimeSeconds() + 5, due);
+        Assert.Null(await harness.ClaimableAsync());
+        harness.Time.SetUtcNow(DateTimeOffset.FromUnixTimeSeconds(due - 1));
+        Assert.Null(await harness.ClaimableAsync());
+        harness.Time.SetUtcNow(DateTimeOffset.FromUnixTimeSeconds(due));
+        Assert.Equal(batch.Id, await harness.ClaimableAsync());
+
+        hold.Release();
+        Assert.Equal(BatchStatus.Completed, (await harness.DriveAsync(batch.Id, "node-a")).Status);
+    }
+
+    [Fact]
+    public async Task AStoreFailureWhileCopyingAResultInIsWharfsNotTheUpstreamsAndTheCopyIsTriedAgain()
+    {
+        FailingStore? store = null;
+        await using var harness = await NativeBatchHarness.StartAsync(_sim, store: inner => store = new FailingStore(inner));
+        var batch = await harness.CreateBatchAsync(await harness.UploadAsync(NativeBatchHarness.Lines("gpt-4o-mini", "gpt-4o-mini")));
+        store!.FailStages(1);
+
+        var ended = await harness.DriveAsync(batch.Id, "node-a");
+
+        Assert.Equal(BatchStatus.Completed, ended.Status);
+        Assert.Empty(ended.Errors);
+        Assert.Equal(1, store.Failed);
+        var upstream = _sim.Batches.Single(b => b.Id == ended.Native!.UpstreamBatchId);
+        Assert.Equal(2, _sim.Requests.Count(r => r.Path == $"/v1/files/{upstream.OutputFileId}/content"));
+        Assert.Equal(SimulatedFileText(upstream.OutputFileId!), await harness.ReadFileAsync(ended.OutputFileId!));
     }
 
     [Fact]

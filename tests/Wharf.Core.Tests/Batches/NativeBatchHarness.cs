@@ -5,6 +5,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Time.Testing;
 using Wharf.Core.Auth;
 using Wharf.Core.Batches;
+using Wharf.Core.Errors;
 using Wharf.Core.Files;
 using Wharf.Core.Ports;
 using Wharf.Core.Providers;
@@ -64,7 +65,9 @@ internal sealed class NativeBatchHarness : IAsyncDisposable
 
     public NativeBatchExecution Execution => _services.GetServices<IBatchExecution>().OfType<NativeBatchExecution>().Single();
 
-    public static async Task<NativeBatchHarness> StartAsync(OpenAISimulator simulator, int minPollSeconds = 5, int maxPollSeconds = 20)
+    /// <param name="store">Wraps the disk store (to make it fail), when given.</param>
+    public static async Task<NativeBatchHarness> StartAsync(
+        OpenAISimulator simulator, int minPollSeconds = 5, int maxPollSeconds = 20, Func<IBlobStore, IBlobStore>? store = null)
     {
         simulator.ClearFaults();
         var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
@@ -77,12 +80,24 @@ internal sealed class NativeBatchHarness : IAsyncDisposable
             ["Wharf:Providers:up:ApiKey"] = simulator.ApiKey,
             ["Wharf:Providers:up:BaseUrl"] = simulator.BaseUrl.ToString(),
             ["Wharf:Providers:demo:Type"] = "mock",
+            // The same upstream, allowed two models only.
+            ["Wharf:Providers:narrow:Type"] = "openai",
+            ["Wharf:Providers:narrow:ApiKey"] = simulator.ApiKey,
+            ["Wharf:Providers:narrow:BaseUrl"] = simulator.BaseUrl.ToString(),
+            ["Wharf:Providers:narrow:Models:0"] = "gpt-4o-mini",
+            ["Wharf:Providers:narrow:Models:1"] = "narrow-model",
         }).Build();
         var services = new ServiceCollection()
             .AddSingleton<IConfiguration>(configuration)
             .AddSingleton<TimeProvider>(time)
             .AddLogging(logging => logging.SetMinimumLevel(LogLevel.Warning));
         services.AddEmbeddedStorage(dataDir);
+        if (store is not null)
+        {
+            var disk = services.Last(d => d.ServiceType == typeof(IBlobStore));
+            services.Remove(disk);
+            services.AddSingleton<IBlobStore>(sp => store((IBlobStore)disk.ImplementationFactory!(sp)));
+        }
         services.AddWharfProviders();
         services.AddWharfCore();
         services.Configure<BatchesOptions>(o =>
@@ -117,18 +132,22 @@ internal sealed class NativeBatchHarness : IAsyncDisposable
 
     public async Task<BatchRecord> CreateBatchAsync(string inputFileId, string? provider = null, string? metadataJson = null)
     {
-        var created = await Batches.CreateAsync(Workspace, new BatchCreateRequest
+        var created = await TryCreateBatchAsync(inputFileId, provider, metadataJson);
+        Assert.True(created.IsOk, created.IsOk ? null : created.Error.Message);
+        return created.Value;
+    }
+
+    public Task<Result<BatchRecord>> TryCreateBatchAsync(
+        string inputFileId, string? provider = null, string? metadataJson = null, string execution = BatchExecution.Native) =>
+        Batches.CreateAsync(Workspace, new BatchCreateRequest
         {
             InputFileId = inputFileId,
             Endpoint = "/v1/chat/completions",
             CompletionWindow = "24h",
-            Execution = BatchExecution.Native,
+            Execution = execution,
             Provider = provider,
             MetadataJson = metadataJson,
         }, CancellationToken.None);
-        Assert.True(created.IsOk, created.IsOk ? null : created.Error.Message);
-        return created.Value;
-    }
 
     /// <summary>Claims the batch for <paramref name="owner"/> (for a day: the tests renew nothing).</summary>
     public async Task<BatchLease> ClaimAsync(string batchId, string owner, CancellationToken cancelRequested = default)
@@ -144,21 +163,18 @@ internal sealed class NativeBatchHarness : IAsyncDisposable
         await Catalog.GetAsync(Workspace.Id, batchId, CancellationToken.None) ?? throw new InvalidOperationException("no such batch");
 
     /// <summary>
-    /// Moves the clock to each poll time the execution stores, never past it, until <paramref name="run"/> ends or
-    /// <paramref name="until"/> holds for the stored batch. Gives up (failing) after 30 s of real time.
+    /// Does what the engine does with a native batch: claims it for <paramref name="owner"/> whenever the catalog hands
+    /// it out, runs the execution until it returns, gives the lease up, and moves the clock to the stored next poll
+    /// (never past it), until the batch is final or <paramref name="until"/> holds for the stored batch (checked
+    /// between runs). Each run must return by itself (within 10 s of real time): a run that waited holding the lease
+    /// would fail here.
     /// </summary>
-    public async Task<BatchRecord> DriveAsync(Task run, string batchId, Func<BatchRecord, bool>? until = null)
+    public async Task<BatchRecord> DriveAsync(string batchId, string owner, Func<BatchRecord, bool>? until = null, CancellationToken cancelRequested = default)
     {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
-        while (DateTime.UtcNow < deadline)
+        for (int runs = 0; runs < 1000; runs++)
         {
-            if (run.IsCompleted)
-            {
-                await run;
-                return await GetAsync(batchId);
-            }
             var batch = await GetAsync(batchId);
-            if (until?.Invoke(batch) == true)
+            if (batch.IsFinal || until?.Invoke(batch) == true)
             {
                 return batch;
             }
@@ -166,9 +182,27 @@ internal sealed class NativeBatchHarness : IAsyncDisposable
             {
                 Time.SetUtcNow(DateTimeOffset.FromUnixTimeSeconds(native.NextPollAt));
             }
-            await Task.WhenAny(run, Task.Delay(2));
+            var lease = await ClaimAsync(batchId, owner, cancelRequested);
+            await Execution.RunAsync(lease, CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(10), CancellationToken.None);
+            Runs++;
+            await Catalog.ReleaseLeaseAsync(batchId, owner, CancellationToken.None);
         }
-        throw new TimeoutException("The native batch did not get there within 30 s.");
+        throw new TimeoutException("The native batch did not get there within 1000 runs.");
+    }
+
+    /// <summary>Runs of the execution <see cref="DriveAsync"/> made.</summary>
+    public int Runs { get; private set; }
+
+    /// <summary>Claims the next batch the catalog hands out now, if any (released at once: only whether it would be).</summary>
+    public async Task<string?> ClaimableAsync()
+    {
+        long now = Time.GetUtcNow().ToUnixTimeMilliseconds();
+        var claimed = await Catalog.ClaimAsync("probe", now, now + 1000, [], CancellationToken.None);
+        if (claimed is not null)
+        {
+            await Catalog.ReleaseLeaseAsync(claimed.Id, "probe", CancellationToken.None);
+        }
+        return claimed?.Id;
     }
 
     public async Task<string> ReadFileAsync(string fileId)

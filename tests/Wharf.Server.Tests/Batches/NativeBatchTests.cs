@@ -32,6 +32,8 @@ public sealed class NativeBatchUpstreamsFixture : IAsyncLifetime
             "--Wharf:Routing:Models:gpt-4o-mini:0=mock",
             "--Wharf:Routing:Models:gpt-4o-mini:1=upstream",
             "--Wharf:Routing:Models:mock-only:0=mock",
+            // Every line of a native batch must route to the provider it runs on, this one too (the upstream refuses it).
+            "--Wharf:Routing:Models:refused-model:0=upstream",
             "--Wharf:Batches:PollIntervalMilliseconds=100",
             "--Wharf:Batches:NativePollMinSeconds=1",
             "--Wharf:Batches:NativePollMaxSeconds=1");
@@ -170,5 +172,73 @@ public sealed class NativeBatchTests(NativeBatchUpstreamsFixture upstreams) : IC
         string body = JsonSerializer.Serialize(new { input_file_id = fileId, endpoint = BatchKit.ChatEndpoint, completion_window = "24h", execution = "native", provider = "mock" });
         using var refused = await _client.PostAsync("/v1/batches", new StringContent(body, Encoding.UTF8, "application/json"));
         await Wire.AssertErrorAsync(refused, 400, "provider", "provider_without_batches");
+    }
+}
+
+/// <summary>A server with one batch slot (<c>MaxConcurrentBatches: 1</c>), an OpenAI simulator with a batch API and a mock.</summary>
+public sealed class OneBatchSlotFixture : IAsyncLifetime
+{
+    public OpenAISimulator OpenAI { get; private set; } = null!;
+    public WharfServer Server { get; private set; } = null!;
+
+    public async Task InitializeAsync()
+    {
+        OpenAI = await OpenAISimulator.StartAsync(NativeBatchUpstreamsFixture.OpenAIKey);
+        Server = await WharfServer.StartAsync(
+            "--Wharf:Providers:upstream:Type=openai", $"--Wharf:Providers:upstream:BaseUrl={OpenAI.BaseUrl}", $"--Wharf:Providers:upstream:ApiKey={NativeBatchUpstreamsFixture.OpenAIKey}",
+            "--Wharf:Providers:mock:Type=mock",
+            "--Wharf:Routing:Models:gpt-4o-mini:0=upstream",
+            "--Wharf:Routing:Models:mock-only:0=mock",
+            "--Wharf:Batches:MaxConcurrentBatches=1",
+            "--Wharf:Batches:PollIntervalMilliseconds=100",
+            "--Wharf:Batches:NativePollMinSeconds=1",
+            "--Wharf:Batches:NativePollMaxSeconds=1");
+    }
+
+    public async Task DisposeAsync()
+    {
+        await Server.DisposeAsync();
+        await OpenAI.DisposeAsync();
+    }
+}
+
+/// <summary>A native batch waiting for its provider holds no engine slot between its polls.</summary>
+public sealed class NativeBatchSlotTests(OneBatchSlotFixture upstreams) : IClassFixture<OneBatchSlotFixture>, IDisposable
+{
+    private readonly HttpClient _client = upstreams.Server.CreateClient();
+
+    public void Dispose() => _client.Dispose();
+
+    [Fact]
+    public async Task A_gateway_batch_runs_while_a_native_batch_waits_upstream_on_the_only_slot_and_a_cancel_still_reaches_the_native_one()
+    {
+        var hold = new Hold();
+        upstreams.OpenAI.HoldBatchesInProgress = hold;
+        try
+        {
+            string nativeFile = await BatchKit.UploadAsync(upstreams.Server, BatchKit.Lines(2, "gpt-4o-mini"));
+            string body = JsonSerializer.Serialize(new { input_file_id = nativeFile, endpoint = BatchKit.ChatEndpoint, completion_window = "24h", execution = "native" });
+            using var created = await _client.PostAsync("/v1/batches", new StringContent(body, Encoding.UTF8, "application/json"));
+            string nativeId = (await Wire.JsonAsync(created)).GetProperty("id").GetString()!;
+            await BatchKit.WaitAsync(_client, nativeId, b => b.Status() == "in_progress", seconds: 20);
+
+            // The only slot is free while the native batch waits for its next poll: a gateway batch runs to its end.
+            string gatewayFile = await BatchKit.UploadAsync(upstreams.Server, BatchKit.Lines(3, "mock-only"));
+            string gatewayId = (await BatchKit.CreateAsync(_client, gatewayFile)).GetProperty("id").GetString()!;
+            var gateway = await BatchKit.WaitForEndAsync(_client, gatewayId, seconds: 20);
+            Assert.Equal(("completed", (3, 3, 0)), (gateway.Status(), gateway.Counts()));
+            Assert.Equal("in_progress", (await Wire.GetJsonAsync(_client, "/v1/batches/" + nativeId)).Status());
+
+            // Held by no node, the native batch is still claimed at once for a cancel, which reaches its provider.
+            using var cancel = await _client.PostAsync($"/v1/batches/{nativeId}/cancel", null);
+            Assert.Equal("cancelling", (await Wire.JsonAsync(cancel)).Status());
+            Assert.Equal("cancelled", (await BatchKit.WaitForEndAsync(_client, nativeId, seconds: 20)).Status());
+            var upstream = upstreams.OpenAI.Batches.Single(b => b.Metadata.GetValueOrDefault("wharf_batch_id") == nativeId);
+            Assert.Contains(upstreams.OpenAI.Requests, r => r.Method == "POST" && r.Path == $"/v1/batches/{upstream.Id}/cancel");
+        }
+        finally
+        {
+            hold.Release();
+        }
     }
 }
