@@ -109,7 +109,7 @@ internal sealed class PostgresFileCatalog(PostgresDatabase database, TimeProvide
     {
         var parameters = new List<NpgsqlParameter>(12);
         string sql = BuildListSql(query, parameters, time.GetUtcNow().ToUnixTimeSeconds());
-        var items = await database.QueryAsync(sql, p => p.AddRange(parameters.ToArray()), Read, cancellationToken);
+        var items = await database.QueryInIndexOrderAsync(sql, p => p.AddRange(parameters.ToArray()), Read, cancellationToken);
         bool hasMore = items.Count > query.Limit;
         if (hasMore)
         {
