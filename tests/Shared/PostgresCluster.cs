@@ -55,6 +55,16 @@ public sealed class PostgresCluster : IAsyncDisposable
         return ConnectionString(name);
     }
 
+    /// <summary>Drops the database of <paramref name="connectionString"/>, closing the connections still open on it.</summary>
+    public async Task DropDatabaseAsync(string connectionString)
+    {
+        string name = new NpgsqlConnectionStringBuilder(connectionString).Database!;
+        await using var connection = new NpgsqlConnection(ConnectionString());
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand($"DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE);", connection);
+        await command.ExecuteNonQueryAsync();
+    }
+
     /// <summary>Stops the server (as an outage would: its clients' connections are closed at once), keeping its data.</summary>
     public Task StopAsync() => RunAsync("pg_ctl", ["stop", "-D", DataDirectory, "-m", "fast", "-w"]);
 

@@ -19,8 +19,11 @@ internal sealed class PostgresBackend : IStorageBackend
 {
     private readonly TempDirectory _dir = new();
 
-    private PostgresBackend(PostgresDatabase database, string connectionString, TimeProvider time)
+    private readonly bool _ownsDatabase;
+
+    private PostgresBackend(PostgresDatabase database, string connectionString, TimeProvider time, bool ownsDatabase)
     {
+        _ownsDatabase = ownsDatabase;
         Database = database;
         ConnectionString = connectionString;
         Files = new PostgresFileCatalog(database, time);
@@ -38,12 +41,12 @@ internal sealed class PostgresBackend : IStorageBackend
     {
         var cluster = await PostgresCluster.Shared;
         string connectionString = await cluster.CreateDatabaseAsync();
-        return new PostgresBackend(await PostgresDatabase.OpenAsync(connectionString, CancellationToken.None), connectionString, time);
+        return new PostgresBackend(await PostgresDatabase.OpenAsync(connectionString, CancellationToken.None), connectionString, time, ownsDatabase: true);
     }
 
     /// <summary>Another node on the same database: a data source (and so a connection pool) of its own.</summary>
     public async Task<PostgresBackend> OpenSecondNodeAsync(TimeProvider time) =>
-        new(await PostgresDatabase.OpenAsync(ConnectionString, CancellationToken.None), ConnectionString, time);
+        new(await PostgresDatabase.OpenAsync(ConnectionString, CancellationToken.None), ConnectionString, time, ownsDatabase: false);
 
     public PostgresDatabase Database { get; }
 
@@ -68,6 +71,10 @@ internal sealed class PostgresBackend : IStorageBackend
     public async ValueTask DisposeAsync()
     {
         await Database.DisposeAsync();
+        if (_ownsDatabase)
+        {
+            await (await PostgresCluster.Shared).DropDatabaseAsync(ConnectionString);
+        }
         _dir.Dispose();
     }
 }
