@@ -128,6 +128,7 @@ public sealed class PostgresCluster : IAsyncDisposable
             await cluster.RunAsync("initdb", ["-D", cluster.DataDirectory, "-U", User, "--auth=trust", "--no-sync", "-E", "UTF8",
                 "--locale=C.UTF-8", "--locale-provider=icu", "--icu-locale=en-US"]);
             await cluster.StartServerAsync();
+            cluster.StartWatchdog();
             return cluster;
         }
         catch
@@ -147,6 +148,24 @@ public sealed class PostgresCluster : IAsyncDisposable
             }
             throw;
         }
+    }
+
+    /// <summary>
+    /// A detached shell that waits for this test process to end, however it ends (the test runner may kill it before
+    /// its exit handlers are done), then stops the server and removes its directory.
+    /// </summary>
+    private void StartWatchdog()
+    {
+        string pgCtl = Path.Combine(_binDirectory, "pg_ctl");
+        string stop = $"{(_runAs is null ? "" : $"runuser -u {_runAs} -- ")}'{pgCtl}' stop -D '{DataDirectory}' -m immediate -w";
+        string script = $"exec </dev/null >/dev/null 2>&1; while kill -0 {Environment.ProcessId}; do sleep 1; done; " +
+            $"[ -f '{DataDirectory}/postmaster.pid' ] && {stop}; rm -rf '{_root}'";
+        var info = new ProcessStartInfo("setsid") { UseShellExecute = false };
+        foreach (string argument in new[] { "sh", "-c", script })
+        {
+            info.ArgumentList.Add(argument);
+        }
+        Process.Start(info)?.Dispose();
     }
 
     private Task RunAsync(string tool, IReadOnlyList<string> arguments) =>

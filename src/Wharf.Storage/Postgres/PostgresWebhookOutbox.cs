@@ -5,9 +5,11 @@ namespace Wharf.Storage.Postgres;
 
 /// <summary>
 /// The webhook outbox in PostgreSQL (<c>webhook_events</c>, filled by <see cref="PostgresBatchCatalog.FinalizeAsync"/>).
-/// A claim locks the due events it looks at with <c>FOR UPDATE SKIP LOCKED</c> and moves the next attempt of those it
-/// takes to the claim's end, in one statement: senders on several nodes polling at once each take other events, and
-/// an event being sent is not due for anyone until its claim has run out. A sender's writes about an attempt hold only
+/// A claim chooses the due events it may take, locks them with <c>FOR UPDATE SKIP LOCKED</c> (checking again, on the
+/// newest version of each, that it is still due) and moves their next attempt to the claim's end, in one statement:
+/// senders on several nodes polling at once never take the same event (one that another claim holds is skipped, to be
+/// taken at a later poll if that claim did not move it), and an event being sent is not due for anyone until its claim
+/// has run out. A sender's writes about an attempt hold only
 /// while that claim is still the event's.
 /// </summary>
 internal sealed class PostgresWebhookOutbox(PostgresDatabase database) : IWebhookOutbox
@@ -30,20 +32,21 @@ internal sealed class PostgresWebhookOutbox(PostgresDatabase database) : IWebhoo
         // and secret are read as they are now: a removed URL or a deleted workspace reads as null.
         return await database.QueryAsync(
             $"""
-            WITH due AS (
-                SELECT id, workspace_id, next_attempt_at FROM webhook_events
-                WHERE {Pending} AND next_attempt_at <= @now
-                FOR UPDATE SKIP LOCKED),
-            busy AS (
+            WITH busy AS (
                 SELECT b.workspace_id, count(*) AS n FROM unnest(@busy) AS b(workspace_id) GROUP BY b.workspace_id),
             ranked AS (
-                SELECT d.id, d.next_attempt_at,
-                    row_number() OVER (PARTITION BY d.workspace_id ORDER BY d.next_attempt_at, d.id) + coalesce(busy.n, 0) AS place
-                FROM due d LEFT JOIN busy ON busy.workspace_id = d.workspace_id),
+                SELECT e.id, e.next_attempt_at,
+                    row_number() OVER (PARTITION BY e.workspace_id ORDER BY e.next_attempt_at, e.id) + coalesce(busy.n, 0) AS place
+                FROM webhook_events e LEFT JOIN busy ON busy.workspace_id = e.workspace_id
+                WHERE e.delivered_at IS NULL AND e.given_up_at IS NULL AND e.next_attempt_at <= @now),
             chosen AS (
                 SELECT id FROM ranked WHERE place <= @perWorkspace ORDER BY next_attempt_at, id LIMIT @max),
+            locked AS (
+                SELECT e.id FROM webhook_events e JOIN chosen ON chosen.id = e.id
+                WHERE e.delivered_at IS NULL AND e.given_up_at IS NULL AND e.next_attempt_at <= @now
+                FOR UPDATE OF e SKIP LOCKED),
             claimed AS (
-                UPDATE webhook_events e SET next_attempt_at = @until FROM chosen WHERE e.id = chosen.id
+                UPDATE webhook_events e SET next_attempt_at = @until FROM locked WHERE e.id = locked.id
                 RETURNING e.id, e.workspace_id, e.type, e.created_at, e.payload, e.attempts)
             SELECT c.id, c.workspace_id, c.type, c.created_at, c.payload, c.attempts, w.webhook_url, w.webhook_secret
             FROM claimed c LEFT JOIN workspaces w ON w.id = c.workspace_id AND w.deleted_at IS NULL
