@@ -1,13 +1,42 @@
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using Wharf.Core.Ports;
 using Wharf.Storage.FileSystem;
+using Wharf.Storage.Postgres;
 using Wharf.Storage.Sqlite;
 
 namespace Wharf.Storage;
 
 public static class StorageServiceCollectionExtensions
 {
+    /// <summary>
+    /// The store <paramref name="configuration"/> chooses: <c>Wharf:Storage:Catalog</c> = <c>sqlite</c> (the default:
+    /// the embedded store of <see cref="AddEmbeddedStorage"/>) or <c>postgres</c> (the shared catalog on
+    /// <c>Wharf:Storage:Postgres:ConnectionString</c>, with the blobs on disk under <c>Wharf:DataDir</c>). Any other
+    /// value stops the start with a message naming the key.
+    /// </summary>
+    public static IServiceCollection AddWharfStorage(this IServiceCollection services, IConfiguration configuration)
+    {
+        string dataDir = configuration[StorageOptions.DataDirKey] is { Length: > 0 } dir ? dir : StorageOptions.DefaultDataDir;
+        string catalog = configuration[$"{StorageOptions.Section}:Catalog"] is { Length: > 0 } value ? value : StorageOptions.SqliteCatalog;
+        if (string.Equals(catalog, StorageOptions.SqliteCatalog, StringComparison.OrdinalIgnoreCase))
+        {
+            return services.AddEmbeddedStorage(dataDir);
+        }
+        if (string.Equals(catalog, StorageOptions.PostgresCatalog, StringComparison.OrdinalIgnoreCase))
+        {
+            string root = Path.GetFullPath(dataDir);
+            AddDataDirectory(services, root);
+            services.AddPostgresCatalog();
+            AddDiskBlobs(services, root);
+            return services;
+        }
+        throw new InvalidOperationException(
+            $"{StorageOptions.Section}:Catalog must be '{StorageOptions.SqliteCatalog}' or '{StorageOptions.PostgresCatalog}', not '{catalog}'.");
+    }
+
     /// <summary>
     /// The embedded store: a SQLite catalog (<c>wharf.db</c>) and blobs on disk (<c>blobs/</c>), both under
     /// <paramref name="dataDir"/>, which one process owns (a lock file keeps a second one out), with room kept for deletes
@@ -16,12 +45,7 @@ public static class StorageServiceCollectionExtensions
     public static IServiceCollection AddEmbeddedStorage(this IServiceCollection services, string dataDir)
     {
         string root = Path.GetFullPath(dataDir);
-        services.AddSingleton(_ => new DataDirectoryLock(root));
-        services.AddSingleton(sp =>
-        {
-            sp.GetRequiredService<DataDirectoryLock>();
-            return new SpaceReserve(Path.Combine(root, SpaceReserve.FileName), sp.GetRequiredService<ILogger<SpaceReserve>>());
-        });
+        AddDataDirectory(services, root);
         services.AddSingleton(sp =>
         {
             sp.GetRequiredService<DataDirectoryLock>();
@@ -40,11 +64,66 @@ public static class StorageServiceCollectionExtensions
         services.AddSingleton<IFileCopyCatalog, SqliteFileCopyCatalog>();
         services.AddSingleton<IBatchCatalog, SqliteBatchCatalog>();
         services.AddSingleton<IWebhookOutbox, SqliteWebhookOutbox>();
+        AddDiskBlobs(services, root);
+        return services;
+    }
+
+    /// <summary>
+    /// Every catalog port on PostgreSQL, through one data source. The connection string is required; the database is
+    /// opened, and its schema created or migrated, when a catalog is first needed (at start), and a string that is
+    /// malformed or names a server that cannot be reached stops the start with a message naming the key.
+    /// </summary>
+    private static IServiceCollection AddPostgresCatalog(this IServiceCollection services)
+    {
+        services.AddOptions<PostgresCatalogOptions>().BindConfiguration(PostgresCatalogOptions.Section)
+            .Validate(o => !string.IsNullOrWhiteSpace(o.ConnectionString),
+                $"{PostgresDatabase.ConnectionStringKey} is required when {StorageOptions.Section}:Catalog is '{StorageOptions.PostgresCatalog}'.")
+            .ValidateOnStart();
+        services.AddSingleton(sp => PostgresDatabase.Open(sp.GetRequiredService<IOptions<PostgresCatalogOptions>>().Value.ConnectionString!));
+        services.AddSingleton<IFileCatalog, PostgresFileCatalog>();
+        services.AddSingleton<IKeyCatalog, PostgresKeyCatalog>();
+        services.AddSingleton<IWorkspaceCatalog, PostgresWorkspaceCatalog>();
+        services.AddSingleton<IUploadCatalog, PostgresUploadCatalog>();
+        services.AddSingleton<IFileCopyCatalog, PostgresFileCopyCatalog>();
+        services.AddSingleton<IBatchCatalog, PostgresBatchCatalog>();
+        services.AddSingleton<IWebhookOutbox, PostgresWebhookOutbox>();
+        return services;
+    }
+
+    /// <summary>The data directory's owner lock and the room kept on its file system for deletes.</summary>
+    private static void AddDataDirectory(IServiceCollection services, string root)
+    {
+        services.AddSingleton(_ => new DataDirectoryLock(root));
+        services.AddSingleton(sp =>
+        {
+            sp.GetRequiredService<DataDirectoryLock>();
+            return new SpaceReserve(Path.Combine(root, SpaceReserve.FileName), sp.GetRequiredService<ILogger<SpaceReserve>>());
+        });
+    }
+
+    private static void AddDiskBlobs(IServiceCollection services, string root) =>
         services.AddSingleton<IBlobStore>(sp =>
         {
             sp.GetRequiredService<DataDirectoryLock>();
             return new DiskBlobStore(Path.Combine(root, "blobs"), sp.GetRequiredService<SpaceReserve>());
         });
-        return services;
-    }
+}
+
+/// <summary>Where the catalog and the blobs live (<c>Wharf:Storage</c>).</summary>
+public static class StorageOptions
+{
+    public const string Section = "Wharf:Storage";
+    public const string DataDirKey = "Wharf:DataDir";
+    public const string DefaultDataDir = "./data";
+    public const string SqliteCatalog = "sqlite";
+    public const string PostgresCatalog = "postgres";
+}
+
+/// <summary>The PostgreSQL catalog (<c>Wharf:Storage:Postgres</c>).</summary>
+public sealed class PostgresCatalogOptions
+{
+    public const string Section = "Wharf:Storage:Postgres";
+
+    /// <summary>An Npgsql connection string (<c>Host=...;Database=...;Username=...;Password=...</c>).</summary>
+    public string? ConnectionString { get; set; }
 }

@@ -134,6 +134,10 @@ public static class WharfErrors
     public static WharfError InsufficientStorage() =>
         new(507, "The server has no room left to store this request; nothing of it was kept. Delete files or try again later.", null, "insufficient_storage");
 
+    /// <summary>The catalog or the blob store cannot be reached for now: 503, to be retried after a pause.</summary>
+    public static WharfError StorageUnavailable() =>
+        new(503, "The storage is unavailable for now; nothing of this request was kept. Try again shortly.", null, "storage_unavailable");
+
     public static WharfError Internal() =>
         new(500, "The server had an error while processing your request.", null, "internal_error");
 }

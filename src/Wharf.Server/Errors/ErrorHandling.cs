@@ -27,6 +27,11 @@ internal sealed partial class EnvelopeExceptionHandler(ILogger<EnvelopeException
             logger.LogError(exception, "The blob store failed in request {RequestId}.", httpContext.TraceIdentifier);
             error = new WharfError(500, "The file store failed; nothing was kept. Try again later.", null, "storage_unavailable");
         }
+        else if (exception is CatalogUnavailableException)
+        {
+            CatalogUnavailable(logger, exception, httpContext.TraceIdentifier);
+            error = WharfErrors.StorageUnavailable();
+        }
         else if (exception is OperationCanceledException && httpContext.RequestAborted.IsCancellationRequested)
         {
             return true; // the client went away; nobody is left to answer
@@ -47,6 +52,9 @@ internal sealed partial class EnvelopeExceptionHandler(ILogger<EnvelopeException
         await ErrorResult.WriteAsync(httpContext, error);
         return true;
     }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "The catalog is unavailable for request {RequestId}.")]
+    private static partial void CatalogUnavailable(ILogger logger, Exception exception, string requestId);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "No room left to store request {RequestId}.")]
     private static partial void NoRoomLeft(ILogger logger, Exception exception, string requestId);

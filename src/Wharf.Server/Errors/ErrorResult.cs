@@ -18,7 +18,7 @@ internal sealed class ErrorResult(WharfError error) : IResult, IStatusCodeHttpRe
     {
         var response = httpContext.Response;
         response.StatusCode = error.Status;
-        if (error.Status == StatusCodes.Status429TooManyRequests && !response.Headers.ContainsKey("Retry-After"))
+        if ((error.Status == StatusCodes.Status429TooManyRequests || (error.Status == StatusCodes.Status503ServiceUnavailable && error.Code == "storage_unavailable")) && !response.Headers.ContainsKey("Retry-After"))
         {
             response.Headers.RetryAfter = "1";
         }

@@ -52,8 +52,8 @@ internal static class WharfHostingExtensions
         // 64 KiB receives in place of 4 KiB ones: request bodies read at twice the speed (LargeBlockMemoryPool).
         services.AddSingleton<Microsoft.AspNetCore.Connections.IMemoryPoolFactory<byte>, LargeBlockMemoryPoolFactory>();
 
-        string dataDir = builder.Configuration[$"{WharfOptions.Section}:DataDir"] is { Length: > 0 } dir ? dir : new WharfOptions().DataDir;
-        services.AddEmbeddedStorage(dataDir);
+        // Wharf:Storage:Catalog chooses the catalog (SQLite in Wharf:DataDir, or PostgreSQL); the blobs are in Wharf:DataDir.
+        services.AddWharfStorage(builder.Configuration);
         services.AddWharfProviders();
         services.AddWharfModelRequests();
 
