@@ -90,7 +90,9 @@ internal sealed class PostgresBatchCatalog(PostgresDatabase database) : IBatchCa
     public async Task<BatchRecord?> RequestCancelAsync(string workspaceId, string batchId, long nowUnixSeconds, CancellationToken cancellationToken)
     {
         await database.ExecuteAsync(
-            "UPDATE batches SET status = 'cancelling', cancelling_at = @now WHERE workspace_id = @ws AND id = @id AND status IN ('validating', 'in_progress');",
+            "UPDATE batches SET status = 'cancelling', cancelling_at = @now, " +
+            "native_next_poll_at = CASE WHEN native_next_poll_at IS NULL THEN NULL ELSE 0 END " +
+            "WHERE workspace_id = @ws AND id = @id AND status IN ('validating', 'in_progress');",
             p => { p.AddText("@ws", workspaceId); p.AddText("@id", batchId); p.AddInt64("@now", nowUnixSeconds); },
             cancellationToken);
         return await GetAsync(workspaceId, batchId, cancellationToken);
@@ -103,6 +105,7 @@ internal sealed class PostgresBatchCatalog(PostgresDatabase database) : IBatchCa
             UPDATE batches SET lease_owner = @owner, lease_until = @until
             WHERE id = (SELECT id FROM batches
                 WHERE status IN {ActiveStatuses} AND lease_until <= @now AND NOT (id = ANY(@skip))
+                    AND (native_next_poll_at IS NULL OR native_next_poll_at * 1000 <= @now)
                 ORDER BY lease_until, id LIMIT 1
                 FOR UPDATE SKIP LOCKED)
             RETURNING {Columns};
@@ -246,6 +249,14 @@ internal sealed class PostgresBatchCatalog(PostgresDatabase database) : IBatchCa
                 """;
             Bind(command.Parameters, batch with { OutputFileId = outputId, ErrorFileId = errorId });
             await command.ExecuteNonQueryAsync(cancellationToken);
+
+            // The run's bookkeeping goes with it: the result files now hold what the chunks and done lines recorded.
+            await using (var cleanup = new NpgsqlCommand(
+                "DELETE FROM batch_lines WHERE batch_id = @id; DELETE FROM batch_chunks WHERE batch_id = @id;", connection, transaction))
+            {
+                cleanup.Parameters.AddText("@id", batch.Id);
+                await cleanup.ExecuteNonQueryAsync(cancellationToken);
+            }
 
             if (final.Event is { } evt)
             {
