@@ -54,6 +54,10 @@ internal static class WharfHostingExtensions
 
         string dataDir = builder.Configuration[$"{WharfOptions.Section}:DataDir"] is { Length: > 0 } dir ? dir : new WharfOptions().DataDir;
         services.AddEmbeddedStorage(dataDir);
+        if (services.AddBlobStore(builder.Configuration[StorageServiceCollectionExtensions.BlobsSetting]))
+        {
+            services.AddHostedService<BlobStoreStartCheck>();
+        }
         services.AddWharfProviders();
         services.AddWharfModelRequests();
 
