@@ -1,6 +1,7 @@
 using System.ClientModel;
 using System.Net;
 using System.Net.Http.Headers;
+using System.Net.Http.Json;
 using System.Security.Cryptography;
 using Amazon.S3;
 using Amazon.S3.Model;
@@ -102,6 +103,38 @@ public sealed class S3BlobsTests(S3BlobsServerFixture fixture) : IClassFixture<S
         var again = await Assert.ThrowsAsync<ClientResultException>(() => _files.DownloadFileAsync(uploaded.Id));
         Assert.Equal(404, again.Status);
         Assert.DoesNotContain(S3BlobsServerFixture.Prefix + "blobs/" + uploaded.Id, await BlobKeysAsync());
+    }
+
+    [Fact]
+    public async Task An_upload_in_parts_is_served_across_its_parts()
+    {
+        using var client = fixture.Server.CreateClient();
+        byte[][] parts = [RandomNumberGenerator.GetBytes(9 * 1024 * 1024), RandomNumberGenerator.GetBytes(300_000)];
+        byte[] whole = [.. parts.SelectMany(p => p)];
+        using var created = await client.PostAsJsonAsync("/v1/uploads", new { filename = "parts.bin", purpose = "assistants", bytes = whole.Length, mime_type = "application/octet-stream" });
+        string uploadId = (await Wire.JsonAsync(created)).Id();
+        var partIds = new List<string>();
+        foreach (byte[] part in parts)
+        {
+            using var form = new MultipartFormDataContent { { new ByteArrayContent(part), "data", "blob" } };
+            using var added = await client.PostAsync($"/v1/uploads/{uploadId}/parts", form);
+            partIds.Add((await Wire.JsonAsync(added)).Id());
+        }
+        using var completed = await client.PostAsJsonAsync($"/v1/uploads/{uploadId}/complete", new { part_ids = partIds });
+        var upload = await Wire.JsonAsync(completed);
+        Assert.Equal("completed", upload.GetProperty("status").GetString());
+        string fileId = upload.GetProperty("file").Id();
+
+        BinaryData downloaded = await _files.DownloadFileAsync(fileId);
+        Assert.Equal(whole, downloaded.ToArray());
+        long from = parts[0].Length - 100;
+        using var request = new HttpRequestMessage(HttpMethod.Get, $"/v1/files/{fileId}/content");
+        request.Headers.Range = new RangeHeaderValue(from, from + 199);
+        using var response = await client.SendAsync(request);
+        Assert.Equal(HttpStatusCode.PartialContent, response.StatusCode);
+        Assert.Equal(whole.AsSpan((int)from, 200).ToArray(), await response.Content.ReadAsByteArrayAsync());
+        FileDeletionResult deleted = await _files.DeleteFileAsync(fileId);
+        Assert.True(deleted.Deleted);
     }
 
     [Fact]
