@@ -1,10 +1,12 @@
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Wharf.Core.Ports;
 using Wharf.Storage.FileSystem;
 using Wharf.Storage.Postgres;
+using Wharf.Storage.S3;
 using Wharf.Storage.Sqlite;
 
 namespace Wharf.Storage;
@@ -107,6 +109,34 @@ public static class StorageServiceCollectionExtensions
             sp.GetRequiredService<DataDirectoryLock>();
             return new DiskBlobStore(Path.Combine(root, "blobs"), sp.GetRequiredService<SpaceReserve>());
         });
+
+    /// <summary>The setting that chooses where blobs live: <c>disk</c> (the default) or <c>s3</c>.</summary>
+    public const string BlobsSetting = "Wharf:Storage:Blobs";
+
+    /// <summary>
+    /// Keeps blobs where <paramref name="blobs"/> (the value of <see cref="BlobsSetting"/>) says: on disk, as
+    /// <see cref="AddEmbeddedStorage"/> did (null, empty or <c>disk</c>), or in an S3-compatible bucket (<c>s3</c>, see
+    /// <see cref="S3StorageOptions"/>). Returns whether blobs are in S3; another value stops the start.
+    /// </summary>
+    public static bool AddBlobStore(this IServiceCollection services, string? blobs)
+    {
+        if (string.IsNullOrWhiteSpace(blobs) || blobs.Equals("disk", StringComparison.OrdinalIgnoreCase))
+        {
+            return false;
+        }
+        if (!blobs.Equals("s3", StringComparison.OrdinalIgnoreCase))
+        {
+            throw new InvalidOperationException($"{BlobsSetting} must be 'disk' or 's3', not '{blobs}'.");
+        }
+        services.AddOptions<S3StorageOptions>().BindConfiguration(S3StorageOptions.Section).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<S3StorageOptions>, S3StorageOptionsValidation>();
+        services.Replace(ServiceDescriptor.Singleton<IBlobStore>(sp =>
+        {
+            var options = sp.GetRequiredService<IOptions<S3StorageOptions>>().Value;
+            return new S3BlobStore(S3ClientFactory.Create(options), options, sp.GetRequiredService<ILogger<S3BlobStore>>());
+        }));
+        return true;
+    }
 }
 
 /// <summary>Where the catalog and the blobs live (<c>Wharf:Storage</c>).</summary>

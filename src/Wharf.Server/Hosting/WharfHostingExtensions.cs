@@ -52,8 +52,13 @@ internal static class WharfHostingExtensions
         // 64 KiB receives in place of 4 KiB ones: request bodies read at twice the speed (LargeBlockMemoryPool).
         services.AddSingleton<Microsoft.AspNetCore.Connections.IMemoryPoolFactory<byte>, LargeBlockMemoryPoolFactory>();
 
-        // Wharf:Storage:Catalog chooses the catalog (SQLite in Wharf:DataDir, or PostgreSQL); the blobs are in Wharf:DataDir.
+        // Wharf:Storage:Catalog chooses the catalog (SQLite in Wharf:DataDir, or PostgreSQL), Wharf:Storage:Blobs the blob
+        // store (disk under Wharf:DataDir, or an S3-compatible bucket).
         services.AddWharfStorage(builder.Configuration);
+        if (services.AddBlobStore(builder.Configuration[StorageServiceCollectionExtensions.BlobsSetting]))
+        {
+            services.AddHostedService<BlobStoreStartCheck>();
+        }
         services.AddWharfProviders();
         services.AddWharfModelRequests();
 
