@@ -129,6 +129,26 @@ public enum BatchFileKind
     Error,
 }
 
+/// <summary>The row of a batch's result file, made of its chunks by a catalog when the batch ends.</summary>
+public static class BatchResultFile
+{
+    public static Files.FileRecord Record(BatchRecord batch, BatchFileKind kind, string fileId, long bytes, long createdAt, long? expiresAt) => new()
+    {
+        Id = fileId,
+        WorkspaceId = batch.WorkspaceId,
+        Bytes = bytes,
+        CreatedAt = createdAt,
+        Filename = $"{batch.Id}_{(kind == BatchFileKind.Output ? "output" : "error")}.jsonl",
+        Purpose = Files.FilePurposes.BatchOutput,
+        Status = Files.FileStatus.Processed,
+        ExpiresAt = expiresAt,
+        Provider = Files.FileService.LocalProvider,
+        Sha256 = null, // computed from the segments by the deferred hasher
+        ContentType = "application/jsonl",
+        Segmented = true,
+    };
+}
+
 /// <summary>
 /// Result lines of a batch written to the blob store as one blob (named by <see cref="PartId"/>, a <c>part_</c> id),
 /// recorded with the input lines whose results it holds. A result file is its chunks, in the order recorded.

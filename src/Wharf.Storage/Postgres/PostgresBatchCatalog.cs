@@ -300,21 +300,7 @@ internal sealed class PostgresBatchCatalog(PostgresDatabase database) : IBatchCa
         {
             return null;
         }
-        var file = new FileRecord
-        {
-            Id = fileId,
-            WorkspaceId = batch.WorkspaceId,
-            Bytes = bytes,
-            CreatedAt = createdAt,
-            Filename = $"{batch.Id}_{(kind == BatchFileKind.Output ? "output" : "error")}.jsonl",
-            Purpose = FilePurposes.BatchOutput,
-            Status = FileStatus.Processed,
-            ExpiresAt = expiresAt,
-            Provider = "local",
-            Sha256 = null, // computed from the segments by the deferred hasher
-            ContentType = "application/jsonl",
-            Segmented = true,
-        };
+        var file = BatchResultFile.Record(batch, kind, fileId, bytes, createdAt, expiresAt);
         // The bytes were counted chunk by chunk: the file takes their place in the usage, past any quota.
         var inserted = await PostgresFileCatalog.InsertAsync(connection, transaction, file, bytes, cancellationToken);
         if (inserted != FileInsertOutcome.Inserted)
