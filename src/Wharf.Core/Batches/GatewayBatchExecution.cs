@@ -346,7 +346,7 @@ public sealed partial class GatewayBatchExecution : IBatchExecution
             {
                 // Every candidate failed, the last one with an answer: its final status and error body.
                 full = errors.AppendUpstreamError(number, customId!, status, last.UpstreamErrorMessage ?? error.Message,
-                    new WharfError(status, "").Type, last.UpstreamErrorParam, last.UpstreamErrorCode);
+                    WharfError.TypeOf(status), last.UpstreamErrorParam, last.UpstreamErrorCode);
             }
             else
             {

@@ -19,7 +19,10 @@ public sealed record WharfError(int Status, string Message, string? Param = null
     public bool FromUpstream { get; init; }
 
     /// <summary>OpenAI's <c>error.type</c> for this status.</summary>
-    public string Type => Status switch
+    public string Type => TypeOf(Status);
+
+    /// <summary>OpenAI's <c>error.type</c> for an error answered with <paramref name="status"/>.</summary>
+    public static string TypeOf(int status) => status switch
     {
         401 => "authentication_error",
         403 => "permission_error",
