@@ -6,8 +6,15 @@ using Wharf.Server.Tests.Infrastructure;
 
 namespace Wharf.Server.Tests;
 
+/// <summary>The Files API as the official OpenAI .NET SDK uses it, against the real server on the embedded store.</summary>
+public sealed class SdkFilesTests(ServerFixture fixture) : SdkFilesSuite<ServerFixture>(fixture);
+
+/// <summary>The same suite against a server on PostgreSQL + S3.</summary>
+public sealed class SdkFilesOnPostgresAndS3Tests(ScaleOutServerFixture fixture) : SdkFilesSuite<ScaleOutServerFixture>(fixture);
+
 /// <summary>The Files API as the official OpenAI .NET SDK uses it, against the real server.</summary>
-public sealed class SdkFilesTests(ServerFixture fixture) : IClassFixture<ServerFixture>
+public abstract class SdkFilesSuite<TFixture>(TFixture fixture) : IClassFixture<TFixture>
+    where TFixture : ServerFixture
 {
     private readonly OpenAIFileClient _files = fixture.Server.CreateFileClient();
 

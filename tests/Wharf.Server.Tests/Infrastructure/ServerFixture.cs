@@ -7,7 +7,10 @@ public class ServerFixture : IAsyncLifetime
 
     protected virtual string[] Args => [];
 
-    public async Task InitializeAsync() => Server = await WharfServer.StartAsync(Args);
+    /// <summary>The server's configuration, for a fixture that must start something else first.</summary>
+    protected virtual Task<string[]> ArgsAsync() => Task.FromResult(Args);
+
+    public async Task InitializeAsync() => Server = await WharfServer.StartAsync(await ArgsAsync());
 
     public async Task DisposeAsync() => await Server.DisposeAsync();
 }
