@@ -13,7 +13,7 @@ namespace Wharf.Storage.Tests;
 
 /// <summary>
 /// The shared back-end: the PostgreSQL catalog in a fresh database of the test cluster (<see cref="PostgresCluster"/>),
-/// blobs on disk in a fresh directory.
+/// blobs on disk in a fresh directory (or in the store given).
 /// </summary>
 internal sealed class PostgresBackend : IStorageBackend
 {
@@ -21,7 +21,7 @@ internal sealed class PostgresBackend : IStorageBackend
 
     private readonly bool _ownsDatabase;
 
-    private PostgresBackend(PostgresDatabase database, string connectionString, TimeProvider time, bool ownsDatabase)
+    private PostgresBackend(PostgresDatabase database, string connectionString, TimeProvider time, bool ownsDatabase, IBlobStore? blobs = null)
     {
         _ownsDatabase = ownsDatabase;
         Database = database;
@@ -29,7 +29,7 @@ internal sealed class PostgresBackend : IStorageBackend
         Files = new PostgresFileCatalog(database, time);
         Keys = new PostgresKeyCatalog(database);
         Workspaces = new PostgresWorkspaceCatalog(database);
-        Blobs = new DiskBlobStore(Path.Combine(_dir.Path, "blobs"));
+        Blobs = blobs ?? new DiskBlobStore(Path.Combine(_dir.Path, "blobs"));
         Uploads = new PostgresUploadCatalog(database);
         Copies = new PostgresFileCopyCatalog(database);
         Batches = new PostgresBatchCatalog(database);
@@ -37,11 +37,11 @@ internal sealed class PostgresBackend : IStorageBackend
     }
 
     /// <summary>A backend on a new, empty database.</summary>
-    public static async Task<PostgresBackend> CreateAsync(TimeProvider time)
+    public static async Task<PostgresBackend> CreateAsync(TimeProvider time, IBlobStore? blobs = null)
     {
         var cluster = await PostgresCluster.Shared;
         string connectionString = await cluster.CreateDatabaseAsync();
-        return new PostgresBackend(await PostgresDatabase.OpenAsync(connectionString, CancellationToken.None), connectionString, time, ownsDatabase: true);
+        return new PostgresBackend(await PostgresDatabase.OpenAsync(connectionString, CancellationToken.None), connectionString, time, ownsDatabase: true, blobs);
     }
 
     /// <summary>Another node on the same database: a data source (and so a connection pool) of its own.</summary>
@@ -71,6 +71,7 @@ internal sealed class PostgresBackend : IStorageBackend
     public async ValueTask DisposeAsync()
     {
         await Database.DisposeAsync();
+        (Blobs as IDisposable)?.Dispose();
         if (_ownsDatabase)
         {
             await (await PostgresCluster.Shared).DropDatabaseAsync(ConnectionString);

@@ -38,3 +38,13 @@ public sealed class SqliteS3StorageConformanceTests : StorageConformanceTests
 {
     protected override async Task<IStorageBackend> CreateBackendAsync(TimeProvider time) => await SqliteS3Backend.CreateAsync(time);
 }
+
+/// <summary>The shared conformance suite, run against PostgreSQL + S3: the scale-out configuration.</summary>
+public sealed class PostgresS3StorageConformanceTests : StorageConformanceTests
+{
+    protected override async Task<IStorageBackend> CreateBackendAsync(TimeProvider time)
+    {
+        var (store, _, _) = await SharedS3rver.NewStoreAsync();
+        return await PostgresBackend.CreateAsync(time, store);
+    }
+}
