@@ -25,6 +25,19 @@ public sealed class WharfErrorTests
         Assert.Equal(reason, error.Reason);
     }
 
+    [Theory]
+    [InlineData("storage_unavailable")]
+    [InlineData("not_ready")]
+    [InlineData("insufficient_storage")]
+    public void A_503_about_Wharfs_own_storage_is_a_server_error_of_the_gateway(string code)
+    {
+        var error = new WharfError(503, "message", null, code);
+        Assert.Equal("server_error", error.Type);
+        Assert.Equal("gateway", error.Origin);
+        Assert.Equal("system", error.ErrorType);
+        Assert.Equal(code, error.Reason);
+    }
+
     [Fact]
     public void ReasonIsTheCodeWhenThereIsOne()
     {

@@ -138,6 +138,36 @@ public sealed class S3BlobsTests(S3BlobsServerFixture fixture) : IClassFixture<S
     }
 
     [Fact]
+    public async Task An_outage_of_the_store_is_503_with_retry_after_and_the_server_recovers_by_itself()
+    {
+        using var client = fixture.Server.CreateClient();
+        byte[] content = RandomNumberGenerator.GetBytes(100_000);
+        OpenAIFile kept = await _files.UploadFileAsync(new MemoryStream(content), "kept.bin", FileUploadPurpose.Assistants);
+        await fixture.S3.StopAsync();
+        try
+        {
+            using var upload = await client.PostAsync("/v1/files", Wire.Form("assistants", RandomNumberGenerator.GetBytes(1000)));
+            var error = await Wire.AssertErrorAsync(upload, 503, code: "storage_unavailable");
+            Assert.Equal("server_error", error.GetProperty("type").GetString());
+            Assert.NotNull(upload.Headers.RetryAfter);
+            using var download = await client.GetAsync($"/v1/files/{kept.Id}/content");
+            await Wire.AssertErrorAsync(download, 503, code: "storage_unavailable");
+            using var ready = await client.GetAsync("/readyz");
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, ready.StatusCode);
+        }
+        finally
+        {
+            await fixture.S3.StartAgainAsync();
+        }
+        // Nothing acknowledged was lost, and no restart is needed.
+        Assert.Equal(content, (await _files.DownloadFileAsync(kept.Id)).Value.ToArray());
+        OpenAIFile after = await _files.UploadFileAsync(new MemoryStream(content), "after.bin", FileUploadPurpose.Assistants);
+        Assert.Equal(content, (await _files.DownloadFileAsync(after.Id)).Value.ToArray());
+        using var readyAgain = await client.GetAsync("/readyz");
+        Assert.Equal(HttpStatusCode.OK, readyAgain.StatusCode);
+    }
+
+    [Fact]
     public async Task Readiness_asks_the_bucket()
     {
         using var client = fixture.Server.CreateClient(key: null);

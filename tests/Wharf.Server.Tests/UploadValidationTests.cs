@@ -214,7 +214,7 @@ public sealed class UploadValidationTests(SmallLimitsServerFixture fixture) : IC
     }
 
     [Fact]
-    public async Task A_store_that_cannot_write_is_a_500_envelope_and_the_server_recovers()
+    public async Task A_store_that_cannot_write_is_a_503_envelope_with_retry_after_and_the_server_recovers()
     {
         // Make the blob store fail: a file stands where the staging directory must be.
         Directory.Delete(StagingDir, recursive: true);
@@ -222,8 +222,9 @@ public sealed class UploadValidationTests(SmallLimitsServerFixture fixture) : IC
         try
         {
             using var response = await _client.PostAsync("/v1/files", Wire.Form("assistants", "x"u8.ToArray()));
-            var error = await Wire.AssertErrorAsync(response, 500, code: "storage_unavailable");
+            var error = await Wire.AssertErrorAsync(response, 503, code: "storage_unavailable");
             Assert.Equal("server_error", error.GetProperty("type").GetString());
+            Assert.NotNull(response.Headers.RetryAfter);
             using var ready = await _client.GetAsync("/readyz");
             await Wire.AssertErrorAsync(ready, 503, code: "not_ready");
         }

@@ -18,8 +18,14 @@ public sealed record WharfError(int Status, string Message, string? Param = null
     /// </summary>
     public bool FromUpstream { get; init; }
 
-    /// <summary>OpenAI's <c>error.type</c> for this status.</summary>
-    public string Type => TypeOf(Status);
+    /// <summary>OpenAI's <c>error.type</c> for this error.</summary>
+    public string Type => IsAboutWharfItself ? "server_error" : TypeOf(Status);
+
+    /// <summary>
+    /// A 503 about Wharf's own storage or readiness rather than a provider: a <c>server_error</c> of the gateway, though
+    /// a 503 is otherwise a provider's.
+    /// </summary>
+    private bool IsAboutWharfItself => !FromUpstream && Code is "storage_unavailable" or "not_ready" or "insufficient_storage";
 
     /// <summary>OpenAI's <c>error.type</c> for an error answered with <paramref name="status"/>.</summary>
     public static string TypeOf(int status) => status switch
@@ -40,6 +46,7 @@ public sealed record WharfError(int Status, string Message, string? Param = null
     {
         _ when FromUpstream => "upstream",
         < 500 => "user",
+        _ when IsAboutWharfItself => "gateway",
         502 or 503 or 504 => "upstream",
         _ => "gateway",
     };

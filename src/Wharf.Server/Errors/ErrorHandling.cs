@@ -6,7 +6,8 @@ namespace Wharf.Server.Errors;
 
 /// <summary>
 /// Turns what escapes a handler into the error envelope: the server's own request errors (body too large,
-/// malformed request) keep their 4xx; anything else is a bug, logged and answered with a 500.
+/// malformed request) keep their 4xx; a store that fails is a 503 <c>storage_unavailable</c> with <c>Retry-After</c>;
+/// anything else is a bug, logged and answered with a 500.
 /// </summary>
 internal sealed partial class EnvelopeExceptionHandler(ILogger<EnvelopeExceptionHandler> logger) : IExceptionHandler
 {
@@ -24,8 +25,8 @@ internal sealed partial class EnvelopeExceptionHandler(ILogger<EnvelopeException
         }
         else if (exception is BlobStoreException)
         {
-            logger.LogError(exception, "The blob store failed in request {RequestId}.", httpContext.TraceIdentifier);
-            error = new WharfError(500, "The file store failed; nothing was kept. Try again later.", null, "storage_unavailable");
+            BlobStoreFailed(logger, exception, httpContext.TraceIdentifier);
+            error = WharfErrors.StorageUnavailable();
         }
         else if (exception is CatalogUnavailableException)
         {
@@ -52,6 +53,9 @@ internal sealed partial class EnvelopeExceptionHandler(ILogger<EnvelopeException
         await ErrorResult.WriteAsync(httpContext, error);
         return true;
     }
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "The blob store failed in request {RequestId}.")]
+    private static partial void BlobStoreFailed(ILogger logger, Exception exception, string requestId);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "The catalog is unavailable for request {RequestId}.")]
     private static partial void CatalogUnavailable(ILogger logger, Exception exception, string requestId);
