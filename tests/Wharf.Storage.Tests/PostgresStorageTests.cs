@@ -237,6 +237,21 @@ public sealed class PostgresCatalogTests : IAsyncLifetime
         _ => "files_pkey",
     };
 
+    [Fact]
+    public async Task ListPagesRunInSessionsSetToIndexOrderEveryTimeAndNothingElseDoes()
+    {
+        // Many times over, so that pooled connections are handed back (and reset) and used again.
+        for (int i = 0; i < 20; i++)
+        {
+            var settings = await _backend.Database.QueryInIndexOrderAsync(
+                "SELECT current_setting('enable_sort') || ',' || current_setting('enable_bitmapscan');", _ => { }, r => r.GetString(0), Ct);
+            Assert.Equal("off,off", Assert.Single(settings));
+            var elsewhere = await _backend.Database.QueryAsync(
+                "SELECT current_setting('enable_sort') || ',' || current_setting('enable_bitmapscan');", null, r => r.GetString(0), Ct);
+            Assert.Equal("on,on", Assert.Single(elsewhere));
+        }
+    }
+
     private async Task<string> PlanAsync(FileListQuery query)
     {
         var parameters = new List<NpgsqlParameter>();

@@ -28,9 +28,26 @@ internal sealed class PostgresDatabase : IAsyncDisposable, IDisposable
 
     private const int MaxAttempts = 4;
 
-    private PostgresDatabase(NpgsqlDataSource dataSource) => DataSource = dataSource;
+    /// <summary>Statements each connection keeps prepared unless the connection string says otherwise.</summary>
+    internal const int DefaultMaxAutoPrepare = 50;
+
+    /// <summary>
+    /// The session settings of <see cref="IndexOrderDataSource"/>'s connections: the planner avoids sorting and bitmap
+    /// scans. Given at connection start (the startup <c>options</c>), so they are the session's defaults and survive
+    /// the reset of a connection returned to the pool.
+    /// </summary>
+    internal const string IndexOrderOptions = "-c enable_sort=off -c enable_bitmapscan=off";
+
+    private PostgresDatabase(NpgsqlDataSource dataSource, NpgsqlDataSource indexOrderDataSource)
+    {
+        DataSource = dataSource;
+        IndexOrderDataSource = indexOrderDataSource;
+    }
 
     public NpgsqlDataSource DataSource { get; }
+
+    /// <summary>A second pool on the same database whose sessions read list pages in index order (see <see cref="QueryInIndexOrderAsync{T}"/>).</summary>
+    public NpgsqlDataSource IndexOrderDataSource { get; }
 
     /// <summary>
     /// Opens the data source on <paramref name="connectionString"/> and creates or migrates the schema. Throws an
@@ -39,17 +56,26 @@ internal sealed class PostgresDatabase : IAsyncDisposable, IDisposable
     /// </summary>
     public static async Task<PostgresDatabase> OpenAsync(string connectionString, CancellationToken cancellationToken)
     {
-        NpgsqlDataSource dataSource;
+        NpgsqlDataSource dataSource, indexOrderDataSource;
         try
         {
-            dataSource = new NpgsqlDataSourceBuilder(connectionString).Build();
+            var settings = new NpgsqlConnectionStringBuilder(connectionString);
+            if (!HasSetting(connectionString, "Max Auto Prepare", "MaxAutoPrepare"))
+            {
+                // The catalog sends the same few statements again and again: prepared, they are not parsed and planned
+                // on every call.
+                settings.MaxAutoPrepare = DefaultMaxAutoPrepare;
+            }
+            dataSource = new NpgsqlDataSourceBuilder(settings.ConnectionString).Build();
+            settings.Options = string.IsNullOrWhiteSpace(settings.Options) ? IndexOrderOptions : settings.Options + " " + IndexOrderOptions;
+            indexOrderDataSource = new NpgsqlDataSourceBuilder(settings.ConnectionString).Build();
         }
         catch (ArgumentException ex)
         {
             // The message of a malformed string may quote a part of it: only the key is named, never its value.
             throw new InvalidOperationException($"{ConnectionStringKey} is not a valid PostgreSQL connection string.", ex);
         }
-        var database = new PostgresDatabase(dataSource);
+        var database = new PostgresDatabase(dataSource, indexOrderDataSource);
         try
         {
             await database.MigrateAsync(cancellationToken);
@@ -57,7 +83,7 @@ internal sealed class PostgresDatabase : IAsyncDisposable, IDisposable
         }
         catch (Exception ex) when (ex is NpgsqlException or TimeoutException or System.Net.Sockets.SocketException)
         {
-            await dataSource.DisposeAsync();
+            await database.DisposeAsync();
             throw new InvalidOperationException(
                 $"Cannot open the PostgreSQL catalog of {ConnectionStringKey}: {ex.Message}", ex);
         }
@@ -66,9 +92,24 @@ internal sealed class PostgresDatabase : IAsyncDisposable, IDisposable
     public static PostgresDatabase Open(string connectionString) =>
         OpenAsync(connectionString, CancellationToken.None).GetAwaiter().GetResult();
 
-    public void Dispose() => DataSource.Dispose();
+    public void Dispose()
+    {
+        DataSource.Dispose();
+        IndexOrderDataSource.Dispose();
+    }
 
-    public ValueTask DisposeAsync() => DataSource.DisposeAsync();
+    public async ValueTask DisposeAsync()
+    {
+        await DataSource.DisposeAsync();
+        await IndexOrderDataSource.DisposeAsync();
+    }
+
+    /// <summary>Whether the connection string sets <paramref name="names"/> (any spelling Npgsql accepts).</summary>
+    private static bool HasSetting(string connectionString, params string[] names)
+    {
+        var given = new System.Data.Common.DbConnectionStringBuilder { ConnectionString = connectionString };
+        return names.Any(given.ContainsKey);
+    }
 
     /// <summary>
     /// Runs <paramref name="work"/> in a transaction on a connection of the pool and commits it; runs it again (from a
@@ -135,30 +176,24 @@ internal sealed class PostgresDatabase : IAsyncDisposable, IDisposable
     }
 
     /// <summary>
-    /// A list page's query: run in a transaction of its own where the planner is told to avoid a sort
-    /// (<c>enable_sort</c>, <c>enable_bitmapscan</c> off for it alone), so it reads the rows in the page's order from the
+    /// A list page's query, on a connection of <see cref="IndexOrderDataSource"/>, whose session tells the planner to
+    /// avoid a sort (<c>enable_sort</c>, <c>enable_bitmapscan</c> off), so it reads the rows in the page's order from the
     /// index that starts with the workspace, and stops at the page's end, rather than collecting every matching row to
-    /// sort them, which its estimates can prefer when they think few rows match. The setting and the query go in one
-    /// round trip.
+    /// sort them, which its estimates can prefer when they think few rows match. One round trip, no transaction.
     /// </summary>
     public async Task<List<T>> QueryInIndexOrderAsync<T>(
         string sql, Action<NpgsqlParameterCollection> bind, Func<NpgsqlDataReader, T> read, CancellationToken cancellationToken)
     {
         try
         {
-            await using var connection = await DataSource.OpenConnectionAsync(cancellationToken);
-            await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-            await using var command = new NpgsqlCommand(IndexOrderSettings + sql, connection, transaction);
+            await using var command = IndexOrderDataSource.CreateCommand(sql);
             bind(command.Parameters);
             var rows = new List<T>();
-            await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+            while (await reader.ReadAsync(cancellationToken))
             {
-                while (await reader.ReadAsync(cancellationToken))
-                {
-                    rows.Add(read(reader));
-                }
+                rows.Add(read(reader));
             }
-            await transaction.CommitAsync(cancellationToken);
             return rows;
         }
         catch (Exception ex) when (Translate(ex) is { } translated)
@@ -166,9 +201,6 @@ internal sealed class PostgresDatabase : IAsyncDisposable, IDisposable
             throw translated;
         }
     }
-
-    /// <summary>What <see cref="QueryInIndexOrderAsync{T}"/> sets before its query, for that transaction only.</summary>
-    internal const string IndexOrderSettings = "SET LOCAL enable_sort = off; SET LOCAL enable_bitmapscan = off; ";
 
     public async Task<T?> QueryFirstAsync<T>(
         string sql, Action<NpgsqlParameterCollection>? bind, Func<NpgsqlDataReader, T> read, CancellationToken cancellationToken) where T : class =>
