@@ -185,6 +185,8 @@ internal sealed class FakeBlobStore(CallLog log) : IBlobStore
         }
     }
 
+    public bool IsShared => false;
+
     public Task<int> SweepStagingAsync(DateTimeOffset olderThan, CancellationToken cancellationToken) => Task.FromResult(0);
 
     public Task CheckAsync(CancellationToken cancellationToken) => Task.CompletedTask;
