@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Wharf.Core.Ports;
@@ -71,7 +72,8 @@ public static class StorageServiceCollectionExtensions
     }
 
     /// <summary>
-    /// Every catalog port on PostgreSQL, through one data source. The connection string is required; the database is
+    /// Every catalog port on PostgreSQL, through one data source, and the listener that keeps this node's key cache in
+    /// step with changes made through other nodes. The connection string is required; the database is
     /// opened, and its schema created or migrated, when a catalog is first needed (at start), and a string that is
     /// malformed or names a server that cannot be reached stops the start with a message naming the key.
     /// </summary>
@@ -89,6 +91,9 @@ public static class StorageServiceCollectionExtensions
         services.AddSingleton<IFileCopyCatalog, PostgresFileCopyCatalog>();
         services.AddSingleton<IBatchCatalog, PostgresBatchCatalog>();
         services.AddSingleton<IWebhookOutbox, PostgresWebhookOutbox>();
+        // Several nodes share this catalog: each clears its key cache when any of them revokes a key or changes or
+        // deletes a workspace (the host registers the KeyCache).
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, PostgresKeyChangeListener>());
         return services;
     }
 

@@ -185,6 +185,8 @@ internal sealed class FakeBlobStore(CallLog log) : IBlobStore
         }
     }
 
+    public bool IsShared => false;
+
     public Task<int> SweepStagingAsync(DateTimeOffset olderThan, CancellationToken cancellationToken) => Task.FromResult(0);
 
     public Task CheckAsync(CancellationToken cancellationToken) => Task.CompletedTask;
@@ -258,11 +260,15 @@ internal sealed class FakeKeyCatalog(FakeWorkspaceCatalog workspaces) : IKeyCata
 
     public int Lookups { get; private set; }
 
+    /// <summary>Runs once a lookup has read its answer, before it is returned (what happens meanwhile elsewhere).</summary>
+    public Action? AfterLookup { get; set; }
+
     public Task<KeyLookup?> FindKeyByHashAsync(byte[] hash, CancellationToken cancellationToken)
     {
         Lookups++;
         var key = Keys.FirstOrDefault(k => k.Hash.AsSpan().SequenceEqual(hash));
         var workspace = key is null ? null : workspaces.Live(key.WorkspaceId);
+        AfterLookup?.Invoke();
         return Task.FromResult(key is null || workspace is null ? null : new KeyLookup(key, workspace));
     }
 

@@ -265,6 +265,65 @@ public sealed class KeyCacheTests
     }
 
     [Fact]
+    public async Task ASuspendedCacheServesAndKeepsNothingThenResumesEmpty()
+    {
+        await _service.BootstrapAsync("sk-cached-key", CancellationToken.None);
+        Assert.NotNull(await _service.AuthenticateAsync("sk-cached-key", CancellationToken.None));
+        int before = _catalog.Lookups;
+
+        _cache.Suspend();
+        Assert.True(_cache.Suspended);
+        Assert.NotNull(await _service.AuthenticateAsync("sk-cached-key", CancellationToken.None));
+        Assert.NotNull(await _service.AuthenticateAsync("sk-cached-key", CancellationToken.None));
+        Assert.Equal(before + 2, _catalog.Lookups);
+
+        _cache.Resume();
+        Assert.False(_cache.Suspended);
+        Assert.NotNull(await _service.AuthenticateAsync("sk-cached-key", CancellationToken.None));
+        Assert.NotNull(await _service.AuthenticateAsync("sk-cached-key", CancellationToken.None));
+        Assert.Equal(before + 3, _catalog.Lookups);
+    }
+
+    [Fact]
+    public async Task ALookupThatReadTheKeyBeforeARevocationClearedTheCacheIsNotKept()
+    {
+        await _service.BootstrapAsync("sk-cached-key", CancellationToken.None);
+        // The lookup reads the key, then (before its answer is cached) the key is revoked and the cache cleared, as a
+        // revocation announced by another node does while this node's request is under way.
+        _catalog.AfterLookup = () =>
+        {
+            _catalog.AfterLookup = null;
+            _catalog.Keys.Clear();
+            _cache.Clear();
+        };
+        Assert.NotNull(await _service.AuthenticateAsync("sk-cached-key", CancellationToken.None));
+        Assert.Null(await _service.AuthenticateAsync("sk-cached-key", CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task AnEntryReadBeforeASuspensionOrAClearIsNotKept()
+    {
+        await _service.BootstrapAsync("sk-cached-key", CancellationToken.None);
+        byte[] hash = ApiKeys.Hash("sk-cached-key");
+        var lookup = await _catalog.FindKeyByHashAsync(hash, CancellationToken.None);
+        Assert.NotNull(lookup);
+
+        long generation = _cache.Generation;
+        _cache.Clear();
+        _cache.Set(hash, lookup, generation);
+        Assert.Null(_cache.Get(hash));
+
+        generation = _cache.Generation;
+        _cache.Suspend();
+        _cache.Resume();
+        _cache.Set(hash, lookup, generation);
+        Assert.Null(_cache.Get(hash));
+
+        _cache.Set(hash, lookup, _cache.Generation);
+        Assert.Same(lookup, _cache.Get(hash));
+    }
+
+    [Fact]
     public async Task UnknownKeysAreNeverCached()
     {
         int before = _catalog.Lookups;

@@ -28,10 +28,11 @@ public sealed class KeyService(
         var found = cache.Get(hash);
         if (found is null)
         {
+            long generation = cache.Generation;
             found = await keys.FindKeyByHashAsync(hash, cancellationToken);
             if (found is not null)
             {
-                cache.Set(hash, found);
+                cache.Set(hash, found, generation);
             }
         }
         if (found is null || !CryptographicOperations.FixedTimeEquals(found.Key.Hash, hash))

@@ -23,6 +23,13 @@ public interface IBlobStore
     IAsyncEnumerable<BlobEntry> ListAsync(CancellationToken cancellationToken);
 
     /// <summary>
+    /// Whether other processes (other nodes) stage into this store too, as they do in a shared bucket: a staged blob
+    /// this process does not hold may then be another node's upload in flight, told from an abandoned one only by its
+    /// age. False when this process owns the store (a data directory it has locked).
+    /// </summary>
+    bool IsShared { get; }
+
+    /// <summary>
     /// Removes staged blobs last written before <paramref name="olderThan"/> that no request holds (a staged blob not
     /// yet disposed is never removed, however long its sender pauses); returns how many.
     /// </summary>

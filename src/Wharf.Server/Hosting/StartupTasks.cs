@@ -5,10 +5,12 @@ using Wharf.Core.Ports;
 namespace Wharf.Server.Hosting;
 
 /// <summary>
-/// Runs before the server accepts requests: removes staged bytes a crash left behind (this process owns the data
-/// directory, so nothing is being staged yet) and makes sure an API key exists.
+/// Runs before the server accepts requests: removes staged bytes a crash left behind and makes sure an API key exists.
+/// In a store this process owns (the data directory) nothing is being staged yet, so every staged blob goes; in a
+/// shared store (a bucket of several nodes) another node's upload may be staging right now, so only staged blobs older
+/// than <c>Wharf:Sweeper:OrphanGraceSeconds</c> go, as in the periodic sweep.
 /// </summary>
-internal sealed class StartupTasks(
+internal sealed partial class StartupTasks(
     IBlobStore blobs,
     KeyService keys,
     IOptions<WharfOptions> options,
@@ -17,10 +19,12 @@ internal sealed class StartupTasks(
 {
     public async Task StartAsync(CancellationToken cancellationToken)
     {
-        int staged = await blobs.SweepStagingAsync(time.GetUtcNow(), cancellationToken);
+        var now = time.GetUtcNow();
+        var olderThan = blobs.IsShared ? now.AddSeconds(-options.Value.Sweeper.OrphanGraceSeconds) : now;
+        int staged = await blobs.SweepStagingAsync(olderThan, cancellationToken);
         if (staged > 0)
         {
-            logger.LogInformation("Removed {Count} partial upload(s) left by an earlier run.", staged);
+            LogStagingSwept(logger, staged, olderThan);
         }
 
         string? generated = await keys.BootstrapAsync(options.Value.Auth.BootstrapKey, cancellationToken);
@@ -36,4 +40,7 @@ internal sealed class StartupTasks(
     }
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Removed {Count} partial upload(s) staged before {OlderThan:O} that no request holds.")]
+    private static partial void LogStagingSwept(ILogger logger, int count, DateTimeOffset olderThan);
 }

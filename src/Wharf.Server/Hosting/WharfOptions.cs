@@ -28,7 +28,8 @@ internal sealed class AuthOptions
 
     /// <summary>
     /// Seconds a key that authenticated is remembered (no catalog query for its next requests); 0 disables. Admin
-    /// changes clear it at once on the node that made them; other nodes see them within this time.
+    /// changes clear it at once on the node that made them, and on the PostgreSQL catalog on every other node as soon as
+    /// the change's announcement arrives (a node that cannot hear announcements does not use its cache meanwhile).
     /// </summary>
     [Range(0, 60)]
     public int KeyCacheSeconds { get; set; } = 2;

@@ -50,8 +50,19 @@ internal sealed class PostgresKeyCatalog(PostgresDatabase database) : IKeyCatalo
             ReadKey,
             cancellationToken);
 
-    public async Task<bool> DeleteKeyAsync(string keyId, CancellationToken cancellationToken) =>
-        await database.ExecuteAsync("DELETE FROM api_keys WHERE id = @id;", p => p.AddText("@id", keyId), cancellationToken) > 0;
+    /// <summary>Removes the key and announces it (<see cref="PostgresKeyChanges"/>) in one transaction.</summary>
+    public Task<bool> DeleteKeyAsync(string keyId, CancellationToken cancellationToken) =>
+        database.InTransactionAsync(async (connection, transaction) =>
+        {
+            await using var command = new NpgsqlCommand("DELETE FROM api_keys WHERE id = @id;", connection, transaction);
+            command.Parameters.AddText("@id", keyId);
+            if (await command.ExecuteNonQueryAsync(cancellationToken) == 0)
+            {
+                return false;
+            }
+            await PostgresKeyChanges.AnnounceAsync(connection, transaction, cancellationToken);
+            return true;
+        }, cancellationToken);
 
     /// <summary>One statement for every key: the pairs travel as two arrays.</summary>
     public Task TouchKeysAsync(IReadOnlyCollection<KeyValuePair<string, long>> lastUsed, CancellationToken cancellationToken) =>

@@ -6,7 +6,8 @@ using Wharf.Core.Ports;
 namespace Wharf.Storage.Postgres;
 
 /// <summary>
-/// Workspaces in PostgreSQL. Deletion marks the row and drops the keys in one transaction; its <c>UPDATE</c> waits for
+/// Workspaces in PostgreSQL. A change or a deletion is announced to every node's key cache by its transaction
+/// (<see cref="PostgresKeyChanges"/>). Deletion marks the row and drops the keys in one transaction; its <c>UPDATE</c> waits for
 /// any upload that holds the row's lock (adding usage to it) to commit, and an upload after it finds the row deleted,
 /// so no file joins a deleted workspace. Once its files are gone the row is marked purged and kept.
 /// </summary>
@@ -54,26 +55,35 @@ internal sealed class PostgresWorkspaceCatalog(PostgresDatabase database) : IWor
         return new Page<Workspace>(items, hasMore);
     }
 
-    public async Task<bool> UpdateWorkspaceAsync(Workspace workspace, CancellationToken cancellationToken, string? newWebhookSecret = null) =>
-        await database.ExecuteAsync(
-            """
-            UPDATE workspaces SET name = @name, storage_quota_bytes = @quota, rate_limit_rpm = @rpm, allowed_providers = @allowed,
-                webhook_url = @webhook,
-                webhook_secret = CASE WHEN @webhook IS NULL THEN NULL ELSE coalesce(@secret, webhook_secret) END
-            WHERE id = @id AND deleted_at IS NULL;
-            """,
-            p =>
+    /// <summary>Writes the workspace and announces the change (<see cref="PostgresKeyChanges"/>) in one transaction.</summary>
+    public Task<bool> UpdateWorkspaceAsync(Workspace workspace, CancellationToken cancellationToken, string? newWebhookSecret = null) =>
+        database.InTransactionAsync(async (connection, transaction) =>
+        {
+            await using var command = new NpgsqlCommand(
+                """
+                UPDATE workspaces SET name = @name, storage_quota_bytes = @quota, rate_limit_rpm = @rpm, allowed_providers = @allowed,
+                    webhook_url = @webhook,
+                    webhook_secret = CASE WHEN @webhook IS NULL THEN NULL ELSE coalesce(@secret, webhook_secret) END
+                WHERE id = @id AND deleted_at IS NULL;
+                """,
+                connection,
+                transaction);
+            command.Parameters.AddText("@id", workspace.Id);
+            command.Parameters.AddText("@name", workspace.Name);
+            command.Parameters.AddInt64("@quota", workspace.StorageQuotaBytes);
+            command.Parameters.AddInt64("@rpm", workspace.RateLimitRpm);
+            command.Parameters.AddText("@allowed", AllowedProvidersValue(workspace));
+            command.Parameters.AddText("@webhook", workspace.WebhookUrl);
+            command.Parameters.AddText("@secret", newWebhookSecret);
+            if (await command.ExecuteNonQueryAsync(cancellationToken) == 0)
             {
-                p.AddText("@id", workspace.Id);
-                p.AddText("@name", workspace.Name);
-                p.AddInt64("@quota", workspace.StorageQuotaBytes);
-                p.AddInt64("@rpm", workspace.RateLimitRpm);
-                p.AddText("@allowed", AllowedProvidersValue(workspace));
-                p.AddText("@webhook", workspace.WebhookUrl);
-                p.AddText("@secret", newWebhookSecret);
-            },
-            cancellationToken) > 0;
+                return false;
+            }
+            await PostgresKeyChanges.AnnounceAsync(connection, transaction, cancellationToken);
+            return true;
+        }, cancellationToken);
 
+    /// <summary>Marks it deleted, drops its keys and announces it (<see cref="PostgresKeyChanges"/>), in one transaction.</summary>
     public Task<bool> DeleteWorkspaceAsync(string workspaceId, long deletedAt, CancellationToken cancellationToken) =>
         database.InTransactionAsync(async (connection, transaction) =>
         {
@@ -86,6 +96,7 @@ internal sealed class PostgresWorkspaceCatalog(PostgresDatabase database) : IWor
             }
             command.CommandText = "DELETE FROM api_keys WHERE workspace_id = @id;";
             await command.ExecuteNonQueryAsync(cancellationToken);
+            await PostgresKeyChanges.AnnounceAsync(connection, transaction, cancellationToken);
             return true;
         }, cancellationToken);
 

@@ -29,6 +29,8 @@ internal sealed class FailingStore(IBlobStore inner) : IBlobStore
 
     public IAsyncEnumerable<BlobEntry> ListAsync(CancellationToken cancellationToken) => inner.ListAsync(cancellationToken);
 
+    public bool IsShared => inner.IsShared;
+
     public Task<int> SweepStagingAsync(DateTimeOffset olderThan, CancellationToken cancellationToken) => inner.SweepStagingAsync(olderThan, cancellationToken);
 
     public Task CheckAsync(CancellationToken cancellationToken) => inner.CheckAsync(cancellationToken);

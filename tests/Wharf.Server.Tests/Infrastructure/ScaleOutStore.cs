@@ -28,9 +28,11 @@ public sealed class ScaleOutStore
     /// <summary>The key prefix of this store's objects in <see cref="Bucket"/>.</summary>
     public string Prefix { get; }
 
-    public static async Task<ScaleOutStore> CreateAsync()
+    public static async Task<ScaleOutStore> CreateAsync() => await CreateAsync(await PostgresCluster.Shared);
+
+    /// <summary>A store whose database is on <paramref name="cluster"/> (a cluster of the test's own, which it may stop).</summary>
+    public static async Task<ScaleOutStore> CreateAsync(PostgresCluster cluster)
     {
-        var cluster = await PostgresCluster.Shared;
         string connectionString = await cluster.CreateDatabaseAsync();
         var s3 = await SharedS3.Value;
         return new ScaleOutStore(connectionString, s3, "t" + Guid.NewGuid().ToString("N")[..12] + "/");
