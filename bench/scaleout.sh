@@ -86,8 +86,9 @@ psql -d postgres -c 'CREATE DATABASE wharf;'
 pg_connection="Host=127.0.0.1;Port=$pg_port;Database=wharf;Username=wharf"
 
 # --- s3rver: a throwaway S3-compatible store; port 0 lets the system choose, and s3rver prints the one it got ---
+# (OpenSSL's legacy provider: s3rver makes a truncated listing's continuation token with a cipher only it still has.)
 mkdir -p "$work/s3"
-"$WHARF_TEST_S3RVER" --address 127.0.0.1 --port 0 --directory "$work/s3" --silent --configure-bucket "$bucket" \
+NODE_OPTIONS=--openssl-legacy-provider "$WHARF_TEST_S3RVER" --address 127.0.0.1 --port 0 --directory "$work/s3" --silent --configure-bucket "$bucket" \
   >"$work/s3rver.log" 2>&1 &
 s3rver_pid=$!
 s3_port=""
