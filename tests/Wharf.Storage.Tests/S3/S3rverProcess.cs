@@ -17,13 +17,16 @@ public sealed partial class S3rverProcess : IAsyncDisposable
 
     public const string SecretKey = "S3RVER";
 
-    private readonly Process _process;
+    private readonly string _executable;
+    private readonly string[] _buckets;
     private readonly List<string> _output = [];
+    private Process? _process;
 
-    private S3rverProcess(Process process, string directory)
+    private S3rverProcess(string executable, string directory, string[] buckets)
     {
-        _process = process;
+        _executable = executable;
         Directory = directory;
+        _buckets = buckets;
     }
 
     /// <summary>Where s3rver keeps the objects.</summary>
@@ -44,49 +47,11 @@ public sealed partial class S3rverProcess : IAsyncDisposable
         }
         string directory = Path.Combine(Path.GetTempPath(), "wharf-s3rver-" + Guid.NewGuid().ToString("N"));
         System.IO.Directory.CreateDirectory(directory);
-        var info = new ProcessStartInfo(executable)
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        foreach (string arg in new[] { "--address", "127.0.0.1", "--port", "0", "--directory", directory, "--silent" })
-        {
-            info.ArgumentList.Add(arg);
-        }
-        foreach (string bucket in buckets)
-        {
-            info.ArgumentList.Add("--configure-bucket");
-            info.ArgumentList.Add(bucket);
-        }
-        var process = new Process { StartInfo = info, EnableRaisingEvents = true };
-        var server = new S3rverProcess(process, directory);
-        var listening = new TaskCompletionSource<Uri>(TaskCreationOptions.RunContinuationsAsynchronously);
-        DataReceivedEventHandler collect = (_, e) =>
-        {
-            if (e.Data is null)
-            {
-                return;
-            }
-            lock (server._output)
-            {
-                server._output.Add(e.Data);
-            }
-            // Port 0: the system picks a free port, and s3rver prints it even when silent.
-            if (ListeningLine().Match(e.Data) is { Success: true } match)
-            {
-                listening.TrySetResult(new Uri($"http://127.0.0.1:{match.Groups[1].Value}"));
-            }
-        };
-        process.OutputDataReceived += collect;
-        process.ErrorDataReceived += collect;
-        process.Exited += (_, _) => listening.TrySetException(new InvalidOperationException("s3rver exited during start:\n" + server.Output));
+        var server = new S3rverProcess(executable, directory, buckets);
         try
         {
-            process.Start();
-            process.BeginOutputReadLine();
-            process.BeginErrorReadLine();
-            server.ServiceUrl = await listening.Task.WaitAsync(TimeSpan.FromSeconds(30));
+            // Port 0: the system picks a free port, and s3rver prints it even when silent.
+            server.ServiceUrl = await server.LaunchAsync(0);
         }
         catch
         {
@@ -94,6 +59,82 @@ public sealed partial class S3rverProcess : IAsyncDisposable
             throw;
         }
         return server;
+    }
+
+    /// <summary>Stops the server (SIGKILL), keeping its objects: an outage of the store.</summary>
+    public async Task StopAsync()
+    {
+        if (_process is { HasExited: false })
+        {
+            _process.Kill(entireProcessTree: true);
+            await _process.WaitForExitAsync();
+        }
+    }
+
+    /// <summary>Starts the server again on the same port and objects, after <see cref="StopAsync"/>.</summary>
+    public async Task StartAgainAsync()
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (true)
+        {
+            try
+            {
+                await LaunchAsync(ServiceUrl.Port);
+                return;
+            }
+            catch (InvalidOperationException) when (DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(200); // the port may not be free again yet
+            }
+        }
+    }
+
+    private async Task<Uri> LaunchAsync(int port)
+    {
+        var info = new ProcessStartInfo(_executable)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        // s3rver makes a truncated listing's continuation token with a cipher OpenSSL 3 keeps only in its legacy
+        // provider: without it every listing that has more keys than it returns is a 500.
+        info.Environment["NODE_OPTIONS"] = "--openssl-legacy-provider";
+        foreach (string arg in new[] { "--address", "127.0.0.1", "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--directory", Directory, "--silent" })
+        {
+            info.ArgumentList.Add(arg);
+        }
+        foreach (string bucket in _buckets)
+        {
+            info.ArgumentList.Add("--configure-bucket");
+            info.ArgumentList.Add(bucket);
+        }
+        _process?.Dispose();
+        var process = new Process { StartInfo = info, EnableRaisingEvents = true };
+        _process = process;
+        var listening = new TaskCompletionSource<Uri>(TaskCreationOptions.RunContinuationsAsynchronously);
+        DataReceivedEventHandler collect = (_, e) =>
+        {
+            if (e.Data is null)
+            {
+                return;
+            }
+            lock (_output)
+            {
+                _output.Add(e.Data);
+            }
+            if (ListeningLine().Match(e.Data) is { Success: true } match)
+            {
+                listening.TrySetResult(new Uri($"http://127.0.0.1:{match.Groups[1].Value}"));
+            }
+        };
+        process.OutputDataReceived += collect;
+        process.ErrorDataReceived += collect;
+        process.Exited += (_, _) => listening.TrySetException(new InvalidOperationException("s3rver exited during start:\n" + Output));
+        process.Start();
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return await listening.Task.WaitAsync(TimeSpan.FromSeconds(30));
     }
 
     /// <summary>What s3rver printed so far.</summary>
@@ -112,17 +153,13 @@ public sealed partial class S3rverProcess : IAsyncDisposable
     {
         try
         {
-            if (!_process.HasExited)
-            {
-                _process.Kill(entireProcessTree: true);
-                await _process.WaitForExitAsync();
-            }
+            await StopAsync();
         }
         catch (InvalidOperationException)
         {
             // never started
         }
-        _process.Dispose();
+        _process?.Dispose();
         try
         {
             System.IO.Directory.Delete(Directory, recursive: true);
