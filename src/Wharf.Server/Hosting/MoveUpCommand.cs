@@ -2,6 +2,7 @@ using System.Runtime.InteropServices;
 using Microsoft.Extensions.Options;
 using Wharf.Storage;
 using Wharf.Storage.MoveUp;
+using Wharf.Storage.S3;
 
 namespace Wharf.Server.Hosting;
 
@@ -28,6 +29,19 @@ internal static class MoveUpCommand
     /// <summary>Stopped by Ctrl-C or SIGTERM; running it again continues.</summary>
     public const int ExitInterrupted = 130;
 
+    private static IEnumerable<string> Validate<T>(IServiceProvider services) where T : class
+    {
+        try
+        {
+            _ = services.GetRequiredService<IOptions<T>>().Value;
+            return [];
+        }
+        catch (OptionsValidationException ex)
+        {
+            return ex.Failures;
+        }
+    }
+
     public static bool IsRequested(string[] args) => args.Length > 0 && args[0] == Name;
 
     public static async Task<int> RunAsync(string[] args)
@@ -40,19 +54,17 @@ internal static class MoveUpCommand
         builder.Services.AddMoveUp(builder.Configuration);
         using var host = builder.Build();
 
-        IEmbeddedStoreMover mover;
-        try
+        // Every setting is checked before anything is touched, and every problem named at once.
+        List<string> failures = [.. Validate<MoveUpOptions>(host.Services), .. Validate<PostgresCatalogOptions>(host.Services), .. Validate<S3StorageOptions>(host.Services)];
+        if (failures.Count > 0)
         {
-            mover = host.Services.GetRequiredService<IEmbeddedStoreMover>();
-        }
-        catch (OptionsValidationException ex)
-        {
-            foreach (string failure in ex.Failures)
+            foreach (string failure in failures)
             {
                 await Console.Error.WriteLineAsync("move-up: " + failure);
             }
             return ExitBadSettings;
         }
+        var mover = host.Services.GetRequiredService<IEmbeddedStoreMover>();
 
         using var stop = new CancellationTokenSource();
         using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, signal => { signal.Cancel = true; stop.Cancel(); });
