@@ -79,6 +79,23 @@ public sealed class WharfCommand : IDisposable
         seen.Task.ContinueWith(_ => Kill(), TaskContinuationOptions.ExecuteSynchronously);
     }
 
+    /// <summary>Sends SIGINT (what Ctrl-C sends) to the process, once <paramref name="match"/> accepts a stdout line.</summary>
+    public void InterruptAt(Func<string, bool> match)
+    {
+        var seen = new TaskCompletionSource<string>();
+        lock (_stdout)
+        {
+            _waits.Add((match, seen));
+        }
+        seen.Task.ContinueWith(
+            _ =>
+            {
+                using var kill = Process.Start("kill", ["-INT", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+                kill.WaitForExit();
+            },
+            TaskContinuationOptions.ExecuteSynchronously);
+    }
+
     public void Kill()
     {
         try

@@ -114,7 +114,7 @@ public sealed partial class MoveUpTests
         embedded.Kill();
         int failedDeliveries = receiver.Requests.Count(r => WebhookKit.IsAbout(r, batchId));
 
-        // Killed (SIGKILL) as soon as it reports its first blob, then run again to its end.
+        // Killed (SIGKILL) as soon as it reports its first blob, interrupted the same way, then run again to its end.
         using (var cut = WharfCommand.Start(MoveUp(embedded.DataDir, store, "--Wharf:MoveUp:BlobConcurrency=1")))
         {
             cut.KillAt(line => line.StartsWith("blobs ", StringComparison.Ordinal));
@@ -122,6 +122,14 @@ public sealed partial class MoveUpTests
             Assert.Contains("rows    files: ", cut.Stdout, StringComparison.Ordinal);
             Assert.Contains("checked files: ", cut.Stdout, StringComparison.Ordinal);
             Assert.DoesNotContain("Verified", cut.Stdout, StringComparison.Ordinal);
+        }
+        // Ctrl-C (SIGINT) stops it too, saying that a run again continues.
+        using (var interrupted = WharfCommand.Start(MoveUp(embedded.DataDir, store, "--Wharf:MoveUp:BlobConcurrency=1")))
+        {
+            interrupted.InterruptAt(line => line.StartsWith("blobs ", StringComparison.Ordinal));
+            Assert.Equal(130, await interrupted.WaitForExitAsync());
+            Assert.Contains("move-up: interrupted. What was copied stays; run the same command again to continue.", interrupted.Stderr, StringComparison.Ordinal);
+            Assert.DoesNotContain("Verified", interrupted.Stdout, StringComparison.Ordinal);
         }
         var resumed = await WharfCommand.RunAsync(MoveUp(embedded.DataDir, store));
         Assert.True(resumed.ExitCode == 0, resumed.Stdout + "\n" + resumed.Stderr);
