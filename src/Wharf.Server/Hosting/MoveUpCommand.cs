@@ -81,6 +81,12 @@ internal static class MoveUpCommand
             await Console.Error.WriteLineAsync("move-up: interrupted. What was copied stays; run the same command again to continue.");
             return ExitInterrupted;
         }
+        catch (InvalidDataException ex)
+        {
+            // The store holds something Wharf never writes: running again would stop at the same place.
+            await Console.Error.WriteLineAsync("move-up: stopped: " + ex.Message);
+            return ExitFailed;
+        }
         catch (Exception ex)
         {
             // A service failed on the way (the database or the bucket went away, the disk could not be read): the message
