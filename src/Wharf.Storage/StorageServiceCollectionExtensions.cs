@@ -6,6 +6,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Wharf.Core.Ports;
 using Wharf.Storage.FileSystem;
+using Wharf.Storage.MoveUp;
 using Wharf.Storage.Postgres;
 using Wharf.Storage.S3;
 using Wharf.Storage.Sqlite;
@@ -79,10 +80,7 @@ public static class StorageServiceCollectionExtensions
     /// </summary>
     private static IServiceCollection AddPostgresCatalog(this IServiceCollection services)
     {
-        services.AddOptions<PostgresCatalogOptions>().BindConfiguration(PostgresCatalogOptions.Section)
-            .Validate(o => !string.IsNullOrWhiteSpace(o.ConnectionString),
-                $"{PostgresDatabase.ConnectionStringKey} is required when {StorageOptions.Section}:Catalog is '{StorageOptions.PostgresCatalog}'.")
-            .ValidateOnStart();
+        AddPostgresOptions(services, $"when {StorageOptions.Section}:Catalog is '{StorageOptions.PostgresCatalog}'");
         services.AddSingleton(sp => PostgresDatabase.Open(sp.GetRequiredService<IOptions<PostgresCatalogOptions>>().Value.ConnectionString!));
         services.AddSingleton<IFileCatalog, PostgresFileCatalog>();
         services.AddSingleton<IKeyCatalog, PostgresKeyCatalog>();
@@ -94,6 +92,40 @@ public static class StorageServiceCollectionExtensions
         // Several nodes share this catalog: each clears its key cache when any of them revokes a key or changes or
         // deletes a workspace (the host registers the KeyCache).
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, PostgresKeyChangeListener>());
+        return services;
+    }
+
+    /// <summary><see cref="PostgresCatalogOptions"/>, validated: the connection string is required (<paramref name="when"/>).</summary>
+    private static void AddPostgresOptions(IServiceCollection services, string when) =>
+        services.AddOptions<PostgresCatalogOptions>().BindConfiguration(PostgresCatalogOptions.Section)
+            .Validate(o => !string.IsNullOrWhiteSpace(o.ConnectionString), $"{PostgresDatabase.ConnectionStringKey} is required {when}.")
+            .ValidateOnStart();
+
+    /// <summary><see cref="S3StorageOptions"/>, validated as <see cref="S3StorageOptionsValidation"/> says.</summary>
+    private static void AddS3Options(IServiceCollection services)
+    {
+        services.AddOptions<S3StorageOptions>().BindConfiguration(S3StorageOptions.Section).ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<S3StorageOptions>, S3StorageOptionsValidation>());
+    }
+
+    /// <summary>
+    /// The move-up command's <see cref="IEmbeddedStoreMover"/>: its source is the embedded store of <c>Wharf:DataDir</c>,
+    /// its target the PostgreSQL catalog and the S3 bucket configured as for a scale-out node
+    /// (<c>Wharf:Storage:Postgres:*</c>, <c>Wharf:Storage:S3:*</c>, validated as a node validates them; the
+    /// <c>Catalog</c> and <c>Blobs</c> choices are not read). <see cref="MoveUpOptions"/> are bound and validated by
+    /// the caller, with the data annotations it carries.
+    /// </summary>
+    public static IServiceCollection AddMoveUp(this IServiceCollection services, IConfiguration configuration)
+    {
+        string dataDir = configuration[StorageOptions.DataDirKey] is { Length: > 0 } dir ? dir : StorageOptions.DefaultDataDir;
+        AddPostgresOptions(services, "to move up into PostgreSQL");
+        AddS3Options(services);
+        services.TryAddSingleton<IEmbeddedStoreMover>(sp => new EmbeddedStoreMover(
+            dataDir,
+            sp.GetRequiredService<IOptions<MoveUpOptions>>(),
+            sp.GetRequiredService<IOptions<PostgresCatalogOptions>>(),
+            sp.GetRequiredService<IOptions<S3StorageOptions>>(),
+            sp.GetRequiredService<ILogger<S3BlobStore>>()));
         return services;
     }
 
@@ -133,8 +165,7 @@ public static class StorageServiceCollectionExtensions
         {
             throw new InvalidOperationException($"{BlobsSetting} must be 'disk' or 's3', not '{blobs}'.");
         }
-        services.AddOptions<S3StorageOptions>().BindConfiguration(S3StorageOptions.Section).ValidateOnStart();
-        services.AddSingleton<IValidateOptions<S3StorageOptions>, S3StorageOptionsValidation>();
+        AddS3Options(services);
         services.Replace(ServiceDescriptor.Singleton<IBlobStore>(sp =>
         {
             var options = sp.GetRequiredService<IOptions<S3StorageOptions>>().Value;

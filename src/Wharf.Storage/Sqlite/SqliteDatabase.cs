@@ -17,7 +17,7 @@ namespace Wharf.Storage.Sqlite;
 /// </summary>
 internal sealed class SqliteDatabase : IDisposable
 {
-    private const int SchemaVersion = 6;
+    internal const int SchemaVersion = 6;
     private const int MaxWritesPerCommit = 256;
     private const int MaxIdleReaders = 16;
     private readonly string _connectionString;

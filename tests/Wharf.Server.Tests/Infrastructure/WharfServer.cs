@@ -238,7 +238,7 @@ public sealed partial class WharfServer : IAsyncDisposable
     private static partial Regex ListeningLine();
 
     /// <summary>Wharf.Server.dll in the build output of the same configuration as this test assembly.</summary>
-    private static string ServerAssembly { get; } = FindServerAssembly();
+    internal static string ServerAssembly { get; } = FindServerAssembly();
 
     private static string FindServerAssembly()
     {
