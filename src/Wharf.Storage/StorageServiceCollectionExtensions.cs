@@ -66,6 +66,7 @@ public static class StorageServiceCollectionExtensions
         services.AddSingleton<IFileCopyCatalog, SqliteFileCopyCatalog>();
         services.AddSingleton<IBatchCatalog, SqliteBatchCatalog>();
         services.AddSingleton<IWebhookOutbox, SqliteWebhookOutbox>();
+        services.AddSingleton<ILeaseCatalog, SqliteLeaseCatalog>();
         AddDiskBlobs(services, root);
         return services;
     }
@@ -89,6 +90,7 @@ public static class StorageServiceCollectionExtensions
         services.AddSingleton<IFileCopyCatalog, PostgresFileCopyCatalog>();
         services.AddSingleton<IBatchCatalog, PostgresBatchCatalog>();
         services.AddSingleton<IWebhookOutbox, PostgresWebhookOutbox>();
+        services.AddSingleton<ILeaseCatalog, PostgresLeaseCatalog>();
         return services;
     }
 

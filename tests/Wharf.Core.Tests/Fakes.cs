@@ -111,12 +111,47 @@ internal sealed class FakeFileCatalog(CallLog log, FakeWorkspaceCatalog? workspa
         return Task.FromResult(true);
     }
 
-    public Task<IReadOnlyList<FileRecord>> ListUnhashedAsync(string? afterId, int max, CancellationToken cancellationToken)
+    /// <summary>Claims on computing a file's SHA-256: owner and deadline (unix ms), by file id.</summary>
+    public Dictionary<string, (string Owner, long Until)> HashClaims { get; } = new(StringComparer.Ordinal);
+
+    public Task<IReadOnlyList<FileRecord>> ListUnhashedAsync(string? afterId, int max, long nowUnixMilliseconds, CancellationToken cancellationToken)
     {
-        IReadOnlyList<FileRecord> unhashed = Files.Values
-            .Where(f => f.Sha256 is null && string.CompareOrdinal(f.Id, afterId ?? "") > 0)
-            .OrderBy(f => f.Id, StringComparer.Ordinal).Take(max).ToList();
-        return Task.FromResult(unhashed);
+        lock (HashClaims)
+        {
+            IReadOnlyList<FileRecord> unhashed = Files.Values
+                .Where(f => f.Sha256 is null && string.CompareOrdinal(f.Id, afterId ?? "") > 0)
+                .Where(f => !HashClaims.TryGetValue(f.Id, out var claim) || claim.Until <= nowUnixMilliseconds)
+                .OrderBy(f => f.Id, StringComparer.Ordinal).Take(max).ToList();
+            return Task.FromResult(unhashed);
+        }
+    }
+
+    public Task<bool> ClaimHashingAsync(string workspaceId, string fileId, string owner, long nowUnixMilliseconds, long untilUnixMilliseconds, CancellationToken cancellationToken)
+    {
+        lock (HashClaims)
+        {
+            log.Add($"claim-hashing:{fileId}:{owner}");
+            if (!Files.TryGetValue(fileId, out var f) || f.WorkspaceId != workspaceId || f.Sha256 is not null
+                || HashClaims.TryGetValue(fileId, out var claim) && claim.Owner != owner && claim.Until > nowUnixMilliseconds)
+            {
+                return Task.FromResult(false);
+            }
+            HashClaims[fileId] = (owner, untilUnixMilliseconds);
+            return Task.FromResult(true);
+        }
+    }
+
+    public Task ReleaseHashingAsync(string workspaceId, string fileId, string owner, CancellationToken cancellationToken)
+    {
+        lock (HashClaims)
+        {
+            log.Add($"release-hashing:{fileId}:{owner}");
+            if (HashClaims.TryGetValue(fileId, out var claim) && claim.Owner == owner)
+            {
+                HashClaims.Remove(fileId);
+            }
+            return Task.CompletedTask;
+        }
     }
 
     public Task CheckAsync(CancellationToken cancellationToken) => Task.CompletedTask;

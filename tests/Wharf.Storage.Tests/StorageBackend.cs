@@ -19,6 +19,8 @@ public interface IStorageBackend : IAsyncDisposable
     IFileCopyCatalog Copies { get; }
 
     IBatchCatalog Batches { get; }
+
+    ILeaseCatalog Leases { get; }
 }
 
 /// <summary>A clock the test moves by hand.</summary>

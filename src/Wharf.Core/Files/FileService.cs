@@ -9,7 +9,7 @@ using Wharf.Core.Uploads;
 namespace Wharf.Core.Files;
 
 /// <summary>The Files API: create, list, read and delete files of one workspace.</summary>
-public sealed class FileService(
+public sealed partial class FileService(
     IFileCatalog catalog,
     IWorkspaceCatalog workspaces,
     IUploadCatalog uploads,
@@ -309,8 +309,10 @@ public sealed class FileService(
             var batch = await catalog.ListExpiredAsync(now, 500, cancellationToken);
             foreach (var file in batch)
             {
+                // Only the delete that removed the row counts it and removes its bytes: another node's sweep may race.
                 if (await RemoveAsync(file, cancellationToken))
                 {
+                    LogExpiredDeleted(logger, file.Id, file.WorkspaceId);
                     deleted++;
                 }
             }
@@ -457,6 +459,9 @@ public sealed class FileService(
             logger.LogWarning(ex, "Blob of deleted file {FileId} could not be removed yet; the sweeper will retry.", fileId);
         }
     }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Expired file {FileId} of workspace {WorkspaceId} deleted.")]
+    private static partial void LogExpiredDeleted(ILogger logger, string fileId, string workspaceId);
 
     private bool IsExpired(FileRecord file) => file.ExpiresAt is { } at && at <= time.GetUtcNow().ToUnixTimeSeconds();
 

@@ -53,6 +53,9 @@ internal sealed partial class S3BlobStore : IBlobStore, IDisposable
     /// <summary>The size of each part of a multipart copy (at most 5 GiB, S3's limit for a part).</summary>
     internal long CopyPartBytes { get; init; } = 1024L * 1024 * 1024;
 
+    /// <summary>A bucket is what several nodes share.</summary>
+    public bool SharedByNodes => true;
+
     public async Task<Stream?> OpenReadAsync(string blobId, CancellationToken cancellationToken)
     {
         string key = KeyOf(blobId);
