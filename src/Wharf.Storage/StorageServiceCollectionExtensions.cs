@@ -67,6 +67,7 @@ public static class StorageServiceCollectionExtensions
         services.AddSingleton<IBatchCatalog, SqliteBatchCatalog>();
         services.AddSingleton<IWebhookOutbox, SqliteWebhookOutbox>();
         services.AddSingleton<ILeaseCatalog, SqliteLeaseCatalog>();
+        services.AddSingleton<IDeferredBlobDeletions, SqliteDeferredBlobDeletions>();
         AddDiskBlobs(services, root);
         return services;
     }
@@ -91,6 +92,7 @@ public static class StorageServiceCollectionExtensions
         services.AddSingleton<IBatchCatalog, PostgresBatchCatalog>();
         services.AddSingleton<IWebhookOutbox, PostgresWebhookOutbox>();
         services.AddSingleton<ILeaseCatalog, PostgresLeaseCatalog>();
+        services.AddSingleton<IDeferredBlobDeletions, PostgresDeferredBlobDeletions>();
         return services;
     }
 

@@ -159,6 +159,11 @@ internal sealed class FakeFileCatalog(CallLog log, FakeWorkspaceCatalog? workspa
 
 internal sealed class FakeBlobStore(CallLog log) : IBlobStore
 {
+    /// <summary>Whether the store plays one that several nodes share (a bucket).</summary>
+    public bool Shared { get; set; }
+
+    bool IBlobStore.SharedByNodes => Shared;
+
     /// <summary>Committed blobs; concurrent, as the upload hasher reads parts back on another thread.</summary>
     public ConcurrentDictionary<string, byte[]> Blobs { get; } = new(StringComparer.Ordinal);
     public int Staged { get; set; }
@@ -696,4 +701,41 @@ internal sealed class ZeroStream(long length) : Stream
     public override void SetLength(long value) => throw new NotSupportedException();
 
     public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+}
+
+/// <summary>Blobs of deleted files waiting for their removal, in memory: blob id to the time it may go.</summary>
+internal sealed class FakeDeferredBlobDeletions(CallLog log) : IDeferredBlobDeletions
+{
+    public ConcurrentDictionary<string, long> Deferred { get; } = new(StringComparer.Ordinal);
+
+    public Task DeferAsync(IReadOnlyCollection<string> blobIds, long removeAtUnixSeconds, CancellationToken cancellationToken)
+    {
+        foreach (string id in blobIds)
+        {
+            log.Add("defer:" + id);
+            Deferred.AddOrUpdate(id, removeAtUnixSeconds, (_, at) => Math.Max(at, removeAtUnixSeconds));
+        }
+        return Task.CompletedTask;
+    }
+
+    public Task<IReadOnlyList<string>> ListDueAsync(long nowUnixSeconds, int max, CancellationToken cancellationToken)
+    {
+        IReadOnlyList<string> due = Deferred.Where(d => d.Value <= nowUnixSeconds).OrderBy(d => d.Value).Take(max).Select(d => d.Key).ToList();
+        return Task.FromResult(due);
+    }
+
+    public Task ForgetAsync(IReadOnlyCollection<string> blobIds, CancellationToken cancellationToken)
+    {
+        foreach (string id in blobIds)
+        {
+            Deferred.TryRemove(id, out _);
+        }
+        return Task.CompletedTask;
+    }
+
+    public Task<IReadOnlySet<string>> FindDeferredAsync(IReadOnlyCollection<string> blobIds, CancellationToken cancellationToken)
+    {
+        IReadOnlySet<string> found = blobIds.Where(Deferred.ContainsKey).ToHashSet(StringComparer.Ordinal);
+        return Task.FromResult(found);
+    }
 }

@@ -35,6 +35,7 @@ internal sealed class PostgresBackend : IStorageBackend
         Batches = new PostgresBatchCatalog(database);
         Outbox = new PostgresWebhookOutbox(database);
         Leases = new PostgresLeaseCatalog(database);
+        DeferredBlobs = new PostgresDeferredBlobDeletions(database);
     }
 
     /// <summary>A backend on a new, empty database.</summary>
@@ -70,6 +71,8 @@ internal sealed class PostgresBackend : IStorageBackend
     public IWebhookOutbox Outbox { get; }
 
     public ILeaseCatalog Leases { get; }
+
+    public IDeferredBlobDeletions DeferredBlobs { get; }
 
     public async ValueTask DisposeAsync()
     {
@@ -137,7 +140,7 @@ public sealed class PostgresCatalogTests : IAsyncLifetime
         await _backend.Files.InsertAsync(hashed, Ct);
         await _backend.Database.ExecuteAsync(
             """
-            DROP TABLE leases;
+            DROP TABLE leases; DROP TABLE blob_deletions;
             ALTER TABLE files DROP COLUMN hash_owner, DROP COLUMN hash_until;
             UPDATE schema_version SET version = 1;
             """,
@@ -152,6 +155,8 @@ public sealed class PostgresCatalogTests : IAsyncLifetime
         Assert.Equal(hashed.Sha256, (await migrated.Files.GetAsync(Ws, hashed.Id, Ct))!.Sha256);
         Assert.True(await migrated.Leases.TryAcquireAsync("storage-sweep", "node_a", now, now + 1000, Ct));
         Assert.False(await migrated.Leases.TryAcquireAsync("storage-sweep", "node_b", now, now + 1000, Ct));
+        await migrated.DeferredBlobs.DeferAsync([hashed.Id], 5, Ct);
+        Assert.Equal([hashed.Id], await migrated.DeferredBlobs.ListDueAsync(5, 10, Ct));
     }
 
     [Fact]

@@ -26,6 +26,7 @@ internal sealed class EmbeddedBackend : IStorageBackend
         Copies = new SqliteFileCopyCatalog(Database);
         Batches = new SqliteBatchCatalog(Database);
         Leases = new SqliteLeaseCatalog(Database);
+        DeferredBlobs = new SqliteDeferredBlobDeletions(Database);
     }
 
     public string DatabasePath { get; }
@@ -49,6 +50,8 @@ internal sealed class EmbeddedBackend : IStorageBackend
     public IBatchCatalog Batches { get; }
 
     public ILeaseCatalog Leases { get; }
+
+    public IDeferredBlobDeletions DeferredBlobs { get; }
 
     public ValueTask DisposeAsync()
     {
@@ -282,7 +285,7 @@ public sealed class SqliteCatalogTests : IAsyncLifetime
 
     /// <summary>Takes a database back to before version 7 (leases and claims on hashing files).</summary>
     private const string DropVersion7 = """
-        DROP TABLE leases;
+        DROP TABLE leases; DROP TABLE blob_deletions;
         ALTER TABLE files DROP COLUMN hash_owner; ALTER TABLE files DROP COLUMN hash_until;
 
         """;
@@ -328,6 +331,7 @@ public sealed class SqliteCatalogTests : IAsyncLifetime
         Assert.Contains("index:ix_files_unhashed", first.Objects);
         Assert.Contains("index:ix_uploads_workspace_pending", first.Objects);
         Assert.Contains("table:leases", first.Objects);
+        Assert.Contains("index:ix_blob_deletions_due", first.Objects);
 
         for (int i = 0; i < 3; i++)
         {
@@ -610,6 +614,9 @@ public sealed class SqliteCatalogTests : IAsyncLifetime
         var leases = new SqliteLeaseCatalog(migrated);
         Assert.True(await leases.TryAcquireAsync("storage-sweep", "node_a", now, now + 1000, CancellationToken.None));
         Assert.False(await leases.TryAcquireAsync("storage-sweep", "node_b", now, now + 1000, CancellationToken.None));
+        var deferred = new SqliteDeferredBlobDeletions(migrated);
+        await deferred.DeferAsync([hashed.Id], 5, CancellationToken.None);
+        Assert.Equal([hashed.Id], await deferred.ListDueAsync(5, 10, CancellationToken.None));
     }
 
     [Fact]

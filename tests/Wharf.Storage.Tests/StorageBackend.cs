@@ -21,6 +21,8 @@ public interface IStorageBackend : IAsyncDisposable
     IBatchCatalog Batches { get; }
 
     ILeaseCatalog Leases { get; }
+
+    IDeferredBlobDeletions DeferredBlobs { get; }
 }
 
 /// <summary>A clock the test moves by hand.</summary>

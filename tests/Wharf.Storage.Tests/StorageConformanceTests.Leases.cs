@@ -1,4 +1,5 @@
 using Wharf.Core.Files;
+using Wharf.Core.Ids;
 using Wharf.Core.Ports;
 
 namespace Wharf.Storage.Tests;
@@ -200,5 +201,55 @@ public abstract partial class StorageConformanceTests
         Assert.NotNull(await Catalog.GetAsync(WsA, kept.Id, Ct));
         var queued = await Copies.ListDueDeletionsAsync(long.MaxValue, 100, Ct);
         Assert.Equal(expired.Select(f => "up-" + f.Id).Order(StringComparer.Ordinal), queued.Select(d => d.UpstreamId).Order(StringComparer.Ordinal));
+    }
+
+    // ---------------------------------------------------------------- bytes of deleted files, removed later
+
+    [Fact]
+    public async Task DeferredBlobsComeDueAtTheirTimeSoonestFirstAndAreForgotten()
+    {
+        var deferred = Backend.DeferredBlobs;
+        string[] late = [NewFileId(), NewFileId()];
+        string soon = NewFileId();
+        await deferred.DeferAsync(late, 2_000, Ct);
+        await deferred.DeferAsync([soon], 1_000, Ct);
+        await deferred.DeferAsync([], 1_000, Ct);
+
+        Assert.Empty(await deferred.ListDueAsync(999, 10, Ct));
+        Assert.Equal([soon], await deferred.ListDueAsync(1_000, 10, Ct));
+        Assert.Equal(soon, (await deferred.ListDueAsync(2_000, 10, Ct))[0]);
+        Assert.Equal(late.Append(soon).Order(StringComparer.Ordinal), (await deferred.ListDueAsync(2_000, 10, Ct)).Order(StringComparer.Ordinal));
+        Assert.Single(await deferred.ListDueAsync(2_000, 1, Ct));
+
+        await deferred.ForgetAsync([soon, late[0]], Ct);
+        await deferred.ForgetAsync([], Ct);
+        Assert.Equal([late[1]], await deferred.ListDueAsync(long.MaxValue, 10, Ct));
+    }
+
+    [Fact]
+    public async Task DeferringABlobAgainKeepsTheLaterTime()
+    {
+        var deferred = Backend.DeferredBlobs;
+        string blob = NewFileId();
+        await deferred.DeferAsync([blob], 2_000, Ct);
+        await deferred.DeferAsync([blob, blob], 1_000, Ct); // a second delete racing the first: the bytes stay the longer time
+        Assert.Empty(await deferred.ListDueAsync(1_999, 10, Ct));
+        await deferred.DeferAsync([blob], 3_000, Ct);
+        Assert.Empty(await deferred.ListDueAsync(2_999, 10, Ct));
+        Assert.Equal([blob], await deferred.ListDueAsync(3_000, 10, Ct));
+    }
+
+    [Fact]
+    public async Task FindDeferredReportsTheRecordedBlobsWhateverTheirTime()
+    {
+        var deferred = Backend.DeferredBlobs;
+        string due = NewFileId(), later = WharfIds.Hex(WharfIds.PartPrefix, _ids.Next()), unknown = NewFileId();
+        await deferred.DeferAsync([due], 1, Ct);
+        await deferred.DeferAsync([later], long.MaxValue, Ct);
+        var found = await deferred.FindDeferredAsync([due, later, unknown], Ct);
+        Assert.Equal(new[] { due, later }.Order(StringComparer.Ordinal), found.Order(StringComparer.Ordinal));
+        Assert.Empty(await deferred.FindDeferredAsync([], Ct));
+        await deferred.ForgetAsync([due], Ct);
+        Assert.Equal([later], await deferred.FindDeferredAsync([due, later], Ct));
     }
 }

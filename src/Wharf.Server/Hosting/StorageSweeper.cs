@@ -6,8 +6,9 @@ using Wharf.Core.Uploads;
 namespace Wharf.Server.Hosting;
 
 /// <summary>
-/// Periodically deletes expired files, the files of deleted workspaces, expired uploads, and blobs that have no
-/// catalog row (after a grace period), and queues again files still waiting for their SHA-256. With several nodes on
+/// Periodically deletes expired files, the files of deleted workspaces, expired uploads, blobs that have no catalog
+/// row (after a grace period) and the bytes of deleted files whose grace ended (on a shared store), and queues again
+/// files still waiting for their SHA-256. With several nodes on
 /// one catalog, one node at a time runs these rounds: the holder of the <see cref="LeaseName"/> lease
 /// (<see cref="SweepLeases"/>). Blobs in a store of this node's own (its data directory) are the exception: no other
 /// node sees them, so every node sweeps its own orphans.
@@ -66,11 +67,13 @@ internal sealed partial class StorageSweeper(
         int ofDeleted = await files.PurgeDeletedWorkspacesAsync(cancellationToken);
         int uploadsExpired = await uploads.ExpirePendingAsync(cancellationToken);
         int orphans = blobs.SharedByNodes ? await SweepOrphansAsync(cancellationToken) : 0;
+        // Bytes of files deleted on any node, kept for the downloads that had started (a shared store's only).
+        int deletedBytes = await files.RemoveDeferredBlobsAsync(cancellationToken);
         // Files whose background SHA-256 pass failed (or was cut by a stop, here or on another node) are queued again.
         await hashes.EnqueueUnhashedAsync(cancellationToken);
-        if (expired + ofDeleted + uploadsExpired + orphans > 0)
+        if (expired + ofDeleted + uploadsExpired + orphans + deletedBytes > 0)
         {
-            LogSwept(logger, expired, ofDeleted, uploadsExpired, orphans);
+            LogSwept(logger, expired, ofDeleted, uploadsExpired, orphans, deletedBytes);
         }
     }
 
@@ -95,8 +98,8 @@ internal sealed partial class StorageSweeper(
         files.SweepOrphansAsync(time.GetUtcNow().AddSeconds(-options.Value.Sweeper.OrphanGraceSeconds), cancellationToken);
 
     [LoggerMessage(Level = LogLevel.Information,
-        Message = "Sweep removed {Expired} expired file(s), {OfDeleted} file(s) of deleted workspaces, {Uploads} expired upload(s) and {Orphans} orphaned blob(s).")]
-    private static partial void LogSwept(ILogger logger, int expired, int ofDeleted, int uploads, int orphans);
+        Message = "Sweep removed {Expired} expired file(s), {OfDeleted} file(s) of deleted workspaces, {Uploads} expired upload(s), {Orphans} orphaned blob(s) and {Deferred} blob(s) of deleted files whose grace ended.")]
+    private static partial void LogSwept(ILogger logger, int expired, int ofDeleted, int uploads, int orphans, int deferred);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Sweep removed {Orphans} orphaned blob(s) of this node's store.")]
     private static partial void LogOrphansSwept(ILogger logger, int orphans);

@@ -469,6 +469,8 @@ internal sealed class PostgresDatabase : IAsyncDisposable, IDisposable
     /// named leases (which node runs a sweep's rounds: <c>owner</c> until <c>lease_until</c>, unix milliseconds); a
     /// file still without its SHA-256 holds the claim of the node computing it (<c>hash_owner</c> until
     /// <c>hash_until</c>). Adding a column with a constant default rewrites nothing: the files table is not copied.
+    /// <c>blob_deletions</c> holds the blobs of deleted files whose removal from the shared blob store waits until
+    /// <c>remove_at</c> (unix seconds), so that downloads other nodes started can finish.
     /// </summary>
     private const string Version2 = """
         CREATE TABLE leases (
@@ -478,6 +480,12 @@ internal sealed class PostgresDatabase : IAsyncDisposable, IDisposable
         );
 
         ALTER TABLE files ADD COLUMN hash_owner text COLLATE "C", ADD COLUMN hash_until bigint NOT NULL DEFAULT 0;
+
+        CREATE TABLE blob_deletions (
+            id text COLLATE "C" NOT NULL PRIMARY KEY,
+            remove_at bigint NOT NULL
+        );
+        CREATE INDEX ix_blob_deletions_due ON blob_deletions (remove_at);
         """;
 }
 

@@ -496,7 +496,7 @@ internal sealed class SqliteDatabase : IDisposable
         }
         if (version < 7)
         {
-            AddLeases(command);
+            AddSharedWork(command);
         }
         command.CommandText = $"PRAGMA user_version={SchemaVersion};";
         command.ExecuteNonQuery();
@@ -666,8 +666,10 @@ internal sealed class SqliteDatabase : IDisposable
     /// runs a sweep's rounds: <c>owner</c> until <c>lease_until</c>, unix milliseconds); a file still without its
     /// SHA-256 holds the claim of the node computing it (<c>hash_owner</c> until <c>hash_until</c>), so that a file is
     /// read by one node at a time and rests after a failed pass on every node. Files already there have no claim.
+    /// <c>blob_deletions</c> holds the blobs of deleted files whose removal from a shared blob store waits until
+    /// <c>remove_at</c> (unix seconds), so that downloads other nodes started can finish.
     /// </summary>
-    private static void AddLeases(SqliteCommand command)
+    private static void AddSharedWork(SqliteCommand command)
     {
         command.CommandText = """
             CREATE TABLE IF NOT EXISTS leases (
@@ -678,6 +680,12 @@ internal sealed class SqliteDatabase : IDisposable
 
             ALTER TABLE files ADD COLUMN hash_owner TEXT;
             ALTER TABLE files ADD COLUMN hash_until INTEGER NOT NULL DEFAULT 0;
+
+            CREATE TABLE IF NOT EXISTS blob_deletions (
+                id TEXT NOT NULL PRIMARY KEY,
+                remove_at INTEGER NOT NULL
+            ) WITHOUT ROWID;
+            CREATE INDEX IF NOT EXISTS ix_blob_deletions_due ON blob_deletions(remove_at);
             """;
         command.ExecuteNonQuery();
     }

@@ -28,6 +28,8 @@ internal sealed class SqliteS3Backend(EmbeddedBackend catalogs, S3BlobStore blob
 
     public ILeaseCatalog Leases => catalogs.Leases;
 
+    public IDeferredBlobDeletions DeferredBlobs => catalogs.DeferredBlobs;
+
     public async ValueTask DisposeAsync()
     {
         blobs.Dispose();
