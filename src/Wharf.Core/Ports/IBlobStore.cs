@@ -4,8 +4,9 @@ namespace Wharf.Core.Ports;
 public interface IBlobStore
 {
     /// <summary>
-    /// Whether other nodes use the same blobs (a bucket): what one node deletes is then gone for every node, and its
-    /// orphan sweep sees every node's blobs. False for a store only this process uses (its own data directory).
+    /// Whether other nodes use the same blobs (a bucket behind a catalog they share): what one node deletes is then gone
+    /// for every node, and its orphan sweep sees every node's blobs. False for a store only this process uses (its own
+    /// data directory, or a bucket behind the embedded catalog, which one process owns).
     /// </summary>
     bool SharedByNodes => false;
 

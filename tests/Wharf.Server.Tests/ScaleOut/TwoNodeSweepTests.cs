@@ -13,7 +13,9 @@ namespace Wharf.Server.Tests.ScaleOut;
 /// </summary>
 public sealed partial class TwoNodeSweepTests
 {
-    private static readonly string[] EagerSweeps = ["--Wharf:Sweeper:IntervalSeconds=1", "--Wharf:Sweeper:LeaseSeconds=2"];
+    /// <summary>Sweeps every second; a deleted file's bytes are removed by the round that deletes its row (no grace).</summary>
+    private static readonly string[] EagerSweeps =
+        ["--Wharf:Sweeper:IntervalSeconds=1", "--Wharf:Sweeper:LeaseSeconds=2", "--Wharf:Files:DeletedContentGraceSeconds=0"];
 
     [Fact]
     public async Task Both_nodes_sweeping_every_second_delete_each_expired_file_once()
