@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Security.Cryptography;
+using System.Text.RegularExpressions;
 using Wharf.Server.Tests.Infrastructure;
 
 namespace Wharf.Server.Tests.ScaleOut;
@@ -68,8 +69,9 @@ public sealed class TwoNodeDeleteDuringDownloadTests
             Assert.True(DateTime.UtcNow < deadline, "the deleted file's parts are still in the bucket");
             await Task.Delay(250);
         }
-        string logs = a.Output + "\n" + b.Output;
-        Assert.Matches($@"and {Parts} blob\(s\) of deleted files whose grace ended", logs);
+        // The sweep that removed them says so (its line follows the removal).
+        await TwoNodeSweepTests.WaitUntilAsync(
+            () => Regex.IsMatch(a.Output + "\n" + b.Output, $@"and {Parts} blob\(s\) of deleted files whose grace ended"), "the sweep logs the removal", 10);
     }
 
     /// <summary>An upload in parts through the Uploads API, completed in order: its file is made of the parts.</summary>

@@ -37,7 +37,8 @@ public sealed partial class TwoNodeSweepTests
         await AssertDeletedEverywhereAsync(store, tenant, expiring, kept);
         Assert.Equal(total - expiring.Sum(f => f.Bytes), await UsageAsync(a, tenant.WorkspaceId));
         Assert.Equal(total - expiring.Sum(f => f.Bytes), await UsageAsync(b, tenant.WorkspaceId));
-        // The nodes' logs together report each file removed once.
+        // The nodes' logs together report each file removed once (a line follows its removal).
+        await WaitUntilAsync(() => expiring.All(f => RemovalLines(a.Output + "\n" + b.Output, f.Id).Count > 0), "every removal is logged", 10);
         string logs = a.Output + "\n" + b.Output;
         Assert.All(expiring, f => Assert.Single(RemovalLines(logs, f.Id)));
         // One node took the sweep's lease; unless a node lost it meanwhile, that one did every removal.
@@ -67,6 +68,7 @@ public sealed partial class TwoNodeSweepTests
         await WaitUntilGoneAsync(store, expiring);
 
         Assert.True(TookLease(survivor.Output), survivor.Output);
+        await WaitUntilAsync(() => expiring.All(f => RemovalLines(survivor.Output, f.Id).Count > 0), "every removal is logged", 10);
         Assert.All(expiring, f => Assert.Single(RemovalLines(survivor.Output, f.Id)));
         Assert.All(expiring, f => Assert.Empty(RemovalLines(holder.Output, f.Id)));
         await AssertDeletedEverywhereAsync(store, tenant, expiring, kept);
