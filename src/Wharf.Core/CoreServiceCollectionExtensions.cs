@@ -5,6 +5,7 @@ using Wharf.Core.Auth;
 using Wharf.Core.Batches;
 using Wharf.Core.Files;
 using Wharf.Core.Ids;
+using Wharf.Core.Leases;
 using Wharf.Core.Routing;
 using Wharf.Core.Tenancy;
 using Wharf.Core.Uploads;
@@ -23,6 +24,8 @@ public static class CoreServiceCollectionExtensions
     {
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<IdGenerator>();
+        // This process as the owner of its leases and claims in the catalog (sweeps, hashing, batches).
+        services.TryAddSingleton<NodeIdentity>();
         services.TryAddSingleton<FilePurposes>();
         services.TryAddSingleton<FileService>();
         services.TryAddSingleton<KeyService>();

@@ -24,7 +24,7 @@ public static class StorageServiceCollectionExtensions
     public static IServiceCollection AddWharfStorage(this IServiceCollection services, IConfiguration configuration)
     {
         string dataDir = configuration[StorageOptions.DataDirKey] is { Length: > 0 } dir ? dir : StorageOptions.DefaultDataDir;
-        string catalog = configuration[$"{StorageOptions.Section}:Catalog"] is { Length: > 0 } value ? value : StorageOptions.SqliteCatalog;
+        string catalog = CatalogOf(configuration);
         if (string.Equals(catalog, StorageOptions.SqliteCatalog, StringComparison.OrdinalIgnoreCase))
         {
             return services.AddEmbeddedStorage(dataDir);
@@ -40,6 +40,12 @@ public static class StorageServiceCollectionExtensions
         throw new InvalidOperationException(
             $"{StorageOptions.Section}:Catalog must be '{StorageOptions.SqliteCatalog}' or '{StorageOptions.PostgresCatalog}', not '{catalog}'.");
     }
+
+    private static string CatalogOf(IConfiguration configuration) =>
+        configuration[$"{StorageOptions.Section}:Catalog"] is { Length: > 0 } value ? value : StorageOptions.SqliteCatalog;
+
+    private static bool IsEmbeddedCatalog(IConfiguration configuration) =>
+        string.Equals(CatalogOf(configuration), StorageOptions.SqliteCatalog, StringComparison.OrdinalIgnoreCase);
 
     /// <summary>
     /// The embedded store: a SQLite catalog (<c>wharf.db</c>) and blobs on disk (<c>blobs/</c>), both under
@@ -68,6 +74,8 @@ public static class StorageServiceCollectionExtensions
         services.AddSingleton<IFileCopyCatalog, SqliteFileCopyCatalog>();
         services.AddSingleton<IBatchCatalog, SqliteBatchCatalog>();
         services.AddSingleton<IWebhookOutbox, SqliteWebhookOutbox>();
+        services.AddSingleton<ILeaseCatalog, SqliteLeaseCatalog>();
+        services.AddSingleton<IDeferredBlobDeletions, SqliteDeferredBlobDeletions>();
         AddDiskBlobs(services, root);
         return services;
     }
@@ -89,6 +97,8 @@ public static class StorageServiceCollectionExtensions
         services.AddSingleton<IFileCopyCatalog, PostgresFileCopyCatalog>();
         services.AddSingleton<IBatchCatalog, PostgresBatchCatalog>();
         services.AddSingleton<IWebhookOutbox, PostgresWebhookOutbox>();
+        services.AddSingleton<ILeaseCatalog, PostgresLeaseCatalog>();
+        services.AddSingleton<IDeferredBlobDeletions, PostgresDeferredBlobDeletions>();
         // Several nodes share this catalog: each clears its key cache when any of them revokes a key or changes or
         // deletes a workspace (the host registers the KeyCache).
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, PostgresKeyChangeListener>());
@@ -169,7 +179,11 @@ public static class StorageServiceCollectionExtensions
         services.Replace(ServiceDescriptor.Singleton<IBlobStore>(sp =>
         {
             var options = sp.GetRequiredService<IOptions<S3StorageOptions>>().Value;
-            return new S3BlobStore(S3ClientFactory.Create(options), options, sp.GetRequiredService<ILogger<S3BlobStore>>());
+            return new S3BlobStore(S3ClientFactory.Create(options), options, sp.GetRequiredService<ILogger<S3BlobStore>>())
+            {
+                // Several nodes exist only around a shared catalog: the embedded one belongs to one process.
+                SharedByNodes = sp.GetService<IConfiguration>() is not { } configuration || !IsEmbeddedCatalog(configuration),
+            };
         }));
         return true;
     }

@@ -23,6 +23,7 @@ public sealed class ContentReadsTests
     private readonly FakeFileCopyCatalog _copies = new();
     private readonly IdGenerator _ids;
     private readonly FileService _service;
+    private readonly FakeDeferredBlobDeletions _deferred = new(new CallLog());
 
     public ContentReadsTests()
     {
@@ -32,7 +33,7 @@ public sealed class ContentReadsTests
         _blobs = new FakeBlobStore(_log);
         _ids = new IdGenerator(_time);
         var options = Microsoft.Extensions.Options.Options.Create(new FilesOptions());
-        _service = new FileService(_files, _workspaces, _uploads, _blobs, new FakeProviderRegistry("local"), _copies, _copies.Deleter(_time), new FilePurposes(options),
+        _service = new FileService(_files, _workspaces, _uploads, _blobs, new FakeProviderRegistry("local"), _copies, _deferred, _copies.Deleter(_time), new FilePurposes(options),
             _ids, options, _time, NullLogger<FileService>.Instance);
     }
 

@@ -111,12 +111,47 @@ internal sealed class FakeFileCatalog(CallLog log, FakeWorkspaceCatalog? workspa
         return Task.FromResult(true);
     }
 
-    public Task<IReadOnlyList<FileRecord>> ListUnhashedAsync(string? afterId, int max, CancellationToken cancellationToken)
+    /// <summary>Claims on computing a file's SHA-256: owner and deadline (unix ms), by file id.</summary>
+    public Dictionary<string, (string Owner, long Until)> HashClaims { get; } = new(StringComparer.Ordinal);
+
+    public Task<IReadOnlyList<FileRecord>> ListUnhashedAsync(string? afterId, int max, long nowUnixMilliseconds, CancellationToken cancellationToken)
     {
-        IReadOnlyList<FileRecord> unhashed = Files.Values
-            .Where(f => f.Sha256 is null && string.CompareOrdinal(f.Id, afterId ?? "") > 0)
-            .OrderBy(f => f.Id, StringComparer.Ordinal).Take(max).ToList();
-        return Task.FromResult(unhashed);
+        lock (HashClaims)
+        {
+            IReadOnlyList<FileRecord> unhashed = Files.Values
+                .Where(f => f.Sha256 is null && string.CompareOrdinal(f.Id, afterId ?? "") > 0)
+                .Where(f => !HashClaims.TryGetValue(f.Id, out var claim) || claim.Until <= nowUnixMilliseconds)
+                .OrderBy(f => f.Id, StringComparer.Ordinal).Take(max).ToList();
+            return Task.FromResult(unhashed);
+        }
+    }
+
+    public Task<bool> ClaimHashingAsync(string workspaceId, string fileId, string owner, long nowUnixMilliseconds, long untilUnixMilliseconds, CancellationToken cancellationToken)
+    {
+        lock (HashClaims)
+        {
+            log.Add($"claim-hashing:{fileId}:{owner}");
+            if (!Files.TryGetValue(fileId, out var f) || f.WorkspaceId != workspaceId || f.Sha256 is not null
+                || HashClaims.TryGetValue(fileId, out var claim) && claim.Owner != owner && claim.Until > nowUnixMilliseconds)
+            {
+                return Task.FromResult(false);
+            }
+            HashClaims[fileId] = (owner, untilUnixMilliseconds);
+            return Task.FromResult(true);
+        }
+    }
+
+    public Task ReleaseHashingAsync(string workspaceId, string fileId, string owner, CancellationToken cancellationToken)
+    {
+        lock (HashClaims)
+        {
+            log.Add($"release-hashing:{fileId}:{owner}");
+            if (HashClaims.TryGetValue(fileId, out var claim) && claim.Owner == owner)
+            {
+                HashClaims.Remove(fileId);
+            }
+            return Task.CompletedTask;
+        }
     }
 
     public Task CheckAsync(CancellationToken cancellationToken) => Task.CompletedTask;
@@ -124,6 +159,11 @@ internal sealed class FakeFileCatalog(CallLog log, FakeWorkspaceCatalog? workspa
 
 internal sealed class FakeBlobStore(CallLog log) : IBlobStore
 {
+    /// <summary>Whether the store plays one that several nodes share (a bucket).</summary>
+    public bool Shared { get; set; }
+
+    bool IBlobStore.SharedByNodes => Shared;
+
     /// <summary>Committed blobs; concurrent, as the upload hasher reads parts back on another thread.</summary>
     public ConcurrentDictionary<string, byte[]> Blobs { get; } = new(StringComparer.Ordinal);
     public int Staged { get; set; }
@@ -667,4 +707,41 @@ internal sealed class ZeroStream(long length) : Stream
     public override void SetLength(long value) => throw new NotSupportedException();
 
     public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+}
+
+/// <summary>Blobs of deleted files waiting for their removal, in memory: blob id to the time it may go.</summary>
+internal sealed class FakeDeferredBlobDeletions(CallLog log) : IDeferredBlobDeletions
+{
+    public ConcurrentDictionary<string, long> Deferred { get; } = new(StringComparer.Ordinal);
+
+    public Task DeferAsync(IReadOnlyCollection<string> blobIds, long removeAtUnixSeconds, CancellationToken cancellationToken)
+    {
+        foreach (string id in blobIds)
+        {
+            log.Add("defer:" + id);
+            Deferred.AddOrUpdate(id, removeAtUnixSeconds, (_, at) => Math.Max(at, removeAtUnixSeconds));
+        }
+        return Task.CompletedTask;
+    }
+
+    public Task<IReadOnlyList<string>> ListDueAsync(long nowUnixSeconds, int max, CancellationToken cancellationToken)
+    {
+        IReadOnlyList<string> due = Deferred.Where(d => d.Value <= nowUnixSeconds).OrderBy(d => d.Value).Take(max).Select(d => d.Key).ToList();
+        return Task.FromResult(due);
+    }
+
+    public Task ForgetAsync(IReadOnlyCollection<string> blobIds, CancellationToken cancellationToken)
+    {
+        foreach (string id in blobIds)
+        {
+            Deferred.TryRemove(id, out _);
+        }
+        return Task.CompletedTask;
+    }
+
+    public Task<IReadOnlySet<string>> FindDeferredAsync(IReadOnlyCollection<string> blobIds, CancellationToken cancellationToken)
+    {
+        IReadOnlySet<string> found = blobIds.Where(Deferred.ContainsKey).ToHashSet(StringComparer.Ordinal);
+        return Task.FromResult(found);
+    }
 }

@@ -21,6 +21,7 @@ public sealed class FileServiceTests
     private readonly ManualTimeProvider _time = new(Start);
     private readonly FakeFileCopyCatalog _copies = new();
     private readonly FileService _service;
+    private readonly FakeDeferredBlobDeletions _deferred = new(new CallLog());
 
     public FileServiceTests()
     {
@@ -28,7 +29,7 @@ public sealed class FileServiceTests
         _workspaces.FileCatalog = _catalog;
         _blobs = new FakeBlobStore(_log);
         var options = Microsoft.Extensions.Options.Options.Create(new FilesOptions { MaxUploadBytes = 1024, ExtraPurposes = ["document"] });
-        _service = new FileService(_catalog, _workspaces, new EmptyUploadCatalog(), _blobs, new FakeProviderRegistry("local", "openai"), _copies, _copies.Deleter(_time), new FilePurposes(options),
+        _service = new FileService(_catalog, _workspaces, new EmptyUploadCatalog(), _blobs, new FakeProviderRegistry("local", "openai"), _copies, _deferred, _copies.Deleter(_time), new FilePurposes(options),
             new IdGenerator(_time), options, _time, NullLogger<FileService>.Instance);
     }
 

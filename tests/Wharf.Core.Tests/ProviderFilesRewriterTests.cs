@@ -25,6 +25,7 @@ public sealed class ProviderFilesRewriterTests
     private readonly FakeFilesProvider _openai;
     private readonly FakeProvider _mock = new("mock");
     private readonly FileService _files;
+    private readonly FakeDeferredBlobDeletions _deferred = new(new CallLog());
     private readonly FileIdRewriter _rewriter;
 
     public ProviderFilesRewriterTests()
@@ -37,7 +38,7 @@ public sealed class ProviderFilesRewriterTests
         var registry = new ProviderList(_openai, _mock);
         var deletions = new UpstreamDeletions(_copies, registry, Options.Create(new ProviderFilesOptions()), _time, NullLogger<UpstreamDeletions>.Instance);
         var filesOptions = Options.Create(new FilesOptions());
-        _files = new FileService(_catalog, _workspaces, new EmptyUploadCatalog(), _blobs, registry, _copies, deletions,
+        _files = new FileService(_catalog, _workspaces, new EmptyUploadCatalog(), _blobs, registry, _copies, _deferred, deletions,
             new FilePurposes(filesOptions), new IdGenerator(_time), filesOptions, _time, NullLogger<FileService>.Instance);
         _rewriter = new FileIdRewriter(new ProviderFileCopies(_files, _copies, registry, _workspaces, deletions, _time, NullLogger<ProviderFileCopies>.Instance));
     }

@@ -31,6 +31,7 @@ public sealed class ProviderFilesTests
     private readonly ProviderFilesOptions _options = new() { RetryBaseSeconds = 30, RetryMaxSeconds = 600, InterruptedCopyGraceSeconds = 3600 };
     private readonly UpstreamDeletions _deletions;
     private readonly FileService _files;
+    private readonly FakeDeferredBlobDeletions _deferred = new(new CallLog());
     private readonly ProviderFileCopies _lazy;
 
     public ProviderFilesTests()
@@ -45,7 +46,7 @@ public sealed class ProviderFilesTests
         var registry = new ProviderList(_openai, new FakeProvider("mock"));
         _deletions = new UpstreamDeletions(_copies, registry, Options.Create(_options), _time, NullLogger<UpstreamDeletions>.Instance);
         var filesOptions = Options.Create(new FilesOptions { MaxUploadBytes = 1 << 20 });
-        _files = new FileService(_catalog, _workspaces, new EmptyUploadCatalog(), _blobs, registry, _copies, _deletions,
+        _files = new FileService(_catalog, _workspaces, new EmptyUploadCatalog(), _blobs, registry, _copies, _deferred, _deletions,
             new FilePurposes(filesOptions), new IdGenerator(_time), filesOptions, _time, NullLogger<FileService>.Instance);
         _lazy = new ProviderFileCopies(_files, _copies, registry, _workspaces, _deletions, _time, NullLogger<ProviderFileCopies>.Instance);
     }

@@ -4,6 +4,7 @@ using Wharf.Core.Auth;
 using Wharf.Core.Errors;
 using Wharf.Core.Files;
 using Wharf.Core.Ids;
+using Wharf.Core.Leases;
 using Wharf.Core.Ports;
 using Wharf.Core.Uploads;
 
@@ -41,7 +42,7 @@ public sealed class UploadServiceTests
     private UploadService NewService(IBlobStore blobs)
     {
         var options = Microsoft.Extensions.Options.Options.Create(_filesOptions);
-        _deferred = new DeferredFileHasher(_files, _uploads, blobs, _time, NullLogger<DeferredFileHasher>.Instance);
+        _deferred = new DeferredFileHasher(_files, _uploads, blobs, new NodeIdentity(), _time, NullLogger<DeferredFileHasher>.Instance);
         _hasher = new UploadHasher(blobs, options, NullLogger<UploadHasher>.Instance);
         return new UploadService(_uploads, _files, blobs, _hasher,
             _deferred, options, new FilePurposes(options), new IdGenerator(_time), _time, NullLogger<UploadService>.Instance);
@@ -990,7 +991,7 @@ public sealed class UploadServiceTests
         Assert.Equal(1, await _deferred!.EnqueueUnhashedAsync(Ct));
         Assert.Equal(0, await _deferred.EnqueueUnhashedAsync(Ct));
         Assert.Equal(Sha256([.. b, .. a]), await HashInBackgroundAsync(file.Id));
-        Assert.Empty(await _files.ListUnhashedAsync(null, 10, Ct));
+        Assert.Empty(await _files.ListUnhashedAsync(null, 10, _time.GetUtcNow().ToUnixTimeMilliseconds(), Ct));
     }
 
     [Fact]

@@ -34,6 +34,8 @@ internal sealed class PostgresBackend : IStorageBackend
         Copies = new PostgresFileCopyCatalog(database);
         Batches = new PostgresBatchCatalog(database);
         Outbox = new PostgresWebhookOutbox(database);
+        Leases = new PostgresLeaseCatalog(database);
+        DeferredBlobs = new PostgresDeferredBlobDeletions(database);
     }
 
     /// <summary>A backend on a new, empty database.</summary>
@@ -67,6 +69,10 @@ internal sealed class PostgresBackend : IStorageBackend
     public IBatchCatalog Batches { get; }
 
     public IWebhookOutbox Outbox { get; }
+
+    public ILeaseCatalog Leases { get; }
+
+    public IDeferredBlobDeletions DeferredBlobs { get; }
 
     public async ValueTask DisposeAsync()
     {
@@ -117,8 +123,40 @@ public sealed class PostgresCatalogTests : IAsyncLifetime
         {
             Assert.Equal(file.Id, (await again.Files.GetAsync(Ws, file.Id, Ct))?.Id);
         }
-        Assert.Equal([1], await IntsAsync("SELECT version FROM schema_version;"));
+        Assert.Equal([PostgresDatabase.SchemaVersion], await IntsAsync("SELECT version FROM schema_version;"));
         Assert.Equal(file.Id, (await _backend.Files.GetAsync(Ws, file.Id, Ct))?.Id);
+    }
+
+    /// <summary>
+    /// A database of schema version 1 (before leases) is migrated when a node opens it: its files are kept, one still
+    /// waiting for its SHA-256 is listed with no claim on it, and leases work.
+    /// </summary>
+    [Fact]
+    public async Task AVersion1DatabaseIsMigratedWithLeasesAndItsUnhashedFilesUnclaimed()
+    {
+        var unhashed = TestFiles.Make(Ws, NewFileId()) with { Sha256 = null };
+        var hashed = TestFiles.Make(Ws, NewFileId());
+        await _backend.Files.InsertAsync(unhashed, Ct);
+        await _backend.Files.InsertAsync(hashed, Ct);
+        await _backend.Database.ExecuteAsync(
+            """
+            DROP TABLE leases; DROP TABLE blob_deletions;
+            ALTER TABLE files DROP COLUMN hash_owner, DROP COLUMN hash_until;
+            UPDATE schema_version SET version = 1;
+            """,
+            _ => { }, Ct);
+
+        await using var migrated = await _backend.OpenSecondNodeAsync(_clock);
+        Assert.Equal([PostgresDatabase.SchemaVersion], await IntsAsync("SELECT version FROM schema_version;"));
+        long now = _clock.GetUtcNow().ToUnixTimeMilliseconds();
+        Assert.Equal([unhashed.Id], (await migrated.Files.ListUnhashedAsync(null, 10, now, Ct)).Select(f => f.Id));
+        Assert.True(await migrated.Files.ClaimHashingAsync(Ws, unhashed.Id, "node_a", now, now + 60_000, Ct));
+        Assert.False(await migrated.Files.ClaimHashingAsync(Ws, unhashed.Id, "node_b", now, now + 60_000, Ct));
+        Assert.Equal(hashed.Sha256, (await migrated.Files.GetAsync(Ws, hashed.Id, Ct))!.Sha256);
+        Assert.True(await migrated.Leases.TryAcquireAsync("storage-sweep", "node_a", now, now + 1000, Ct));
+        Assert.False(await migrated.Leases.TryAcquireAsync("storage-sweep", "node_b", now, now + 1000, Ct));
+        await migrated.DeferredBlobs.DeferAsync([hashed.Id], 5, Ct);
+        Assert.Equal([hashed.Id], await migrated.DeferredBlobs.ListDueAsync(5, 10, Ct));
     }
 
     [Fact]
@@ -448,6 +486,117 @@ public sealed class PostgresCatalogTests : IAsyncLifetime
             string owner = loser == "node_a" ? "node_b" : "node_a";
             Assert.NotNull(await _backend.Batches.UpdateAsync(winner with { Status = BatchStatus.Failed, FailedAt = 1 }, owner, Ct));
         }
+    }
+
+    /// <summary>
+    /// The expiry sweeps of two nodes (two data sources) reach the same expired files at once, each deleting what it
+    /// listed in its own order: every file is removed by one of them, its bytes leave the usage once, its copy is queued
+    /// for deletion upstream once, and the parts of a file made from an upload go with it.
+    /// </summary>
+    [Fact]
+    public async Task TwoNodesSweepingTheSameExpiredFilesRemoveEachOnceAndCountItOnce()
+    {
+        await using var nodeB = await _backend.OpenSecondNodeAsync(_clock);
+        await _backend.Workspaces.InsertWorkspaceAsync(new Workspace { Id = Ws, Name = "expiry", CreatedAt = 1, StorageQuotaBytes = 1_000_000 }, Ct);
+        long now = _clock.GetUtcNow().ToUnixTimeSeconds();
+        var kept = TestFiles.Make(Ws, NewFileId(), bytes: 5, expiresAt: now + 3600);
+        Assert.Equal(FileInsertOutcome.Inserted, await _backend.Files.InsertAsync(kept, Ct));
+        var expired = new List<FileRecord>();
+        for (int i = 0; i < 30; i++)
+        {
+            var file = TestFiles.Make(Ws, NewFileId(), bytes: 100 + i, expiresAt: now - 1, metadata: new Dictionary<string, string> { ["k"] = "v" });
+            Assert.Equal(FileInsertOutcome.Inserted, await _backend.Files.InsertAsync(file, Ct));
+            Assert.True(await _backend.Copies.InsertCopyAsync(new FileCopy(Ws, file.Id, "openai", "up-" + file.Id, 1), Ct));
+            expired.Add(file);
+        }
+        // One more made from an upload: its parts are its segments.
+        var upload = new UploadRecord
+        {
+            Id = WharfIds.Hex(WharfIds.UploadPrefix, _ids.Next()), WorkspaceId = Ws, Filename = "big.bin", Purpose = "assistants",
+            Bytes = 300, CreatedAt = now, ExpiresAt = now + 3600, Status = UploadStatus.Pending,
+        };
+        Assert.Equal(UploadInsertOutcome.Inserted, await _backend.Uploads.InsertUploadAsync(upload, 100, Ct));
+        var parts = new List<string>();
+        for (int i = 0; i < 3; i++)
+        {
+            var part = new UploadPartRecord
+            {
+                Id = WharfIds.Hex(WharfIds.PartPrefix, _ids.Next()), UploadId = upload.Id, WorkspaceId = Ws, Bytes = 100,
+                Sha256 = new string('0', 64), CreatedAt = now,
+            };
+            Assert.Equal(PartInsertOutcome.Inserted, await _backend.Uploads.InsertPartAsync(part, now, long.MaxValue, Ct));
+            parts.Add(part.Id);
+        }
+        var segmented = TestFiles.Make(Ws, NewFileId(), bytes: 300, expiresAt: now - 1) with { Segmented = true };
+        Assert.Equal(CompleteOutcome.Completed, (await _backend.Uploads.CompleteAsync(upload.Id, segmented, parts, Ct)).Outcome);
+        expired.Add(segmented);
+        long before = (await _backend.Workspaces.GetWorkspaceAsync(Ws, Ct))!.UsageBytes;
+        Assert.Equal(5 + expired.Sum(f => f.Bytes), before);
+
+        var removedBy = await Task.WhenAll(Enumerable.Range(0, 4).Select(sweep => Task.Run(async () =>
+        {
+            var node = sweep % 2 == 0 ? _backend : nodeB;
+            var listed = await node.Files.ListExpiredAsync(now, 500, Ct);
+            var removed = new List<string>();
+            foreach (var file in sweep < 2 ? listed : listed.Reverse())
+            {
+                if (await node.Files.DeleteAsync(file.WorkspaceId, file.Id, Ct))
+                {
+                    removed.Add(file.Id);
+                }
+            }
+            return removed;
+        })));
+
+        var removedIds = removedBy.SelectMany(r => r).ToList();
+        Assert.Equal(expired.Select(f => f.Id).Order(StringComparer.Ordinal), removedIds.Order(StringComparer.Ordinal));
+        Assert.Equal(5, (await nodeB.Workspaces.GetWorkspaceAsync(Ws, Ct))!.UsageBytes);
+        Assert.Empty(await nodeB.Uploads.GetSegmentsAsync(segmented.Id, Ct));
+        Assert.Empty(await nodeB.Uploads.FindExistingPartsAsync(parts, Ct));
+        var queued = await nodeB.Copies.ListDueDeletionsAsync(long.MaxValue, 100, Ct);
+        Assert.Equal(expired.Where(f => !f.Segmented).Select(f => "up-" + f.Id).Order(StringComparer.Ordinal),
+            queued.Select(d => d.UpstreamId).Order(StringComparer.Ordinal));
+        Assert.NotNull(await nodeB.Files.GetAsync(Ws, kept.Id, Ct));
+    }
+
+    /// <summary>Two nodes asking for a sweep's lease and for files to hash, at once: each goes to one node only.</summary>
+    [Fact]
+    public async Task TwoNodesTakingLeasesAndHashingClaimsAtOnceGetEachOnce()
+    {
+        await using var nodeB = await _backend.OpenSecondNodeAsync(_clock);
+        long now = _clock.GetUtcNow().ToUnixTimeMilliseconds();
+        var files = new List<FileRecord>();
+        for (int i = 0; i < 20; i++)
+        {
+            var file = TestFiles.Make(Ws, NewFileId()) with { Sha256 = null };
+            Assert.Equal(FileInsertOutcome.Inserted, await _backend.Files.InsertAsync(file, Ct));
+            files.Add(file);
+        }
+        for (int round = 0; round < 10; round++)
+        {
+            string name = "sweep-" + round;
+            var taken = await Task.WhenAll(
+                Task.Run(() => _backend.Leases.TryAcquireAsync(name, "node_a", now, now + 30_000, Ct)),
+                Task.Run(() => nodeB.Leases.TryAcquireAsync(name, "node_b", now, now + 30_000, Ct)));
+            Assert.Single(taken, t => t);
+        }
+        // Both nodes queue every unhashed file and claim them one by one, in opposite orders: each file is claimed once.
+        var claimedBy = await Task.WhenAll(new[] { (_backend, "node_a"), (nodeB, "node_b") }.Select(n => Task.Run(async () =>
+        {
+            var (node, owner) = n;
+            var listed = await node.Files.ListUnhashedAsync(null, 100, now, Ct);
+            var claimed = new List<string>();
+            foreach (var file in owner == "node_a" ? listed : listed.Reverse())
+            {
+                if (await node.Files.ClaimHashingAsync(file.WorkspaceId, file.Id, owner, now, now + 60_000, Ct))
+                {
+                    claimed.Add(file.Id);
+                }
+            }
+            return claimed;
+        })));
+        Assert.Equal(files.Select(f => f.Id).Order(StringComparer.Ordinal), claimedBy.SelectMany(c => c).Order(StringComparer.Ordinal));
+        Assert.Empty(await nodeB.Files.ListUnhashedAsync(null, 100, now, Ct));
     }
 
     /// <summary>Due webhook events claimed by two nodes at once: each event goes to one node.</summary>

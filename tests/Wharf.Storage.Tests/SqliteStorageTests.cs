@@ -25,6 +25,8 @@ internal sealed class EmbeddedBackend : IStorageBackend
         Uploads = new SqliteUploadCatalog(Database);
         Copies = new SqliteFileCopyCatalog(Database);
         Batches = new SqliteBatchCatalog(Database);
+        Leases = new SqliteLeaseCatalog(Database);
+        DeferredBlobs = new SqliteDeferredBlobDeletions(Database);
     }
 
     public string DatabasePath { get; }
@@ -46,6 +48,10 @@ internal sealed class EmbeddedBackend : IStorageBackend
     public IFileCopyCatalog Copies { get; }
 
     public IBatchCatalog Batches { get; }
+
+    public ILeaseCatalog Leases { get; }
+
+    public IDeferredBlobDeletions DeferredBlobs { get; }
 
     public ValueTask DisposeAsync()
     {
@@ -277,8 +283,15 @@ public sealed class SqliteCatalogTests : IAsyncLifetime
         }
     }
 
+    /// <summary>Takes a database back to before version 7 (leases and claims on hashing files).</summary>
+    private const string DropVersion7 = """
+        DROP TABLE leases; DROP TABLE blob_deletions;
+        ALTER TABLE files DROP COLUMN hash_owner; ALTER TABLE files DROP COLUMN hash_until;
+
+        """;
+
     /// <summary>Takes a database back to before version 6 (batches and webhooks), for the tests of older versions.</summary>
-    private const string DropVersion6 = """
+    private const string DropVersion6 = DropVersion7 + """
         DROP TABLE batches; DROP TABLE batch_chunks; DROP TABLE batch_lines; DROP TABLE webhook_events;
         ALTER TABLE workspaces DROP COLUMN webhook_url; ALTER TABLE workspaces DROP COLUMN webhook_secret;
 
@@ -308,7 +321,7 @@ public sealed class SqliteCatalogTests : IAsyncLifetime
 
         await _backend.Files.InsertAsync(TestFiles.Make(Ws, NewFileId()), CancellationToken.None);
         var first = await InspectAsync();
-        Assert.Equal(6, first.Version);
+        Assert.Equal(7, first.Version);
         Assert.Equal("wal", first.Journal);
         Assert.Contains("table:files", first.Objects);
         Assert.Contains("table:file_metadata", first.Objects);
@@ -317,6 +330,8 @@ public sealed class SqliteCatalogTests : IAsyncLifetime
         Assert.Contains("index:ix_api_keys_hash", first.Objects);
         Assert.Contains("index:ix_files_unhashed", first.Objects);
         Assert.Contains("index:ix_uploads_workspace_pending", first.Objects);
+        Assert.Contains("table:leases", first.Objects);
+        Assert.Contains("index:ix_blob_deletions_due", first.Objects);
 
         for (int i = 0; i < 3; i++)
         {
@@ -563,11 +578,45 @@ public sealed class SqliteCatalogTests : IAsyncLifetime
         Assert.Equal(("a.txt", "batch", "c", new string('e', 64), "text/plain", true), (kept!.Filename, kept.Purpose, kept.Collection, kept.Sha256, kept.ContentType, kept.Segmented));
         var unhashed = TestFiles.Make(Ws, NewFileId()) with { Sha256 = null };
         Assert.Equal(FileInsertOutcome.Inserted, await files.InsertAsync(unhashed, CancellationToken.None));
-        Assert.Equal(unhashed.Id, Assert.Single(await files.ListUnhashedAsync(null, 10, CancellationToken.None)).Id);
+        Assert.Equal(unhashed.Id, Assert.Single(await files.ListUnhashedAsync(null, 10, _clock.GetUtcNow().ToUnixTimeMilliseconds(), CancellationToken.None)).Id);
         Assert.Equal(2, (await files.ListAsync(Query(purpose: null), CancellationToken.None)).Items.Count);
         // The indexes were made again on the new table: filtered pages stay range scans.
         AssertIndexedRangeScan(await PlanAsync(Query(purpose: "batch"), migrated), "ix_files_purpose");
         AssertIndexedRangeScan(await PlanAsync(Query(collection: "c"), migrated), "ix_files_collection");
+    }
+
+    [Fact]
+    public async Task AVersion6DatabaseIsMigratedWithLeasesAndItsUnhashedFilesUnclaimed()
+    {
+        var unhashed = TestFiles.Make(Ws, NewFileId()) with { Sha256 = null };
+        var hashed = TestFiles.Make(Ws, NewFileId());
+        Assert.Equal(FileInsertOutcome.Inserted, await _backend.Files.InsertAsync(unhashed, CancellationToken.None));
+        Assert.Equal(FileInsertOutcome.Inserted, await _backend.Files.InsertAsync(hashed, CancellationToken.None));
+        _backend.Database.Dispose();
+        await using (var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = _backend.DatabasePath, Pooling = false }.ToString()))
+        {
+            await connection.OpenAsync();
+            await using var command = connection.CreateCommand();
+            command.CommandText = DropVersion7 + "PRAGMA user_version = 6;";
+            await command.ExecuteNonQueryAsync();
+        }
+
+        using var migrated = new SqliteDatabase(_backend.DatabasePath);
+        Assert.Equal(7L, migrated.Query("PRAGMA user_version;", [], r => r.Int64(0), CancellationToken.None).Single());
+        var files = new SqliteFileCatalog(migrated, _clock);
+        long now = _clock.GetUtcNow().ToUnixTimeMilliseconds();
+        // The file that waited for its SHA-256 still does, with no claim on it: the first node to ask takes it.
+        Assert.Equal([unhashed.Id], (await files.ListUnhashedAsync(null, 10, now, CancellationToken.None)).Select(f => f.Id));
+        Assert.True(await files.ClaimHashingAsync(Ws, unhashed.Id, "node_a", now, now + 60_000, CancellationToken.None));
+        Assert.False(await files.ClaimHashingAsync(Ws, unhashed.Id, "node_b", now, now + 60_000, CancellationToken.None));
+        Assert.Empty(await files.ListUnhashedAsync(null, 10, now, CancellationToken.None));
+        Assert.Equal(hashed.Sha256, (await files.GetAsync(Ws, hashed.Id, CancellationToken.None))!.Sha256);
+        var leases = new SqliteLeaseCatalog(migrated);
+        Assert.True(await leases.TryAcquireAsync("storage-sweep", "node_a", now, now + 1000, CancellationToken.None));
+        Assert.False(await leases.TryAcquireAsync("storage-sweep", "node_b", now, now + 1000, CancellationToken.None));
+        var deferred = new SqliteDeferredBlobDeletions(migrated);
+        await deferred.DeferAsync([hashed.Id], 5, CancellationToken.None);
+        Assert.Equal([hashed.Id], await deferred.ListDueAsync(5, 10, CancellationToken.None));
     }
 
     [Fact]
@@ -599,7 +648,7 @@ public sealed class SqliteCatalogTests : IAsyncLifetime
         };
         Assert.True(await batches.InsertAsync(batch, CancellationToken.None));
         Assert.Equal(batch.Id, (await batches.GetAsync(Ws, batch.Id, CancellationToken.None))?.Id);
-        Assert.Equal(6L, migrated.Query("PRAGMA user_version;", [], r => r.Int64(0), CancellationToken.None).Single());
+        Assert.Equal(7L, migrated.Query("PRAGMA user_version;", [], r => r.Int64(0), CancellationToken.None).Single());
     }
 
     [Fact]
@@ -631,7 +680,7 @@ public sealed class SqliteCatalogTests : IAsyncLifetime
         var indexes = migrated.Query("SELECT name FROM sqlite_schema WHERE type = 'index';", [], r => r.String(0), CancellationToken.None);
         Assert.DoesNotContain("ix_files_provider", indexes);
         Assert.Contains("ix_upstream_deletions_due", indexes);
-        Assert.Equal(6L, migrated.Query("PRAGMA user_version;", [], r => r.Int64(0), CancellationToken.None).Single());
+        Assert.Equal(7L, migrated.Query("PRAGMA user_version;", [], r => r.Int64(0), CancellationToken.None).Single());
     }
 
     [Fact]

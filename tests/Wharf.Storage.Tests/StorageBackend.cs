@@ -19,6 +19,10 @@ public interface IStorageBackend : IAsyncDisposable
     IFileCopyCatalog Copies { get; }
 
     IBatchCatalog Batches { get; }
+
+    ILeaseCatalog Leases { get; }
+
+    IDeferredBlobDeletions DeferredBlobs { get; }
 }
 
 /// <summary>A clock the test moves by hand.</summary>

@@ -29,6 +29,8 @@ public abstract partial class StorageConformanceTests : IAsyncLifetime
 
     private long Now => Clock.GetUtcNow().ToUnixTimeSeconds();
 
+    private long NowMs => Clock.GetUtcNow().ToUnixTimeMilliseconds();
+
     /// <summary>A fresh, empty back-end whose catalog reads the time from <paramref name="time"/>.</summary>
     protected abstract Task<IStorageBackend> CreateBackendAsync(TimeProvider time);
 
@@ -606,10 +608,10 @@ public abstract partial class StorageConformanceTests : IAsyncLifetime
             Assert.Equal(FileInsertOutcome.Inserted, await Catalog.InsertAsync(f, Ct));
         }
         Assert.Null((await Catalog.GetAsync(WsA, first.Id, Ct))!.Sha256);
-        Assert.Equal(new[] { first.Id, second.Id }, (await Catalog.ListUnhashedAsync(null, 10, Ct)).Select(f => f.Id));
-        Assert.Equal(new[] { first.Id }, (await Catalog.ListUnhashedAsync(null, 1, Ct)).Select(f => f.Id));
-        Assert.Equal(new[] { second.Id }, (await Catalog.ListUnhashedAsync(first.Id, 10, Ct)).Select(f => f.Id));
-        Assert.Empty(await Catalog.ListUnhashedAsync(second.Id, 10, Ct));
+        Assert.Equal(new[] { first.Id, second.Id }, (await Catalog.ListUnhashedAsync(null, 10, NowMs, Ct)).Select(f => f.Id));
+        Assert.Equal(new[] { first.Id }, (await Catalog.ListUnhashedAsync(null, 1, NowMs, Ct)).Select(f => f.Id));
+        Assert.Equal(new[] { second.Id }, (await Catalog.ListUnhashedAsync(first.Id, 10, NowMs, Ct)).Select(f => f.Id));
+        Assert.Empty(await Catalog.ListUnhashedAsync(second.Id, 10, NowMs, Ct));
 
         string sha = new('a', 64);
         Assert.False(await Catalog.SetSha256Async(WsB, first.Id, sha, Ct)); // another workspace's file
@@ -620,10 +622,10 @@ public abstract partial class StorageConformanceTests : IAsyncLifetime
         var read = await Catalog.GetAsync(WsA, first.Id, Ct);
         Assert.Equal(first with { Sha256 = sha }, read! with { Metadata = first.Metadata });
         Assert.Equal(new string('0', 64), (await Catalog.GetAsync(WsA, hashed.Id, Ct))!.Sha256);
-        Assert.Equal(new[] { second.Id }, (await Catalog.ListUnhashedAsync(null, 10, Ct)).Select(f => f.Id));
+        Assert.Equal(new[] { second.Id }, (await Catalog.ListUnhashedAsync(null, 10, NowMs, Ct)).Select(f => f.Id));
 
         Assert.True(await Catalog.DeleteAsync(WsB, second.Id, Ct));
-        Assert.Empty(await Catalog.ListUnhashedAsync(null, 10, Ct));
+        Assert.Empty(await Catalog.ListUnhashedAsync(null, 10, NowMs, Ct));
     }
 
     [Fact]

@@ -9,13 +9,14 @@ using Wharf.Core.Uploads;
 namespace Wharf.Core.Files;
 
 /// <summary>The Files API: create, list, read and delete files of one workspace.</summary>
-public sealed class FileService(
+public sealed partial class FileService(
     IFileCatalog catalog,
     IWorkspaceCatalog workspaces,
     IUploadCatalog uploads,
     IBlobStore blobs,
     IProviderRegistry providers,
     IFileCopyCatalog copies,
+    IDeferredBlobDeletions deferred,
     UpstreamDeletions deletions,
     FilePurposes purposes,
     IdGenerator ids,
@@ -309,8 +310,10 @@ public sealed class FileService(
             var batch = await catalog.ListExpiredAsync(now, 500, cancellationToken);
             foreach (var file in batch)
             {
+                // Only the delete that removed the row counts it and removes its bytes: another node's sweep may race.
                 if (await RemoveAsync(file, cancellationToken))
                 {
+                    LogExpiredDeleted(logger, file.Id, file.WorkspaceId);
                     deleted++;
                 }
             }
@@ -374,15 +377,48 @@ public sealed class FileService(
     }
 
     /// <summary>
-    /// Removes the row (which also releases a segmented file's parts), then the blob or segments, at once or, while
-    /// the file is being read, when the last read ends. The blobs are kept from the orphan sweep from before the row
-    /// goes until they are removed. A blob left behind by a failure is removed later by the orphan sweep.
+    /// Removes blobs of deleted files whose time has come (<see cref="IDeferredBlobDeletions"/>), except any a row
+    /// names again (their delete did not happen); returns how many were removed.
+    /// </summary>
+    public async Task<int> RemoveDeferredBlobsAsync(CancellationToken cancellationToken)
+    {
+        const int Batch = 500;
+        long now = time.GetUtcNow().ToUnixTimeSeconds();
+        int removed = 0;
+        while (true)
+        {
+            var due = await deferred.ListDueAsync(now, Batch, cancellationToken);
+            var named = await FindNamedAsync(due, cancellationToken);
+            foreach (string blobId in due.Where(id => !named.Contains(id)))
+            {
+                await blobs.DeleteAsync(blobId, cancellationToken);
+                removed++;
+            }
+            await deferred.ForgetAsync(due, cancellationToken);
+            if (due.Count < Batch)
+            {
+                return removed;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Removes the row (which also releases a segmented file's parts), then the blob or segments. On a node's own
+    /// store: at once or, while the file is being read, when the last read ends; the blobs are kept from the orphan
+    /// sweep from before the row goes until they are removed, and a blob left behind by a failure is removed later by
+    /// the orphan sweep. On a store other nodes share, whose reads this node cannot see: recorded, before the row goes,
+    /// for removal by the sweep after <see cref="FilesOptions.DeletedContentGraceSeconds"/>.
     /// </summary>
     private async Task<bool> RemoveAsync(FileRecord file, CancellationToken cancellationToken)
     {
         IReadOnlyList<string> blobIds = file.Segmented
             ? (await uploads.GetSegmentsAsync(file.Id, cancellationToken)).Select(s => s.BlobId).ToList()
             : [file.Id];
+        if (blobs.SharedByNodes)
+        {
+            await deferred.DeferAsync(blobIds, time.GetUtcNow().ToUnixTimeSeconds() + options.Value.DeletedContentGraceSeconds, cancellationToken);
+            return await catalog.DeleteAsync(file.WorkspaceId, file.Id, cancellationToken);
+        }
         _reads.Keep(blobIds);
         bool deleted = false;
         try
@@ -413,20 +449,29 @@ public sealed class FileService(
         {
             return 0;
         }
-        // File blobs are named by file id, upload parts (also a segmented file's segments) by part id.
-        var files = blobIds.Where(id => id.StartsWith(WharfIds.FilePrefix, StringComparison.Ordinal)).ToList();
-        var parts = blobIds.Where(id => id.StartsWith(WharfIds.PartPrefix, StringComparison.Ordinal)).ToList();
-        var existing = new HashSet<string>(await catalog.FindExistingAsync(files, cancellationToken), StringComparer.Ordinal);
-        existing.UnionWith(await uploads.FindExistingPartsAsync(parts, cancellationToken));
+        var existing = await FindNamedAsync(blobIds, cancellationToken);
+        // Checked after the rows: a delete marks its blobs kept (or records them for later) before its row goes, so a
+        // blob without a row here is either kept by now (a delete under way, or waiting for a download to end, here or
+        // on another node) or no longer needed by anyone.
+        var withoutRow = blobIds.Where(id => !existing.Contains(id)).ToList();
+        var deferredIds = await deferred.FindDeferredAsync(withoutRow, cancellationToken);
         int removed = 0;
-        // Checked after the rows: a delete marks its blobs kept before its row goes, so a blob without a row here is
-        // either kept by now (a delete under way, or waiting for a download to end) or no longer needed by anyone.
-        foreach (string id in blobIds.Where(id => !existing.Contains(id) && !_reads.IsKept(id)))
+        foreach (string id in withoutRow.Where(id => !_reads.IsKept(id) && !deferredIds.Contains(id)))
         {
             await blobs.DeleteAsync(id, cancellationToken);
             removed++;
         }
         return removed;
+    }
+
+    /// <summary>Which of <paramref name="blobIds"/> a catalog row names: file blobs by file id, parts (also segments) by part id.</summary>
+    private async Task<HashSet<string>> FindNamedAsync(IReadOnlyCollection<string> blobIds, CancellationToken cancellationToken)
+    {
+        var files = blobIds.Where(id => id.StartsWith(WharfIds.FilePrefix, StringComparison.Ordinal)).ToList();
+        var parts = blobIds.Where(id => id.StartsWith(WharfIds.PartPrefix, StringComparison.Ordinal)).ToList();
+        var named = new HashSet<string>(await catalog.FindExistingAsync(files, cancellationToken), StringComparer.Ordinal);
+        named.UnionWith(await uploads.FindExistingPartsAsync(parts, cancellationToken));
+        return named;
     }
 
     /// <summary>The end of a read registered with <see cref="ContentReads"/>: removes what a delete left to it.</summary>
@@ -457,6 +502,9 @@ public sealed class FileService(
             logger.LogWarning(ex, "Blob of deleted file {FileId} could not be removed yet; the sweeper will retry.", fileId);
         }
     }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Expired file {FileId} of workspace {WorkspaceId} deleted.")]
+    private static partial void LogExpiredDeleted(ILogger logger, string fileId, string workspaceId);
 
     private bool IsExpired(FileRecord file) => file.ExpiresAt is { } at && at <= time.GetUtcNow().ToUnixTimeSeconds();
 

@@ -38,6 +38,14 @@ public sealed class FilesOptions
     public int MaxPendingUploadsPerWorkspace { get; set; } = 100;
 
     /// <summary>
+    /// On a blob store several nodes share (S3), how long a deleted file's bytes stay in the store, in seconds: a
+    /// download any node started before the delete has this long to finish. Unused on a node's own disk, where the
+    /// node knows its own downloads and removes the bytes when the last one ends. Default one hour.
+    /// </summary>
+    [Range(0, 7 * 86_400)]
+    public int DeletedContentGraceSeconds { get; set; } = 3600;
+
+    /// <summary>
     /// Purposes accepted beyond OpenAI's (e.g. GateFlow's <c>document</c>). Strict clients such as the official
     /// .NET SDK fail on a list page that holds a purpose they do not know.
     /// </summary>

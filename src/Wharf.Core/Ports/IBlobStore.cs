@@ -4,6 +4,13 @@ namespace Wharf.Core.Ports;
 public interface IBlobStore
 {
     /// <summary>
+    /// Whether other nodes use the same blobs (a bucket behind a catalog they share): what one node deletes is then gone
+    /// for every node, and its orphan sweep sees every node's blobs. False for a store only this process uses (its own
+    /// data directory, or a bucket behind the embedded catalog, which one process owns).
+    /// </summary>
+    bool SharedByNodes => false;
+
+    /// <summary>
     /// Streams <paramref name="content"/> into the store's staging area while hashing it, and makes it durable.
     /// Returns null (and keeps nothing) when the content is longer than <paramref name="maxBytes"/>; throws an
     /// <see cref="InsufficientStorageException"/> (keeping nothing) when the store has no room for it.

@@ -30,10 +30,23 @@ public interface IFileCatalog
     Task<bool> SetSha256Async(string workspaceId, string fileId, string sha256, CancellationToken cancellationToken);
 
     /// <summary>
-    /// Up to <paramref name="max"/> files, in any workspace, whose SHA-256 is still to be computed, in id order after
+    /// Up to <paramref name="max"/> files, in any workspace, whose SHA-256 is still to be computed and that no claim
+    /// holds at <paramref name="nowUnixMilliseconds"/> (<see cref="ClaimHashingAsync"/>), in id order after
     /// <paramref name="afterId"/> (null: from the first).
     /// </summary>
-    Task<IReadOnlyList<FileRecord>> ListUnhashedAsync(string? afterId, int max, CancellationToken cancellationToken);
+    Task<IReadOnlyList<FileRecord>> ListUnhashedAsync(string? afterId, int max, long nowUnixMilliseconds, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Claims the computing of a file's SHA-256 for <paramref name="owner"/> until <paramref name="untilUnixMilliseconds"/>,
+    /// so that one node at a time reads it: true when the file still has no SHA-256 and no claim, or its claim ran out
+    /// (its deadline at or before <paramref name="nowUnixMilliseconds"/>), or <paramref name="owner"/> holds it already
+    /// (the deadline is then moved: this is also how a claim is renewed, or kept past a failure to rest the file).
+    /// False, and nothing changed, when another owner's claim holds, the file has its SHA-256, or it is gone.
+    /// </summary>
+    Task<bool> ClaimHashingAsync(string workspaceId, string fileId, string owner, long nowUnixMilliseconds, long untilUnixMilliseconds, CancellationToken cancellationToken);
+
+    /// <summary>Gives up <paramref name="owner"/>'s claim on a file (at shutdown), so another node may hash it at once.</summary>
+    Task ReleaseHashingAsync(string workspaceId, string fileId, string owner, CancellationToken cancellationToken);
 
     /// <summary>Which of <paramref name="fileIds"/> have a row, in any workspace.</summary>
     Task<IReadOnlySet<string>> FindExistingAsync(IReadOnlyCollection<string> fileIds, CancellationToken cancellationToken);

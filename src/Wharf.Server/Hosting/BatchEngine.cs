@@ -1,13 +1,13 @@
 using System.Collections.Concurrent;
-using System.Security.Cryptography;
 using Microsoft.Extensions.Options;
 using Wharf.Core.Batches;
+using Wharf.Core.Leases;
 using Wharf.Core.Ports;
 
 namespace Wharf.Server.Hosting;
 
 /// <summary>
-/// Runs batches on this node. Each process start is a new lease owner (<c>node_</c> + random hex). The engine claims
+/// Runs batches on this node. Each process start is a new lease owner (<see cref="NodeIdentity"/>). The engine claims
 /// batches in an active status whose lease is free or ran out (a new batch at once, through <see cref="BatchSignals"/>;
 /// others at each poll), up to <c>MaxConcurrentBatches</c>, and hands each to the <see cref="IBatchExecution"/> its
 /// <c>execution</c> names. While one works, its lease is renewed every third of <c>LeaseSeconds</c>; a renewal that
@@ -18,6 +18,7 @@ internal sealed partial class BatchEngine(
     IBatchCatalog catalog,
     IEnumerable<IBatchExecution> executions,
     BatchSignals signals,
+    NodeIdentity node,
     IOptions<BatchesOptions> options,
     TimeProvider time,
     ILogger<BatchEngine> logger) : BackgroundService
@@ -34,7 +35,7 @@ internal sealed partial class BatchEngine(
     private readonly ConcurrentDictionary<string, bool> _missingLogged = new(StringComparer.Ordinal);
 
     /// <summary>This process's lease owner id.</summary>
-    public string Owner { get; } = "node_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8));
+    public string Owner => node.Id;
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -141,36 +142,14 @@ internal sealed partial class BatchEngine(
     }
 
     /// <summary>Renews the lease every third of its length; cancels the work when a renewal finds it lost.</summary>
-    private async Task RenewAsync(string batchId, CancellationTokenSource work)
+    private Task RenewAsync(string batchId, CancellationTokenSource work)
     {
-        var settings = options.Value;
-        var interval = TimeSpan.FromMilliseconds(settings.LeaseSeconds * 1000.0 / 3);
-        try
-        {
-            while (true)
-            {
-                await Task.Delay(interval, time, work.Token);
-                bool held;
-                try
-                {
-                    held = await catalog.RenewLeaseAsync(batchId, Owner, time.GetUtcNow().ToUnixTimeMilliseconds() + settings.LeaseSeconds * 1000L, work.Token);
-                }
-                catch (Exception ex) when (ex is not OperationCanceledException)
-                {
-                    LogRenewFailed(logger, ex, batchId);
-                    continue; // tried again at the next third; the lease has two more before it runs out
-                }
-                if (!held)
-                {
-                    LogLeaseLost(logger, batchId);
-                    await work.CancelAsync();
-                    return;
-                }
-            }
-        }
-        catch (OperationCanceledException) when (work.IsCancellationRequested)
-        {
-        }
+        long leaseMilliseconds = options.Value.LeaseSeconds * 1000L;
+        return LeaseRenewal.KeepAsync(
+            ct => catalog.RenewLeaseAsync(batchId, Owner, time.GetUtcNow().ToUnixTimeMilliseconds() + leaseMilliseconds, ct),
+            TimeSpan.FromMilliseconds(leaseMilliseconds / 3.0), time, work,
+            ex => LogRenewFailed(logger, ex, batchId),
+            () => LogLeaseLost(logger, batchId));
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Batch engine started as {Owner} with executions {Executions}.")]

@@ -6,34 +6,55 @@ namespace Wharf.Server.Hosting;
 /// <summary>
 /// Deletes upstream copies that no file needs any more, retrying with backoff until each provider confirms, and
 /// looks for what copies cut by a stop of the process left upstream. Apart from the request paths: a slow or failing
-/// provider only delays this loop.
+/// provider only delays this loop. With several nodes, one at a time runs it: the holder of the
+/// <see cref="LeaseName"/> lease (<see cref="SweepLeases"/>).
 /// </summary>
 internal sealed partial class ProviderFileSweeper(
     UpstreamDeletions deletions,
+    SweepLeases leases,
     IOptions<ProviderFilesOptions> options,
     TimeProvider time,
     ILogger<ProviderFileSweeper> logger) : BackgroundService
 {
+    /// <summary>The lease that decides which node sweeps upstream deletions and interrupted copies.</summary>
+    public const string LeaseName = "provider-file-sweep";
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         await Task.Yield();
-        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(options.Value.SweepIntervalSeconds), time);
-        do
+        var interval = TimeSpan.FromSeconds(options.Value.SweepIntervalSeconds);
+        using var timer = new PeriodicTimer(interval, time);
+        try
         {
-            try
+            do
             {
-                int done = await deletions.SweepAsync(stoppingToken);
-                if (done > 0)
+                try
                 {
-                    LogSwept(logger, done);
+                    await leases.RunAsync(LeaseName, interval, SweepAsync, stoppingToken);
+                }
+                catch (Exception ex) when (!stoppingToken.IsCancellationRequested)
+                {
+                    LogSweepFailed(logger, ex);
                 }
             }
-            catch (Exception ex) when (!stoppingToken.IsCancellationRequested)
-            {
-                LogSweepFailed(logger, ex);
-            }
+            while (await timer.WaitForNextTickAsync(stoppingToken));
         }
-        while (await timer.WaitForNextTickAsync(stoppingToken));
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+        finally
+        {
+            await leases.ReleaseAsync(LeaseName);
+        }
+    }
+
+    private async Task SweepAsync(CancellationToken cancellationToken)
+    {
+        int done = await deletions.SweepAsync(cancellationToken);
+        if (done > 0)
+        {
+            LogSwept(logger, done);
+        }
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Provider file sweep deleted {Count} upstream copies.")]

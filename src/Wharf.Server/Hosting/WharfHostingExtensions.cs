@@ -71,6 +71,7 @@ internal static class WharfHostingExtensions
         services.AddSingleton<AuthenticationFailureLog>();
         services.AddHostedService(sp => sp.GetRequiredService<AuthenticationFailureLog>());
         services.AddHostedService<StartupTasks>();
+        services.TryAddSingleton<SweepLeases>();
         services.AddHostedService<StorageSweeper>();
         services.AddHostedService<ProviderFileSweeper>();
         services.AddHostedService<KeyUsageFlusher>();

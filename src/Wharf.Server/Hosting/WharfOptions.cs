@@ -70,4 +70,11 @@ internal sealed class SweeperOptions
     /// <summary>A blob without a catalog row is removed once it is this old (seconds).</summary>
     [Range(0, 7 * 86_400)]
     public int OrphanGraceSeconds { get; set; } = 600;
+
+    /// <summary>
+    /// Seconds a sweep's lease outlives the interval: a node that holds it takes it for the interval plus this, so it
+    /// keeps the sweeps from round to round; when it dies, another node takes them over within that time.
+    /// </summary>
+    [Range(2, 3600)]
+    public int LeaseSeconds { get; set; } = 30;
 }

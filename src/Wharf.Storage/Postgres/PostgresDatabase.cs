@@ -21,7 +21,7 @@ internal sealed class PostgresDatabase : IAsyncDisposable, IDisposable
     /// <summary>The configuration key of the connection string, named in every start-up failure about it.</summary>
     public const string ConnectionStringKey = "Wharf:Storage:Postgres:ConnectionString";
 
-    private const int SchemaVersion = 1;
+    internal const int SchemaVersion = 2;
 
     /// <summary>The advisory lock (one 64-bit key for the whole database) held while the schema is created or migrated.</summary>
     internal const long MigrationLockKey = 0x57_68_61_72_66_5F_6D_67; // "Wharf_mg"
@@ -268,6 +268,11 @@ internal sealed class PostgresDatabase : IAsyncDisposable, IDisposable
             command.CommandText = Version1;
             await command.ExecuteNonQueryAsync(cancellationToken);
         }
+        if (version < 2)
+        {
+            command.CommandText = Version2;
+            await command.ExecuteNonQueryAsync(cancellationToken);
+        }
         // A newer node may have migrated further: migrations only add, so this version's statements still hold.
         if (version < SchemaVersion)
         {
@@ -489,6 +494,30 @@ internal sealed class PostgresDatabase : IAsyncDisposable, IDisposable
         );
         CREATE INDEX ix_webhook_events_due ON webhook_events (next_attempt_at)
             WHERE delivered_at IS NULL AND given_up_at IS NULL;
+        """;
+
+    /// <summary>
+    /// Version 2 (the embedded catalog's version 7): work that several nodes share is claimed here. <c>leases</c> holds
+    /// named leases (which node runs a sweep's rounds: <c>owner</c> until <c>lease_until</c>, unix milliseconds); a
+    /// file still without its SHA-256 holds the claim of the node computing it (<c>hash_owner</c> until
+    /// <c>hash_until</c>). Adding a column with a constant default rewrites nothing: the files table is not copied.
+    /// <c>blob_deletions</c> holds the blobs of deleted files whose removal from the shared blob store waits until
+    /// <c>remove_at</c> (unix seconds), so that downloads other nodes started can finish.
+    /// </summary>
+    private const string Version2 = """
+        CREATE TABLE leases (
+            name text COLLATE "C" NOT NULL PRIMARY KEY,
+            owner text COLLATE "C" NOT NULL,
+            lease_until bigint NOT NULL
+        );
+
+        ALTER TABLE files ADD COLUMN hash_owner text COLLATE "C", ADD COLUMN hash_until bigint NOT NULL DEFAULT 0;
+
+        CREATE TABLE blob_deletions (
+            id text COLLATE "C" NOT NULL PRIMARY KEY,
+            remove_at bigint NOT NULL
+        );
+        CREATE INDEX ix_blob_deletions_due ON blob_deletions (remove_at);
         """;
 }
 

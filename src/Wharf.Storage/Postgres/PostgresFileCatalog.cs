@@ -249,11 +249,38 @@ internal sealed class PostgresFileCatalog(PostgresDatabase database, TimeProvide
             p => { p.AddText("@ws", workspaceId); p.AddText("@id", fileId); p.AddText("@sha", sha256); },
             cancellationToken) > 0;
 
-    public async Task<IReadOnlyList<FileRecord>> ListUnhashedAsync(string? afterId, int max, CancellationToken cancellationToken) =>
+    public async Task<IReadOnlyList<FileRecord>> ListUnhashedAsync(string? afterId, int max, long nowUnixMilliseconds, CancellationToken cancellationToken) =>
         await database.QueryAsync(
-            $"SELECT {Columns} FROM files f WHERE f.sha256 IS NULL AND f.id > @after ORDER BY f.id LIMIT @max;",
-            p => { p.AddText("@after", afterId ?? ""); p.AddInt32("@max", max); },
+            $"SELECT {Columns} FROM files f WHERE f.sha256 IS NULL AND f.id > @after AND f.hash_until <= @now ORDER BY f.id LIMIT @max;",
+            p => { p.AddText("@after", afterId ?? ""); p.AddInt32("@max", max); p.AddInt64("@now", nowUnixMilliseconds); },
             Read,
+            cancellationToken);
+
+    /// <summary>
+    /// One <c>UPDATE</c>: its condition is checked again on the row's latest version once PostgreSQL holds the row's
+    /// lock, so two nodes claiming a file at once never both get it.
+    /// </summary>
+    public async Task<bool> ClaimHashingAsync(
+        string workspaceId, string fileId, string owner, long nowUnixMilliseconds, long untilUnixMilliseconds, CancellationToken cancellationToken) =>
+        await database.ExecuteAsync(
+            """
+            UPDATE files SET hash_owner = @owner, hash_until = @until
+            WHERE workspace_id = @ws AND id = @id AND sha256 IS NULL AND (hash_until <= @now OR hash_owner = @owner);
+            """,
+            p =>
+            {
+                p.AddText("@ws", workspaceId);
+                p.AddText("@id", fileId);
+                p.AddText("@owner", owner);
+                p.AddInt64("@now", nowUnixMilliseconds);
+                p.AddInt64("@until", untilUnixMilliseconds);
+            },
+            cancellationToken) > 0;
+
+    public Task ReleaseHashingAsync(string workspaceId, string fileId, string owner, CancellationToken cancellationToken) =>
+        database.ExecuteAsync(
+            "UPDATE files SET hash_owner = NULL, hash_until = 0 WHERE workspace_id = @ws AND id = @id AND hash_owner = @owner;",
+            p => { p.AddText("@ws", workspaceId); p.AddText("@id", fileId); p.AddText("@owner", owner); },
             cancellationToken);
 
     public Task<IReadOnlySet<string>> FindExistingAsync(IReadOnlyCollection<string> fileIds, CancellationToken cancellationToken) =>

@@ -53,6 +53,12 @@ internal sealed partial class S3BlobStore : IBlobStore, IDisposable
     /// <summary>The size of each part of a multipart copy (at most 5 GiB, S3's limit for a part).</summary>
     internal long CopyPartBytes { get; init; } = 1024L * 1024 * 1024;
 
+    /// <summary>
+    /// Whether nodes other than this one read these blobs: true when they share the catalog too (PostgreSQL). Behind
+    /// the embedded catalog, which one process owns, the bucket's blobs are this node's alone.
+    /// </summary>
+    public bool SharedByNodes { get; init; } = true;
+
     public async Task<Stream?> OpenReadAsync(string blobId, CancellationToken cancellationToken)
     {
         string key = KeyOf(blobId);

@@ -17,7 +17,7 @@ namespace Wharf.Storage.Sqlite;
 /// </summary>
 internal sealed class SqliteDatabase : IDisposable
 {
-    internal const int SchemaVersion = 6;
+    internal const int SchemaVersion = 7;
     private const int MaxWritesPerCommit = 256;
     private const int MaxIdleReaders = 16;
     private readonly string _connectionString;
@@ -494,6 +494,10 @@ internal sealed class SqliteDatabase : IDisposable
         {
             AddBatches(command);
         }
+        if (version < 7)
+        {
+            AddSharedWork(command);
+        }
         command.CommandText = $"PRAGMA user_version={SchemaVersion};";
         command.ExecuteNonQuery();
         transaction.Commit();
@@ -653,6 +657,35 @@ internal sealed class SqliteDatabase : IDisposable
 
             ALTER TABLE workspaces ADD COLUMN webhook_url TEXT;
             ALTER TABLE workspaces ADD COLUMN webhook_secret TEXT;
+            """;
+        command.ExecuteNonQuery();
+    }
+
+    /// <summary>
+    /// Version 7: work shared by several nodes is claimed in the catalog. <c>leases</c> holds named leases (which node
+    /// runs a sweep's rounds: <c>owner</c> until <c>lease_until</c>, unix milliseconds); a file still without its
+    /// SHA-256 holds the claim of the node computing it (<c>hash_owner</c> until <c>hash_until</c>), so that a file is
+    /// read by one node at a time and rests after a failed pass on every node. Files already there have no claim.
+    /// <c>blob_deletions</c> holds the blobs of deleted files whose removal from a shared blob store waits until
+    /// <c>remove_at</c> (unix seconds), so that downloads other nodes started can finish.
+    /// </summary>
+    private static void AddSharedWork(SqliteCommand command)
+    {
+        command.CommandText = """
+            CREATE TABLE IF NOT EXISTS leases (
+                name TEXT NOT NULL PRIMARY KEY,
+                owner TEXT NOT NULL,
+                lease_until INTEGER NOT NULL
+            ) WITHOUT ROWID;
+
+            ALTER TABLE files ADD COLUMN hash_owner TEXT;
+            ALTER TABLE files ADD COLUMN hash_until INTEGER NOT NULL DEFAULT 0;
+
+            CREATE TABLE IF NOT EXISTS blob_deletions (
+                id TEXT NOT NULL PRIMARY KEY,
+                remove_at INTEGER NOT NULL
+            ) WITHOUT ROWID;
+            CREATE INDEX IF NOT EXISTS ix_blob_deletions_due ON blob_deletions(remove_at);
             """;
         command.ExecuteNonQuery();
     }

@@ -246,11 +246,39 @@ internal sealed class SqliteFileCatalog(SqliteDatabase database, TimeProvider ti
             p => { p.AddWithValue("$ws", workspaceId); p.AddWithValue("$id", fileId); p.AddWithValue("$sha", sha256); },
             cancellationToken) > 0;
 
-    public Task<IReadOnlyList<FileRecord>> ListUnhashedAsync(string? afterId, int max, CancellationToken cancellationToken) =>
+    public Task<IReadOnlyList<FileRecord>> ListUnhashedAsync(string? afterId, int max, long nowUnixMilliseconds, CancellationToken cancellationToken) =>
         database.QueryListAsync(
-            $"SELECT {Columns} FROM files f INDEXED BY ix_files_unhashed WHERE f.sha256 IS NULL AND f.id > $after ORDER BY f.id {SqliteDatabase.Limit(max)};",
-            [new("$after", afterId ?? "")],
+            $"SELECT {Columns} FROM files f INDEXED BY ix_files_unhashed WHERE f.sha256 IS NULL AND f.id > $after AND f.hash_until <= $now ORDER BY f.id {SqliteDatabase.Limit(max)};",
+            [new("$after", afterId ?? ""), new("$now", nowUnixMilliseconds)],
             Read,
+            cancellationToken);
+
+    public async Task<bool> ClaimHashingAsync(
+        string workspaceId, string fileId, string owner, long nowUnixMilliseconds, long untilUnixMilliseconds, CancellationToken cancellationToken) =>
+        await database.ExecuteAsync(
+            """
+            UPDATE files SET hash_owner = $owner, hash_until = $until
+            WHERE workspace_id = $ws AND id = $id AND sha256 IS NULL AND (hash_until <= $now OR hash_owner = $owner);
+            """,
+            p =>
+            {
+                p.AddWithValue("$ws", workspaceId);
+                p.AddWithValue("$id", fileId);
+                p.AddWithValue("$owner", owner);
+                p.AddWithValue("$now", nowUnixMilliseconds);
+                p.AddWithValue("$until", untilUnixMilliseconds);
+            },
+            cancellationToken) > 0;
+
+    public Task ReleaseHashingAsync(string workspaceId, string fileId, string owner, CancellationToken cancellationToken) =>
+        database.ExecuteAsync(
+            "UPDATE files SET hash_owner = NULL, hash_until = 0 WHERE workspace_id = $ws AND id = $id AND hash_owner = $owner;",
+            p =>
+            {
+                p.AddWithValue("$ws", workspaceId);
+                p.AddWithValue("$id", fileId);
+                p.AddWithValue("$owner", owner);
+            },
             cancellationToken);
 
     public Task<IReadOnlySet<string>> FindExistingAsync(IReadOnlyCollection<string> fileIds, CancellationToken cancellationToken) =>

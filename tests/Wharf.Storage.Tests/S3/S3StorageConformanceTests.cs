@@ -26,6 +26,10 @@ internal sealed class SqliteS3Backend(EmbeddedBackend catalogs, S3BlobStore blob
 
     public IBatchCatalog Batches => catalogs.Batches;
 
+    public ILeaseCatalog Leases => catalogs.Leases;
+
+    public IDeferredBlobDeletions DeferredBlobs => catalogs.DeferredBlobs;
+
     public async ValueTask DisposeAsync()
     {
         blobs.Dispose();
