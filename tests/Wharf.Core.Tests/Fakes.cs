@@ -225,8 +225,6 @@ internal sealed class FakeBlobStore(CallLog log) : IBlobStore
         }
     }
 
-    public bool IsShared => false;
-
     public Task<int> SweepStagingAsync(DateTimeOffset olderThan, CancellationToken cancellationToken) => Task.FromResult(0);
 
     public Task CheckAsync(CancellationToken cancellationToken) => Task.CompletedTask;

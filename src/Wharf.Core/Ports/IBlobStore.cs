@@ -5,8 +5,9 @@ public interface IBlobStore
 {
     /// <summary>
     /// Whether other nodes use the same blobs (a bucket behind a catalog they share): what one node deletes is then gone
-    /// for every node, and its orphan sweep sees every node's blobs. False for a store only this process uses (its own
-    /// data directory, or a bucket behind the embedded catalog, which one process owns).
+    /// for every node, its orphan sweep sees every node's blobs, and a staged blob this process does not hold may be
+    /// another node's upload in flight, told from an abandoned one only by its age. False for a store only this process
+    /// uses (its own data directory, or a bucket behind the embedded catalog, which one process owns).
     /// </summary>
     bool SharedByNodes => false;
 
@@ -28,13 +29,6 @@ public interface IBlobStore
     /// their request may not have written their catalog row yet.
     /// </summary>
     IAsyncEnumerable<BlobEntry> ListAsync(CancellationToken cancellationToken);
-
-    /// <summary>
-    /// Whether other processes (other nodes) stage into this store too, as they do in a shared bucket: a staged blob
-    /// this process does not hold may then be another node's upload in flight, told from an abandoned one only by its
-    /// age. False when this process owns the store (a data directory it has locked).
-    /// </summary>
-    bool IsShared { get; }
 
     /// <summary>
     /// Removes staged blobs last written before <paramref name="olderThan"/> that no request holds (a staged blob not

@@ -20,7 +20,7 @@ internal sealed partial class StartupTasks(
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow();
-        var olderThan = blobs.IsShared ? now.AddSeconds(-options.Value.Sweeper.OrphanGraceSeconds) : now;
+        var olderThan = blobs.SharedByNodes ? now.AddSeconds(-options.Value.Sweeper.OrphanGraceSeconds) : now;
         int staged = await blobs.SweepStagingAsync(olderThan, cancellationToken);
         if (staged > 0)
         {

@@ -126,9 +126,6 @@ internal sealed partial class DiskBlobStore : IBlobStore
         }
     }
 
-    /// <summary>False: the data directory is this process's alone (<see cref="DataDirectoryLock"/>).</summary>
-    public bool IsShared => false;
-
     public Task<int> SweepStagingAsync(DateTimeOffset olderThan, CancellationToken cancellationToken)
     {
         int removed = 0;

@@ -99,9 +99,6 @@ internal sealed partial class S3BlobStore : IBlobStore, IDisposable
         }
     }
 
-    /// <summary>True: every node configured with the bucket and prefix stages under the same prefix.</summary>
-    public bool IsShared => true;
-
     public async Task<int> SweepStagingAsync(DateTimeOffset olderThan, CancellationToken cancellationToken)
     {
         int removed = 0;

@@ -29,7 +29,7 @@ internal sealed class FailingStore(IBlobStore inner) : IBlobStore
 
     public IAsyncEnumerable<BlobEntry> ListAsync(CancellationToken cancellationToken) => inner.ListAsync(cancellationToken);
 
-    public bool IsShared => inner.IsShared;
+    public bool SharedByNodes => inner.SharedByNodes;
 
     public Task<int> SweepStagingAsync(DateTimeOffset olderThan, CancellationToken cancellationToken) => inner.SweepStagingAsync(olderThan, cancellationToken);
 
