@@ -15,6 +15,12 @@ public sealed class TwoNodesFixture : IAsyncLifetime
     /// <summary>The longest a key is cached: without cross-node clearing, a revoked key would work this long on another node.</summary>
     public const string LongKeyCache = "--Wharf:Auth:KeyCacheSeconds=60";
 
+    /// <summary>
+    /// A deleted file's bytes are removed by the next sweep (every second) rather than kept for downloads another node
+    /// may have started: the tests see them go.
+    /// </summary>
+    public static readonly string[] QuickRemoval = ["--Wharf:Files:DeletedContentGraceSeconds=0", "--Wharf:Sweeper:IntervalSeconds=1"];
+
     public ScaleOutStore Store { get; private set; } = null!;
 
     public WharfServer A { get; private set; } = null!;
@@ -24,8 +30,8 @@ public sealed class TwoNodesFixture : IAsyncLifetime
     public async Task InitializeAsync()
     {
         Store = await ScaleOutStore.CreateAsync();
-        A = await Store.StartNodeAsync(LongKeyCache);
-        B = await Store.StartNodeAsync(LongKeyCache);
+        A = await Store.StartNodeAsync([LongKeyCache, .. QuickRemoval]);
+        B = await Store.StartNodeAsync([LongKeyCache, .. QuickRemoval]);
     }
 
     public async Task DisposeAsync()
