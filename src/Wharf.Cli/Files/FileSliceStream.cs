@@ -14,6 +14,7 @@ internal sealed class FileSliceStream : Stream
     private readonly Action<long> _onRead;
     private readonly IncrementalHash _hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
     private long _position;
+    private string? _sha256;
 
     public FileSliceStream(string path, long offset, long length, Action<long> onRead)
     {
@@ -30,15 +31,11 @@ internal sealed class FileSliceStream : Stream
         _onRead = onRead;
     }
 
-    /// <summary>The SHA-256 (lowercase hex) of the window; call once everything was read.</summary>
-    public string Sha256Hex()
-    {
-        if (_position != _length)
-        {
-            throw new InvalidOperationException("The slice was not read to its end.");
-        }
-        return Convert.ToHexStringLower(_hash.GetCurrentHash());
-    }
+    /// <summary>
+    /// The SHA-256 (lowercase hex) of the window, taken when its last byte was read; still there after the request
+    /// that sent it disposed the stream.
+    /// </summary>
+    public string Sha256Hex() => _sha256 ?? throw new InvalidOperationException("The slice was not read to its end.");
 
     public override bool CanRead => true;
 
@@ -73,7 +70,7 @@ internal sealed class FileSliceStream : Stream
         int wanted = (int)Math.Min(buffer.Length, _length - _position);
         if (wanted <= 0)
         {
-            return 0;
+            return Finished();
         }
         int read = _file.Read(buffer[..wanted]);
         return Counted(buffer[..read]);
@@ -87,10 +84,17 @@ internal sealed class FileSliceStream : Stream
         int wanted = (int)Math.Min(buffer.Length, _length - _position);
         if (wanted <= 0)
         {
-            return 0;
+            return Finished();
         }
         int read = await _file.ReadAsync(buffer[..wanted], cancellationToken);
         return Counted(buffer.Span[..read]);
+    }
+
+    /// <summary>The end of the window (an empty window is finished before any read).</summary>
+    private int Finished()
+    {
+        _sha256 ??= Convert.ToHexStringLower(_hash.GetCurrentHash());
+        return 0;
     }
 
     private int Counted(ReadOnlySpan<byte> read)
@@ -101,6 +105,10 @@ internal sealed class FileSliceStream : Stream
         }
         _hash.AppendData(read);
         _position += read.Length;
+        if (_position == _length)
+        {
+            _sha256 = Convert.ToHexStringLower(_hash.GetCurrentHash());
+        }
         _onRead(read.Length);
         return read.Length;
     }

@@ -25,7 +25,21 @@ internal static class Output
         stdout.Write("\n"u8);
     }
 
-    public static void Table(Table table) => AnsiConsole.Write(table);
+    /// <summary>
+    /// Stdout for tables: a terminal's width, or, when stdout is a file or a pipe, wide enough that no cell is ever cut
+    /// (a script reading the table gets whole ids).
+    /// </summary>
+    private static readonly Lazy<IAnsiConsole> Stdout = new(() =>
+    {
+        var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Out) });
+        if (Console.IsOutputRedirected)
+        {
+            console.Profile.Width = 4096;
+        }
+        return console;
+    });
+
+    public static void Table(Table table) => Stdout.Value.Write(table);
 
     public static Table NewTable(params string[] columns)
     {
