@@ -9,8 +9,11 @@ public sealed class FileUploadTests(CliServerFixture fixture)
 {
     private const long MiB = 1024 * 1024;
 
+    /// <summary>The most resident memory the CLI may reach while it moves 150 MB.</summary>
+    private const long MemoryCeiling = 96 * MiB;
+
     [Fact]
-    public async Task A_150_MB_file_goes_up_in_three_parts_and_downloads_with_the_same_sha256()
+    public async Task A_150_MB_file_goes_up_in_three_parts_and_downloads_with_the_same_sha256_in_bounded_memory()
     {
         var (path, sha256) = TestFiles.Random("big-150.bin", 150 * MiB, seed: 150);
         using var cli = fixture.Cli();
@@ -19,6 +22,8 @@ public sealed class FileUploadTests(CliServerFixture fixture)
         var upload = await cli.RunAsync("files", "upload", path, "--purpose", "user_data", "--json");
 
         Assert.True(upload.ExitCode == 0, upload.ToString());
+        // Streamed from the disk: a part held in memory (64 MiB) would take the CLI well past this (it idles near 50 MiB).
+        Assert.InRange(upload.PeakMemoryBytes, 1, MemoryCeiling);
         var file = JsonDocument.Parse(upload.Stdout).RootElement;
         Assert.Equal("file", file.GetProperty("object").GetString());
         Assert.Equal(150 * MiB, file.GetProperty("bytes").GetInt64());
@@ -36,6 +41,7 @@ public sealed class FileUploadTests(CliServerFixture fixture)
         var download = await cli.RunAsync("files", "download", file.GetProperty("id").GetString()!, "-o", target, "--json");
 
         Assert.True(download.ExitCode == 0, download.ToString());
+        Assert.InRange(download.PeakMemoryBytes, 1, MemoryCeiling);
         Assert.Equal(sha256, TestFiles.Sha256Of(target));
         File.Delete(target);
         File.Delete(path);

@@ -6,6 +6,9 @@ namespace Wharf.Cli.Tests.Infrastructure;
 /// <summary>What a finished <c>wharf</c> process left: its exit code and everything it printed.</summary>
 public sealed record CliResult(int ExitCode, string Stdout, string Stderr)
 {
+    /// <summary>The process's highest resident memory while it ran (as last seen, up to 20 ms before it ended).</summary>
+    public long PeakMemoryBytes { get; init; }
+
     public override string ToString() => $"exit {ExitCode}\n--- stdout\n{Stdout}\n--- stderr\n{Stderr}";
 }
 
@@ -114,6 +117,8 @@ public sealed class CliProcess : IDisposable
     private readonly Process _process;
     private readonly Task<string> _stdout;
     private readonly Task<string> _stderr;
+    private readonly Task _watchMemory;
+    private long _peakMemoryBytes;
 
     internal CliProcess(Process process)
     {
@@ -121,6 +126,34 @@ public sealed class CliProcess : IDisposable
         _process.StandardInput.Close();
         _stdout = process.StandardOutput.ReadToEndAsync();
         _stderr = process.StandardError.ReadToEndAsync();
+        _watchMemory = WatchMemoryAsync();
+    }
+
+    /// <summary>The highest resident memory of the process seen so far (the kernel's <c>VmHWM</c>, read every 20 ms).</summary>
+    public long PeakMemoryBytes => Interlocked.Read(ref _peakMemoryBytes);
+
+    private async Task WatchMemoryAsync()
+    {
+        string status = $"/proc/{_process.Id}/status";
+        while (!_process.HasExited)
+        {
+            try
+            {
+                foreach (string line in await File.ReadAllLinesAsync(status))
+                {
+                    if (line.StartsWith("VmHWM:", StringComparison.Ordinal))
+                    {
+                        long kib = long.Parse(line["VmHWM:".Length..].Trim().Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture);
+                        Interlocked.Exchange(ref _peakMemoryBytes, Math.Max(PeakMemoryBytes, kib * 1024));
+                    }
+                }
+            }
+            catch (IOException)
+            {
+                return;
+            }
+            await Task.Delay(20);
+        }
     }
 
     public bool HasExited => _process.HasExited;
@@ -137,7 +170,8 @@ public sealed class CliProcess : IDisposable
             Kill();
             throw new TimeoutException($"wharf did not end within {timeout}:\n{await _stderr}");
         }
-        return new CliResult(_process.ExitCode, await _stdout, await _stderr);
+        await _watchMemory;
+        return new CliResult(_process.ExitCode, await _stdout, await _stderr) { PeakMemoryBytes = PeakMemoryBytes };
     }
 
     /// <summary>SIGKILL: the CLI gets no chance to clean up, as when a machine or a terminal goes away.</summary>
