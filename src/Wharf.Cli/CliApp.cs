@@ -60,9 +60,18 @@ internal static class CliApp
                 Output.Note("Interrupted.");
                 return ExitCodes.Interrupted;
             }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            catch (Exception e) when (e is HttpRequestException or HttpIOException)
+            {
+                // The connection dropped while a body was streaming: what was received is kept for a resume.
+                return Report(CliFailure.Failed($"The connection to the server was lost: {e.Message}", "Run the command again: uploads in parts and downloads resume."));
+            }
+            catch (Exception e) when (e is UnauthorizedAccessException or FileNotFoundException or DirectoryNotFoundException)
             {
                 return Report(CliFailure.Usage(e.Message));
+            }
+            catch (IOException e)
+            {
+                return Report(CliFailure.Failed(e.Message));
             }
             catch (Exception e)
             {

@@ -58,6 +58,10 @@ internal sealed class WharfClient(HttpClient http, ServerAddress address, string
         {
             return Unreachable(e);
         }
+        catch (HttpIOException e)
+        {
+            return CliFailure.Failed($"The connection to the server was lost while reading its answer to {path}: {e.Message}");
+        }
     }
 
     /// <summary>
