@@ -105,12 +105,16 @@ public sealed class AdminAndUsageTests(CliServerFixture fixture)
     }
 
     [Fact]
-    public async Task A_missing_file_a_bad_url_or_no_key_are_usage_errors_and_an_unreachable_server_is_a_failure()
+    public async Task A_missing_file_a_bad_pair_a_bad_url_or_no_key_are_usage_errors_and_an_unreachable_server_is_a_failure()
     {
         using var cli = fixture.Cli();
         var noFile = await cli.RunAsync("files", "upload", Path.Combine(TestFiles.Directory, "does-not-exist.bin"));
         Assert.Equal(2, noFile.ExitCode);
         Assert.Contains("No such file", noFile.Stderr);
+
+        var badPair = await cli.RunAsync("files", "ls", "--metadata", "team");
+        Assert.Equal(2, badPair.ExitCode);
+        Assert.Contains("--metadata 'team' is not key=value", badPair.Stderr);
 
         var badUrl = await cli.RunAsync("files", "ls", "--url", "ftp://example");
         Assert.Equal(2, badUrl.ExitCode);

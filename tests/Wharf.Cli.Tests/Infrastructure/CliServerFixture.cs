@@ -1,4 +1,3 @@
-using System.Net.Http.Headers;
 using System.Security.Cryptography;
 using System.Text.Json;
 
@@ -84,6 +83,4 @@ public static class TestFiles
         using var file = File.OpenRead(path);
         return Convert.ToHexStringLower(SHA256.HashData(file));
     }
-
-    public static AuthenticationHeaderValue Bearer(string key) => new("Bearer", key);
 }

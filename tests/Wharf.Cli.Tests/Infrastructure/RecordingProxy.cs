@@ -8,7 +8,10 @@ namespace Wharf.Cli.Tests.Infrastructure;
 /// <summary>A request the proxy passed on: what the CLI asked and what the server answered.</summary>
 public sealed partial record SeenRequest(string Method, string PathAndQuery, string? Range, string? IfRange, int Status, long ResponseBytes)
 {
-    public bool IsPart => Method == "POST" && PartPath().IsMatch(PathAndQuery);
+    public bool IsPart => IsPartRequest(Method, PathAndQuery);
+
+    /// <summary>A part of an upload: <c>POST /v1/uploads/{id}/parts</c>.</summary>
+    public static bool IsPartRequest(string method, string pathAndQuery) => method == "POST" && PartPath().IsMatch(pathAndQuery);
 
     [GeneratedRegex(@"^/v1/uploads/upload_[0-9a-f]+/parts$")]
     private static partial Regex PartPath();
@@ -94,7 +97,7 @@ public sealed class RecordingProxy : IAsyncDisposable
     {
         var request = context.Request;
         string pathAndQuery = request.Url!.PathAndQuery;
-        bool isPart = request.HttpMethod == "POST" && new SeenRequest("POST", pathAndQuery, null, null, 0, 0).IsPart;
+        bool isPart = SeenRequest.IsPartRequest(request.HttpMethod, pathAndQuery);
         bool withhold = false;
         if (isPart && PartsToLetThrough is { } allowed)
         {
