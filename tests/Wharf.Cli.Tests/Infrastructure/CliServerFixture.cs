@@ -29,6 +29,8 @@ public sealed class CliServerFixture : IAsyncLifetime
     {
         await Proxy.DisposeAsync();
         await Server.DisposeAsync();
+        // The generated files (150 MB ones among them), also those a failed test left.
+        Directory.Delete(TestFiles.Directory, recursive: true);
     }
 
     /// <summary>A CLI that talks to the server through the proxy, with the bootstrap key (and the admin key when asked).</summary>
