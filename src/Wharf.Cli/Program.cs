@@ -1,0 +1,3 @@
+using Wharf.Cli;
+
+return await CliApp.RunAsync(args);
