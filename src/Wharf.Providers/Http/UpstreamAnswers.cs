@@ -31,7 +31,8 @@ internal static class UpstreamAnswers
         }
     }
 
-    private static async Task<int> ReadPrefixAsync(HttpResponseMessage response, byte[] buffer, CancellationToken cancellationToken)
+    /// <summary>Reads at most <see cref="MaxErrorBodyBytes"/> of an error answer into <paramref name="buffer"/>; a body cut short only shortens it.</summary>
+    internal static async Task<int> ReadPrefixAsync(HttpResponseMessage response, byte[] buffer, CancellationToken cancellationToken)
     {
         int length = 0;
         try
