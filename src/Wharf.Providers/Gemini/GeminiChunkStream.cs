@@ -34,6 +34,7 @@ internal sealed class GeminiChunkStream : Http.ForwardReadStream
     private bool _ended;
     private byte[] _pending = [];
     private int _offset;
+    private int _disposed;
 
     public GeminiChunkStream(Stream upstream, string model, long created, bool includeUsage)
     {
@@ -258,7 +259,7 @@ internal sealed class GeminiChunkStream : Http.ForwardReadStream
 
     protected override void Dispose(bool disposing)
     {
-        if (disposing)
+        if (disposing && Interlocked.Exchange(ref _disposed, 1) == 0)
         {
             _stop.Cancel();
             _upstream.Dispose();
@@ -269,10 +270,13 @@ internal sealed class GeminiChunkStream : Http.ForwardReadStream
 
     public override async ValueTask DisposeAsync()
     {
-        await _stop.CancelAsync();
-        await _events.DisposeAsync();
-        await _upstream.DisposeAsync();
-        _stop.Dispose();
+        if (Interlocked.Exchange(ref _disposed, 1) == 0)
+        {
+            await _stop.CancelAsync();
+            await _events.DisposeAsync();
+            await _upstream.DisposeAsync();
+            _stop.Dispose();
+        }
         await base.DisposeAsync();
     }
 }
