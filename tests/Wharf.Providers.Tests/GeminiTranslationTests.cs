@@ -125,7 +125,7 @@ public sealed class GeminiTranslationTests
     }
 
     [Fact]
-    public void An_image_by_url_a_tool_result_for_no_call_and_an_unknown_role_are_400s_naming_where()
+    public void An_image_by_url_a_tool_result_for_no_call_an_unknown_role_and_a_message_field_are_400s_naming_where()
     {
         Assert.Equal("messages[0].content[0].image_url", Refused("""
             {"messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"https://example.com/cat.png"}}]}]}
@@ -134,6 +134,8 @@ public sealed class GeminiTranslationTests
             {"messages":[{"role":"user","content":"hi"},{"role":"tool","tool_call_id":"call_x","content":"1"}]}
             """).Error!.Param);
         Assert.Equal("messages[0].role", Refused("""{"messages":[{"role":"function","content":"hi"}]}""").Error!.Param);
+        Assert.Equal("messages[0].name", Refused("""{"messages":[{"role":"user","name":"ann","content":"hi"}]}""").Error!.Param);
+        Assert.Equal("messages[0].tool_call_id", Refused("""{"messages":[{"role":"user","tool_call_id":"x","content":"hi"}]}""").Error!.Param);
         Assert.Equal("messages[0].content[0]", Refused("""
             {"messages":[{"role":"system","content":[{"type":"image_url","image_url":{"url":"data:image/png;base64,AAAA"}}]}]}
             """).Error!.Param);

@@ -129,6 +129,10 @@ internal static class GeminiChatRequest
                 return UpstreamFailure.Untranslatable(at, $"'{at}' must be an object with a 'role'.");
             }
             string role = roleValue.GetString()!;
+            if (UnknownField(message, role) is { } field)
+            {
+                return UpstreamFailure.Untranslatable($"{at}.{field}", $"'{at}.{field}' has no equivalent in the Gemini API.");
+            }
             message.TryGetProperty("content", out var content);
             if (role != "tool" && inToolTurn)
             {
@@ -207,6 +211,26 @@ internal static class GeminiChatRequest
             }
             writer.WriteEndArray();
             writer.WriteEndObject();
+        }
+        return null;
+    }
+
+    /// <summary>A field of a message that Gemini cannot carry (a <c>name</c>, <c>audio</c>, ...), unless it is null.</summary>
+    private static string? UnknownField(JsonElement message, string role)
+    {
+        foreach (var field in message.EnumerateObject())
+        {
+            bool known = field.Name switch
+            {
+                "role" or "content" => true,
+                "tool_calls" or "refusal" => role == "assistant",
+                "tool_call_id" => role == "tool",
+                _ => false,
+            };
+            if (!known && field.Value.ValueKind != JsonValueKind.Null)
+            {
+                return field.Name;
+            }
         }
         return null;
     }

@@ -4,6 +4,7 @@ using System.Text.Json;
 using OpenAI;
 using OpenAI.Chat;
 using OpenAI.Embeddings;
+using Wharf.Server.Tests.Batches;
 using Wharf.Server.Tests.Infrastructure;
 using Wharf.Simulators;
 
@@ -32,7 +33,8 @@ public sealed class GeminiUpstreamsFixture : IAsyncLifetime
             "--Wharf:Providers:backup:Type=openai", $"--Wharf:Providers:backup:BaseUrl={Backup.BaseUrl}", $"--Wharf:Providers:backup:ApiKey={BackupKey}",
             "--Wharf:Routing:Default:0=gemini",
             "--Wharf:Routing:Models:gemini-fallback:0=gemini", "--Wharf:Routing:Models:gemini-fallback:1=backup",
-            "--Wharf:Routing:RetryBaseDelayMilliseconds=1", "--Wharf:Routing:RetryMaxDelayMilliseconds=2");
+            "--Wharf:Routing:RetryBaseDelayMilliseconds=1", "--Wharf:Routing:RetryMaxDelayMilliseconds=2",
+            "--Wharf:Batches:PollIntervalMilliseconds=100", "--Wharf:Batches:ChunkFlushMilliseconds=100");
     }
 
     public async Task DisposeAsync()
@@ -262,5 +264,37 @@ public sealed class GeminiTests(GeminiUpstreamsFixture upstreams) : IClassFixtur
         var json = await Wire.JsonAsync(response);
         Assert.Equal(["gemini"], json.GetProperty("provider_candidate_diagnostics").GetProperty("droppedUnsupportedEndpoint").EnumerateArray().Select(e => e.GetString()));
         Assert.DoesNotContain(upstreams.Gemini.Requests, r => r.Path.Contains("gemini-2.0-flash:", StringComparison.Ordinal) && r.BodyText.Contains("\"input\"", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_gateway_batch_routed_to_gemini_ends_with_openai_shaped_output_lines_and_an_untranslatable_line_as_an_error_line()
+    {
+        string jsonl = BatchKit.Lines(30, "gemini/gemini-batch") + BatchKit.ChatLine("bad-1", "gemini/gemini-batch", "\"logprobs\":true") + "\n";
+        string fileId = await BatchKit.UploadAsync(upstreams.Server, jsonl);
+        var created = await BatchKit.CreateAsync(_client, fileId);
+
+        var batch = await BatchKit.WaitForEndAsync(_client, created.GetProperty("id").GetString()!);
+
+        Assert.Equal("completed", batch.Status());
+        Assert.Equal((31, 30, 1), batch.Counts());
+        var output = await BatchKit.ResultLinesAsync(upstreams.Server, batch.GetProperty("output_file_id"));
+        Assert.Equal(Enumerable.Range(1, 30).Select(i => "req-" + i).Order(), output.Select(l => l.CustomId()).Order());
+        Assert.All(output, line =>
+        {
+            var response = line.GetProperty("response");
+            Assert.Equal(200, response.GetProperty("status_code").GetInt32());
+            var completion = response.GetProperty("body");
+            Assert.Equal("chat.completion", completion.GetProperty("object").GetString());
+            Assert.Equal(upstreams.Gemini.ReplyText, completion.GetProperty("choices")[0].GetProperty("message").GetProperty("content").GetString());
+            Assert.True(completion.GetProperty("usage").GetProperty("total_tokens").GetInt32() > 0);
+            Assert.Equal(JsonValueKind.Null, line.GetProperty("error").ValueKind);
+        });
+        Assert.True(batch.GetProperty("usage").GetProperty("total_tokens").GetInt64() > 0);
+        var errors = await BatchKit.ResultLinesAsync(upstreams.Server, batch.GetProperty("error_file_id"));
+        var bad = Assert.Single(errors);
+        Assert.Equal("bad-1", bad.CustomId());
+        Assert.Contains("logprobs", bad.ToString(), StringComparison.Ordinal);
+        Assert.Contains("unsupported_parameter", bad.ToString(), StringComparison.Ordinal);
+        Assert.Equal(30, upstreams.Gemini.CallsFor("gemini-batch").Count);
     }
 }
