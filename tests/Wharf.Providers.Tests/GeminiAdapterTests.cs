@@ -173,6 +173,20 @@ public sealed class GeminiAdapterTests(GeminiSimulatorFixture fixture) : IClassF
     }
 
     [Fact]
+    public async Task An_upstream_that_does_not_answer_within_the_timeout_is_a_retryable_timeout()
+    {
+        var hold = new Hold();
+        _sim.SetRule("gemini-slow", Fault.Hold(hold));
+
+        var sending = Provider.SendModelRequestAsync(Chat("gemini-slow"), CancellationToken.None);
+        var outcome = await _harness.AdvanceUntilDoneAsync(sending, TimeSpan.FromSeconds(5));
+        hold.Release();
+
+        Assert.False(outcome.IsOk);
+        Assert.Equal((UpstreamFailureKind.Timeout, true), (outcome.Failure.Kind, outcome.Failure.Retryable));
+    }
+
+    [Fact]
     public async Task A_stream_cut_midway_fails_the_read()
     {
         var hold = new Hold();

@@ -105,6 +105,17 @@ public sealed class GeminiTranslationTests
         Assert.Equal("ANY", body.GetProperty("toolConfig").GetProperty("functionCallingConfig").GetProperty("mode").GetString());
     }
 
+    [Fact]
+    public void An_assistants_earlier_refusal_is_its_turns_text()
+    {
+        var body = Gemini("""
+            {"messages":[{"role":"user","content":"Do a bad thing"},{"role":"assistant","content":null,"refusal":"I can't help with that."},{"role":"user","content":"OK"}]}
+            """);
+
+        var turn = body.GetProperty("contents")[1];
+        Assert.Equal(("model", "I can't help with that."), (turn.GetProperty("role").GetString(), turn.GetProperty("parts")[0].GetProperty("text").GetString()));
+    }
+
     [Theory]
     [InlineData("\"logprobs\":true", "logprobs")]
     [InlineData("\"top_logprobs\":3", "top_logprobs")]

@@ -165,6 +165,13 @@ internal static class GeminiChatRequest
                     {
                         return assistantProblem;
                     }
+                    if (message.TryGetProperty("refusal", out var refusal) && refusal.ValueKind == JsonValueKind.String)
+                    {
+                        // What the model said when it refused: Gemini has no refusal field, so it is the turn's text.
+                        writer.WriteStartObject();
+                        writer.WriteString("text", refusal.GetString());
+                        writer.WriteEndObject();
+                    }
                     if (message.TryGetProperty("tool_calls", out var calls) && calls.ValueKind == JsonValueKind.Array
                         && WriteFunctionCalls(calls, $"{at}.tool_calls", writer, callNames) is { } callsProblem)
                     {
