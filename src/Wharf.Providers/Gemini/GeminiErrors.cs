@@ -27,7 +27,7 @@ internal static class GeminiErrors
         var error = Read(body);
         string? preview = CredentialRedaction.Preview(body, secrets);
         var detail = error is null ? null : new UpstreamErrorDetail(
-            Clean(error.Reason ?? error.Status, secrets), Clean(error.Message, secrets), Clean(error.Status, secrets), null);
+            UpstreamAnswers.Clean(error.Reason ?? error.Status, secrets), UpstreamAnswers.Clean(error.Message, secrets), UpstreamAnswers.Clean(error.Status, secrets), null);
         var failure = UpstreamFailure.FromAnswer(status, error?.RetryDelay ?? retryAfter, detail, preview);
         if (error?.Reason is { } reason && CredentialReasons.Contains(reason) || error?.Status is "UNAUTHENTICATED" or "PERMISSION_DENIED")
         {
@@ -111,7 +111,4 @@ internal static class GeminiErrors
 
     private static string? Text(JsonElement element, string name) =>
         element.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.String ? value.GetString() : null;
-
-    private static string? Clean(string? text, IReadOnlyCollection<string> secrets) =>
-        text is null ? null : CredentialRedaction.Truncate(CredentialRedaction.Redact(text, secrets), 2 * CredentialRedaction.PreviewLength);
 }

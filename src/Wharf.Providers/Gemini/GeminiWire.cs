@@ -60,9 +60,7 @@ internal sealed class GeminiWire(ProviderContext context, HttpClient http, Uri b
         }
         catch (HttpRequestException e)
         {
-            return UpstreamFailure.ConnectionFailed(e.HttpRequestError == HttpRequestError.NameResolutionError
-                ? "The upstream's host name could not be resolved."
-                : "The connection to the upstream failed (refused, reset or closed before answering).");
+            return UpstreamFailure.ConnectionFailed(OpenAIWire.Describe(e));
         }
         if (response.IsSuccessStatusCode)
         {

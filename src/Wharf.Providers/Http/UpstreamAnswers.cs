@@ -99,7 +99,7 @@ internal static class UpstreamAnswers
             _ => null,
         } : null;
 
-    private static string? Clean(string? text, IReadOnlyCollection<string> secrets) =>
+    internal static string? Clean(string? text, IReadOnlyCollection<string> secrets) =>
         text is null ? null : CredentialRedaction.Truncate(CredentialRedaction.Redact(text, secrets), 2 * CredentialRedaction.PreviewLength);
 
     /// <summary>
