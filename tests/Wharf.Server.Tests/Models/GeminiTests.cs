@@ -297,4 +297,18 @@ public sealed class GeminiTests(GeminiUpstreamsFixture upstreams) : IClassFixtur
         Assert.Contains("unsupported_parameter", bad.ToString(), StringComparison.Ordinal);
         Assert.Equal(30, upstreams.Gemini.CallsFor("gemini-batch").Count);
     }
+
+    [Fact]
+    public async Task The_provider_list_shows_gemini_with_chat_completions_and_embeddings_and_no_key()
+    {
+        using var response = await _client.GetAsync("/v1/providers");
+        string raw = await response.Content.ReadAsStringAsync();
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.DoesNotContain(upstreams.Gemini.ApiKey, raw, StringComparison.Ordinal);
+        using var list = JsonDocument.Parse(raw);
+        var gemini = list.RootElement.GetProperty("data").EnumerateArray().Single(p => p.GetProperty("id").GetString() == "gemini");
+        Assert.Equal("gemini", gemini.GetProperty("type").GetString());
+        Assert.Equal(["chat.completions", "embeddings"], gemini.GetProperty("capabilities").EnumerateArray().Select(c => c.GetString()));
+    }
 }
