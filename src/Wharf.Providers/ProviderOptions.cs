@@ -3,7 +3,7 @@ namespace Wharf.Providers;
 /// <summary>One upstream, as configured under <c>Wharf:Providers:&lt;id&gt;</c>.</summary>
 public sealed class ProviderOptions
 {
-    /// <summary>The adapter: <c>openai</c>, <c>azure</c> or <c>mock</c>.</summary>
+    /// <summary>The adapter: <c>openai</c>, <c>azure</c>, <c>gemini</c> or <c>mock</c>.</summary>
     public string? Type { get; set; }
 
     /// <summary>What the provider's own SDK takes as base URL; each type has its default, except azure.</summary>

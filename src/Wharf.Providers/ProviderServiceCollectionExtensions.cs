@@ -5,6 +5,7 @@ using Microsoft.Extensions.Options;
 using Wharf.Core.Providers;
 using Wharf.Providers.Azure;
 using Wharf.Providers.Decorators;
+using Wharf.Providers.Gemini;
 using Wharf.Providers.Http;
 using Wharf.Providers.Mock;
 using Wharf.Providers.OpenAICompatible;
@@ -30,6 +31,7 @@ public static class ProviderServiceCollectionExtensions
         services.AddSingleton<IProviderAdapter, OpenAICompatibleAdapter>();
         services.AddSingleton<IProviderAdapter, AzureOpenAIAdapter>();
         services.AddSingleton<IProviderAdapter, MockAdapter>();
+        services.AddSingleton<IProviderAdapter, GeminiAdapter>();
         services.AddSingleton<IProviderRegistry, ProviderRegistry>();
         return services;
     }

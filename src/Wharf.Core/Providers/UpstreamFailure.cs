@@ -95,6 +95,13 @@ public sealed record UpstreamFailure(
     public static UpstreamFailure Unsupported(string what) =>
         new(UpstreamFailureKind.NotAttempted, FailureCategory.Unsupported, null, false, Error: new(null, what, null, null));
 
+    /// <summary>
+    /// A request a translating adapter cannot express in its provider's format (a parameter without an equivalent):
+    /// the user's 400 naming the parameter, found before any call, never a silent drop.
+    /// </summary>
+    public static UpstreamFailure Untranslatable(string param, string message) =>
+        new(UpstreamFailureKind.NotAttempted, FailureCategory.RequestRejected, 400, false, Error: new("unsupported_parameter", message, null, param));
+
     public static UpstreamFailure Timeout() =>
         new(UpstreamFailureKind.Timeout, FailureCategory.ServerError, null, true, Error: new(null, "The upstream did not answer in time.", null, null));
 

@@ -147,13 +147,16 @@ public sealed partial class ModelDispatcher
     private UpstreamDiagnostics Diagnostics(RoutePlan plan, List<FailedCall> failures, int attempts, string lastProvider, long started) =>
         DispatchDiagnostics.Build(plan.Diagnostics, failures, attempts, Extra(plan, lastProvider, started));
 
-    /// <summary>The upstream's own verdict on the request: its status and message, the user's fault found upstream.</summary>
+    /// <summary>
+    /// The upstream's own verdict on the request: its status and message, the user's fault found upstream (or, when
+    /// no call was made, found by a translating adapter: then the user's, not the upstream's).
+    /// </summary>
     private static WharfError PassedBack(UpstreamFailure failure, UpstreamDiagnostics diagnostics)
     {
         var error = failure.Error;
         return new WharfError(failure.Status ?? 400, error?.Message ?? "The upstream provider refused the request.", error?.Param, error?.Code)
         {
-            FromUpstream = true,
+            FromUpstream = failure.Kind != UpstreamFailureKind.NotAttempted,
             Upstream = diagnostics,
         };
     }

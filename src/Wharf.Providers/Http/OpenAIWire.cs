@@ -412,7 +412,7 @@ internal sealed class OpenAIWire(ProviderContext context, HttpClient http, IOpen
     }
 
     /// <summary>What went wrong with the connection, without the address or anything else from the request.</summary>
-    private static string Describe(HttpRequestException e) => e.HttpRequestError switch
+    internal static string Describe(HttpRequestException e) => e.HttpRequestError switch
     {
         HttpRequestError.NameResolutionError => "The upstream's host name could not be resolved.",
         HttpRequestError.ConnectionError => "The connection to the upstream failed (refused or reset).",

@@ -31,7 +31,8 @@ internal static class UpstreamAnswers
         }
     }
 
-    private static async Task<int> ReadPrefixAsync(HttpResponseMessage response, byte[] buffer, CancellationToken cancellationToken)
+    /// <summary>Reads at most <see cref="MaxErrorBodyBytes"/> of an error answer into <paramref name="buffer"/>; a body cut short only shortens it.</summary>
+    internal static async Task<int> ReadPrefixAsync(HttpResponseMessage response, byte[] buffer, CancellationToken cancellationToken)
     {
         int length = 0;
         try
@@ -98,7 +99,7 @@ internal static class UpstreamAnswers
             _ => null,
         } : null;
 
-    private static string? Clean(string? text, IReadOnlyCollection<string> secrets) =>
+    internal static string? Clean(string? text, IReadOnlyCollection<string> secrets) =>
         text is null ? null : CredentialRedaction.Truncate(CredentialRedaction.Redact(text, secrets), 2 * CredentialRedaction.PreviewLength);
 
     /// <summary>

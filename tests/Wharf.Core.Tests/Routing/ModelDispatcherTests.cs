@@ -191,6 +191,22 @@ public sealed class ModelDispatcherTests
         Assert.Equal("a", error.Upstream.ExtraFields!.Provider);
     }
 
+    [Fact]
+    public async Task A_request_a_translating_adapter_cannot_express_is_the_users_400_naming_the_parameter_with_no_call_counted()
+    {
+        var a = _rig.Add("a").ThenFail(UpstreamFailure.Untranslatable("logprobs", "'logprobs' has no equivalent."));
+        var b = _rig.Add("b").ThenJson(Completion);
+        _rig.Routing.Default = ["a", "b"];
+
+        var error = await FailsAsync(_rig.SendAsync(Chat));
+
+        Assert.Equal((400, "logprobs", "unsupported_parameter"), (error.Status, error.Param, error.Code));
+        Assert.False(error.FromUpstream);
+        Assert.Equal(("user", "user"), (error.ErrorType, error.Origin));
+        Assert.Equal((1, 0), (a.Calls.Count, b.Calls.Count));
+        Assert.Equal(0, error.Upstream!.AttemptCount);
+    }
+
     [Theory]
     [InlineData(401, "credentials_invalid_or_forbidden")]
     [InlineData(403, "credentials_invalid_or_forbidden")]

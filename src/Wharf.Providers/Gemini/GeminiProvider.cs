@@ -1,0 +1,112 @@
+using System.Text.Json;
+using Wharf.Core.Providers;
+
+namespace Wharf.Providers.Gemini;
+
+/// <summary>
+/// A Gemini upstream: chat completions through <c>models/{model}:generateContent</c> (streamed:
+/// <c>:streamGenerateContent?alt=sse</c>), embeddings through <c>:batchEmbedContents</c>, each request translated
+/// from OpenAI's format before it is sent and the answer back to it (a streamed one event by event). What cannot be
+/// translated is the user's 400 before any call. Files and native batches: not yet (they answer unsupported).
+/// </summary>
+internal sealed class GeminiProvider(string id, GeminiWire wire, TimeProvider time) : IProvider
+{
+    private const string JsonType = "application/json";
+
+    public string Id => id;
+
+    public string Type => "gemini";
+
+    public IReadOnlySet<ProviderCapability> Capabilities { get; } =
+        new HashSet<ProviderCapability>([ProviderCapability.ChatCompletions, ProviderCapability.Embeddings]);
+
+    public Task<UpstreamOutcome<ModelResponse>> SendModelRequestAsync(ModelCall call, CancellationToken cancellationToken) => call.Endpoint switch
+    {
+        ProviderCapability.ChatCompletions => ChatAsync(call, cancellationToken),
+        ProviderCapability.Embeddings => EmbedAsync(call, cancellationToken),
+        _ => Task.FromResult<UpstreamOutcome<ModelResponse>>(UpstreamFailure.Unsupported($"Gemini has no {call.Endpoint.WireName()} endpoint.")),
+    };
+
+    private async Task<UpstreamOutcome<ModelResponse>> ChatAsync(ModelCall call, CancellationToken cancellationToken)
+    {
+        var translated = GeminiChatRequest.Translate(call.Body);
+        if (!translated.IsOk)
+        {
+            return translated.Failure;
+        }
+        var request = translated.Value;
+        var sent = await wire.PostAsync(wire.ModelUri(call.Model, call.Stream ? "streamGenerateContent" : "generateContent", sse: call.Stream),
+            request.Body, call.Stream, cancellationToken);
+        if (!sent.IsOk)
+        {
+            return sent.Failure;
+        }
+        var response = sent.Value;
+        long created = time.GetUtcNow().ToUnixTimeSeconds();
+        if (call.Stream)
+        {
+            if (response.Content.Headers.ContentType?.MediaType != "text/event-stream")
+            {
+                response.Dispose();
+                return UpstreamFailure.Malformed((int)response.StatusCode, "The upstream answered a streamed request without an event stream.");
+            }
+            try
+            {
+                var body = await wire.ReadStreamAsync(response, cancellationToken);
+                return new ModelResponse(200, "text/event-stream; charset=utf-8",
+                    new GeminiChunkStream(body, call.Model, created, request.IncludeUsage), new Http.DisposeOnce(response));
+            }
+            catch (Exception e) when (e is IOException or HttpRequestException)
+            {
+                response.Dispose();
+                return UpstreamFailure.ConnectionFailed("The upstream closed the connection before its answer began.");
+            }
+        }
+        return await TranslateJsonAsync(response, answer => GeminiChatAnswer.Translate(answer, call.Model, created),
+            "The upstream's answer is not a GenerateContentResponse.", cancellationToken);
+    }
+
+    private async Task<UpstreamOutcome<ModelResponse>> EmbedAsync(ModelCall call, CancellationToken cancellationToken)
+    {
+        var translated = GeminiEmbeddings.Translate(call.Body, call.Model);
+        if (!translated.IsOk)
+        {
+            return translated.Failure;
+        }
+        var sent = await wire.PostAsync(wire.ModelUri(call.Model, "batchEmbedContents"), translated.Value.Body, eventStream: false, cancellationToken);
+        if (!sent.IsOk)
+        {
+            return sent.Failure;
+        }
+        return await TranslateJsonAsync(sent.Value, answer => GeminiEmbeddings.TranslateAnswer(answer, call.Model, translated.Value.Base64),
+            "The upstream's answer is not a BatchEmbedContentsResponse.", cancellationToken);
+    }
+
+    /// <summary>A 2xx JSON answer read whole, translated; an answer that cannot be is the upstream's fault (502).</summary>
+    private async Task<UpstreamOutcome<ModelResponse>> TranslateJsonAsync(
+        HttpResponseMessage response, Func<JsonElement, byte[]?> translate, string notTheShape, CancellationToken cancellationToken)
+    {
+        using (response)
+        {
+            int status = (int)response.StatusCode;
+            var read = await wire.ReadJsonAsync(response, cancellationToken);
+            if (!read.IsOk)
+            {
+                return read.Failure;
+            }
+            using var document = read.Value;
+            return translate(document.RootElement) is { } body
+                ? new ModelResponse(status, JsonType, new MemoryStream(body, writable: false))
+                : UpstreamFailure.Malformed(status, notTheShape);
+        }
+    }
+
+    public Task<UpstreamOutcome<UpstreamFile>> UploadFileAsync(UpstreamFileUpload upload, CancellationToken cancellationToken) =>
+        Task.FromResult<UpstreamOutcome<UpstreamFile>>(UpstreamFailure.Unsupported("Wharf does not send files to Gemini yet."));
+
+    public Task<UpstreamOutcome<bool>> DeleteFileAsync(string upstreamFileId, CancellationToken cancellationToken) =>
+        Task.FromResult<UpstreamOutcome<bool>>(UpstreamFailure.Unsupported("Wharf does not send files to Gemini yet."));
+
+    public Task<UpstreamOutcome<UpstreamFilePage>> ListFilesAsync(UpstreamFileQuery query, CancellationToken cancellationToken) =>
+        Task.FromResult<UpstreamOutcome<UpstreamFilePage>>(UpstreamFailure.Unsupported("Wharf does not list Gemini's files yet."));
+}
