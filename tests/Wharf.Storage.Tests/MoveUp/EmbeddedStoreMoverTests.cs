@@ -160,6 +160,24 @@ public sealed class EmbeddedStoreMoverTests
     }
 
     [Fact]
+    public async Task A_database_a_node_has_used_is_refused_so_a_revoked_key_is_not_put_back()
+    {
+        await using var rig = await FilledRigAsync();
+        Assert.Equal(MoveUpOutcome.Verified, (await rig.Mover().RunAsync(new RecordedProgress(), CancellationToken.None)).Outcome);
+        // A node started on the moved catalog took a sweep's lease, and a key was revoked through it: no table grew and
+        // no workspace was added, yet a run again would put the key back.
+        Assert.NotEqual(0, rig.TargetCount("leases"));
+        rig.Target("UPDATE leases SET owner = 'node_00000000000000ff' WHERE name = (SELECT min(name) FROM leases); DELETE FROM api_keys WHERE id IN (SELECT id FROM api_keys ORDER BY id LIMIT 1);");
+        var keysBefore = rig.TargetRows("api_keys");
+
+        var result = await rig.Mover().RunAsync(new RecordedProgress(), CancellationToken.None);
+
+        Assert.Equal(MoveUpOutcome.Refused, result.Outcome);
+        Assert.Contains(result.Problems, p => p.Contains("a Wharf node has used it (its lease '", StringComparison.Ordinal));
+        Assert.Equal(keysBefore, rig.TargetRows("api_keys"));
+    }
+
+    [Fact]
     public async Task A_database_holding_more_rows_than_the_store_is_refused()
     {
         await using var rig = await FilledRigAsync();
