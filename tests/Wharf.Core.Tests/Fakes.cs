@@ -209,9 +209,16 @@ internal sealed class FakeBlobStore(CallLog log) : IBlobStore
         return Task.FromResult<Stream?>(Blobs.TryGetValue(blobId, out var b) ? new MemoryStream(b, writable: false) : null);
     }
 
+    /// <summary>When set, removing a blob fails as a store that cannot be reached does.</summary>
+    public bool DeletesFail { get; set; }
+
     public Task DeleteAsync(string blobId, CancellationToken cancellationToken)
     {
         log.Add("blob-delete:" + blobId);
+        if (DeletesFail)
+        {
+            throw new BlobStoreException("The store cannot be reached.", new IOException("refused"));
+        }
         Blobs.TryRemove(blobId, out _);
         return Task.CompletedTask;
     }

@@ -320,6 +320,20 @@ public sealed class FileServiceTests
     }
 
     [Fact]
+    public async Task ADeleteWhoseBlobCannotBeRemovedYetIsStillDoneAndLeavesTheBytesToTheSweep()
+    {
+        var file = await CreateAsync(new FileUploadRequest { Purpose = "assistants", Filename = "a" });
+        _blobs.DeletesFail = true;
+
+        var deleted = await _service.DeleteAsync(Ws, file.Id, CancellationToken.None);
+
+        Assert.True(deleted.IsOk);
+        Assert.Empty(_catalog.Files);
+        Assert.True(_blobs.Blobs.ContainsKey(file.Id)); // an orphan now, for the sweep
+        Assert.Contains("blob-delete:" + file.Id, _log.Calls);
+    }
+
+    [Fact]
     public async Task DeleteOfAnotherWorkspacesFileIs404AndKeepsIt()
     {
         var file = await CreateAsync(new FileUploadRequest { Purpose = "assistants", Filename = "a" }, OtherWs);

@@ -497,11 +497,15 @@ public sealed partial class FileService(
         {
             await blobs.DeleteAsync(fileId, cancellationToken);
         }
-        catch (IOException ex)
+        catch (Exception ex) when (ex is IOException or BlobStoreException)
         {
-            logger.LogWarning(ex, "Blob of deleted file {FileId} could not be removed yet; the sweeper will retry.", fileId);
+            // The row is gone: what the client asked for is done, and the orphan sweep removes the bytes later.
+            LogBlobNotRemovedYet(logger, ex, fileId);
         }
     }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Blob of deleted file {FileId} could not be removed yet; the sweeper will retry.")]
+    private static partial void LogBlobNotRemovedYet(ILogger logger, Exception exception, string fileId);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Expired file {FileId} of workspace {WorkspaceId} deleted.")]
     private static partial void LogExpiredDeleted(ILogger logger, string fileId, string workspaceId);
