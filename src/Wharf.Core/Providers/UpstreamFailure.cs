@@ -95,6 +95,13 @@ public sealed record UpstreamFailure(
     public static UpstreamFailure Unsupported(string what) =>
         new(UpstreamFailureKind.NotAttempted, FailureCategory.Unsupported, null, false, Error: new(null, what, null, null));
 
+    /// <summary>
+    /// A request a translating adapter cannot put into its provider's wire format (a parameter with no equivalent
+    /// there): the user's request at fault, found before any call, so passed back as a 400 naming the parameter.
+    /// </summary>
+    public static UpstreamFailure Untranslatable(string param, string message) =>
+        new(UpstreamFailureKind.NotAttempted, FailureCategory.RequestRejected, 400, false, Error: new("unsupported_parameter", message, null, param));
+
     public static UpstreamFailure Timeout() =>
         new(UpstreamFailureKind.Timeout, FailureCategory.ServerError, null, true, Error: new(null, "The upstream did not answer in time.", null, null));
 
