@@ -228,6 +228,15 @@ public abstract partial class UpstreamSimulator : IAsyncDisposable
     /// <summary>Whether a model request's body must name its model (not on Azure's deployment paths).</summary>
     protected virtual bool ModelRequired(SimulatedRoute route) => true;
 
+    /// <summary>A problem with a model request's body beyond its model (a dialect's required fields), or null.</summary>
+    protected virtual (int Status, string Body)? CheckModelRequest(SimulatedRoute route, JsonElement body) => null;
+
+    /// <summary>A model request's normal answer, in the dialect's shape (OpenAI's by default).</summary>
+    protected virtual string ModelAnswer(SimulatedRoute route, string model, JsonElement body) => SimulatedAnswers.Json(route.Operation, model, body, ReplyText);
+
+    /// <summary>A streamed model request's events, in the dialect's shape (OpenAI's by default).</summary>
+    protected virtual IEnumerable<string> ModelEvents(SimulatedRoute route, string model, JsonElement body) => SimulatedAnswers.Events(route.Operation, model, body, ReplyText);
+
     private async Task HandleAsync(HttpContext context)
     {
         Interlocked.Increment(ref _received);
@@ -344,6 +353,11 @@ public abstract partial class UpstreamSimulator : IAsyncDisposable
                 await WriteJsonAsync(context, modelProblem.Status, modelProblem.Body);
                 return Served.Answered;
             }
+            if (CheckModelRequest(route, body) is { } requestProblem)
+            {
+                await WriteJsonAsync(context, requestProblem.Status, requestProblem.Body);
+                return Served.Answered;
+            }
         }
 
         Fault? fault = _queued.TryDequeue(out var next) ? next
@@ -390,10 +404,10 @@ public abstract partial class UpstreamSimulator : IAsyncDisposable
                 && body.TryGetProperty("stream", out var streamFlag) && streamFlag.ValueKind == JsonValueKind.True;
             if (!stream)
             {
-                await WriteJsonAsync(context, 200, SimulatedAnswers.Json(route.Operation, model ?? "", body, ReplyText));
+                await WriteJsonAsync(context, 200, ModelAnswer(route, model ?? "", body));
                 return Served.Answered;
             }
-            return await StreamAsync(context, SimulatedAnswers.Events(route.Operation, model ?? "", body, ReplyText), fault, aborted);
+            return await StreamAsync(context, ModelEvents(route, model ?? "", body), fault, aborted);
         }
         if (route.IsBatchRequest)
         {

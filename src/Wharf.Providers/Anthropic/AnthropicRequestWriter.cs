@@ -68,8 +68,8 @@ internal sealed class AnthropicRequestWriter(Utf8JsonWriter writer, int defaultM
         }
         if (MaxTokens(request) is not { } maxTokens)
         {
-            return UpstreamFailure.Untranslatable(request.TryGetProperty("max_completion_tokens", out _) ? "max_completion_tokens" : "max_tokens",
-                "The token limit must be a positive integer.");
+            string name = request.TryGetProperty("max_completion_tokens", out var given) && given.ValueKind != JsonValueKind.Null ? "max_completion_tokens" : "max_tokens";
+            return UpstreamFailure.Untranslatable(name, $"'{name}' must be a positive integer.");
         }
         writer.WriteStartObject();
         writer.WriteString("model", model);
@@ -119,6 +119,10 @@ internal sealed class AnthropicRequestWriter(Utf8JsonWriter writer, int defaultM
         if (message.ValueKind != JsonValueKind.Object)
         {
             return UpstreamFailure.Untranslatable(path, $"'{path}' must be a message object.");
+        }
+        if (Text(message, "role") is not ("system" or "developer" or "user" or "assistant" or "tool"))
+        {
+            return UpstreamFailure.Untranslatable($"{path}.role", $"'{path}.role' must be system, developer, user, assistant or tool.");
         }
         if (message.TryGetProperty("name", out var name) && name.ValueKind != JsonValueKind.Null)
         {

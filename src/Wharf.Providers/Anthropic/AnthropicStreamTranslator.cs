@@ -124,7 +124,7 @@ internal sealed class AnthropicStreamTranslator(bool includeUsage, long created)
     private static void Event(IBufferWriter<byte> output, Action<Utf8JsonWriter> body)
     {
         output.Write("data: "u8);
-        using (var writer = new Utf8JsonWriter(output))
+        using (var writer = new Utf8JsonWriter(output, WriterOptions))
         {
             writer.WriteStartObject();
             body(writer);

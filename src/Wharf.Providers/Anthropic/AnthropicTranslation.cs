@@ -34,7 +34,7 @@ internal sealed class AnthropicTranslation(int defaultMaxTokens, TimeProvider ti
                 return UpstreamFailure.Untranslatable("messages", "The request body must be a JSON object.");
             }
             var buffer = new ArrayBufferWriter<byte>(body.Length + 256);
-            using var writer = new Utf8JsonWriter(buffer);
+            using var writer = new Utf8JsonWriter(buffer, AnthropicJson.WriterOptions);
             var request = new AnthropicRequestWriter(writer, defaultMaxTokens);
             if (request.Write(document.RootElement, model) is { } refusal)
             {
@@ -69,7 +69,7 @@ internal sealed class AnthropicTranslation(int defaultMaxTokens, TimeProvider ti
                 return UpstreamFailure.Malformed(status, "Anthropic's answer is not a message with content.");
             }
             var buffer = new ArrayBufferWriter<byte>(1024);
-            using (var writer = new Utf8JsonWriter(buffer))
+            using (var writer = new Utf8JsonWriter(buffer, AnthropicJson.WriterOptions))
             {
                 WriteChatCompletion(writer, message, blocks);
             }
@@ -203,6 +203,9 @@ internal readonly record struct TokenCounts(long Input, long Output, long CacheC
 
 internal static class AnthropicJson
 {
+    /// <summary>Text as written: only what JSON requires is escaped (the answers are JSON, never HTML).</summary>
+    public static readonly JsonWriterOptions WriterOptions = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
     /// <summary>A string member of an object; null when it is missing, not a string, or the element is no object.</summary>
     public static string? Text(JsonElement element, string name) =>
         element.ValueKind == JsonValueKind.Object && element.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.String ? value.GetString() : null;
