@@ -191,6 +191,22 @@ public sealed class ModelDispatcherTests
         Assert.Equal("a", error.Upstream.ExtraFields!.Provider);
     }
 
+    [Fact]
+    public async Task A_request_an_adapter_cannot_translate_is_the_users_400_found_by_the_gateway_not_the_upstream()
+    {
+        var a = _rig.Add("a").ThenFail(UpstreamFailure.Untranslatable("n", "'n' has no equivalent in Anthropic's Messages API."));
+        var b = _rig.Add("b").ThenJson(Completion);
+        _rig.Routing.Default = ["a", "b"];
+
+        var error = await FailsAsync(_rig.SendAsync(Chat));
+
+        Assert.Equal((400, "n", "unsupported_parameter", false), (error.Status, error.Param, error.Code, error.FromUpstream));
+        Assert.Equal(("user", "user"), (error.ErrorType, error.Origin));
+        Assert.Contains("'n'", error.Message, StringComparison.Ordinal);
+        Assert.Equal((1, 0), (a.Calls.Count, b.Calls.Count));
+        Assert.Equal(0, error.Upstream!.AttemptCount);
+    }
+
     [Theory]
     [InlineData(401, "credentials_invalid_or_forbidden")]
     [InlineData(403, "credentials_invalid_or_forbidden")]
