@@ -61,7 +61,7 @@ public sealed class AnthropicAdapterTests(AnthropicSimulatorFixture fixture) : I
         Assert.Equal(("POST", "/v1/messages"), (sent.Method, sent.Path));
         Assert.Equal(_sim.ApiKey, sent.Header("x-api-key"));
         Assert.Equal("2023-06-01", sent.Header("anthropic-version"));
-        Assert.Equal("prompt-caching-2024-07-31", sent.Header("anthropic-beta"));
+        Assert.Equal("prompt-caching-2024-07-31,files-api-2025-04-14", sent.Header("anthropic-beta"));
         Assert.Null(sent.Header("Authorization"));
         var json = JsonNode.Parse(sent.Body)!;
         Assert.Equal("claude-sonnet-4-5", json["model"]!.GetValue<string>());
@@ -134,9 +134,9 @@ public sealed class AnthropicAdapterTests(AnthropicSimulatorFixture fixture) : I
     [InlineData(ProviderCapability.Embeddings)]
     [InlineData(ProviderCapability.Completions)]
     [InlineData(ProviderCapability.Responses)]
-    public async Task Only_chat_completions_are_declared_and_the_rest_is_unsupported(ProviderCapability endpoint)
+    public async Task Only_chat_completions_and_files_are_declared_and_the_rest_is_unsupported(ProviderCapability endpoint)
     {
-        Assert.Equal([ProviderCapability.ChatCompletions], Provider.Capabilities);
+        Assert.Equal([ProviderCapability.Files, ProviderCapability.ChatCompletions], Provider.Capabilities.Order());
         Assert.Equal("anthropic", Provider.Type);
         var outcome = await Provider.SendModelRequestAsync(new ModelCall(endpoint, "m", "{\"model\":\"m\",\"input\":\"x\"}"u8.ToArray(), false), CancellationToken.None);
         Assert.Equal(FailureCategory.Unsupported, outcome.Failure!.Category);
@@ -221,5 +221,74 @@ public sealed class AnthropicAdapterTests(AnthropicSimulatorFixture fixture) : I
         Assert.Contains(failures, f => f.StartsWith("Wharf:Providers:c:DefaultMaxTokens must be at least 1", StringComparison.Ordinal));
         Assert.Contains(failures, f => f.StartsWith("Wharf:Providers:c:Headers:x-api-key", StringComparison.Ordinal));
         Assert.Equal(5, failures.Count);
+    }
+
+    [Fact]
+    public async Task A_file_is_uploaded_without_a_purpose_with_the_files_beta_listed_newest_first_and_deleted()
+    {
+        byte[] content = Encoding.UTF8.GetBytes("%PDF-1.4 a small document");
+        var upload = await Provider.UploadFileAsync(new UpstreamFileUpload(new MemoryStream(content), content.Length, "report.pdf", "user_data", "application/pdf"), CancellationToken.None);
+
+        Assert.True(upload.IsOk, upload.Failure?.ToString());
+        var file = upload.Value;
+        Assert.Equal(("report.pdf", content.Length, "user_data"), (file.Filename, file.Bytes, file.Purpose));
+        Assert.True(file.CreatedAt > 0);
+        var sent = _sim.Requests[^1];
+        Assert.Equal(("POST", "/v1/files"), (sent.Method, sent.Path));
+        Assert.Equal(content, sent.Upload!.Content);
+        Assert.Equal("", sent.Upload.Purpose); // no purpose field at all
+        // The entry's own beta comes first, the Files API's is added to it.
+        Assert.Equal("prompt-caching-2024-07-31,files-api-2025-04-14", sent.Header("anthropic-beta"));
+
+        var second = await Provider.UploadFileAsync(new UpstreamFileUpload(new MemoryStream(content), content.Length, "b.pdf", "user_data", null), CancellationToken.None);
+        var page = await Provider.ListFilesAsync(new UpstreamFileQuery(1, null, null, null), CancellationToken.None);
+        Assert.True(page.IsOk, page.Failure?.ToString());
+        Assert.Equal([second.Value.Id], page.Value.Data.Select(f => f.Id));
+        Assert.True(page.Value.HasMore);
+        Assert.Equal("?limit=1", _sim.Requests[^1].Query);
+        var next = await Provider.ListFilesAsync(new UpstreamFileQuery(1, second.Value.Id, "desc", null), CancellationToken.None);
+        Assert.Equal([file.Id], next.Value.Data.Select(f => f.Id));
+        Assert.Equal($"?limit=1&after_id={second.Value.Id}", _sim.Requests[^1].Query);
+
+        Assert.True((await Provider.DeleteFileAsync(file.Id, CancellationToken.None)).Value);
+        Assert.Equal(("DELETE", "/v1/files/" + file.Id), (_sim.Requests[^1].Method, _sim.Requests[^1].Path));
+        Assert.True((await Provider.DeleteFileAsync(file.Id, CancellationToken.None)).Value); // gone already: a 404 counts as deleted
+        Assert.DoesNotContain(_sim.Files, f => f.Id == file.Id);
+        Assert.True((await Provider.DeleteFileAsync(second.Value.Id, CancellationToken.None)).Value);
+    }
+
+    [Theory]
+    [InlineData("asc", null, "order")]
+    [InlineData(null, "batch", "purpose")]
+    public async Task A_list_filter_Anthropic_lacks_is_refused_naming_it(string? order, string? purpose, string param)
+    {
+        int before = _sim.Requests.Count;
+        var page = await Provider.ListFilesAsync(new UpstreamFileQuery(10, null, order, purpose), CancellationToken.None);
+        Assert.Equal((400, param), (page.Failure!.Status, page.Failure.Error!.Param));
+        Assert.Equal(before, _sim.Requests.Count);
+    }
+
+    [Fact]
+    public async Task A_file_part_becomes_a_document_or_image_block_naming_the_file()
+    {
+        byte[] content = Encoding.UTF8.GetBytes("%PDF-1.4 x");
+        var file = (await Provider.UploadFileAsync(new UpstreamFileUpload(new MemoryStream(content), content.Length, "r.pdf", "user_data", null), CancellationToken.None)).Value;
+        string body = $$$"""
+            {"model":"m","messages":[{"role":"user","content":[{"type":"text","text":"Summarise"},
+              {"type":"file","file":{"file_id":"{{{file.Id}}}"}},{"type":"file","file":{"file_id":"{{{file.Id}}}","filename":"photo.PNG"}}]}]}
+            """;
+
+        var outcome = await Provider.SendModelRequestAsync(new ModelCall(ProviderCapability.ChatCompletions, "claude-sonnet-4-5", Encoding.UTF8.GetBytes(body), false), CancellationToken.None);
+
+        Assert.True(outcome.IsOk, outcome.Failure?.ToString());
+        var blocks = JsonNode.Parse(_sim.Requests[^1].Body)!["messages"]![0]!["content"]!.AsArray();
+        Assert.True(JsonNode.DeepEquals(JsonNode.Parse($$$"""{"type":"document","source":{"type":"file","file_id":"{{{file.Id}}}"}}"""), blocks[1]));
+        Assert.True(JsonNode.DeepEquals(JsonNode.Parse($$$"""{"type":"image","source":{"type":"file","file_id":"{{{file.Id}}}"}}"""), blocks[2]));
+        Assert.Contains("files-api-2025-04-14", _sim.Requests[^1].Header("anthropic-beta"), StringComparison.Ordinal);
+
+        // A file Anthropic does not have: its 404 comes back as such.
+        string missing = body.Replace(file.Id, "file_doesnotexist", StringComparison.Ordinal);
+        var failure = (await Provider.SendModelRequestAsync(new ModelCall(ProviderCapability.ChatCompletions, "m", Encoding.UTF8.GetBytes(missing), false), CancellationToken.None)).Failure!;
+        Assert.Equal((404, "not_found_error"), (failure.Status, failure.Error!.Code));
     }
 }

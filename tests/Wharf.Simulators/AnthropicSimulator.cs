@@ -48,11 +48,68 @@ public sealed class AnthropicSimulator : UpstreamSimulator
     /// <summary>When set, a stream sends this many events, then an <c>error</c> event (<c>overloaded_error</c>) and ends.</summary>
     public int? ErrorEventAfter { get; set; }
 
-    protected override SimulatedRoute? Resolve(HttpRequest request) =>
-        request.Method == "POST" && request.Path == "/v1/messages" ? new SimulatedRoute(SimulatedOperation.ChatCompletions) : null;
+    /// <summary>The beta the Files API needs, in <c>anthropic-beta</c> (a comma-separated list).</summary>
+    public const string FilesBeta = "files-api-2025-04-14";
+
+    protected override SimulatedRoute? Resolve(HttpRequest request)
+    {
+        string path = request.Path.Value ?? "";
+        string[] parts = path.StartsWith("/v1/", StringComparison.Ordinal) ? path["/v1/".Length..].Split('/') : [];
+        return (request.Method, parts) switch
+        {
+            ("POST", ["messages"]) => new(SimulatedOperation.ChatCompletions),
+            ("POST", ["files"]) => new(SimulatedOperation.FileUpload),
+            ("GET", ["files"]) => new(SimulatedOperation.FileList),
+            ("GET", ["files", var id]) => new(SimulatedOperation.FileGet, Uri.UnescapeDataString(id)),
+            ("DELETE", ["files", var id]) => new(SimulatedOperation.FileDelete, Uri.UnescapeDataString(id)),
+            _ => null,
+        };
+    }
+
+    protected override bool UploadNeedsPurpose => false;
+
+    /// <summary>The Files API's file object: <c>size_bytes</c>, <c>mime_type</c>, <c>created_at</c> as RFC 3339.</summary>
+    protected override string FileObjectJson(SimulatedFile file) => FileNode(file).ToJsonString(SimulatedAnswers.JsonOptions);
+
+    private static JsonObject FileNode(SimulatedFile file) => new()
+    {
+        ["id"] = file.Id,
+        ["type"] = "file",
+        ["filename"] = file.Filename,
+        ["mime_type"] = "application/pdf",
+        ["size_bytes"] = file.Content.Length,
+        ["created_at"] = DateTimeOffset.FromUnixTimeSeconds(file.CreatedAt).ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", System.Globalization.CultureInfo.InvariantCulture),
+        ["downloadable"] = false,
+    };
+
+    /// <summary>The Files API's list: newest first, <c>limit</c> (1–1000, default 20), <c>after_id</c>, <c>before_id</c>.</summary>
+    protected override string ListFiles(IQueryCollection query)
+    {
+        int limit = int.TryParse(query["limit"], out int l) && l is >= 1 and <= 1000 ? l : 20;
+        var ordered = Files.OrderByDescending(f => f.Id, StringComparer.Ordinal).ToList();
+        if (query["after_id"].ToString() is { Length: > 0 } after)
+        {
+            int index = ordered.FindIndex(f => f.Id == after);
+            ordered = index < 0 ? [] : ordered.Skip(index + 1).ToList();
+        }
+        var page = ordered.Take(limit).ToList();
+        var data = new JsonArray([.. page.Select(f => (JsonNode)FileNode(f))]);
+        return new JsonObject
+        {
+            ["data"] = data,
+            ["has_more"] = ordered.Count > limit,
+            ["first_id"] = page.FirstOrDefault()?.Id,
+            ["last_id"] = page.LastOrDefault()?.Id,
+        }.ToJsonString(SimulatedAnswers.JsonOptions);
+    }
 
     protected override (int Status, string Body)? CheckProtocol(HttpRequest request, SimulatedRoute route)
     {
+        if (route.Operation is not SimulatedOperation.ChatCompletions
+            && !request.Headers["anthropic-beta"].ToString().Split(',').Select(b => b.Trim()).Contains(FilesBeta))
+        {
+            return (400, ErrorBody(400, $"The Files API is in beta: the anthropic-beta header must include {FilesBeta}."));
+        }
         string version = request.Headers["anthropic-version"].ToString();
         if (version.Length == 0)
         {
@@ -90,8 +147,28 @@ public sealed class AnthropicSimulator : UpstreamSimulator
 
     protected override (int Status, string Body) NotFound() => (404, ErrorBody(404, "Not found"));
 
-    protected override (int Status, string Body)? CheckModelRequest(SimulatedRoute route, JsonElement body) =>
-        Problem(body) is { } problem ? (400, ErrorBody(400, problem)) : null;
+    protected override (int Status, string Body)? CheckModelRequest(SimulatedRoute route, JsonElement body)
+    {
+        if (Problem(body) is { } problem)
+        {
+            return (400, ErrorBody(400, problem));
+        }
+        var known = Files.Select(f => f.Id).ToHashSet(StringComparer.Ordinal);
+        foreach (var message in body.GetProperty("messages").EnumerateArray())
+        {
+            if (message.TryGetProperty("content", out var content) && content.ValueKind == JsonValueKind.Array)
+            {
+                foreach (var block in content.EnumerateArray())
+                {
+                    if (block.TryGetProperty("source", out var source) && Text(source, "type") == "file" && !known.Contains(Text(source, "file_id")!))
+                    {
+                        return (404, ErrorBody(404, $"File not found: {Text(source, "file_id")}"));
+                    }
+                }
+            }
+        }
+        return null;
+    }
 
     /// <summary>What the Messages API would refuse in this body, or null.</summary>
     private static string? Problem(JsonElement body)
@@ -204,11 +281,18 @@ public sealed class AnthropicSimulator : UpstreamSimulator
                     {
                         "base64" => ImageTypes.Contains(Text(source, "media_type") ?? "") && IsBase64(Text(source, "data")),
                         "url" => Uri.TryCreate(Text(source, "url"), UriKind.Absolute, out _),
+                        "file" => Text(source, "file_id") is { Length: > 0 },
                         _ => false,
                     };
                     if (!valid)
                     {
                         return $"{where}.source: Input tag does not match any of the expected tags or the image is not valid";
+                    }
+                    break;
+                case "document" when role == "user" && block.TryGetProperty("source", out var document):
+                    if (Text(document, "type") is not ("file" or "base64" or "text" or "url"))
+                    {
+                        return $"{where}.source: Input tag does not match any of the expected tags";
                     }
                     break;
                 case "tool_use" when role == "assistant" && Text(block, "id") is { Length: > 0 } id && Text(block, "name") is { Length: > 0 }

@@ -47,8 +47,10 @@ internal sealed class AnthropicAdapter(UpstreamHttpClients clients) : IProviderA
     public IProvider Create(ProviderContext context)
     {
         var baseUrl = new Uri(string.IsNullOrEmpty(context.Options.BaseUrl) ? DefaultBaseUrl : context.Options.BaseUrl);
-        var wire = new OpenAIWire(context, clients.Create(), new AnthropicDialect(baseUrl, context.Options.ApiKey!));
-        return new AnthropicProvider(context.Id, wire, new AnthropicTranslation(context.Options.DefaultMaxTokens ?? DefaultMaxTokens, context.Time));
+        var dialect = new AnthropicDialect(baseUrl, context.Options.ApiKey!);
+        var wire = new OpenAIWire(context, clients.Create(), dialect);
+        return new AnthropicProvider(context.Id, wire, new AnthropicTranslation(context.Options.DefaultMaxTokens ?? DefaultMaxTokens, context.Time),
+            new AnthropicFiles(wire, dialect, context));
     }
 }
 
@@ -78,25 +80,36 @@ internal sealed class AnthropicDialect(Uri baseUrl, string apiKey) : IOpenAIDial
 
     public string BatchEndpoint(string endpoint) => endpoint;
 
+    /// <summary>The beta that opens the Files API and file blocks in messages.</summary>
+    public const string FilesBeta = "files-api-2025-04-14";
+
+    /// <summary>
+    /// The key and the version, and the Files API's beta added to <c>anthropic-beta</c> (after any betas the entry's
+    /// <c>Headers</c> name): sent on every request, as a message may name an uploaded file.
+    /// </summary>
     public void Authorize(HttpRequestMessage request)
     {
         request.Headers.TryAddWithoutValidation("x-api-key", apiKey);
         request.Headers.TryAddWithoutValidation("anthropic-version", Version);
+        string betas = request.Headers.TryGetValues("anthropic-beta", out var configured) ? string.Join(",", configured) + "," + FilesBeta : FilesBeta;
+        request.Headers.Remove("anthropic-beta");
+        request.Headers.TryAddWithoutValidation("anthropic-beta", betas);
     }
 }
 
 /// <summary>
-/// An Anthropic upstream: chat completions translated to the Messages API and back, plain and streamed. Errors come
+/// An Anthropic upstream: chat completions translated to the Messages API and back, plain and streamed, and its Files
+/// API (<see cref="AnthropicFiles"/>). Errors come
 /// back through the shared transport, classified in one place (<see cref="UpstreamFailure.FromAnswer"/>): Anthropic's
 /// <c>{"type":"error","error":{"type","message"}}</c> is read there, its <c>error.type</c> kept as the code.
 /// </summary>
-internal sealed class AnthropicProvider(string id, OpenAIWire wire, AnthropicTranslation translation) : IProvider
+internal sealed class AnthropicProvider(string id, OpenAIWire wire, AnthropicTranslation translation, AnthropicFiles files) : IProvider
 {
     public string Id => id;
 
     public string Type => "anthropic";
 
-    public IReadOnlySet<ProviderCapability> Capabilities { get; } = new HashSet<ProviderCapability> { ProviderCapability.ChatCompletions };
+    public IReadOnlySet<ProviderCapability> Capabilities { get; } = new HashSet<ProviderCapability> { ProviderCapability.Files, ProviderCapability.ChatCompletions };
 
     public async Task<UpstreamOutcome<ModelResponse>> SendModelRequestAsync(ModelCall call, CancellationToken cancellationToken)
     {
@@ -127,11 +140,11 @@ internal sealed class AnthropicProvider(string id, OpenAIWire wire, AnthropicTra
     }
 
     public Task<UpstreamOutcome<UpstreamFile>> UploadFileAsync(UpstreamFileUpload upload, CancellationToken cancellationToken) =>
-        Task.FromResult<UpstreamOutcome<UpstreamFile>>(UpstreamFailure.Unsupported("Files are not yet sent to Anthropic's Files API by Wharf."));
+        files.UploadAsync(upload, cancellationToken);
 
     public Task<UpstreamOutcome<bool>> DeleteFileAsync(string upstreamFileId, CancellationToken cancellationToken) =>
-        Task.FromResult<UpstreamOutcome<bool>>(UpstreamFailure.Unsupported("Files are not yet sent to Anthropic's Files API by Wharf."));
+        files.DeleteAsync(upstreamFileId, cancellationToken);
 
     public Task<UpstreamOutcome<UpstreamFilePage>> ListFilesAsync(UpstreamFileQuery query, CancellationToken cancellationToken) =>
-        Task.FromResult<UpstreamOutcome<UpstreamFilePage>>(UpstreamFailure.Unsupported("Files are not yet sent to Anthropic's Files API by Wharf."));
+        files.ListAsync(query, cancellationToken);
 }

@@ -31,6 +31,9 @@ internal sealed class AnthropicRequestWriter(Utf8JsonWriter writer, int defaultM
 
     private sealed record ImageBlock(string? Url, string? MediaType, string? Data) : Block;
 
+    /// <summary>A file on Anthropic's Files API (Wharf's id already rewritten to its copy there), as a document or an image.</summary>
+    private sealed record FileBlock(string FileId, bool Image) : Block;
+
     private sealed record ToolUseBlock(string Id, string Name, JsonElement Input) : Block;
 
     private sealed record ToolResultBlock(string ToolUseId, string Content) : Block;
@@ -221,12 +224,24 @@ internal sealed class AnthropicRequestWriter(Utf8JsonWriter writer, int defaultM
                     }
                     blocks.Add(image);
                     break;
+                case "file" when imagesAllowed:
+                    if (!part.TryGetProperty("file", out var file) || Text(file, "file_id") is not { Length: > 0 } fileId)
+                    {
+                        return UpstreamFailure.Untranslatable($"{partPath}.file.file_id",
+                            $"'{partPath}.file' must name a file by its 'file_id' (inline 'file_data' is not translated for Anthropic).");
+                    }
+                    blocks.Add(new FileBlock(fileId, IsImageName(Text(file, "filename"))));
+                    break;
                 default:
                     return UpstreamFailure.Untranslatable($"{partPath}.type", $"A '{Text(part, "type")}' part in '{path}' has no equivalent in Anthropic's Messages API.");
             }
         }
         return null;
     }
+
+    /// <summary>Whether a file part's <c>filename</c> names an image (then it is sent as an image block, else as a document).</summary>
+    private static bool IsImageName(string? filename) =>
+        Path.GetExtension(filename ?? "").ToLowerInvariant() is ".jpg" or ".jpeg" or ".png" or ".gif" or ".webp";
 
     /// <summary>An image part: a base64 data URL (<c>data:image/png;base64,...</c>) or an http(s) URL.</summary>
     private static ImageBlock? ReadImage(JsonElement part, string path)
@@ -329,6 +344,13 @@ internal sealed class AnthropicRequestWriter(Utf8JsonWriter writer, int defaultM
                     writer.WriteString("media_type", image.MediaType);
                     writer.WriteString("data", image.Data);
                 }
+                writer.WriteEndObject();
+                break;
+            case FileBlock file:
+                writer.WriteString("type", file.Image ? "image" : "document");
+                writer.WriteStartObject("source");
+                writer.WriteString("type", "file");
+                writer.WriteString("file_id", file.FileId);
                 writer.WriteEndObject();
                 break;
             case ToolUseBlock toolUse:

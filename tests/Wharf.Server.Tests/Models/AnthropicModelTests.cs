@@ -271,4 +271,35 @@ public sealed class AnthropicModelTests(AnthropicUpstreamsFixture upstreams) : I
         var json = await Wire.JsonAsync(response);
         Assert.Equal(["claude"], json.GetProperty("provider_candidate_diagnostics").GetProperty("droppedUnsupportedEndpoint").EnumerateArray().Select(e => e.GetString()));
     }
+
+    [Fact]
+    public async Task A_file_uploaded_to_Claude_is_listed_there_referenced_by_a_chat_request_and_deleted_there_too()
+    {
+        byte[] content = Encoding.UTF8.GetBytes("%PDF-1.4 quarterly report");
+        using var upload = await _client.PostAsync("/v1/files", Wire.Form("user_data", content, "report.pdf", ("provider", "claude")));
+        Assert.True(upload.IsSuccessStatusCode, await upload.Content.ReadAsStringAsync());
+        string fileId = (await Wire.JsonAsync(upload)).Id();
+        var copy = Assert.Single(upstreams.Claude.Files, f => f.Content.AsSpan().SequenceEqual(content));
+        Assert.Equal("report.pdf", copy.Filename);
+        Assert.NotEqual(fileId, copy.Id);
+
+        // The provider's own list, live, in OpenAI's file object shape with Anthropic's ids.
+        var upstreamList = await Wire.GetJsonAsync(_client, "/v1/files?provider=claude&source=upstream");
+        Assert.Contains(copy.Id, upstreamList.Ids());
+
+        // The SDK names Wharf's id; Claude gets a document block naming its copy.
+        ChatCompletion answer = await Chat("claude/claude-sonnet-4-5").CompleteChatAsync(
+            [new UserChatMessage(ChatMessageContentPart.CreateTextPart("Summarise"), ChatMessageContentPart.CreateFilePart(fileId))]);
+        Assert.Equal(upstreams.Claude.ReplyText, answer.Content.Single().Text);
+        using (var sent = JsonDocument.Parse(upstreams.Claude.Requests.Last(r => r.Path == "/v1/messages").Body))
+        {
+            var block = sent.RootElement.GetProperty("messages")[0].GetProperty("content")[1];
+            Assert.Equal(("document", "file", copy.Id), (block.GetProperty("type").GetString(),
+                block.GetProperty("source").GetProperty("type").GetString(), block.GetProperty("source").GetProperty("file_id").GetString()));
+        }
+
+        using var deleted = await _client.DeleteAsync("/v1/files/" + fileId);
+        Assert.True(deleted.IsSuccessStatusCode);
+        Assert.DoesNotContain(upstreams.Claude.Files, f => f.Id == copy.Id);
+    }
 }
