@@ -4,6 +4,7 @@ using System.Text;
 using System.Text.Json;
 using OpenAI;
 using OpenAI.Chat;
+using Wharf.Server.Tests.Batches;
 using Wharf.Server.Tests.Infrastructure;
 using Wharf.Simulators;
 
@@ -301,5 +302,40 @@ public sealed class AnthropicModelTests(AnthropicUpstreamsFixture upstreams) : I
         using var deleted = await _client.DeleteAsync("/v1/files/" + fileId);
         Assert.True(deleted.IsSuccessStatusCode);
         Assert.DoesNotContain(upstreams.Claude.Files, f => f.Id == copy.Id);
+    }
+
+    [Fact]
+    public async Task A_gateway_batch_routed_to_Claude_ends_with_OpenAI_shaped_lines_and_an_untranslatable_line_in_the_error_file_unsent()
+    {
+        string jsonl = BatchKit.Lines(30, "claude/claude-sonnet-4-5") + BatchKit.ChatLine("two-choices", "claude/claude-sonnet-4-5", "\"n\":2") + "\n";
+        string fileId = await BatchKit.UploadAsync(upstreams.Server, jsonl);
+
+        var created = await BatchKit.CreateAsync(_client, fileId);
+        var batch = await BatchKit.WaitForEndAsync(_client, created.GetProperty("id").GetString()!);
+
+        Assert.Equal("completed", batch.Status());
+        Assert.Equal((31, 30, 1), batch.Counts());
+        var output = await BatchKit.ResultLinesAsync(upstreams.Server, batch.GetProperty("output_file_id"));
+        Assert.Equal(Enumerable.Range(1, 30).Select(i => "req-" + i).Order(), output.Select(l => l.CustomId()).Order());
+        foreach (var line in output)
+        {
+            var response = line.GetProperty("response");
+            Assert.Equal(200, response.GetProperty("status_code").GetInt32());
+            var body = response.GetProperty("body");
+            Assert.Equal("chat.completion", body.GetProperty("object").GetString());
+            Assert.Equal(upstreams.Claude.ReplyText, body.GetProperty("choices")[0].GetProperty("message").GetProperty("content").GetString());
+            Assert.True(body.GetProperty("usage").GetProperty("total_tokens").GetInt32() > 0);
+        }
+        Assert.True(batch.GetProperty("usage").GetProperty("total_tokens").GetInt64() > 0);
+        var error = Assert.Single(await BatchKit.ResultLinesAsync(upstreams.Server, batch.GetProperty("error_file_id")));
+        Assert.Equal("two-choices", error.CustomId());
+        // No upstream answered it: no response, the refusal as the line's error.
+        Assert.Equal(JsonValueKind.Null, error.GetProperty("response").ValueKind);
+        Assert.Equal("unsupported_parameter", error.GetProperty("error").GetProperty("code").GetString());
+        Assert.Contains("'n'", error.GetProperty("error").GetProperty("message").GetString(), StringComparison.Ordinal);
+        // Claude got each other line once, as a Messages request; the refused one was never sent.
+        var sent = upstreams.Claude.Requests.Where(r => r.Path == "/v1/messages").Select(r => r.BodyText).ToList();
+        Assert.DoesNotContain(sent, b => b.Contains("line two-choices", StringComparison.Ordinal));
+        Assert.All(Enumerable.Range(1, 30), i => Assert.Single(sent, b => b.Contains($"\"line req-{i}\"", StringComparison.Ordinal)));
     }
 }
