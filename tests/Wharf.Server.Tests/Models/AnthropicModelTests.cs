@@ -338,4 +338,35 @@ public sealed class AnthropicModelTests(AnthropicUpstreamsFixture upstreams) : I
         Assert.DoesNotContain(sent, b => b.Contains("line two-choices", StringComparison.Ordinal));
         Assert.All(Enumerable.Range(1, 30), i => Assert.Single(sent, b => b.Contains($"\"line req-{i}\"", StringComparison.Ordinal)));
     }
+
+    [Fact]
+    public async Task A_local_file_named_in_a_chat_to_Claude_is_copied_there_once_when_first_needed()
+    {
+        byte[] content = Encoding.UTF8.GetBytes("%PDF-1.4 kept locally until Claude needs it");
+        string fileId = (await Wire.UploadAsync(_client, "user_data", Encoding.UTF8.GetString(content), "brief.pdf")).Id();
+        Assert.DoesNotContain(upstreams.Claude.Files, f => f.Content.AsSpan().SequenceEqual(content));
+        var chat = Chat("claude/claude-sonnet-4-5");
+
+        for (int i = 0; i < 2; i++)
+        {
+            await chat.CompleteChatAsync([new UserChatMessage(ChatMessageContentPart.CreateTextPart("Read it"), ChatMessageContentPart.CreateFilePart(fileId))]);
+        }
+
+        var copy = Assert.Single(upstreams.Claude.Files, f => f.Content.AsSpan().SequenceEqual(content));
+        Assert.Equal("brief.pdf", copy.Filename);
+        var sent = upstreams.Claude.Requests.Where(r => r.Path == "/v1/messages").TakeLast(2).ToList();
+        Assert.All(sent, r => Assert.Contains($"\"file_id\":\"{copy.Id}\"", r.BodyText, StringComparison.Ordinal));
+        Assert.Contains(fileId, (await Wire.GetJsonAsync(_client, "/v1/files?provider=claude")).Ids());
+    }
+
+    [Fact]
+    public async Task Claude_is_listed_with_its_capabilities_and_no_secret()
+    {
+        string raw = await _client.GetStringAsync("/v1/providers");
+        Assert.DoesNotContain(AnthropicUpstreamsFixture.ClaudeKey, raw, StringComparison.Ordinal);
+        using var json = JsonDocument.Parse(raw);
+        var claude = json.RootElement.GetProperty("data").EnumerateArray().Single(p => p.GetProperty("id").GetString() == "claude");
+        Assert.Equal("anthropic", claude.GetProperty("type").GetString());
+        Assert.Equal(["chat.completions", "files"], claude.GetProperty("capabilities").EnumerateArray().Select(c => c.GetString()!).Order());
+    }
 }
