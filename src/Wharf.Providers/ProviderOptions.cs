@@ -3,7 +3,7 @@ namespace Wharf.Providers;
 /// <summary>One upstream, as configured under <c>Wharf:Providers:&lt;id&gt;</c>.</summary>
 public sealed class ProviderOptions
 {
-    /// <summary>The adapter: <c>openai</c>, <c>azure</c>, <c>gemini</c> or <c>mock</c>.</summary>
+    /// <summary>The adapter: <c>openai</c>, <c>azure</c>, <c>gemini</c>, <c>anthropic</c> or <c>mock</c>.</summary>
     public string? Type { get; set; }
 
     /// <summary>What the provider's own SDK takes as base URL; each type has its default, except azure.</summary>
@@ -33,6 +33,12 @@ public sealed class ProviderOptions
     /// the type's default (yes). <c>false</c> for a server without one (vLLM, Ollama, ...).
     /// </summary>
     public bool? NativeBatches { get; set; }
+
+    /// <summary>
+    /// <c>anthropic</c>: the <c>max_tokens</c> sent when a chat request gives neither <c>max_tokens</c> nor
+    /// <c>max_completion_tokens</c> (Anthropic requires one); null for the type's default (4096).
+    /// </summary>
+    public int? DefaultMaxTokens { get; set; }
 
     /// <summary>Mock: how long each answer takes.</summary>
     public int LatencyMs { get; set; }

@@ -3,6 +3,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using Wharf.Core.Providers;
+using Wharf.Providers.Anthropic;
 using Wharf.Providers.Azure;
 using Wharf.Providers.Decorators;
 using Wharf.Providers.Gemini;
@@ -32,6 +33,7 @@ public static class ProviderServiceCollectionExtensions
         services.AddSingleton<IProviderAdapter, AzureOpenAIAdapter>();
         services.AddSingleton<IProviderAdapter, MockAdapter>();
         services.AddSingleton<IProviderAdapter, GeminiAdapter>();
+        services.AddSingleton<IProviderAdapter, AnthropicAdapter>();
         services.AddSingleton<IProviderRegistry, ProviderRegistry>();
         return services;
     }

@@ -68,7 +68,7 @@ public sealed class ConfigurationTests
     }
 
     [Theory]
-    [InlineData("groq:Type", "foo", "Wharf:Providers:groq:Type 'foo' is not a provider type (openai, azure, mock, gemini)")]
+    [InlineData("groq:Type", "foo", "Wharf:Providers:groq:Type 'foo' is not a provider type (openai, azure, mock, gemini, anthropic)")]
     [InlineData("groq:Type", null, "Wharf:Providers:groq:Type is missing")]
     [InlineData("groq:TimeoutSeconds", "0", "Wharf:Providers:groq:TimeoutSeconds must be between 1 and 86400")]
     [InlineData("groq:MaxConcurrency", "0", "Wharf:Providers:groq:MaxConcurrency must be at least 1")]

@@ -228,6 +228,21 @@ public abstract partial class UpstreamSimulator : IAsyncDisposable
     /// <summary>Whether a model request's body must name its model (not on Azure's deployment paths).</summary>
     protected virtual bool ModelRequired(SimulatedRoute route) => true;
 
+    /// <summary>Whether a file upload must carry a <c>purpose</c> field (Anthropic's Files API takes none).</summary>
+    protected virtual bool UploadNeedsPurpose => true;
+
+    /// <summary>A file object in the dialect's shape (OpenAI's by default).</summary>
+    protected virtual string FileObjectJson(SimulatedFile file) => SimulatedAnswers.FileObject(file);
+
+    /// <summary>A problem with a model request's body beyond its model (a dialect's required fields), or null.</summary>
+    protected virtual (int Status, string Body)? CheckModelRequest(SimulatedRoute route, JsonElement body) => null;
+
+    /// <summary>A model request's normal answer, in the dialect's shape (OpenAI's by default).</summary>
+    protected virtual string ModelAnswer(SimulatedRoute route, string model, JsonElement body) => SimulatedAnswers.Json(route.Operation, model, body, ReplyText);
+
+    /// <summary>A streamed model request's events, in the dialect's shape (OpenAI's by default).</summary>
+    protected virtual IEnumerable<string> ModelEvents(SimulatedRoute route, string model, JsonElement body) => SimulatedAnswers.Events(route.Operation, model, body, ReplyText);
+
     private async Task HandleAsync(HttpContext context)
     {
         Interlocked.Increment(ref _received);
@@ -298,7 +313,7 @@ public abstract partial class UpstreamSimulator : IAsyncDisposable
         }
         if (route.Operation == SimulatedOperation.FileUpload)
         {
-            (upload, uploadProblem) = await ReadUploadAsync(request, aborted);
+            (upload, uploadProblem) = await ReadUploadAsync(request, UploadNeedsPurpose, aborted);
         }
         else if (request.ContentLength > 0 || request.Headers.TransferEncoding.Count > 0)
         {
@@ -342,6 +357,11 @@ public abstract partial class UpstreamSimulator : IAsyncDisposable
             if (CheckModel(model) is { } modelProblem)
             {
                 await WriteJsonAsync(context, modelProblem.Status, modelProblem.Body);
+                return Served.Answered;
+            }
+            if (CheckModelRequest(route, body) is { } requestProblem)
+            {
+                await WriteJsonAsync(context, requestProblem.Status, requestProblem.Body);
                 return Served.Answered;
             }
         }
@@ -390,10 +410,10 @@ public abstract partial class UpstreamSimulator : IAsyncDisposable
                 && body.TryGetProperty("stream", out var streamFlag) && streamFlag.ValueKind == JsonValueKind.True;
             if (!stream)
             {
-                await WriteJsonAsync(context, 200, SimulatedAnswers.Json(route.Operation, model ?? "", body, ReplyText));
+                await WriteJsonAsync(context, 200, ModelAnswer(route, model ?? "", body));
                 return Served.Answered;
             }
-            return await StreamAsync(context, SimulatedAnswers.Events(route.Operation, model ?? "", body, ReplyText), fault, aborted);
+            return await StreamAsync(context, ModelEvents(route, model ?? "", body), fault, aborted);
         }
         if (route.IsBatchRequest)
         {
@@ -441,13 +461,13 @@ public abstract partial class UpstreamSimulator : IAsyncDisposable
                     return Served.Answered;
                 }
                 var file = AddFile(upload.Filename, upload.Purpose, upload.Content);
-                await WriteJsonAsync(context, 200, SimulatedAnswers.FileObject(file));
+                await WriteJsonAsync(context, 200, FileObjectJson(file));
                 return Served.Answered;
             case SimulatedOperation.FileList:
                 await WriteJsonAsync(context, 200, ListFiles(context.Request.Query));
                 return Served.Answered;
             case SimulatedOperation.FileGet when _files.TryGetValue(route.FileId!, out var found):
-                await WriteJsonAsync(context, 200, SimulatedAnswers.FileObject(found));
+                await WriteJsonAsync(context, 200, FileObjectJson(found));
                 return Served.Answered;
             case SimulatedOperation.FileContent when _files.TryGetValue(route.FileId!, out var found):
                 context.Response.ContentType = "application/octet-stream";
@@ -464,7 +484,7 @@ public abstract partial class UpstreamSimulator : IAsyncDisposable
     }
 
     /// <summary>OpenAI's file list: <c>limit</c> (1–10000, default 10000), <c>order</c> (default desc), <c>after</c>, <c>purpose</c>.</summary>
-    private string ListFiles(IQueryCollection query)
+    protected virtual string ListFiles(IQueryCollection query)
     {
         int limit = int.TryParse(query["limit"], out int l) && l is >= 1 and <= 10_000 ? l : 10_000;
         bool ascending = query["order"] == "asc";
@@ -516,7 +536,7 @@ public abstract partial class UpstreamSimulator : IAsyncDisposable
     }
 
     /// <summary>Reads a multipart upload section by section, the file's bytes copied as they arrive.</summary>
-    private static async Task<(UploadedFile? File, string? Problem)> ReadUploadAsync(HttpRequest request, CancellationToken cancellationToken)
+    private static async Task<(UploadedFile? File, string? Problem)> ReadUploadAsync(HttpRequest request, bool needsPurpose, CancellationToken cancellationToken)
     {
         if (!MediaTypeHeaderValue.TryParse(request.ContentType, out var contentType) || !contentType.MediaType.Equals("multipart/form-data", StringComparison.OrdinalIgnoreCase)
             || HeaderUtilities.RemoveQuotes(contentType.Boundary).Value is not { Length: > 0 } boundary)
@@ -549,7 +569,7 @@ public abstract partial class UpstreamSimulator : IAsyncDisposable
                 content = await ReadAllAsync(section.Body, cancellationToken);
             }
         }
-        if (string.IsNullOrEmpty(purpose))
+        if (string.IsNullOrEmpty(purpose) && needsPurpose)
         {
             return (null, "Missing required parameter: 'purpose'.");
         }
@@ -557,7 +577,7 @@ public abstract partial class UpstreamSimulator : IAsyncDisposable
         {
             return (null, "Missing required parameter: 'file'.");
         }
-        return (new UploadedFile(purpose, filename ?? "", fileType, content), null);
+        return (new UploadedFile(purpose ?? "", filename ?? "", fileType, content), null);
     }
 
     private static async Task WriteJsonAsync(HttpContext context, int status, string body)

@@ -96,8 +96,8 @@ public sealed record UpstreamFailure(
         new(UpstreamFailureKind.NotAttempted, FailureCategory.Unsupported, null, false, Error: new(null, what, null, null));
 
     /// <summary>
-    /// A request a translating adapter cannot express in its provider's format (a parameter without an equivalent):
-    /// the user's 400 naming the parameter, found before any call, never a silent drop.
+    /// A request a translating adapter cannot put into its provider's wire format (a parameter with no equivalent
+    /// there): the user's request at fault, found before any call, so passed back as a 400 naming the parameter.
     /// </summary>
     public static UpstreamFailure Untranslatable(string param, string message) =>
         new(UpstreamFailureKind.NotAttempted, FailureCategory.RequestRejected, 400, false, Error: new("unsupported_parameter", message, null, param));

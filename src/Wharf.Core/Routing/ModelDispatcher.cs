@@ -156,6 +156,7 @@ public sealed partial class ModelDispatcher
         var error = failure.Error;
         return new WharfError(failure.Status ?? 400, error?.Message ?? "The upstream provider refused the request.", error?.Param, error?.Code)
         {
+            // A request an adapter could not translate was refused before any call: not the upstream's verdict.
             FromUpstream = failure.Kind != UpstreamFailureKind.NotAttempted,
             Upstream = diagnostics,
         };

@@ -23,14 +23,15 @@ internal sealed class MultipartFileContent : HttpContent
     private readonly byte[] _tail;
     private readonly UpstreamDeadline _progress;
 
-    public MultipartFileContent(Stream file, long fileLength, string filename, string purpose, string? contentType, UpstreamDeadline progress)
+    /// <param name="purpose">The <c>purpose</c> field; null for a Files API that takes none (Anthropic's).</param>
+    public MultipartFileContent(Stream file, long fileLength, string filename, string? purpose, string? contentType, UpstreamDeadline progress)
     {
         _file = file;
         _fileLength = fileLength;
         _progress = progress;
         string boundary = "wharf-" + Guid.NewGuid().ToString("N");
         _head = Encoding.UTF8.GetBytes(
-            $"--{boundary}\r\nContent-Disposition: form-data; name=\"purpose\"\r\n\r\n{purpose}\r\n" +
+            (purpose is null ? "" : $"--{boundary}\r\nContent-Disposition: form-data; name=\"purpose\"\r\n\r\n{purpose}\r\n") +
             $"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{Quoted(filename)}\"\r\n" +
             $"Content-Type: {(string.IsNullOrEmpty(contentType) || contentType.Any(char.IsControl) ? "application/octet-stream" : contentType)}\r\n\r\n");
         _tail = Encoding.UTF8.GetBytes($"\r\n--{boundary}--\r\n");

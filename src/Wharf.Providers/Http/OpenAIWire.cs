@@ -322,7 +322,8 @@ internal sealed class OpenAIWire(ProviderContext context, HttpClient http, IOpen
         }
     }
 
-    private HttpRequestMessage NewRequest(HttpMethod method, Uri uri)
+    /// <summary>A request to the provider with its configured headers and its credential.</summary>
+    public HttpRequestMessage NewRequest(HttpMethod method, Uri uri)
     {
         var request = new HttpRequestMessage(method, uri);
         foreach (var (name, value) in context.Options.Headers)
@@ -334,7 +335,7 @@ internal sealed class OpenAIWire(ProviderContext context, HttpClient http, IOpen
     }
 
     /// <summary>Sends and reads a small JSON answer within the deadline.</summary>
-    private async Task<UpstreamOutcome<T>> SendForJsonAsync<T>(HttpRequestMessage request, UpstreamDeadline deadline, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type, CancellationToken cancellationToken)
+    public async Task<UpstreamOutcome<T>> SendForJsonAsync<T>(HttpRequestMessage request, UpstreamDeadline deadline, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type, CancellationToken cancellationToken)
     {
         var sent = await SendAsync(request, deadline, cancellationToken);
         if (!sent.IsOk)
@@ -368,7 +369,7 @@ internal sealed class OpenAIWire(ProviderContext context, HttpClient http, IOpen
     /// Sends a request and waits for the answer's headers within the deadline. A 2xx answer (and a 404 when
     /// <paramref name="notFoundIsAnswer"/>) is the caller's to read and dispose; any other status is read as a failure.
     /// </summary>
-    private async Task<UpstreamOutcome<HttpResponseMessage>> SendAsync(HttpRequestMessage request, UpstreamDeadline deadline, CancellationToken cancellationToken, bool notFoundIsAnswer = false)
+    public async Task<UpstreamOutcome<HttpResponseMessage>> SendAsync(HttpRequestMessage request, UpstreamDeadline deadline, CancellationToken cancellationToken, bool notFoundIsAnswer = false)
     {
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, deadline.Token);
         return await SendAsync(request, deadline, cancellationToken, linked.Token, notFoundIsAnswer);

@@ -203,6 +203,7 @@ public sealed class ModelDispatcherTests
         Assert.Equal((400, "logprobs", "unsupported_parameter"), (error.Status, error.Param, error.Code));
         Assert.False(error.FromUpstream);
         Assert.Equal(("user", "user"), (error.ErrorType, error.Origin));
+        Assert.Contains("'logprobs'", error.Message, StringComparison.Ordinal);
         Assert.Equal((1, 0), (a.Calls.Count, b.Calls.Count));
         Assert.Equal(0, error.Upstream!.AttemptCount);
     }
