@@ -13,7 +13,6 @@ internal sealed partial class ProviderFileSweeper(
     UpstreamDeletions deletions,
     SweepLeases leases,
     IOptions<ProviderFilesOptions> options,
-    TimeProvider time,
     ILogger<ProviderFileSweeper> logger) : BackgroundService
 {
     /// <summary>The lease that decides which node sweeps upstream deletions and interrupted copies.</summary>
@@ -22,30 +21,8 @@ internal sealed partial class ProviderFileSweeper(
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         await Task.Yield();
-        var interval = TimeSpan.FromSeconds(options.Value.SweepIntervalSeconds);
-        using var timer = new PeriodicTimer(interval, time);
-        try
-        {
-            do
-            {
-                try
-                {
-                    await leases.RunAsync(LeaseName, interval, SweepAsync, stoppingToken);
-                }
-                catch (Exception ex) when (!stoppingToken.IsCancellationRequested)
-                {
-                    LogSweepFailed(logger, ex);
-                }
-            }
-            while (await timer.WaitForNextTickAsync(stoppingToken));
-        }
-        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-        {
-        }
-        finally
-        {
-            await leases.ReleaseAsync(LeaseName);
-        }
+        await leases.RunRoundsAsync(
+            LeaseName, TimeSpan.FromSeconds(options.Value.SweepIntervalSeconds), SweepAsync, null, ex => LogSweepFailed(logger, ex), stoppingToken);
     }
 
     private async Task SweepAsync(CancellationToken cancellationToken)

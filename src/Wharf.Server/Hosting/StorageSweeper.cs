@@ -30,34 +30,13 @@ internal sealed partial class StorageSweeper(
     {
         // Off the start-up path: the host waits for the synchronous start of every ExecuteAsync before it listens.
         await Task.Yield();
-        var interval = TimeSpan.FromSeconds(options.Value.Sweeper.IntervalSeconds);
-        using var timer = new PeriodicTimer(interval, time);
-        try
-        {
-            do
-            {
-                try
-                {
-                    await leases.RunAsync(LeaseName, interval, SweepSharedAsync, stoppingToken);
-                }
-                catch (Exception ex) when (!stoppingToken.IsCancellationRequested)
-                {
-                    LogSweepFailed(logger, ex);
-                }
-                if (!blobs.SharedByNodes)
-                {
-                    await SweepOwnBlobsAsync(stoppingToken);
-                }
-            }
-            while (await timer.WaitForNextTickAsync(stoppingToken));
-        }
-        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-        {
-        }
-        finally
-        {
-            await leases.ReleaseAsync(LeaseName);
-        }
+        await leases.RunRoundsAsync(
+            LeaseName,
+            TimeSpan.FromSeconds(options.Value.Sweeper.IntervalSeconds),
+            SweepSharedAsync,
+            blobs.SharedByNodes ? null : SweepOwnBlobsAsync,
+            ex => LogSweepFailed(logger, ex),
+            stoppingToken);
     }
 
     /// <summary>One round of what all nodes share, on the node that holds the lease.</summary>
@@ -78,19 +57,12 @@ internal sealed partial class StorageSweeper(
     }
 
     /// <summary>The orphans of a blob store only this node uses: every node sweeps its own, lease or not.</summary>
-    private async Task SweepOwnBlobsAsync(CancellationToken stoppingToken)
+    private async Task SweepOwnBlobsAsync(CancellationToken cancellationToken)
     {
-        try
+        int orphans = await SweepOrphansAsync(cancellationToken);
+        if (orphans > 0)
         {
-            int orphans = await SweepOrphansAsync(stoppingToken);
-            if (orphans > 0)
-            {
-                LogOrphansSwept(logger, orphans);
-            }
-        }
-        catch (Exception ex) when (!stoppingToken.IsCancellationRequested)
-        {
-            LogSweepFailed(logger, ex);
+            LogOrphansSwept(logger, orphans);
         }
     }
 

@@ -12,12 +12,60 @@ namespace Wharf.Server.Hosting;
 /// round runs, and a round whose lease passed to another node meanwhile is cancelled. Other nodes skip their rounds.
 /// A node that stops gives its leases up; one that dies leaves them to run out, and the next node to ask takes them.
 /// The lease only decides who sweeps: every step of a round stays right if two nodes overlap (each deletion is one
-/// conditional catalog write), so a paused holder that wakes up late does no harm.
+/// conditional catalog write), so a paused holder that wakes up late does no harm. A round that fails gives the lease
+/// up and its node sits the next round out, so that a node that cannot sweep (a bad credential, a broken mount) does
+/// not keep the sweep from the others.
 /// </summary>
 internal sealed partial class SweepLeases(
     ILeaseCatalog leases, NodeIdentity node, IOptions<WharfOptions> options, TimeProvider time, ILogger<SweepLeases> logger)
 {
     private readonly ConcurrentDictionary<string, bool> _held = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, bool> _resting = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// Every <paramref name="interval"/> until the node stops: a <paramref name="round"/> of sweep
+    /// <paramref name="name"/> when this node holds its lease, then <paramref name="everyNode"/> (work of this node's
+    /// own, lease or not). A failure is logged and the loop goes on; at stop the lease is given up.
+    /// </summary>
+    public async Task RunRoundsAsync(
+        string name, TimeSpan interval, Func<CancellationToken, Task> round, Func<CancellationToken, Task>? everyNode,
+        Action<Exception> logFailure, CancellationToken stoppingToken)
+    {
+        using var timer = new PeriodicTimer(interval, time);
+        try
+        {
+            do
+            {
+                try
+                {
+                    await RunAsync(name, interval, round, stoppingToken);
+                }
+                catch (Exception ex) when (!stoppingToken.IsCancellationRequested)
+                {
+                    logFailure(ex);
+                }
+                if (everyNode is not null)
+                {
+                    try
+                    {
+                        await everyNode(stoppingToken);
+                    }
+                    catch (Exception ex) when (!stoppingToken.IsCancellationRequested)
+                    {
+                        logFailure(ex);
+                    }
+                }
+            }
+            while (await timer.WaitForNextTickAsync(stoppingToken));
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+        finally
+        {
+            await ReleaseAsync(name);
+        }
+    }
 
     /// <summary>
     /// Runs <paramref name="round"/> when this node holds lease <paramref name="name"/> or can take it; false (and
@@ -25,6 +73,10 @@ internal sealed partial class SweepLeases(
     /// </summary>
     public async Task<bool> RunAsync(string name, TimeSpan interval, Func<CancellationToken, Task> round, CancellationToken stoppingToken)
     {
+        if (_resting.TryRemove(name, out _))
+        {
+            return false; // the last round here failed: this one is another node's to take
+        }
         var length = interval + TimeSpan.FromSeconds(options.Value.Sweeper.LeaseSeconds);
         long now = time.GetUtcNow().ToUnixTimeMilliseconds();
         if (!await leases.TryAcquireAsync(name, node.Id, now, now + (long)length.TotalMilliseconds, stoppingToken))
@@ -58,6 +110,14 @@ internal sealed partial class SweepLeases(
         catch (Exception) when (lost && !stoppingToken.IsCancellationRequested)
         {
             // Another node holds the sweep now: the rest of this round is its to do.
+        }
+        catch (Exception) when (!stoppingToken.IsCancellationRequested)
+        {
+            await work.CancelAsync();
+            await renewal;
+            _resting[name] = true;
+            await ReleaseAsync(name);
+            throw;
         }
         finally
         {
