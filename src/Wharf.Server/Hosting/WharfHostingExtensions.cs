@@ -82,6 +82,7 @@ internal static class WharfHostingExtensions
         services.AddSingleton<KeyGate>();
 
         services.AddWharfApiDocument();
+        builder.AddWharfTelemetry();
         services.AddExceptionHandler<EnvelopeExceptionHandler>();
         services.AddProblemDetails();
         services.ConfigureHttpJsonOptions(json =>
@@ -131,6 +132,7 @@ internal static class WharfHostingExtensions
         }
         routes.MapHealthApi();
         app.MapWharfApiDocument();
+        app.MapWharfMetrics();
         return app;
     }
 }

@@ -16,6 +16,22 @@ internal sealed class WharfOptions
     public SweeperOptions Sweeper { get; set; } = new();
 
     public RateLimitOptions RateLimits { get; set; } = new();
+
+    public MetricsOptions Metrics { get; set; } = new();
+
+    public LoggingOptions Logging { get; set; } = new();
+}
+
+internal sealed class MetricsOptions
+{
+    /// <summary><c>GET /metrics</c> without a key; false (the default): the admin key only.</summary>
+    public bool Public { get; set; }
+}
+
+internal sealed class LoggingOptions
+{
+    /// <summary>One JSON object per log line (the framework's JSON console formatter), with the request's scopes.</summary>
+    public bool Json { get; set; }
 }
 
 internal sealed class AuthOptions
