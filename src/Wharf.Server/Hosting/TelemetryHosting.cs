@@ -25,6 +25,7 @@ internal static class TelemetryHosting
     {
         var services = builder.Services;
         services.TryAddSingleton<WharfMetrics>();
+        services.AddHostedService<WorkspaceUsageGauges>();
         var telemetry = services.AddOpenTelemetry()
             .ConfigureResource(resource => resource.AddService(ServiceName))
             .WithMetrics(metrics => metrics

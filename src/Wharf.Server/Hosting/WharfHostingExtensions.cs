@@ -22,8 +22,8 @@ internal static class WharfHostingExtensions
     {
         var services = builder.Services;
         services.AddOptions<WharfOptions>().BindConfiguration(WharfOptions.Section).ValidateDataAnnotations()
-            .Validate(o => IsValid(o.Auth) && IsValid(o.Sweeper) && IsValid(o.RateLimits),
-                "Wharf:Auth, Wharf:Sweeper or Wharf:RateLimits holds a value out of range (see docs/configuration.md).")
+            .Validate(o => IsValid(o.Auth) && IsValid(o.Sweeper) && IsValid(o.RateLimits) && IsValid(o.Metrics),
+                "Wharf:Auth, Wharf:Sweeper, Wharf:RateLimits or Wharf:Metrics holds a value out of range (see docs/configuration.md).")
             .Validate(o => o.Auth.AdminKey is null || o.Auth.AdminKey.Length >= 16, "Wharf:Auth:AdminKey must be at least 16 characters.")
             .ValidateOnStart();
         services.AddOptions<FilesOptions>().BindConfiguration(FilesOptions.Section).ValidateDataAnnotations()

@@ -26,6 +26,14 @@ internal sealed class MetricsOptions
 {
     /// <summary><c>GET /metrics</c> without a key; false (the default): the admin key only.</summary>
     public bool Public { get; set; }
+
+    /// <summary>How many workspaces (those holding the most bytes) get their own stored-bytes and files series; 0: none.</summary>
+    [Range(0, 10_000)]
+    public int WorkspaceSeries { get; set; } = 100;
+
+    /// <summary>Seconds between reads of the workspaces' usage for those series.</summary>
+    [Range(1, 3600)]
+    public int WorkspaceRefreshSeconds { get; set; } = 30;
 }
 
 internal sealed class LoggingOptions

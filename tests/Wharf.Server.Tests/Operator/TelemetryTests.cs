@@ -46,6 +46,7 @@ public sealed class TelemetryFixture : IAsyncLifetime
             "--Wharf:Batches:PollIntervalMilliseconds=100",
             "--Wharf:Batches:ChunkFlushMilliseconds=100",
             "--Wharf:Webhooks:FirstRetrySeconds=1",
+            "--Wharf:Metrics:WorkspaceRefreshSeconds=1",
         ]);
     }
 
@@ -175,6 +176,32 @@ public sealed partial class TelemetryTests(TelemetryFixture fixture) : IClassFix
         Assert.DoesNotContain(key, exposition);
         Assert.DoesNotContain(WharfServer.Key, exposition);
         Assert.DoesNotContain(TelemetryFixture.SimKey, exposition);
+    }
+
+    [Fact]
+    public async Task A_workspaces_stored_bytes_and_files_are_gauged_by_its_id()
+    {
+        using var admin = new Admin(Server);
+        var (workspaceId, client) = await admin.NewTenantAsync("gauged");
+        using var _ = client;
+        await Wire.UploadAsync(client, "assistants", "abc", "a.txt");
+        string second = (await Wire.UploadAsync(client, "assistants", "hello!", "b.txt")).Id();
+        await WaitForAsync(async () =>
+        {
+            var samples = await ScrapeAsync();
+            return Sum(samples, "wharf_workspace_stored_bytes", ("wharf_workspace_id", workspaceId)) == 9
+                && Sum(samples, "wharf_workspace_files", ("wharf_workspace_id", workspaceId)) == 2;
+        });
+        using (var deleted = await client.DeleteAsync($"/v1/files/{second}"))
+        {
+            Assert.Equal(HttpStatusCode.OK, deleted.StatusCode);
+        }
+        await WaitForAsync(async () =>
+        {
+            var samples = await ScrapeAsync();
+            return Sum(samples, "wharf_workspace_stored_bytes", ("wharf_workspace_id", workspaceId)) == 3
+                && Sum(samples, "wharf_workspace_files", ("wharf_workspace_id", workspaceId)) == 1;
+        });
     }
 
     [Fact]
