@@ -32,15 +32,18 @@ internal static class TelemetryHosting
                 .AddAspNetCoreInstrumentation()
                 .AddHttpClientInstrumentation()
                 .AddMeter(WharfMetrics.MeterName, ProviderServiceCollectionExtensions.TelemetryName)
-                .AddPrometheusExporter())
-            .WithTracing(tracing => tracing
-                .AddAspNetCoreInstrumentation(aspNetCore => aspNetCore.Filter = context => context.Request.Path != MetricsPath)
-                .AddHttpClientInstrumentation()
-                .AddSource(ProviderServiceCollectionExtensions.TelemetryName));
-        // The exporter reads OTEL_EXPORTER_OTLP_ENDPOINT (and the other OTEL_EXPORTER_OTLP_* settings) itself.
+                .AddPrometheusExporter());
+        // Traces exist only to be exported: without an exporter nothing listens, so a request starts no activity and
+        // sends no traceparent upstream. The exporter reads OTEL_EXPORTER_OTLP_ENDPOINT (and the other
+        // OTEL_EXPORTER_OTLP_* settings) itself.
         if (!string.IsNullOrWhiteSpace(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]))
         {
-            telemetry.UseOtlpExporter();
+            telemetry
+                .WithTracing(tracing => tracing
+                    .AddAspNetCoreInstrumentation(aspNetCore => aspNetCore.Filter = context => context.Request.Path != MetricsPath)
+                    .AddHttpClientInstrumentation()
+                    .AddSource(ProviderServiceCollectionExtensions.TelemetryName))
+                .UseOtlpExporter();
         }
         if (builder.Configuration.GetValue<bool>($"{WharfOptions.Section}:Logging:Json"))
         {
