@@ -13,8 +13,8 @@ namespace Wharf.Server.Hosting;
 /// <summary>
 /// Metrics, traces and logs through OpenTelemetry: the framework's HTTP server and client meters and activities,
 /// <c>Wharf</c> (<see cref="WharfMetrics"/>) and <c>Wharf.Providers</c> (upstream calls); <c>GET /metrics</c> in the
-/// Prometheus text format from the exporter; OTLP export of traces and metrics when <c>OTEL_EXPORTER_OTLP_ENDPOINT</c>
-/// is set; JSON log lines when <c>Wharf:Logging:Json</c> is true.
+/// Prometheus text format from the exporter; traces, and OTLP export of every signal, when
+/// <c>OTEL_EXPORTER_OTLP_ENDPOINT</c> is set; JSON log lines when <c>Wharf:Logging:Json</c> is true.
 /// </summary>
 internal static class TelemetryHosting
 {
