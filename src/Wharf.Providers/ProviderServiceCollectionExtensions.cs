@@ -15,6 +15,9 @@ namespace Wharf.Providers;
 
 public static class ProviderServiceCollectionExtensions
 {
+    /// <summary>The name of the providers' activity source and meter (upstream calls), for a host to listen to.</summary>
+    public const string TelemetryName = ProviderTelemetry.Name;
+
     /// <summary>
     /// Registers <c>Wharf:Providers</c> (validated at start: a bad entry stops the start with a message naming its
     /// key), the adapters and the registry built from them (<c>local</c> first).

@@ -69,7 +69,9 @@ public static class StorageServiceCollectionExtensions
         });
         services.AddSingleton<IFileCatalog, SqliteFileCatalog>();
         services.AddSingleton<IKeyCatalog, SqliteKeyCatalog>();
-        services.AddSingleton<IWorkspaceCatalog, SqliteWorkspaceCatalog>();
+        services.AddSingleton<SqliteWorkspaceCatalog>();
+        services.AddSingleton<IWorkspaceCatalog>(sp => sp.GetRequiredService<SqliteWorkspaceCatalog>());
+        services.AddSingleton<IWorkspaceUsageReader>(sp => sp.GetRequiredService<SqliteWorkspaceCatalog>());
         services.AddSingleton<IUploadCatalog, SqliteUploadCatalog>();
         services.AddSingleton<IFileCopyCatalog, SqliteFileCopyCatalog>();
         services.AddSingleton<IBatchCatalog, SqliteBatchCatalog>();
@@ -92,7 +94,9 @@ public static class StorageServiceCollectionExtensions
         services.AddSingleton(sp => PostgresDatabase.Open(sp.GetRequiredService<IOptions<PostgresCatalogOptions>>().Value.ConnectionString!));
         services.AddSingleton<IFileCatalog, PostgresFileCatalog>();
         services.AddSingleton<IKeyCatalog, PostgresKeyCatalog>();
-        services.AddSingleton<IWorkspaceCatalog, PostgresWorkspaceCatalog>();
+        services.AddSingleton<PostgresWorkspaceCatalog>();
+        services.AddSingleton<IWorkspaceCatalog>(sp => sp.GetRequiredService<PostgresWorkspaceCatalog>());
+        services.AddSingleton<IWorkspaceUsageReader>(sp => sp.GetRequiredService<PostgresWorkspaceCatalog>());
         services.AddSingleton<IUploadCatalog, PostgresUploadCatalog>();
         services.AddSingleton<IFileCopyCatalog, PostgresFileCopyCatalog>();
         services.AddSingleton<IBatchCatalog, PostgresBatchCatalog>();

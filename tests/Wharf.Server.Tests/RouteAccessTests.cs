@@ -15,7 +15,7 @@ public sealed class RouteAccessTests
     private static readonly string[] ModelRoutes = ["/chat/completions", "/completions", "/embeddings", "/responses"];
 
     [Fact]
-    public async Task Every_route_but_the_health_probes_takes_a_key()
+    public async Task Every_route_but_the_health_probes_and_the_API_document_and_its_reference_takes_a_key()
     {
         var dataDir = Directory.CreateTempSubdirectory("wharf-routes-");
         try
@@ -31,10 +31,17 @@ public sealed class RouteAccessTests
 
             var routes = ((IEndpointRouteBuilder)app).DataSources.SelectMany(source => source.Endpoints).OfType<RouteEndpoint>().ToList();
             var open = routes.Where(route => route.Metadata.GetMetadata<RouteAccess>() is null).Select(route => route.RoutePattern.RawText);
-            Assert.Equal(["/healthz", "/readyz"], open.Order());
+            // The API document and its reference UI (its page and the page's own assets) are public by decision
+            // (docs/decisions.md); /metrics is not among them: it takes the admin key by default.
+            Assert.Equal(
+                ["/docs/favicon.svg", "/docs/scalar.aspnetcore.js", "/docs/scalar.js", "/docs/{documentName?}", "/healthz", "/openapi.json", "/readyz"],
+                open.Order());
 
-            var admin = routes.Where(route => route.RoutePattern.RawText!.StartsWith("/admin", StringComparison.Ordinal)).ToList();
+            // The admin API and, unless Wharf:Metrics:Public, the metrics take the admin key alone.
+            var admin = routes.Where(route => route.RoutePattern.RawText!.StartsWith("/admin", StringComparison.Ordinal)
+                || route.RoutePattern.RawText == TelemetryHosting.MetricsPath).ToList();
             Assert.NotEmpty(admin);
+            Assert.Contains(admin, route => route.RoutePattern.RawText == TelemetryHosting.MetricsPath);
             Assert.All(admin, route => Assert.Same(RouteAccess.AdminKey, route.Metadata.GetMetadata<RouteAccess>()));
             // Every other route takes a workspace key: files:read to read (GET), files:write to change anything;
             // batches batches:read and batches:write alike; the provider list any workspace key (it describes what

@@ -725,4 +725,29 @@ public abstract partial class StorageConformanceTests
             current = seen;
         }
     }
+
+    [Fact]
+    public async Task The_largest_live_workspaces_are_listed_with_their_bytes_and_files_largest_first_up_to_the_cap()
+    {
+        var reader = Assert.IsAssignableFrom<IWorkspaceUsageReader>(Workspaces);
+        // Sizes far above anything another test stores, so that these are the largest whatever else the catalog holds.
+        const long Tera = 1_000_000_000_000;
+        var small = await AddWorkspaceAsync("small");
+        var large = await AddWorkspaceAsync("large");
+        var middle = await AddWorkspaceAsync("middle");
+        var deleted = await AddWorkspaceAsync("deleted");
+        await InsertFileAsync(small.Id, 7 * Tera);
+        await InsertFileAsync(large.Id, 9 * Tera);
+        await InsertFileAsync(large.Id, 1 * Tera);
+        await InsertFileAsync(large.Id, 1 * Tera);
+        await InsertFileAsync(middle.Id, 4 * Tera);
+        await InsertFileAsync(middle.Id, 4 * Tera);
+        await InsertFileAsync(deleted.Id, 50 * Tera);
+        Assert.True(await Workspaces.DeleteWorkspaceAsync(deleted.Id, Now, Ct));
+
+        var top = await reader.ListLargestAsync(2, Ct);
+        Assert.Equal([new WorkspaceStorage(large.Id, 11 * Tera, 3), new WorkspaceStorage(middle.Id, 8 * Tera, 2)], top);
+        var three = await reader.ListLargestAsync(3, Ct);
+        Assert.Equal(new WorkspaceStorage(small.Id, 7 * Tera, 1), three[2]);
+    }
 }

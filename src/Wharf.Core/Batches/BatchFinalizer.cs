@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Wharf.Core.Ids;
 using Wharf.Core.Ports;
+using Wharf.Core.Telemetry;
 using Wharf.Core.Webhooks;
 
 namespace Wharf.Core.Batches;
@@ -11,7 +12,8 @@ namespace Wharf.Core.Batches;
 /// <c>batch.cancelled</c>), written in one transaction so the event is queued only once the status is stored.
 /// </summary>
 /// <param name="webhooks">Told when an event is queued, so this node's sender sends it at once.</param>
-public sealed class BatchFinalizer(IBatchCatalog catalog, IdGenerator ids, TimeProvider time, WebhookSignals? webhooks = null)
+/// <param name="metrics">Counts ended batches and their lines; none when the host measures nothing.</param>
+public sealed class BatchFinalizer(IBatchCatalog catalog, IdGenerator ids, TimeProvider time, WebhookSignals? webhooks = null, WharfMetrics? metrics = null)
 {
     /// <summary>
     /// Ends <paramref name="batch"/> with <paramref name="status"/> (completed, failed, expired or cancelled), setting
@@ -43,6 +45,7 @@ public sealed class BatchFinalizer(IBatchCatalog catalog, IdGenerator ids, TimeP
         if (stored is not null)
         {
             webhooks?.EventQueued(); // queued only when the workspace has a webhook URL; a wake-up for nothing costs a poll
+            metrics?.BatchEnded(stored.Status, stored.RequestCounts.Completed, stored.RequestCounts.Failed);
         }
         return stored;
     }

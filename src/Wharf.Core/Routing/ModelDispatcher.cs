@@ -28,18 +28,22 @@ public sealed partial class ModelDispatcher
     private readonly TimeProvider _time;
     private readonly ILogger<ModelDispatcher> _logger;
     private readonly Func<double> _jitter;
+    private readonly Telemetry.WharfMetrics? _metrics;
 
+    /// <param name="metrics">Counts retries and fallbacks; none when the host measures nothing.</param>
     public ModelDispatcher(
-        IModelBodyRewriter rewriter, IOptions<RoutingOptions> routing, IOptions<ModelResponseOptions> responses, TimeProvider time, ILogger<ModelDispatcher> logger)
-        : this(rewriter, routing, responses, time, logger, Random.Shared.NextDouble)
+        IModelBodyRewriter rewriter, IOptions<RoutingOptions> routing, IOptions<ModelResponseOptions> responses, TimeProvider time, ILogger<ModelDispatcher> logger,
+        Telemetry.WharfMetrics? metrics = null)
+        : this(rewriter, routing, responses, time, logger, Random.Shared.NextDouble, metrics)
     {
     }
 
     /// <param name="jitter">A number in [0, 1): the part of the backoff that is waited.</param>
     internal ModelDispatcher(
         IModelBodyRewriter rewriter, IOptions<RoutingOptions> routing, IOptions<ModelResponseOptions> responses, TimeProvider time,
-        ILogger<ModelDispatcher> logger, Func<double> jitter)
+        ILogger<ModelDispatcher> logger, Func<double> jitter, Telemetry.WharfMetrics? metrics = null)
     {
+        _metrics = metrics;
         _rewriter = rewriter;
         _routing = routing;
         _responses = responses;
@@ -77,6 +81,10 @@ public sealed partial class ModelDispatcher
 
         foreach (var candidate in plan.Candidates)
         {
+            if (failures.Count > 0)
+            {
+                _metrics?.FellBack(candidate.Id, plan.Endpoint.WireName());
+            }
             lastProvider = candidate.Id;
             var rewrite = await _rewriter.RewriteAsync(new ModelBodyContext(workspaceId, candidate, plan.Endpoint, request.Json, body), cancellationToken);
             if (rewrite.Refusal is { } refusal)
@@ -135,6 +143,7 @@ public sealed partial class ModelDispatcher
                 }
                 var delay = Backoff(retry, failure.RetryAfter);
                 Retrying(_logger, candidate.Id, failure.Kind, failure.Status, (long)delay.TotalMilliseconds);
+                _metrics?.Retried(candidate.Id, plan.Endpoint.WireName());
                 await Task.Delay(delay, _time, cancellationToken);
             }
         }

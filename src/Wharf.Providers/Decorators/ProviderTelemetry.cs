@@ -21,7 +21,10 @@ internal sealed class ProviderTelemetry : IDisposable
         _meter = meters.Create(Name);
         Calls = _meter.CreateCounter<long>("wharf.provider.calls", "{call}", "Upstream calls by provider, operation, outcome and status.");
         Duration = _meter.CreateHistogram<double>("wharf.provider.call.duration", "s",
-            "Time from sending an upstream call to its outcome (for a streamed answer, its headers).");
+            "Time from sending an upstream call to its outcome (for a streamed answer, its headers).",
+            tags: null,
+            // Seconds, from a fast local model to a slow long completion (an exporter's defaults are for milliseconds).
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300] });
     }
 
     public Counter<long> Calls { get; }

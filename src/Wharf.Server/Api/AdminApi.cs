@@ -15,15 +15,17 @@ internal static class AdminApi
 
     public static IEndpointRouteBuilder MapAdminApi(this IEndpointRouteBuilder app)
     {
-        var admin = app.MapGroup("/admin").RequireAdminKey();
-        admin.MapPost("/workspaces", CreateWorkspace);
-        admin.MapGet("/workspaces", ListWorkspaces);
-        admin.MapGet("/workspaces/{id}", GetWorkspace);
-        admin.MapMethods("/workspaces/{id}", ["PATCH"], UpdateWorkspace);
-        admin.MapDelete("/workspaces/{id}", DeleteWorkspace);
-        admin.MapPost("/workspaces/{id}/keys", CreateKey);
-        admin.MapGet("/workspaces/{id}/keys", ListKeys);
-        admin.MapDelete("/keys/{id}", RevokeKey);
+        var admin = app.MapGroup("/admin").RequireAdminKey().WithTags("Admin");
+        admin.MapPost("/workspaces", CreateWorkspace).WithSummary("Create a workspace").Accepts<WorkspaceBody>("application/json");
+        admin.MapGet("/workspaces", ListWorkspaces).WithSummary("List workspaces");
+        admin.MapGet("/workspaces/{id}", GetWorkspace).WithSummary("Retrieve a workspace, with its usage");
+        admin.MapMethods("/workspaces/{id}", ["PATCH"], UpdateWorkspace).WithSummary("Change a workspace's settings")
+            .Accepts<WorkspaceBody>("application/json");
+        admin.MapDelete("/workspaces/{id}", DeleteWorkspace).WithSummary("Delete a workspace and everything it holds");
+        admin.MapPost("/workspaces/{id}/keys", CreateKey).WithSummary("Create an API key (its secret is in this answer only)")
+            .Accepts<KeyCreateBody>("application/json");
+        admin.MapGet("/workspaces/{id}/keys", ListKeys).WithSummary("List a workspace's keys (never their secrets)");
+        admin.MapDelete("/keys/{id}", RevokeKey).WithSummary("Revoke an API key");
         return app;
     }
 

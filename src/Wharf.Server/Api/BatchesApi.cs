@@ -6,6 +6,7 @@ using Wharf.Core.Batches;
 using Wharf.Core.Errors;
 using Wharf.Server.Auth;
 using Wharf.Server.Errors;
+using Wharf.Server.Hosting;
 
 namespace Wharf.Server.Api;
 
@@ -16,13 +17,14 @@ internal static class BatchesApi
 
     public static RouteGroupBuilder MapBatchesApi(this RouteGroupBuilder api)
     {
-        var read = api.MapGroup("/batches").RequireScope(ApiScopes.BatchesRead);
-        read.MapGet("/", List);
-        read.MapGet("/{id}", Get);
+        var read = api.MapGroup("/batches").RequireScope(ApiScopes.BatchesRead).WithTags("Batches");
+        read.MapGet("/", List).WithSummary("List the workspace's batches, newest first").Produces<BatchList>(StatusCodes.Status200OK, "application/json")
+            .WithQuery(("limit", "1 to 100 (default 20)"), ("after", "a batch id: the batches after it"));
+        read.MapGet("/{id}", Get).WithSummary("Retrieve a batch");
 
-        var write = api.MapGroup("/batches").RequireScope(ApiScopes.BatchesWrite);
-        write.MapPost("/", Create);
-        write.MapPost("/{id}/cancel", Cancel);
+        var write = api.MapGroup("/batches").RequireScope(ApiScopes.BatchesWrite).WithTags("Batches").WithMetadata(ErrorResponses.Upstream);
+        write.MapPost("/", Create).WithSummary("Create a batch from a JSONL input file").Accepts<BatchCreateBody>("application/json");
+        write.MapPost("/{id}/cancel", Cancel).WithSummary("Cancel a batch");
         return api;
     }
 

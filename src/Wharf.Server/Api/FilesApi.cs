@@ -9,6 +9,7 @@ using Wharf.Core.Errors;
 using Wharf.Core.Files;
 using Wharf.Server.Auth;
 using Wharf.Server.Errors;
+using Wharf.Server.Hosting;
 
 namespace Wharf.Server.Api;
 
@@ -20,16 +21,29 @@ internal static class FilesApi
 
     public static RouteGroupBuilder MapFilesApi(this RouteGroupBuilder api, IOptions<FilesOptions> options)
     {
-        var read = api.MapGroup("/files").RequireScope(ApiScopes.FilesRead);
-        read.MapGet("/", List);
-        read.MapGet("/{id}", Get);
-        read.MapGet("/{id}/content", Content);
+        var read = api.MapGroup("/files").RequireScope(ApiScopes.FilesRead).WithTags("Files").WithMetadata(ErrorResponses.Upstream);
+        read.MapGet("/", List).WithSummary("List the workspace's files (or, with source=upstream, a provider's own)")
+            .Produces<FileList>(StatusCodes.Status200OK, "application/json").WithQuery(
+            ("limit", "1 to Wharf:Files:MaxListLimit; default Wharf:Files:DefaultListLimit"),
+            ("order", "asc or desc (default)"),
+            ("after", "a file id: the items after it"),
+            ("before", "a file id: the items just before it"),
+            ("purpose", "only files of this purpose"),
+            ("status", "uploaded, processed, error, or processing"),
+            ("provider", "only files with a copy on this provider (also x-model-provider, as query or header)"),
+            ("collection", "only files of this collection"),
+            ("source", "wharf (the catalog, default) or upstream (the provider's own files, live)"),
+            ("metadata.{key}", "only files whose metadata has this key with this value (repeatable)"));
+        read.MapGet("/{id}", Get).WithSummary("Retrieve a file");
+        read.MapGet("/{id}/content", Content).WithSummary("Download a file's bytes (Range and conditional requests served)")
+            .Produces<Stream>(StatusCodes.Status200OK, "application/octet-stream");
 
-        var write = api.MapGroup("/files").RequireScope(ApiScopes.FilesWrite);
-        write.MapPost("/", Upload)
+        var write = api.MapGroup("/files").RequireScope(ApiScopes.FilesWrite).WithTags("Files").WithMetadata(ErrorResponses.Upstream);
+        write.MapPost("/", Upload).WithSummary("Upload a file (multipart/form-data, streamed to storage)")
+            .Accepts<FileUploadForm>("multipart/form-data")
             .WithMetadata(new BodySizeLimit(options.Value.MaxUploadBytes + MultipartOverheadBytes))
             .DisableAntiforgery();
-        write.MapDelete("/{id}", Delete);
+        write.MapDelete("/{id}", Delete).WithSummary("Delete a file (and its copies on providers)");
         return api;
     }
 

@@ -13,8 +13,9 @@ internal static partial class HealthApi
 {
     public static IEndpointRouteBuilder MapHealthApi(this IEndpointRouteBuilder app)
     {
-        app.MapGet("/healthz", () => TypedResults.Ok(new HealthStatus("ok")));
-        app.MapGet("/readyz", Ready);
+        app.MapGet("/healthz", () => TypedResults.Ok(new HealthStatus("ok"))).WithTags("Health").WithSummary("The process answers");
+        app.MapGet("/readyz", Ready).WithTags("Health").WithSummary("The catalog and the blob store answer")
+            .Produces<ErrorEnvelope>(StatusCodes.Status503ServiceUnavailable, "application/json");
         return app;
     }
 

@@ -7,6 +7,7 @@ using Wharf.Core.Providers;
 using Wharf.Core.Routing;
 using Wharf.Server.Auth;
 using Wharf.Server.Errors;
+using Wharf.Server.Hosting;
 
 namespace Wharf.Server.Api;
 
@@ -19,13 +20,21 @@ internal static class ModelsApi
 {
     public static RouteGroupBuilder MapModelsApi(this RouteGroupBuilder api, IOptions<ModelRequestOptions> options)
     {
-        var models = api.MapGroup("").RequireScope(ApiScopes.ModelsInvoke).WithMetadata(new BodySizeLimit(options.Value.MaxBodyBytes));
-        models.MapPost("/chat/completions", ChatCompletions);
-        models.MapPost("/completions", Completions);
-        models.MapPost("/embeddings", Embeddings);
-        models.MapPost("/responses", Responses);
+        var models = api.MapGroup("").RequireScope(ApiScopes.ModelsInvoke).WithMetadata(new BodySizeLimit(options.Value.MaxBodyBytes))
+            .WithTags("Model requests").WithMetadata(ErrorResponses.Upstream)
+            .WithQuery(("provider", "the provider to route to (also x-model-provider, as query or header)"));
+        Describe(models.MapPost("/chat/completions", ChatCompletions), "Create a chat completion on a routed provider");
+        Describe(models.MapPost("/completions", Completions), "Create a completion on a routed provider");
+        Describe(models.MapPost("/embeddings", Embeddings), "Create embeddings on a routed provider");
+        Describe(models.MapPost("/responses", Responses), "Create a response on a routed provider");
         return api;
     }
+
+    /// <summary>The body as sent, and the upstream's answer passed through: JSON, or server-sent events with <c>"stream": true</c>.</summary>
+    private static void Describe(RouteHandlerBuilder route, string summary) =>
+        route.WithSummary(summary)
+            .Accepts<ModelRequestBody>("application/json")
+            .Produces(StatusCodes.Status200OK, contentType: "application/json", additionalContentTypes: ["text/event-stream"]);
 
     private static Task<Results<ModelAnswerResult, ErrorResult>> ChatCompletions(
         HttpContext context, ModelRequestService service, IOptions<ModelRequestOptions> options, CancellationToken cancellationToken) =>

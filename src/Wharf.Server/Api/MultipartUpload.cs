@@ -64,6 +64,8 @@ internal sealed class MultipartUpload : IAsyncDisposable
         Func<Stream, CancellationToken, Task<Result<StagedBlob>>> stage,
         CancellationToken cancellationToken)
     {
+        // Counted from here to the answer: the body is read (and staged) within this call.
+        using var inFlight = request.HttpContext.RequestServices.GetService<Wharf.Core.Telemetry.WharfMetrics>()?.UploadStarted(binaryPart == "file" ? "file" : "part");
         if (!MediaTypeHeaderValue.TryParse(request.ContentType, out var mediaType)
             || !mediaType.MediaType.Equals("multipart/form-data", StringComparison.OrdinalIgnoreCase))
         {

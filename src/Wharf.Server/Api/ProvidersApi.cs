@@ -9,7 +9,8 @@ internal static class ProvidersApi
 {
     public static RouteGroupBuilder MapProvidersApi(this RouteGroupBuilder api)
     {
-        api.MapGet("/providers", List).WithMetadata(RouteAccess.AnyWorkspaceKey);
+        api.MapGet("/providers", List).WithMetadata(RouteAccess.AnyWorkspaceKey).WithTags("Providers")
+            .WithSummary("The providers this key may use, with their capabilities");
         return api;
     }
 

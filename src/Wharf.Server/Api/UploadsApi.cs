@@ -16,16 +16,18 @@ internal static class UploadsApi
 
     public static RouteGroupBuilder MapUploadsApi(this RouteGroupBuilder api)
     {
-        var read = api.MapGroup("/uploads").RequireScope(ApiScopes.FilesRead);
-        read.MapGet("/{id}", Get);
+        var read = api.MapGroup("/uploads").RequireScope(ApiScopes.FilesRead).WithTags("Uploads");
+        read.MapGet("/{id}", Get).WithSummary("Retrieve an upload, with the parts received so far");
 
-        var write = api.MapGroup("/uploads").RequireScope(ApiScopes.FilesWrite);
-        write.MapPost("/", Create);
-        write.MapPost("/{id}/parts", AddPart)
+        var write = api.MapGroup("/uploads").RequireScope(ApiScopes.FilesWrite).WithTags("Uploads");
+        write.MapPost("/", Create).WithSummary("Create an upload of up to 8 GB").Accepts<UploadCreateBody>("application/json");
+        write.MapPost("/{id}/parts", AddPart).WithSummary("Add a part of at most 64 MB (any order, in parallel)")
+            .Accepts<UploadPartForm>("multipart/form-data")
             .WithMetadata(new BodySizeLimit(UploadService.MaxPartBytes + PartOverheadBytes))
             .DisableAntiforgery();
-        write.MapPost("/{id}/complete", Complete);
-        write.MapPost("/{id}/cancel", Cancel);
+        write.MapPost("/{id}/complete", Complete).WithSummary("Complete an upload: its parts, in order, become a file")
+            .Accepts<UploadCompleteBody>("application/json");
+        write.MapPost("/{id}/cancel", Cancel).WithSummary("Cancel an upload");
         return api;
     }
 

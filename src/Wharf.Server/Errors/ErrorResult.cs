@@ -6,7 +6,8 @@ using Microsoft.Extensions.Options;
 namespace Wharf.Server.Errors;
 
 /// <summary>The one place a <see cref="WharfError"/> becomes an HTTP response.</summary>
-internal sealed class ErrorResult(WharfError error) : IResult, IStatusCodeHttpResult, IEndpointMetadataProvider
+/// <remarks>The statuses a route may answer with it are described by <see cref="Hosting.ErrorResponses"/>.</remarks>
+internal sealed class ErrorResult(WharfError error) : IResult, IStatusCodeHttpResult
 {
     public WharfError Error => error;
 
@@ -29,9 +30,6 @@ internal sealed class ErrorResult(WharfError error) : IResult, IStatusCodeHttpRe
             contentType: "application/json",
             cancellationToken: httpContext.RequestAborted);
     }
-
-    public static void PopulateMetadata(System.Reflection.MethodInfo method, EndpointBuilder builder) =>
-        builder.Metadata.Add(new ProducesResponseTypeMetadata(400, typeof(ErrorEnvelope), ["application/json"]));
 }
 
 internal static class ErrorResults

@@ -20,7 +20,8 @@ internal sealed partial class WebhookSender(
     WebhookSignals signals,
     IOptions<WebhooksOptions> options,
     TimeProvider time,
-    ILogger<WebhookSender> logger) : BackgroundService
+    ILogger<WebhookSender> logger,
+    Wharf.Core.Telemetry.WharfMetrics? metrics = null) : BackgroundService
 {
     /// <summary>The named client: no redirects followed, no cookies, no logging of its own (a URL may hold a token).</summary>
     public const string HttpClientName = "Wharf.Webhooks";
@@ -138,6 +139,7 @@ internal sealed partial class WebhookSender(
         {
             // Recorded even while the node stops: a delivered event must not be sent again.
             await outbox.MarkDeliveredAsync(delivery.EventId, attempts, now, CancellationToken.None);
+            metrics?.WebhookDelivery("delivered");
             LogDelivered(logger, delivery.EventId, delivery.WorkspaceId, attempts);
             return;
         }
@@ -146,6 +148,7 @@ internal sealed partial class WebhookSender(
         {
             if (await outbox.RescheduleAsync(delivery.EventId, delivery.ClaimedUntil, attempts, next, failure, CancellationToken.None))
             {
+                metrics?.WebhookDelivery("retry");
                 LogRetrying(logger, delivery.EventId, delivery.WorkspaceId, endpoint, attempts, failure, next - now);
             }
             return;
@@ -158,6 +161,7 @@ internal sealed partial class WebhookSender(
         long now = time.GetUtcNow().ToUnixTimeSeconds();
         if (await outbox.GiveUpAsync(delivery.EventId, delivery.ClaimedUntil, attempts, now, reason, CancellationToken.None))
         {
+            metrics?.WebhookDelivery("gave_up");
             LogGaveUp(logger, delivery.EventId, delivery.WorkspaceId, endpoint ?? "none", attempts, reason);
         }
     }

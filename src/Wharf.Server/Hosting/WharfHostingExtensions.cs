@@ -22,8 +22,8 @@ internal static class WharfHostingExtensions
     {
         var services = builder.Services;
         services.AddOptions<WharfOptions>().BindConfiguration(WharfOptions.Section).ValidateDataAnnotations()
-            .Validate(o => IsValid(o.Auth) && IsValid(o.Sweeper) && IsValid(o.RateLimits),
-                "Wharf:Auth, Wharf:Sweeper or Wharf:RateLimits holds a value out of range (see docs/configuration.md).")
+            .Validate(o => IsValid(o.Auth) && IsValid(o.Sweeper) && IsValid(o.RateLimits) && IsValid(o.Metrics),
+                "Wharf:Auth, Wharf:Sweeper, Wharf:RateLimits or Wharf:Metrics holds a value out of range (see docs/configuration.md).")
             .Validate(o => o.Auth.AdminKey is null || o.Auth.AdminKey.Length >= 16, "Wharf:Auth:AdminKey must be at least 16 characters.")
             .ValidateOnStart();
         services.AddOptions<FilesOptions>().BindConfiguration(FilesOptions.Section).ValidateDataAnnotations()
@@ -82,12 +82,17 @@ internal static class WharfHostingExtensions
 
         services.AddSingleton<KeyGate>();
 
+        services.AddWharfApiDocument();
+        builder.AddWharfTelemetry();
         services.AddExceptionHandler<EnvelopeExceptionHandler>();
         services.AddProblemDetails();
         services.ConfigureHttpJsonOptions(json =>
         {
             json.SerializerOptions.TypeInfoResolverChain.Insert(0, WireJsonContext.Default);
             json.SerializerOptions.PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.SnakeCaseLower;
+            // Numbers are written as numbers, and so the OpenAPI document describes them (the web defaults would
+            // describe every integer as "integer or string"). No handler binds a body through these options.
+            json.SerializerOptions.NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.Strict;
         });
         return builder;
     }
@@ -111,15 +116,24 @@ internal static class WharfHostingExtensions
     public static WebApplication MapWharf(this WebApplication app)
     {
         var filesOptions = app.Services.GetRequiredService<IOptions<FilesOptions>>();
+        // One group over every API route, so that each route's error statuses are described from its final metadata.
+        var routes = app.MapGroup("");
+        ((IEndpointConventionBuilder)routes).Finally(ErrorResponses.Describe);
         foreach (string prefix in ApiPrefixes)
         {
-            app.MapGroup(prefix).MapFilesApi(filesOptions).MapUploadsApi().MapBatchesApi().MapProvidersApi().MapModelRequests(app.Services);
+            var api = routes.MapGroup(prefix).MapFilesApi(filesOptions).MapUploadsApi().MapBatchesApi().MapProvidersApi().MapModelRequests(app.Services);
+            if (prefix != ApiPrefixes[0])
+            {
+                api.ExcludeFromDescription(); // the aliases are the same operations (ApiDocument)
+            }
         }
         if (!string.IsNullOrEmpty(app.Services.GetRequiredService<IOptions<WharfOptions>>().Value.Auth.AdminKey))
         {
-            app.MapAdminApi();
+            routes.MapAdminApi();
         }
-        app.MapHealthApi();
+        routes.MapHealthApi();
+        app.MapWharfApiDocument();
+        app.MapWharfMetrics();
         return app;
     }
 }

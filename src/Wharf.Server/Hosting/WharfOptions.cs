@@ -16,6 +16,30 @@ internal sealed class WharfOptions
     public SweeperOptions Sweeper { get; set; } = new();
 
     public RateLimitOptions RateLimits { get; set; } = new();
+
+    public MetricsOptions Metrics { get; set; } = new();
+
+    public LoggingOptions Logging { get; set; } = new();
+}
+
+internal sealed class MetricsOptions
+{
+    /// <summary><c>GET /metrics</c> without a key; false (the default): the admin key only.</summary>
+    public bool Public { get; set; }
+
+    /// <summary>How many workspaces (those holding the most bytes) get their own stored-bytes and files series; 0: none.</summary>
+    [Range(0, 10_000)]
+    public int WorkspaceSeries { get; set; } = 100;
+
+    /// <summary>Seconds between reads of the workspaces' usage for those series.</summary>
+    [Range(1, 3600)]
+    public int WorkspaceRefreshSeconds { get; set; } = 30;
+}
+
+internal sealed class LoggingOptions
+{
+    /// <summary>One JSON object per log line (the framework's JSON console formatter), with the request's scopes.</summary>
+    public bool Json { get; set; }
 }
 
 internal sealed class AuthOptions

@@ -11,7 +11,7 @@ namespace Wharf.Storage.Postgres;
 /// any upload that holds the row's lock (adding usage to it) to commit, and an upload after it finds the row deleted,
 /// so no file joins a deleted workspace. Once its files are gone the row is marked purged and kept.
 /// </summary>
-internal sealed class PostgresWorkspaceCatalog(PostgresDatabase database) : IWorkspaceCatalog
+internal sealed class PostgresWorkspaceCatalog(PostgresDatabase database) : IWorkspaceCatalog, IWorkspaceUsageReader
 {
     internal const string Columns = "w.id, w.name, w.created_at, w.storage_quota_bytes, w.rate_limit_rpm, w.usage_bytes, w.allowed_providers, w.webhook_url";
 
@@ -54,6 +54,16 @@ internal sealed class PostgresWorkspaceCatalog(PostgresDatabase database) : IWor
         }
         return new Page<Workspace>(items, hasMore);
     }
+
+    public async Task<IReadOnlyList<WorkspaceStorage>> ListLargestAsync(int max, CancellationToken cancellationToken) =>
+        await database.QueryAsync(
+            """
+            SELECT w.id, w.usage_bytes, (SELECT count(*) FROM files f WHERE f.workspace_id = w.id)
+            FROM workspaces w WHERE w.deleted_at IS NULL ORDER BY w.usage_bytes DESC, w.id COLLATE "C" LIMIT @max;
+            """,
+            p => p.AddInt32("@max", max),
+            r => new WorkspaceStorage(r.GetString(0), r.GetInt64(1), r.GetInt64(2)),
+            cancellationToken);
 
     /// <summary>Writes the workspace and announces the change (<see cref="PostgresKeyChanges"/>) in one transaction.</summary>
     public Task<bool> UpdateWorkspaceAsync(Workspace workspace, CancellationToken cancellationToken, string? newWebhookSecret = null) =>

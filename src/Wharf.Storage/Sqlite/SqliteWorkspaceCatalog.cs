@@ -9,7 +9,7 @@ namespace Wharf.Storage.Sqlite;
 /// Workspaces in SQLite. Deletion marks the row and drops the keys; once its files are gone the row is marked purged
 /// and kept, so an upload that was already under way when the workspace was deleted can never add a file to it.
 /// </summary>
-internal sealed class SqliteWorkspaceCatalog(SqliteDatabase database) : IWorkspaceCatalog
+internal sealed class SqliteWorkspaceCatalog(SqliteDatabase database) : IWorkspaceCatalog, IWorkspaceUsageReader
 {
     internal const string Columns = "w.id, w.name, w.created_at, w.storage_quota_bytes, w.rate_limit_rpm, w.usage_bytes, w.allowed_providers, w.webhook_url";
 
@@ -53,6 +53,16 @@ internal sealed class SqliteWorkspaceCatalog(SqliteDatabase database) : IWorkspa
         }
         return Task.FromResult(new Page<Workspace>(items, hasMore));
     }
+
+    public Task<IReadOnlyList<WorkspaceStorage>> ListLargestAsync(int max, CancellationToken cancellationToken) =>
+        Task.FromResult<IReadOnlyList<WorkspaceStorage>>(database.Query(
+            $"""
+            SELECT w.id, w.usage_bytes, (SELECT count(*) FROM files f WHERE f.workspace_id = w.id)
+            FROM workspaces w WHERE w.deleted_at IS NULL ORDER BY w.usage_bytes DESC, w.id {SqliteDatabase.Limit(max)};
+            """,
+            [],
+            r => new WorkspaceStorage(r.String(0), r.Int64(1), r.Int64(2)),
+            cancellationToken));
 
     public async Task<bool> UpdateWorkspaceAsync(Workspace workspace, CancellationToken cancellationToken, string? newWebhookSecret = null) =>
         await database.ExecuteAsync(
