@@ -40,30 +40,8 @@ public sealed class ContentReadsTests
     private static CancellationToken Ct => CancellationToken.None;
 
     /// <summary>A completed upload's file: three parts, their blobs, their rows as segments.</summary>
-    private (FileRecord File, byte[] Content, List<string> PartIds) PartBuiltFile()
-    {
-        string fileId = WharfIds.File(_ids.Next());
-        string uploadId = WharfIds.Hex(WharfIds.UploadPrefix, _ids.Next());
-        byte[][] parts = [RandomNumberGenerator.GetBytes(1000), RandomNumberGenerator.GetBytes(2000), RandomNumberGenerator.GetBytes(500)];
-        var partIds = new List<string>();
-        for (int i = 0; i < parts.Length; i++)
-        {
-            string partId = WharfIds.Hex(WharfIds.PartPrefix, _ids.Next());
-            _blobs.Blobs[partId] = parts[i];
-            _uploads.Parts.Add(new FakeUploadCatalog.PartRow(new UploadPartRecord
-            {
-                Id = partId, UploadId = uploadId, WorkspaceId = Ws, Bytes = parts[i].Length, Sha256 = "", CreatedAt = 1,
-            }) { FileId = fileId, Seq = i });
-            partIds.Add(partId);
-        }
-        var file = new FileRecord
-        {
-            Id = fileId, WorkspaceId = Ws, Bytes = parts.Sum(p => p.Length), CreatedAt = Start.ToUnixTimeSeconds(), Filename = "f",
-            Purpose = "assistants", Status = FileStatus.Processed, Provider = "local", Sha256 = null, Segmented = true,
-        };
-        _files.Files[fileId] = file;
-        return (file, [.. parts.SelectMany(p => p)], partIds);
-    }
+    private (FileRecord File, byte[] Content, List<string> PartIds) PartBuiltFile() =>
+        PartBuiltFiles.Add(_ids, _files, _uploads, _blobs, Ws, Start.ToUnixTimeSeconds());
 
     /// <summary>What the SQLite catalog's delete does with the segments' rows (the fake file catalog keeps them).</summary>
     private void DropSegmentRows(string fileId) => _uploads.Parts.RemoveAll(r => r.FileId == fileId);

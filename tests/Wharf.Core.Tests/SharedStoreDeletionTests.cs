@@ -51,30 +51,8 @@ public sealed class SharedStoreDeletionTests
     private static CancellationToken Ct => CancellationToken.None;
 
     /// <summary>A completed upload's file: three parts, their blobs, their rows as segments.</summary>
-    private (FileRecord File, byte[] Content, List<string> PartIds) PartBuiltFile(long? expiresAt = null)
-    {
-        string fileId = WharfIds.File(_ids.Next());
-        string uploadId = WharfIds.Hex(WharfIds.UploadPrefix, _ids.Next());
-        byte[][] parts = [RandomNumberGenerator.GetBytes(1000), RandomNumberGenerator.GetBytes(2000), RandomNumberGenerator.GetBytes(500)];
-        var partIds = new List<string>();
-        for (int i = 0; i < parts.Length; i++)
-        {
-            string partId = WharfIds.Hex(WharfIds.PartPrefix, _ids.Next());
-            _blobs.Blobs[partId] = parts[i];
-            _uploads.Parts.Add(new FakeUploadCatalog.PartRow(new UploadPartRecord
-            {
-                Id = partId, UploadId = uploadId, WorkspaceId = Ws, Bytes = parts[i].Length, Sha256 = "", CreatedAt = 1,
-            }) { FileId = fileId, Seq = i });
-            partIds.Add(partId);
-        }
-        var file = new FileRecord
-        {
-            Id = fileId, WorkspaceId = Ws, Bytes = parts.Sum(p => p.Length), CreatedAt = Start.ToUnixTimeSeconds(), Filename = "f",
-            Purpose = "assistants", Status = FileStatus.Processed, Provider = "local", Sha256 = null, Segmented = true, ExpiresAt = expiresAt,
-        };
-        _files.Files[fileId] = file;
-        return (file, [.. parts.SelectMany(p => p)], partIds);
-    }
+    private (FileRecord File, byte[] Content, List<string> PartIds) PartBuiltFile(long? expiresAt = null) =>
+        PartBuiltFiles.Add(_ids, _files, _uploads, _blobs, Ws, Start.ToUnixTimeSeconds(), expiresAt);
 
     [Fact]
     public async Task A_file_deleted_on_one_node_while_another_reads_it_downloads_whole_there()
