@@ -103,6 +103,8 @@ public sealed class TwoNodesTests(TwoNodesFixture nodes, Xunit.Abstractions.ITes
         string workspaceId = (await admin.CreateWorkspaceAsync("revoked-key")).Id();
         var (keyId, secret) = await admin.CreateKeyAsync(workspaceId);
         using var onB = nodes.B.CreateClient(secret);
+        // B's cache is in use (its listener listens), so B hears the revocation rather than never caching at all.
+        Assert.Contains("Listening for key changes on the PostgreSQL catalog", nodes.B.Output, StringComparison.Ordinal);
 
         var elapsed = await TwoNodes.TimeToRefusalAsync(onB, async () =>
         {
@@ -122,6 +124,7 @@ public sealed class TwoNodesTests(TwoNodesFixture nodes, Xunit.Abstractions.ITes
         string workspaceId = (await admin.CreateWorkspaceAsync("deleted-workspace")).Id();
         var (_, secret) = await admin.CreateKeyAsync(workspaceId);
         using var onB = nodes.B.CreateClient(secret);
+        Assert.Contains("Listening for key changes on the PostgreSQL catalog", nodes.B.Output, StringComparison.Ordinal);
 
         var elapsed = await TwoNodes.TimeToRefusalAsync(onB, async () =>
         {
