@@ -60,6 +60,8 @@ public static class StorageServiceCollectionExtensions
         {
             sp.GetRequiredService<DataDirectoryLock>();
             var database = new SqliteDatabase(Path.Combine(root, "wharf.db"), sp.GetRequiredService<SpaceReserve>());
+            // This process holds the data directory: every lease and claim in the catalog is a dead process's.
+            database.ForgetClaimsOfEarlierProcessesAsync(CancellationToken.None).GetAwaiter().GetResult();
             if (!SqliteDatabase.MultiThreaded)
             {
                 sp.GetRequiredService<ILoggerFactory>().CreateLogger<SqliteDatabase>().LogWarning(

@@ -204,6 +204,23 @@ public sealed class SqliteCatalogTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task The_process_that_takes_the_data_directory_forgets_the_leases_and_hashing_claims_a_dead_one_left()
+    {
+        var file = TestFiles.Make(Ws, NewFileId()) with { Sha256 = null };
+        await _backend.Files.InsertAsync(file, CancellationToken.None);
+        long now = _clock.GetUtcNow().ToUnixTimeMilliseconds();
+        Assert.True(await _backend.Files.ClaimHashingAsync(Ws, file.Id, "node_dead", now, now + 60_000, CancellationToken.None));
+        Assert.True(await _backend.Leases.TryAcquireAsync("storage-sweep", "node_dead", now, now + 90_000, CancellationToken.None));
+        Assert.Empty(await _backend.Files.ListUnhashedAsync(null, 10, now, CancellationToken.None));
+
+        await _backend.Database.ForgetClaimsOfEarlierProcessesAsync(CancellationToken.None);
+
+        // The file is to hash again and the sweep's lease is free at once, not a minute later.
+        Assert.Equal([file.Id], (await _backend.Files.ListUnhashedAsync(null, 10, now, CancellationToken.None)).Select(f => f.Id));
+        Assert.True(await _backend.Leases.TryAcquireAsync("storage-sweep", "node_new", now, now + 90_000, CancellationToken.None));
+    }
+
+    [Fact]
     public async Task AProviderFilterWithMetadataAndAPurposeStaysIndexed()
     {
         var plan = await PlanAsync(Query(after: NewFileId(), provider: "openai", purpose: "batch", metadata: [new("team", "a"), new("env", "prod")]));

@@ -88,6 +88,15 @@ internal sealed class SqliteDatabase : IDisposable
     }
 
     /// <summary>One statement in the writer's transaction; returns how many rows it changed.</summary>
+    /// <summary>
+    /// Forgets the named leases and hashing claims that earlier processes left. Called by the one process that holds the
+    /// data directory (<see cref="DataDirectoryLock"/>), at its start: no other process can be holding them, so a claim
+    /// of a process that crashed need not run out before its work is done again (after a restart a file's SHA-256
+    /// would otherwise wait out the dead process's claim).
+    /// </summary>
+    public Task ForgetClaimsOfEarlierProcessesAsync(CancellationToken cancellationToken) => ExecuteAsync(
+        "DELETE FROM leases; UPDATE files SET hash_owner = NULL, hash_until = 0 WHERE hash_owner IS NOT NULL;", _ => { }, cancellationToken);
+
     public Task<int> ExecuteAsync(string sql, Action<SqliteParameterCollection> bind, CancellationToken cancellationToken) =>
         WriteAsync(async (connection, transaction) =>
         {
