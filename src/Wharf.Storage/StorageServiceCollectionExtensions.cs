@@ -23,7 +23,7 @@ public static class StorageServiceCollectionExtensions
     /// </summary>
     public static IServiceCollection AddWharfStorage(this IServiceCollection services, IConfiguration configuration)
     {
-        string dataDir = configuration[StorageOptions.DataDirKey] is { Length: > 0 } dir ? dir : StorageOptions.DefaultDataDir;
+        string dataDir = DataDirOf(configuration);
         string catalog = CatalogOf(configuration);
         if (string.Equals(catalog, StorageOptions.SqliteCatalog, StringComparison.OrdinalIgnoreCase))
         {
@@ -124,6 +124,10 @@ public static class StorageServiceCollectionExtensions
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<S3StorageOptions>, S3StorageOptionsValidation>());
     }
 
+    /// <summary><c>Wharf:DataDir</c>, or its default.</summary>
+    private static string DataDirOf(IConfiguration configuration) =>
+        configuration[StorageOptions.DataDirKey] is { Length: > 0 } dir ? dir : StorageOptions.DefaultDataDir;
+
     /// <summary>
     /// The move-up command's <see cref="IEmbeddedStoreMover"/>: its source is the embedded store of <c>Wharf:DataDir</c>,
     /// its target the PostgreSQL catalog and the S3 bucket configured as for a scale-out node
@@ -133,7 +137,7 @@ public static class StorageServiceCollectionExtensions
     /// </summary>
     public static IServiceCollection AddMoveUp(this IServiceCollection services, IConfiguration configuration)
     {
-        string dataDir = configuration[StorageOptions.DataDirKey] is { Length: > 0 } dir ? dir : StorageOptions.DefaultDataDir;
+        string dataDir = DataDirOf(configuration);
         AddPostgresOptions(services, "to move up into PostgreSQL");
         AddS3Options(services);
         services.TryAddSingleton<IEmbeddedStoreMover>(sp => new EmbeddedStoreMover(

@@ -57,6 +57,24 @@ public sealed class ScaleOutStore
         new Amazon.Runtime.BasicAWSCredentials(S3rverProcess.AccessKey, S3rverProcess.SecretKey),
         new AmazonS3Config { ServiceURL = S3.ServiceUrl.ToString(), ForcePathStyle = true, AuthenticationRegion = "us-east-1" });
 
+    /// <summary>Every object key under this store's prefix.</summary>
+    public async Task<HashSet<string>> ObjectKeysAsync()
+    {
+        using var s3 = CreateS3Client();
+        var keys = new HashSet<string>(StringComparer.Ordinal);
+        var request = new Amazon.S3.Model.ListObjectsV2Request { BucketName = Bucket, Prefix = Prefix };
+        while (true)
+        {
+            var page = await s3.ListObjectsV2Async(request);
+            keys.UnionWith((page.S3Objects ?? []).Select(o => o.Key));
+            if (page.IsTruncated != true)
+            {
+                return keys;
+            }
+            request.ContinuationToken = page.NextContinuationToken;
+        }
+    }
+
     /// <summary>Starts a node on this store with its own data directory and <paramref name="extraArgs"/>.</summary>
     public Task<WharfServer> StartNodeAsync(params string[] extraArgs) => WharfServer.StartAsync([.. NodeArgs, .. extraArgs]);
 }

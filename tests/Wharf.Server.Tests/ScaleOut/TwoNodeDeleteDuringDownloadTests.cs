@@ -36,7 +36,7 @@ public sealed class TwoNodeDeleteDuringDownloadTests
 
         byte[] content = RandomNumberGenerator.GetBytes(PartBytes * Parts);
         var (fileId, partIds) = await UploadInPartsAsync(clientA, content);
-        var keys = await TwoNodeSweepTests.BlobKeysAsync(store);
+        var keys = await store.ObjectKeysAsync();
         Assert.All(partIds, id => Assert.Contains(store.Prefix + "blobs/" + id, keys));
 
         using var response = await clientB.GetAsync($"/v1/files/{fileId}/content", HttpCompletionOption.ResponseHeadersRead);
@@ -61,7 +61,7 @@ public sealed class TwoNodeDeleteDuringDownloadTests
         var deadline = DateTime.UtcNow.AddSeconds(60);
         while (true)
         {
-            keys = await TwoNodeSweepTests.BlobKeysAsync(store);
+            keys = await store.ObjectKeysAsync();
             if (!partIds.Any(id => keys.Contains(store.Prefix + "blobs/" + id)))
             {
                 break;

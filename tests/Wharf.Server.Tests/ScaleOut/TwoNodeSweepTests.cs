@@ -186,7 +186,7 @@ public sealed partial class TwoNodeSweepTests
         var deadline = DateTime.UtcNow.AddSeconds(30);
         while (true)
         {
-            var keys = await BlobKeysAsync(store);
+            var keys = await store.ObjectKeysAsync();
             var left = expired.Where(f => keys.Contains(store.Prefix + "blobs/" + f.Id)).Select(f => f.Id).ToList();
             if (left.Count == 0)
             {
@@ -195,23 +195,6 @@ public sealed partial class TwoNodeSweepTests
             }
             Assert.True(DateTime.UtcNow < deadline, "blobs of expired files still in the bucket: " + string.Join(", ", left));
             await Task.Delay(200);
-        }
-    }
-
-    internal static async Task<HashSet<string>> BlobKeysAsync(ScaleOutStore store)
-    {
-        using var s3 = store.CreateS3Client();
-        var keys = new HashSet<string>(StringComparer.Ordinal);
-        var request = new ListObjectsV2Request { BucketName = ScaleOutStore.Bucket, Prefix = store.Prefix };
-        while (true)
-        {
-            var listed = await s3.ListObjectsV2Async(request);
-            keys.UnionWith((listed.S3Objects ?? []).Select(o => o.Key));
-            if (listed.IsTruncated != true)
-            {
-                return keys;
-            }
-            request.ContinuationToken = listed.NextContinuationToken;
         }
     }
 

@@ -53,24 +53,6 @@ internal static class TwoNodes
     /// <summary>How soon a key revoked through one node must be refused by every other.</summary>
     public static readonly TimeSpan RevocationBound = TimeSpan.FromSeconds(1);
 
-    /// <summary>Every object key under the store's prefix.</summary>
-    public static async Task<HashSet<string>> ObjectKeysAsync(ScaleOutStore store)
-    {
-        using var s3 = store.CreateS3Client();
-        var keys = new HashSet<string>(StringComparer.Ordinal);
-        var request = new ListObjectsV2Request { BucketName = ScaleOutStore.Bucket, Prefix = store.Prefix };
-        while (true)
-        {
-            var page = await s3.ListObjectsV2Async(request);
-            keys.UnionWith((page.S3Objects ?? []).Select(o => o.Key));
-            if (page.IsTruncated != true)
-            {
-                return keys;
-            }
-            request.ContinuationToken = page.NextContinuationToken;
-        }
-    }
-
     /// <summary>
     /// Makes <paramref name="node"/> cache <paramref name="client"/>'s key (two authenticated requests), then runs
     /// <paramref name="revoke"/> and measures from its answer to the node's first 401 for the key.

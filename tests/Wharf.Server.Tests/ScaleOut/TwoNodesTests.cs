@@ -18,7 +18,7 @@ public sealed class TwoNodesTests(TwoNodesFixture nodes, Xunit.Abstractions.ITes
     [Fact]
     public async Task A_file_uploaded_with_the_SDK_on_node_A_is_listed_served_and_deleted_through_node_B()
     {
-        var before = await TwoNodes.ObjectKeysAsync(nodes.Store);
+        var before = await nodes.Store.ObjectKeysAsync();
         byte[] content = RandomNumberGenerator.GetBytes(9 * 1024 * 1024 + 17); // staged on S3 in two parts
         OpenAIFile uploaded = await nodes.A.CreateFileClient().UploadFileAsync(new MemoryStream(content), "through-a.bin", FileUploadPurpose.Assistants);
 
@@ -28,7 +28,7 @@ public sealed class TwoNodesTests(TwoNodesFixture nodes, Xunit.Abstractions.ITes
     [Fact]
     public async Task A_file_uploaded_in_parts_on_node_A_is_listed_served_and_deleted_through_node_B()
     {
-        var before = await TwoNodes.ObjectKeysAsync(nodes.Store);
+        var before = await nodes.Store.ObjectKeysAsync();
         using var onA = nodes.A.CreateClient();
         byte[][] parts = [RandomNumberGenerator.GetBytes(1024 * 1024), RandomNumberGenerator.GetBytes(700_000), RandomNumberGenerator.GetBytes(13)];
         byte[] whole = [.. parts.SelectMany(p => p)];
@@ -70,7 +70,7 @@ public sealed class TwoNodesTests(TwoNodesFixture nodes, Xunit.Abstractions.ITes
             Assert.Equal($"bytes {from}-{to}/{content.Length}", ranged.Content.Headers.ContentRange!.ToString());
             Assert.Equal(content.AsSpan((int)from, (int)(to - from + 1)).ToArray(), await ranged.Content.ReadAsByteArrayAsync());
         }
-        Assert.NotEmpty((await TwoNodes.ObjectKeysAsync(nodes.Store)).Except(objectsBefore));
+        Assert.NotEmpty((await nodes.Store.ObjectKeysAsync()).Except(objectsBefore));
 
         Assert.True((await filesOnB.DeleteFileAsync(fileId)).Value.Deleted);
 
@@ -89,7 +89,7 @@ public sealed class TwoNodesTests(TwoNodesFixture nodes, Xunit.Abstractions.ITes
         // Its blob (or the blobs of its parts) leaves the bucket with the next sweep, and nothing was left in staging.
         var deadline = DateTime.UtcNow.AddSeconds(30);
         HashSet<string> now;
-        while (!(now = await TwoNodes.ObjectKeysAsync(nodes.Store)).SetEquals(objectsBefore) && DateTime.UtcNow < deadline)
+        while (!(now = await nodes.Store.ObjectKeysAsync()).SetEquals(objectsBefore) && DateTime.UtcNow < deadline)
         {
             await Task.Delay(250);
         }
