@@ -304,19 +304,25 @@ public sealed partial class NativeBatchExecution(
             {
                 return (null, !await EndAsync(BatchStatus.Cancelled));
             }
-            var copy = await owner._copies.EnsureCopyAsync(_batch.WorkspaceId, _batch.InputFileId, provider, "input_file_id", cancellationToken);
-            if (!copy.IsOk)
+            string? inputCopy = null;
+            if (provider.BatchInputForm == BatchInputForm.ProviderFile)
             {
-                return (null, !await FailAsync(InputFileGone()));
-            }
-            if (!copy.Value.IsOk)
-            {
-                return (null, !await RetryOrFailAsync(copy.Value.Failure, "copying the input file there"));
+                var copy = await owner._copies.EnsureCopyAsync(_batch.WorkspaceId, _batch.InputFileId, provider, "input_file_id", cancellationToken);
+                if (!copy.IsOk)
+                {
+                    return (null, !await FailAsync(InputFileGone()));
+                }
+                if (!copy.Value.IsOk)
+                {
+                    return (null, !await RetryOrFailAsync(copy.Value.Failure, "copying the input file there"));
+                }
+                inputCopy = copy.Value.Value;
             }
             // From here a failed answer may still have left a batch upstream: the next attempt looks first.
             _mayExistUpstream = true;
             var created = await provider.CreateBatchAsync(
-                new UpstreamBatchCreate(copy.Value.Value, _batch.Endpoint, _batch.CompletionWindow, UpstreamMetadata()), cancellationToken);
+                new UpstreamBatchCreate(inputCopy, _batch.Endpoint, _batch.CompletionWindow, UpstreamMetadata()) { Input = OpenInputAsync },
+                cancellationToken);
             if (!created.IsOk)
             {
                 return (null, !await RetryOrFailAsync(created.Failure, "creating the batch there"));
@@ -324,6 +330,13 @@ public sealed partial class NativeBatchExecution(
             _mayExistUpstream = false;
             LogCreated(owner._logger, _batch.Id, provider.Id);
             return await RecordUpstreamAsync(native, created.Value) ? (created.Value, false) : (null, true);
+        }
+
+        /// <summary>Wharf's input file, for an adapter that reads it itself; null once it is gone.</summary>
+        private async Task<UpstreamFileContent?> OpenInputAsync(CancellationToken cancellation)
+        {
+            var content = await owner._files.OpenContentAsync(_batch.WorkspaceId, _batch.InputFileId, cancellation);
+            return content.IsOk ? new UpstreamFileContent(content.Value.Content, content.Value.File.Bytes, content.Value) : null;
         }
 
         private async Task<bool> RecordUpstreamAsync(NativeBatchState native, UpstreamBatch upstream) =>
@@ -417,7 +430,7 @@ public sealed partial class NativeBatchExecution(
                 {
                     continue;
                 }
-                var copied = await CopyResultFileAsync(provider, kind, fileId);
+                var copied = await CopyResultFileAsync(provider, seen, kind, fileId);
                 if (copied.StoreFailed)
                 {
                     // Wharf's store failed, not the upstream: the copy is tried again at the next poll, and does not
@@ -448,9 +461,9 @@ public sealed partial class NativeBatchExecution(
         /// A failure of the store (<see cref="BlobStoreException"/>, <see cref="InsufficientStorageException"/>) is
         /// told apart from the upstream's body breaking off (what reading the content throws: the store wraps its own).
         /// </summary>
-        private async Task<(UpstreamFailure? Failure, bool StoreFailed, bool Recorded)> CopyResultFileAsync(IProvider provider, BatchFileKind kind, string fileId)
+        private async Task<(UpstreamFailure? Failure, bool StoreFailed, bool Recorded)> CopyResultFileAsync(IProvider provider, UpstreamBatch seen, BatchFileKind kind, string fileId)
         {
-            var download = await provider.DownloadFileAsync(fileId, cancellationToken);
+            var download = await provider.OpenBatchResultsAsync(new UpstreamBatchResults(seen, kind, fileId, OpenInputAsync), cancellationToken);
             if (!download.IsOk)
             {
                 return (download.Failure, false, false);

@@ -48,6 +48,17 @@ public interface IProvider
     /// <summary>A file's content on the provider (a batch's output or error file), streamed as it arrives.</summary>
     Task<UpstreamOutcome<UpstreamFileContent>> DownloadFileAsync(string upstreamFileId, CancellationToken cancellationToken) =>
         Task.FromResult<UpstreamOutcome<UpstreamFileContent>>(UpstreamFailure.Unsupported("This provider has no file downloads."));
+
+    /// <summary>How <see cref="CreateBatchAsync"/> takes a batch's input: OpenAI's way (a copy on the provider) unless the adapter says otherwise.</summary>
+    BatchInputForm BatchInputForm => BatchInputForm.ProviderFile;
+
+    /// <summary>
+    /// An ended batch's output or error lines, as OpenAI's batch output JSONL (one <c>{id, custom_id, response,
+    /// error}</c> object per line), streamed as they arrive: the provider's file as it is unless the adapter
+    /// translates its own result format.
+    /// </summary>
+    Task<UpstreamOutcome<UpstreamFileContent>> OpenBatchResultsAsync(UpstreamBatchResults results, CancellationToken cancellationToken) =>
+        DownloadFileAsync(results.FileId, cancellationToken);
 }
 
 /// <summary>A configured provider: its adapter (decorated) and what routing needs to know of it.</summary>

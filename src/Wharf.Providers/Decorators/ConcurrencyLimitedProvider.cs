@@ -75,6 +75,12 @@ internal sealed class ConcurrencyLimitedProvider(IProvider inner, int maxConcurr
     public Task<UpstreamOutcome<UpstreamFileContent>> DownloadFileAsync(string upstreamFileId, CancellationToken cancellationToken) =>
         WithSlotAsync(ct => inner.DownloadFileAsync(upstreamFileId, ct), cancellationToken);
 
+    public BatchInputForm BatchInputForm => inner.BatchInputForm;
+
+    /// <summary>A slot until the headers come, as for a file's content.</summary>
+    public Task<UpstreamOutcome<UpstreamFileContent>> OpenBatchResultsAsync(UpstreamBatchResults results, CancellationToken cancellationToken) =>
+        WithSlotAsync(ct => inner.OpenBatchResultsAsync(results, ct), cancellationToken);
+
     private async Task<T> WithSlotAsync<T>(Func<CancellationToken, Task<T>> call, CancellationToken cancellationToken)
     {
         await EnterAsync(cancellationToken);

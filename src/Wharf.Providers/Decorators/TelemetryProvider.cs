@@ -45,6 +45,12 @@ internal sealed partial class TelemetryProvider(IProvider inner, ProviderTelemet
     public Task<UpstreamOutcome<UpstreamFileContent>> DownloadFileAsync(string upstreamFileId, CancellationToken cancellationToken) =>
         MeasureAsync("files.content", (inner, upstreamFileId), static (s, ct) => s.inner.DownloadFileAsync(s.upstreamFileId, ct), static _ => 200, cancellationToken);
 
+    public BatchInputForm BatchInputForm => inner.BatchInputForm;
+
+    /// <summary>Measured up to the answer's headers, as a file's content is.</summary>
+    public Task<UpstreamOutcome<UpstreamFileContent>> OpenBatchResultsAsync(UpstreamBatchResults results, CancellationToken cancellationToken) =>
+        MeasureAsync("batches.results", (inner, results), static (s, ct) => s.inner.OpenBatchResultsAsync(s.results, ct), static _ => 200, cancellationToken);
+
     /// <remarks>
     /// The call takes its state as an argument, and the activity's name and the metrics' tags are only made when
     /// something listens: an unobserved call allocates nothing here beyond its own state machine.

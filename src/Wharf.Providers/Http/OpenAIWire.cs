@@ -230,6 +230,7 @@ internal sealed class OpenAIWire(ProviderContext context, HttpClient http, IOpen
 
     public async Task<UpstreamOutcome<UpstreamBatch>> CreateBatchAsync(UpstreamBatchCreate batch, CancellationToken cancellationToken)
     {
+        ArgumentNullException.ThrowIfNull(batch.InputFileId); // this wire takes its input as a provider file
         var request = NewRequest(HttpMethod.Post, dialect.BatchesUri(null, null, ""));
         byte[] body = JsonSerializer.SerializeToUtf8Bytes(
             new BatchCreateWire(batch.InputFileId, dialect.BatchEndpoint(batch.Endpoint), batch.CompletionWindow, batch.Metadata),
