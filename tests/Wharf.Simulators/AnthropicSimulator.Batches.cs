@@ -197,9 +197,16 @@ public sealed partial class AnthropicSimulator
         {
             return "stream: streaming is not supported in Message Batches";
         }
-        return Problem(parameters) ?? (CheckModelRequest(new SimulatedRoute(SimulatedOperation.ChatCompletions), parameters) is { } refused
-            ? JsonDocument.Parse(refused.Body).RootElement.GetProperty("error").GetProperty("message").GetString()
-            : null);
+        if (Problem(parameters) is { } problem)
+        {
+            return problem;
+        }
+        if (CheckModelRequest(new SimulatedRoute(SimulatedOperation.ChatCompletions), parameters) is not { } refused)
+        {
+            return null;
+        }
+        using var error = JsonDocument.Parse(refused.Body);
+        return error.RootElement.GetProperty("error").GetProperty("message").GetString();
     }
 
     /// <summary>Newest first: <c>limit</c> (1–1000, default 20), <c>after_id</c> (the page after it), <c>before_id</c> (the page before it).</summary>
