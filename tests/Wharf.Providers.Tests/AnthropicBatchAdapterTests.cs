@@ -344,4 +344,46 @@ public sealed class AnthropicBatchAdapterTests(AnthropicSimulatorFixture fixture
         Assert.Null(AnthropicCustomIds.FromAnthropic(sent, null));
         Assert.Equal(id, AnthropicCustomIds.FromAnthropic(sent, new Dictionary<string, string> { [sent] = id }));
     }
+
+    [Fact]
+    public async Task More_requests_than_a_Message_Batch_takes_refuse_the_create_at_the_line_too_many_before_anything_is_sent()
+    {
+        int before = _sim.Requests.Count;
+        string line = Line("r") + "\n";
+        var text = new StringBuilder(line.Length * (AnthropicBatches.MaxRequests + 1));
+        for (int i = 0; i <= AnthropicBatches.MaxRequests; i++)
+        {
+            text.Append(line.Replace("\"r\"", $"\"r{i}\"", StringComparison.Ordinal));
+        }
+
+        var created = await Provider.CreateBatchAsync(Create(Input(text.ToString())), CancellationToken.None);
+
+        Assert.Equal((FailureCategory.RequestRejected, false), (created.Failure!.Category, created.Failure.Retryable));
+        Assert.Contains("line 100001", created.Failure.Error!.Message, StringComparison.Ordinal);
+        Assert.Equal(before, _sim.Requests.Count);
+    }
+
+    [Theory]
+    [InlineData("""{"requests":[{"custom_id":"has space","params":{"model":"m","max_tokens":5,"messages":[{"role":"user","content":"x"}]}}]}""", "custom_id")]
+    [InlineData("""{"requests":[{"custom_id":"a","params":{"model":"m","max_tokens":5,"messages":[{"role":"user","content":"x"}]}},{"custom_id":"a","params":{"model":"m","max_tokens":5,"messages":[{"role":"user","content":"x"}]}}]}""", "not unique")]
+    [InlineData("""{"requests":[]}""", "at least 1")]
+    [InlineData("""{"requests":[{"custom_id":"a","params":{"model":"m"}}],"metadata":{}}""", "metadata")]
+    public async Task The_simulators_Message_Batches_refuse_what_Anthropics_reference_refuses(string body, string said)
+    {
+        using var http = new HttpClient();
+        using var request = new HttpRequestMessage(HttpMethod.Post, new Uri(_sim.BaseUrl, "/v1/messages/batches")) { Content = new StringContent(body, Encoding.UTF8, "application/json") };
+        request.Headers.Add("x-api-key", _sim.ApiKey);
+        request.Headers.Add("anthropic-version", "2023-06-01");
+
+        using var response = await http.SendAsync(request);
+
+        Assert.Equal(400, (int)response.StatusCode);
+        string answer = await response.Content.ReadAsStringAsync();
+        Assert.Contains("invalid_request_error", answer, StringComparison.Ordinal);
+        Assert.Contains(said, answer, StringComparison.Ordinal);
+
+        using var unversioned = new HttpRequestMessage(HttpMethod.Get, new Uri(_sim.BaseUrl, "/v1/messages/batches"));
+        unversioned.Headers.Add("x-api-key", _sim.ApiKey);
+        Assert.Equal(400, (int)(await http.SendAsync(unversioned)).StatusCode);
+    }
 }
