@@ -179,7 +179,8 @@ public sealed class PostgresCatalogTests : IAsyncLifetime
     /// A busy node holds at most its pools' bounds of PostgreSQL's connections: by default 20 for the main pool and 10
     /// for the list pool (Npgsql's own default of 100 per pool lets one node take a server's default 100 connections
     /// by itself), and the connection string's <c>Maximum Pool Size</c> for the main pool, half of it for the list pool.
-    /// Many more queries than that at once all complete, on that many sessions.
+    /// Three times as many queries at once all complete: the main pool's on exactly its bound of sessions, the list
+    /// pool's (multiplexed: queued commands are written together to a free or the least busy session) on at most its.
     /// </summary>
     [Theory]
     [InlineData("", 20, 10)]
@@ -195,7 +196,7 @@ public sealed class PostgresCatalogTests : IAsyncLifetime
         var mainPids = (await Task.WhenAll(onMain)).SelectMany(rows => rows).ToHashSet();
         var listPids = (await Task.WhenAll(onLists)).SelectMany(rows => rows).ToHashSet();
         Assert.Equal(main, mainPids.Count);
-        Assert.Equal(lists, listPids.Count);
+        Assert.InRange(listPids.Count, 1, lists);
         Assert.Empty(mainPids.Intersect(listPids));
     }
 

@@ -83,9 +83,13 @@ internal sealed class PostgresDatabase : IAsyncDisposable, IDisposable
             settings.Options = string.IsNullOrWhiteSpace(settings.Options) ? IndexOrderOptions : settings.Options + " " + IndexOrderOptions;
             settings.MaxPoolSize = IndexOrderPoolSize(settings.MaxPoolSize);
             settings.MinPoolSize = Math.Min(settings.MinPoolSize, settings.MaxPoolSize);
-            // A list session runs one SELECT at a time and leaves no state behind (no transaction, lock, setting,
-            // LISTEN or temporary table): the reset Npgsql sends when such a connection comes back to the pool (five
-            // statements on the server) would be pure cost on every page.
+            // A list page is one SELECT that leaves no state behind (no transaction, lock, setting, LISTEN or
+            // temporary table), so its commands are multiplexed: written to whichever connection of the pool is free,
+            // pipelined when none is, with no connection held while a page is read and no reset between pages.
+            if (!HasSetting(connectionString, "Multiplexing"))
+            {
+                settings.Multiplexing = true;
+            }
             settings.NoResetOnClose = true;
             indexOrderDataSource = new NpgsqlDataSourceBuilder(settings.ConnectionString).Build();
         }
