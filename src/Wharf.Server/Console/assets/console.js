@@ -61,6 +61,11 @@
       h('tbody', {}, rows.length ? rows : h('tr', {}, h('td', { colspan: headers.length, class: 'muted' }, 'Nothing here yet.'))));
   }
 
+  /** A form control under its label (a label beside its control, not around it: its name is its text alone). */
+  function field(text, control) {
+    return h('div', { class: 'field' }, h('label', { for: control.id }, text), control);
+  }
+
   function fields(pairs) {
     return h('dl', {}, pairs.flatMap(([name, value]) => [h('dt', {}, name), h('dd', {}, value === null || value === undefined ? '—' : value)]));
   }
@@ -332,7 +337,7 @@
         }
       },
     },
-    h('label', { for: 'key' }, 'API key', key),
+    field('API key', key),
     h('fieldset', {}, h('legend', {}, 'Key type'),
       h('label', { class: 'inline' }, workspaceKind, 'Workspace key'),
       h('label', { class: 'inline' }, adminKind, 'Admin key')),
@@ -397,7 +402,7 @@
       control.id = `filter-${name}`;
       control.value = fileQuery[name];
       control.addEventListener('change', () => { fileQuery[name] = control.value; });
-      return h('label', { for: control.id }, label, control);
+      return field(label, control);
     };
     const filters = h('form', {
       class: 'row', role: 'search', 'aria-label': 'File filters',
@@ -421,7 +426,7 @@
     list.replaceChildren(fileTable(page, refresh));
     return h('div', {},
       h('h1', {}, 'Files'),
-      h('section', { 'aria-label': 'Upload' }, h('h2', {}, 'Upload'), h('div', { class: 'row' }, h('label', { for: 'upload-purpose' }, 'Purpose', purpose)), drop, progress.element),
+      h('section', { 'aria-label': 'Upload' }, h('h2', {}, 'Upload'), h('div', { class: 'row' }, field('Purpose', purpose)), drop, progress.element),
       h('section', { 'aria-label': 'File list' }, h('h2', {}, 'Files'), filters, list));
   }
 
@@ -535,8 +540,8 @@
         } catch (error) { showError(error); }
       },
     },
-    h('label', { for: 'batch-input' }, 'Input file', inputFile),
-    h('label', { for: 'batch-endpoint' }, 'Endpoint', endpoint),
+    field('Input file', inputFile),
+    field('Endpoint', endpoint),
     h('button', { type: 'submit' }, 'Create batch'));
 
     await refresh();
@@ -669,7 +674,7 @@
           location.hash = `#/workspaces/${encodeURIComponent(workspace.id)}`;
         } catch (error) { showError(error); }
       },
-    }, h('label', { for: 'workspace-name' }, 'Name', name), h('button', { type: 'submit' }, 'Create workspace'));
+    }, field('Name', name), h('button', { type: 'submit' }, 'Create workspace'));
     await refresh();
     return h('div', {}, h('h1', {}, 'Workspaces'),
       h('section', { 'aria-label': 'New workspace' }, h('h2', {}, 'New workspace'), create),
@@ -720,7 +725,7 @@
           await refresh();
         } catch (error) { showError(error); }
       },
-    }, h('label', { for: 'key-name' }, 'Key name', name), h('button', { type: 'submit' }, 'Create key'));
+    }, field('Key name', name), h('button', { type: 'submit' }, 'Create key'));
     await refresh();
     return h('div', {},
       h('p', {}, h('a', { href: '#/workspaces' }, '← Workspaces')),
