@@ -103,6 +103,50 @@ public sealed class ConsoleTests(ConsoleFixture fixture)
     }
 
     [Fact]
+    public async Task A_file_larger_than_a_part_goes_through_the_uploads_api_in_parts_with_progress()
+    {
+        const long size = 40L * 1024 * 1024 + 123; // two parts of the console's 32 MiB and a short one
+        string name = $"large-{Guid.NewGuid():N}.bin";
+        string path = Path.Combine(Path.GetTempPath(), name);
+        var random = new Random(16);
+        byte[] block = new byte[1024 * 1024];
+        using (var sha = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256))
+        {
+            await using (var file = File.Create(path))
+            {
+                for (long written = 0; written < size; written += block.Length)
+                {
+                    random.NextBytes(block);
+                    int count = (int)Math.Min(block.Length, size - written);
+                    await file.WriteAsync(block.AsMemory(0, count));
+                    sha.AppendData(block, 0, count);
+                }
+            }
+            string expectedSha = Convert.ToHexStringLower(sha.GetHashAndReset());
+            try
+            {
+                await using var console = await fixture.OpenAsync();
+                await console.SignInAsync(ConsoleServer.Key);
+                await console.Page.GetByLabel("choose files").SetInputFilesAsync(path);
+
+                await Expect(console.Page.GetByRole(AriaRole.Link, new() { Name = name })).ToBeVisibleAsync(new() { Timeout = 60_000 });
+                await Expect(console.Page.GetByText($"{name}: ")).ToContainTextAsync("(100%)");
+                var listed = await FindFileAsync(name);
+                Assert.Equal(size, listed.GetProperty("bytes").GetInt64());
+                Assert.Equal(expectedSha, listed.GetProperty("sha256").GetString());
+                // It came through the Uploads API: part requests, then complete.
+                Assert.Contains(console.RequestedUrls, url => url.EndsWith("/complete", StringComparison.Ordinal) && url.Contains("/v1/uploads/", StringComparison.Ordinal));
+                Assert.Equal(2, console.RequestedUrls.Count(url => url.EndsWith("/parts", StringComparison.Ordinal)));
+                Assert.Empty(console.ScriptErrors);
+            }
+            finally
+            {
+                File.Delete(path);
+            }
+        }
+    }
+
+    [Fact]
     public async Task A_file_dropped_on_the_drop_zone_is_uploaded_and_listed()
     {
         await using var console = await fixture.OpenAsync();
@@ -181,6 +225,7 @@ public sealed class ConsoleTests(ConsoleFixture fixture)
         await Expect(progress).ToHaveAttributeAsync("value", lines.ToString(System.Globalization.CultureInfo.InvariantCulture));
         await Expect(console.Page.GetByText($"completed: {lines} completed, 0 failed of {lines} requests (100%)")).ToBeVisibleAsync();
         await Expect(console.Page.GetByRole(AriaRole.Button, new() { Name = "Cancel batch" })).ToHaveCountAsync(0);
+        await Expect(console.Page.GetByRole(AriaRole.Region, new() { Name = "Batch progress" })).Not.ToContainTextAsync("null");
         await console.ScreenshotAsync("08-batch-completed");
 
         var download = await console.Page.RunAndWaitForDownloadAsync(() => console.Page.GetByRole(AriaRole.Button, new() { Name = "Download output" }).ClickAsync());

@@ -440,7 +440,7 @@
       h('td', { class: 'num' }, formatBytes(file.bytes)),
       h('td', {}, file.status),
       h('td', {}, formatTime(file.created_at)),
-      h('td', {},
+      h('td', { class: 'actions' },
         h('button', {
           type: 'button', class: 'secondary', 'aria-label': `Download ${file.filename}`,
           async onclick() { downloads.element.hidden = false; await downloadFile(file.id, file.filename, downloads).catch(showError); },
@@ -578,7 +578,7 @@
         type: 'button', class: 'secondary',
         async onclick() { downloads.element.hidden = false; await downloadFile(fileId, `${batch.id}-${label.toLowerCase().replace(/ /g, '-')}.jsonl`, downloads).catch(showError); },
       }, `Download ${label.toLowerCase()}`);
-      actions.replaceChildren(
+      actions.replaceChildren(...[
         batch.output_file_id ? download(batch.output_file_id, 'Output') : null,
         batch.error_file_id ? download(batch.error_file_id, 'Errors') : null,
         terminalBatchStatuses.has(batch.status) || batch.status === 'cancelling' ? null : h('button', {
@@ -586,10 +586,11 @@
           async onclick() {
             try { show(await call('POST', `/v1/batches/${encodeURIComponent(batch.id)}/cancel`)); } catch (error) { showError(error); }
           },
-        }, 'Cancel batch'));
+        }, 'Cancel batch'),
+      ].filter(Boolean));
       const list = batch.errors && batch.errors.data ? batch.errors.data : [];
-      errors.replaceChildren(list.length ? h('section', { 'aria-label': 'Batch errors' }, h('h2', {}, 'Errors'),
-        table('Errors', ['Line', 'Code', 'Message'], list.map((e) => h('tr', {}, h('td', {}, e.line ?? '—'), h('td', {}, e.code), h('td', {}, e.message))))) : '');
+      errors.replaceChildren(...(list.length ? [h('section', { 'aria-label': 'Batch errors' }, h('h2', {}, 'Errors'),
+        table('Errors', ['Line', 'Code', 'Message'], list.map((e) => h('tr', {}, h('td', {}, e.line ?? '—'), h('td', {}, e.code), h('td', {}, e.message)))))] : []));
     };
 
     // Polled once a second until the batch ends, so that its counts move while it runs; the poll stops when the
@@ -695,7 +696,7 @@
         h('td', { class: 'chips' }, key.scopes.map((s) => h('span', {}, s))),
         h('td', {}, formatTime(key.created_at)),
         h('td', {}, formatTime(key.last_used_at)),
-        h('td', {}, h('button', {
+        h('td', { class: 'actions' }, h('button', {
           type: 'button', class: 'danger', 'aria-label': `Revoke ${key.name}`,
           async onclick() {
             if (!confirm(`Revoke the key ${key.name} (${key.id})? Requests with it are refused at once.`)) return;
