@@ -31,6 +31,10 @@ public sealed class ConsoleHttpTests(ConsoleFixture fixture)
         Assert.Equal("nosniff", Assert.Single(answer.Headers.GetValues("X-Content-Type-Options")));
         Assert.Equal("no-referrer", Assert.Single(answer.Headers.GetValues("Referrer-Policy")));
 
+        using var head = await client.SendAsync(new HttpRequestMessage(HttpMethod.Head, path));
+        Assert.Equal(HttpStatusCode.OK, head.StatusCode);
+        Assert.Equal(answer.Content.Headers.ContentLength, head.Content.Headers.ContentLength);
+
         // Revalidated by its ETag.
         using var again = new HttpRequestMessage(HttpMethod.Get, path);
         again.Headers.IfNoneMatch.Add(answer.Headers.ETag!);

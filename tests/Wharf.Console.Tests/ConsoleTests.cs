@@ -169,6 +169,52 @@ public sealed class ConsoleTests(ConsoleFixture fixture)
     }
 
     [Fact]
+    public async Task The_file_list_filters_by_metadata_and_purpose_and_pages_with_its_cursors()
+    {
+        string team = "t" + Guid.NewGuid().ToString("N")[..8];
+        using var client = Server.CreateClient();
+        var names = new List<string>();
+        for (int i = 0; i < 3; i++)
+        {
+            string name = $"{team}-{i}.txt";
+            using var form = new MultipartFormDataContent
+            {
+                { new StringContent("user_data"), "purpose" },
+                { new StringContent($$"""{"team":"{{team}}","n":"{{i}}"}"""), "metadata" },
+                { new ByteArrayContent("x"u8.ToArray()), "file", name },
+            };
+            using var answer = await client.PostAsync("/v1/files", form);
+            Assert.Equal(HttpStatusCode.OK, answer.StatusCode);
+            names.Add(name);
+        }
+
+        await using var console = await fixture.OpenAsync();
+        await console.SignInAsync(ConsoleServer.Key);
+        await console.Page.GetByLabel("Metadata (key=value, …)").FillAsync($"team={team}");
+        await console.Page.GetByLabel("Purpose", new() { Exact = true }).Nth(1).SelectOptionAsync("user_data");
+        await console.Page.GetByLabel("Order").SelectOptionAsync("asc");
+        await console.Page.GetByLabel("Per page").FillAsync("2");
+        await console.Page.GetByRole(AriaRole.Button, new() { Name = "Apply filters" }).ClickAsync();
+
+        var list = console.Page.GetByRole(AriaRole.Region, new() { Name = "File list" });
+        await Expect(list.GetByRole(AriaRole.Link)).ToHaveTextAsync([names[0], names[1]]);
+        await console.ScreenshotAsync("15-files-filtered");
+        await list.GetByRole(AriaRole.Button, new() { Name = "Next page" }).ClickAsync();
+        await Expect(list.GetByRole(AriaRole.Link)).ToHaveTextAsync([names[2]]);
+        await Expect(list.GetByRole(AriaRole.Button, new() { Name = "Next page" })).ToBeDisabledAsync();
+        await list.GetByRole(AriaRole.Button, new() { Name = "Previous page" }).ClickAsync();
+        await Expect(list.GetByRole(AriaRole.Link)).ToHaveTextAsync([names[0], names[1]]);
+
+        // A file's page shows its metadata.
+        await list.GetByRole(AriaRole.Link, new() { Name = names[1] }).ClickAsync();
+        var metadata = console.Page.GetByRole(AriaRole.Region, new() { Name = "Metadata" });
+        await Expect(metadata.GetByRole(AriaRole.Row).Filter(new() { HasText = team })).ToContainTextAsync("team");
+        await Expect(metadata.GetByRole(AriaRole.Cell, new() { Name = "n", Exact = true })).ToBeVisibleAsync();
+        await Expect(metadata.GetByRole(AriaRole.Cell, new() { Name = "1", Exact = true })).ToBeVisibleAsync();
+        Assert.Empty(console.ScriptErrors);
+    }
+
+    [Fact]
     public async Task Bad_input_shows_the_error_envelope_message_not_a_stack_trace()
     {
         await using var console = await fixture.OpenAsync();

@@ -35,7 +35,7 @@ internal static class ConsoleAssets
     {
         // /console/ is the page (the hash after it chooses the view: #/files, #/batches/batch_...); /console is sent
         // there, so that the page's relative links resolve under /console/. Routing matches both with one template.
-        app.MapGet(Path + "/{name?}", (HttpContext context, string? name) => name is not null ? Serve(context, name)
+        app.MapMethods(Path + "/{name?}", [HttpMethods.Get, HttpMethods.Head], (HttpContext context, string? name) => name is not null ? Serve(context, name)
             : context.Request.Path.Value!.EndsWith('/') ? Serve(context, "index.html")
             : TypedResults.Redirect(context.Request.PathBase + Path + "/", permanent: false)).ExcludeFromDescription();
         return app;
