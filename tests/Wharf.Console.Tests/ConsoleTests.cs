@@ -241,7 +241,7 @@ public sealed class ConsoleTests(ConsoleFixture fixture)
     [Fact]
     public async Task A_batch_on_the_mock_provider_is_seen_running_then_complete_and_its_output_downloads()
     {
-        const int lines = 6;
+        const int lines = 16; // two at a time at the slow mock's pace: at least three seconds of running
         string name = $"batch-input-{Guid.NewGuid():N}.jsonl";
         var input = new StringBuilder();
         for (int i = 0; i < lines; i++)
@@ -265,9 +265,19 @@ public sealed class ConsoleTests(ConsoleFixture fixture)
         var status = console.Page.GetByLabel("Batch status");
         await Expect(status).ToBeVisibleAsync();
         Assert.NotEqual("completed", await status.TextContentAsync());
-        await console.ScreenshotAsync("07-batch-running");
+        // Every value the progress bar takes, as the page sets it (a value set is an attribute change).
         var progress = console.Page.GetByRole(AriaRole.Progressbar, new() { Name = "Batch progress" });
+        await progress.EvaluateAsync("""
+            bar => {
+                window.progressSeen = [bar.value];
+                new MutationObserver(() => window.progressSeen.push(bar.value)).observe(bar, { attributes: true });
+            }
+            """);
+        await console.ScreenshotAsync("07-batch-running");
         await Expect(status).ToHaveTextAsync("completed", new() { Timeout = 60_000 });
+        double[] seen = await console.Page.EvaluateAsync<double[]>("() => window.progressSeen");
+        Assert.Contains(seen, value => value > 0 && value < lines); // the counts moved while it ran
+        Assert.Equal(seen.Order(), seen); // and only forward
         await Expect(progress).ToHaveAttributeAsync("value", lines.ToString(System.Globalization.CultureInfo.InvariantCulture));
         await Expect(console.Page.GetByText($"completed: {lines} completed, 0 failed of {lines} requests (100%)")).ToBeVisibleAsync();
         await Expect(console.Page.GetByRole(AriaRole.Button, new() { Name = "Cancel batch" })).ToHaveCountAsync(0);

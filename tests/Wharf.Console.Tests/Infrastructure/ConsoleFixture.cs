@@ -33,6 +33,8 @@ public sealed partial class ConsoleFixture : IAsyncLifetime
             throw new InvalidOperationException($"{ChromiumVariable} names {chromium}, which does not exist.");
         }
         Directory.CreateDirectory(ScreenshotDirectory);
+        // Generous waits: the suite runs beside the other test projects on a small machine. A wait only ends early.
+        Assertions.SetDefaultExpectTimeout(15_000);
         Server = await ConsoleServer.StartAsync();
         _playwright = await Playwright.CreateAsync();
         Browser = await _playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions { ExecutablePath = chromium, Headless = true });
