@@ -55,10 +55,10 @@
   }
 
   function table(caption, headers, rows) {
-    return h('table', {},
+    return h('div', { class: 'scroll' }, h('table', {},
       h('caption', { class: 'muted', hidden: true }, caption),
       h('thead', {}, h('tr', {}, headers.map((text) => h('th', { scope: 'col', class: /^(Bytes|Requests|Size)$/.test(text) ? 'num' : null }, text)))),
-      h('tbody', {}, rows.length ? rows : h('tr', {}, h('td', { colspan: headers.length, class: 'muted' }, 'Nothing here yet.'))));
+      h('tbody', {}, rows.length ? rows : h('tr', {}, h('td', { colspan: headers.length, class: 'muted' }, 'Nothing here yet.')))));
   }
 
   /** A form control under its label (a label beside its control, not around it: its name is its text alone). */
@@ -84,10 +84,12 @@
   function progressBar(label) {
     const bar = h('progress', { 'aria-label': label, max: 100, value: 0 });
     const text = h('p', { 'aria-live': 'polite' });
-    const element = h('div', { class: 'progress' }, bar, text);
+    const element = h('div', { class: 'progress', hidden: true }, bar, text);
     return {
       element,
+      /** Shows the bar (hidden until there is progress to show) at done of total, with a line of text. */
       update(done, total, message) {
+        element.hidden = false;
         bar.max = Math.max(total, 1);
         bar.value = Math.min(done, bar.max);
         text.textContent = message;
@@ -432,7 +434,6 @@
 
   function fileTable(page, refresh) {
     const downloads = progressBar('Download progress');
-    downloads.element.hidden = true;
     const rows = page.data.map((file) => h('tr', {},
       h('td', {}, h('a', { href: `#/files/${encodeURIComponent(file.id)}` }, file.filename)),
       h('td', { class: 'id' }, file.id),
@@ -443,7 +444,7 @@
       h('td', { class: 'actions' },
         h('button', {
           type: 'button', class: 'secondary', 'aria-label': `Download ${file.filename}`,
-          async onclick() { downloads.element.hidden = false; await downloadFile(file.id, file.filename, downloads).catch(showError); },
+          async onclick() { await downloadFile(file.id, file.filename, downloads).catch(showError); },
         }, 'Download'), ' ',
         h('button', {
           type: 'button', class: 'danger', 'aria-label': `Delete ${file.filename}`,
@@ -473,7 +474,6 @@
   async function fileView(id) {
     const file = await call('GET', `/v1/files/${encodeURIComponent(id)}`);
     const progress = progressBar('Download progress');
-    progress.element.hidden = true;
     const metadata = Object.entries(file.metadata || {});
     return h('div', {},
       h('p', {}, h('a', { href: '#/files' }, '← Files')),
@@ -488,7 +488,7 @@
       h('section', { 'aria-label': 'Metadata' }, h('h2', {}, 'Metadata'),
         table('Metadata', ['Key', 'Value'], metadata.map(([key, value]) => h('tr', {}, h('td', {}, key), h('td', {}, value))))),
       h('section', { 'aria-label': 'Actions' }, h('div', { class: 'row' },
-        h('button', { type: 'button', async onclick() { progress.element.hidden = false; await downloadFile(file.id, file.filename, progress).catch(showError); } }, 'Download'),
+        h('button', { type: 'button', async onclick() { await downloadFile(file.id, file.filename, progress).catch(showError); } }, 'Download'),
         h('button', {
           type: 'button', class: 'danger',
           async onclick() {
@@ -556,7 +556,6 @@
     const details = h('div', {});
     const progress = progressBar('Batch progress');
     const downloads = progressBar('Download progress');
-    downloads.element.hidden = true;
     const actions = h('div', { class: 'row' });
     const errors = h('div', {});
     const title = h('h1', {}, `Batch ${id}`);
@@ -576,7 +575,7 @@
       ]));
       const download = (fileId, label) => h('button', {
         type: 'button', class: 'secondary',
-        async onclick() { downloads.element.hidden = false; await downloadFile(fileId, `${batch.id}-${label.toLowerCase().replace(/ /g, '-')}.jsonl`, downloads).catch(showError); },
+        async onclick() { await downloadFile(fileId, `${batch.id}-${label.toLowerCase().replace(/ /g, '-')}.jsonl`, downloads).catch(showError); },
       }, `Download ${label.toLowerCase()}`);
       actions.replaceChildren(...[
         batch.output_file_id ? download(batch.output_file_id, 'Output') : null,
