@@ -469,10 +469,12 @@ public sealed partial class NativeBatchExecution(
                 return (download.Failure, false, false);
             }
             await using var content = download.Value;
+            // A provider that gives no usage on the batch (Anthropic, Gemini) gives it on each output line.
+            using var counted = kind == BatchFileKind.Output && seen.Usage is null ? new UsageCountingStream(content.Content) : null;
             StagedBlob? staged;
             try
             {
-                staged = await owner._blobs.StageAsync(content.Content, long.MaxValue, cancellationToken);
+                staged = await owner._blobs.StageAsync(counted ?? content.Content, long.MaxValue, cancellationToken);
             }
             catch (Exception e) when (e is BlobStoreException or InsufficientStorageException)
             {
@@ -516,6 +518,18 @@ public sealed partial class NativeBatchExecution(
                     await owner._blobs.DeleteAsync(partId, CancellationToken.None);
                     return (null, false, false);
                 }
+            }
+            if (counted is { Usage: var usage } && usage != BatchUsage.None && usage != _batch.Usage)
+            {
+                if (!counted.Complete)
+                {
+                    LogUsageIncomplete(owner._logger, _batch.Id, UsageCountingStream.MaxLineBytes);
+                }
+                if (!await owner._catalog.MirrorProgressAsync(_batch.Id, lease.Owner, _batch.RequestCounts, usage, cancellationToken))
+                {
+                    return (null, false, false);
+                }
+                _batch = _batch with { Usage = usage };
             }
             return (null, false, true);
         }
@@ -674,6 +688,9 @@ public sealed partial class NativeBatchExecution(
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Native batch {BatchId}: Wharf's store failed while copying a result file in; copied again at the next poll.")]
     private static partial void LogStoreFailed(ILogger logger, Exception exception, string batchId);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Native batch {BatchId}: an output line longer than {MaxBytes} bytes was copied but not counted in the batch's usage.")]
+    private static partial void LogUsageIncomplete(ILogger logger, string batchId, int maxBytes);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Native batch {BatchId} failed: {Code}.")]
     private static partial void LogFailed(ILogger logger, string batchId, string code);

@@ -110,6 +110,9 @@ public sealed class AnthropicBatchTests(AnthropicBatchUpstreamsFixture upstreams
 
         Assert.Equal(("completed", (30, 29, 1)), (native.Status(), native.Counts()));
         Assert.Equal(("completed", (30, 29, 1)), (gateway.Status(), gateway.Counts()));
+        // The batch's usage, which Anthropic gives only on each result line, is their sum, as through the gateway.
+        Assert.True(native.GetProperty("usage").GetProperty("total_tokens").GetInt64() > 0, native.GetRawText());
+        Assert.Equal(gateway.GetProperty("usage").GetRawText(), native.GetProperty("usage").GetRawText());
         // One Message Batch, its 30 requests sent with ids Anthropic takes.
         var upstream = Assert.Single(upstreams.Claude.MessageBatches.Skip(created));
         Assert.Equal(30, upstream.Requests.Count);
