@@ -185,6 +185,7 @@ public sealed class PostgresCatalogTests : IAsyncLifetime
     [Theory]
     [InlineData("", 20, 10)]
     [InlineData(";Maximum Pool Size=6", 6, 3)]
+    [InlineData(";Minimum Pool Size=25", 25, 12)]
     public async Task EachPoolHoldsAtMostItsBoundOfConnectionsUnderABurst(string extra, int main, int lists)
     {
         var cluster = await PostgresCluster.Shared;

@@ -75,6 +75,12 @@ public sealed partial class NativeBatchExecution(
     /// <summary>A line's model has a Wharf <c>provider/</c> prefix, which the upstream would not understand.</summary>
     public const string ModelHasProviderPrefix = "model_has_provider_prefix";
 
+    /// <summary>
+    /// A create on a provider whose batches carry no metadata went unanswered: it may have been done, and a batch
+    /// there cannot be found again.
+    /// </summary>
+    public const string UpstreamBatchUnknown = "upstream_batch_unknown";
+
     /// <summary>Most pages of the provider's batch list searched for a batch created before a crash.</summary>
     public const int MaxLookupPages = 20;
 
@@ -285,7 +291,7 @@ public sealed partial class NativeBatchExecution(
         /// </summary>
         private async Task<(UpstreamBatch? Batch, bool Stop)> StartUpstreamAsync(IProvider provider, NativeBatchState native)
         {
-            if (_mayExistUpstream)
+            if (_mayExistUpstream && provider.BatchesCarryMetadata)
             {
                 var found = await FindUpstreamAsync(provider);
                 if (!found.IsOk)
@@ -325,6 +331,12 @@ public sealed partial class NativeBatchExecution(
                 cancellationToken);
             if (!created.IsOk)
             {
+                if (!provider.BatchesCarryMetadata && created.Failure.Kind is UpstreamFailureKind.Timeout or UpstreamFailureKind.ConnectionFailed or UpstreamFailureKind.Malformed)
+                {
+                    // The create may have been done: a batch there could not be told from another's, and creating
+                    // again could run and bill the work twice.
+                    return (null, !await FailAsync(CreateOutcomeUnknown(provider, created.Failure)));
+                }
                 return (null, !await RetryOrFailAsync(created.Failure, "creating the batch there"));
             }
             _mayExistUpstream = false;
@@ -604,6 +616,12 @@ public sealed partial class NativeBatchExecution(
             }
             return false;
         }
+
+        private BatchError CreateOutcomeUnknown(IProvider provider, UpstreamFailure failure) => new(UpstreamBatchUnknown,
+            $"Provider '{provider.Id}' did not answer the batch's create readably ({failure.Kind.WireName()}), so a batch may have been made there at "
+            + $"{DateTimeOffset.FromUnixTimeSeconds(Now):u}. Its batches carry no metadata by which Wharf could find it, and Wharf did not create another, "
+            + "which could run and be billed twice: look for that batch on the provider and cancel it, then create this batch again.",
+            null, null);
 
         private BatchError InputFileGone() =>
             new("input_file_unavailable", $"The input file {_batch.InputFileId} no longer exists.", "input_file_id", null);

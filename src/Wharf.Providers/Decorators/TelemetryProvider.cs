@@ -48,6 +48,8 @@ internal sealed partial class TelemetryProvider(IProvider inner, ProviderTelemet
 
     public BatchInputForm BatchInputForm => inner.BatchInputForm;
 
+    public bool BatchesCarryMetadata => inner.BatchesCarryMetadata;
+
     /// <summary>Measured up to the answer's headers, as a file's content is.</summary>
     public Task<UpstreamOutcome<UpstreamFileContent>> OpenBatchResultsAsync(UpstreamBatchResults results, CancellationToken cancellationToken) =>
         MeasureAsync("batches.results", (inner, results), static (s, ct) => s.inner.OpenBatchResultsAsync(s.results, ct), static _ => 200, cancellationToken);

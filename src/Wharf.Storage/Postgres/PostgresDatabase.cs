@@ -77,7 +77,7 @@ internal sealed class PostgresDatabase : IAsyncDisposable, IDisposable
             }
             if (!HasSetting(connectionString, "Maximum Pool Size", "Max Pool Size", "MaxPoolSize"))
             {
-                settings.MaxPoolSize = DefaultMaxPoolSize;
+                settings.MaxPoolSize = Math.Max(DefaultMaxPoolSize, settings.MinPoolSize); // a minimum above it raises it
             }
             dataSource = new NpgsqlDataSourceBuilder(settings.ConnectionString).Build();
             settings.Options = string.IsNullOrWhiteSpace(settings.Options) ? IndexOrderOptions : settings.Options + " " + IndexOrderOptions;
