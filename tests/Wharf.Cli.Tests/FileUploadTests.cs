@@ -157,6 +157,43 @@ public sealed class FileUploadTests(CliServerFixture fixture)
         File.Delete(path);
     }
 
+    /// <summary>
+    /// An interrupted upload asked again with another collection is not resumed: the old upload (created for the other
+    /// collection) is cancelled and a new one made, so the file carries what the last command asked for.
+    /// </summary>
+    [Fact]
+    public async Task An_interrupted_upload_asked_again_with_another_collection_starts_again_with_it()
+    {
+        var (path, _) = TestFiles.Random("restart-65.bin", 65 * MiB, seed: 650);
+        using var cli = fixture.Cli();
+        fixture.Proxy.Clear();
+        fixture.Proxy.PartsToLetThrough = 1;
+        fixture.Proxy.WithholdPartAnswers = true;
+        string oldUpload;
+        using (var first = cli.Start("files", "upload", path, "--collection", "first-try", "--json"))
+        {
+            oldUpload = await PollAsync(() => Task.FromResult(UploadIdIn(cli.UploadStateDir)));
+            await PollAsync(async () =>
+                (await fixture.GetAsync($"/v1/uploads/{oldUpload}")).GetProperty("parts").GetArrayLength() > 0 ? "held" : null);
+            first.Kill();
+        }
+        fixture.Proxy.ReleaseHeld();
+        Assert.Equal("first-try", (await fixture.GetAsync($"/v1/uploads/{oldUpload}")).GetProperty("collection").GetString());
+        fixture.Proxy.Clear();
+
+        var second = await cli.RunAsync("files", "upload", path, "--collection", "second-try", "--json");
+
+        Assert.True(second.ExitCode == 0, second.ToString());
+        var file = JsonDocument.Parse(second.Stdout).RootElement;
+        Assert.Equal("second-try", file.GetProperty("collection").GetString());
+        Assert.Equal("cancelled", (await fixture.GetAsync($"/v1/uploads/{oldUpload}")).GetProperty("status").GetString());
+        Assert.Single(fixture.Proxy.Seen, r => r.Method == "POST" && r.PathAndQuery == "/v1/uploads");
+        Assert.Equal(2, fixture.Proxy.Seen.Count(r => r.IsPart && r.Status == 200));
+        var removed = await cli.RunAsync("files", "rm", file.GetProperty("id").GetString()!);
+        Assert.True(removed.ExitCode == 0, removed.ToString());
+        File.Delete(path);
+    }
+
     private static string? UploadIdIn(string stateDir)
     {
         if (!Directory.Exists(stateDir))

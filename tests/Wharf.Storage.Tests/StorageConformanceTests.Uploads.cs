@@ -109,8 +109,8 @@ public abstract partial class StorageConformanceTests
         Assert.Null(plainRead.Collection);
         Assert.Equal(FileService.LocalProvider, plainRead.Provider);
         // The sweeper's read maps them too.
-        Assert.Equal(("openai", metadata.Count), (await Uploads.ListExpiredAsync(upload.ExpiresAt, 10, Ct)).Single(u => u.Id == upload.Id) is var expired
-            ? (expired.Provider, expired.Metadata.Count) : default);
+        var expired = (await Uploads.ListExpiredAsync(upload.ExpiresAt, 10, Ct)).Single(u => u.Id == upload.Id);
+        Assert.Equal(("openai", metadata.Count), (expired.Provider, expired.Metadata.Count));
 
         var part = await AddPartAsync(upload, 30);
         var file = SegmentedFile(WsA, 30) with { Metadata = read.Metadata, Collection = read.Collection };
