@@ -5,6 +5,7 @@ using Wharf.Core.Auth;
 using Wharf.Core.Files;
 using Wharf.Core.Ids;
 using Wharf.Core.Ports;
+using Wharf.Core.Telemetry;
 using Wharf.Core.Providers;
 using Wharf.Core.Routing;
 
@@ -38,8 +39,10 @@ public sealed partial class NativeBatchExecution(
     IdGenerator ids,
     IOptions<BatchesOptions> options,
     TimeProvider time,
-    ILogger<NativeBatchExecution> logger) : IBatchExecution
+    ILogger<NativeBatchExecution> logger,
+    WharfMetrics? metrics = null) : IBatchExecution
 {
+    private readonly WharfMetrics? _metrics = metrics;
     private readonly IBatchCatalog _catalog = catalog;
     private readonly IProviderRegistry _providers = providers;
     private readonly IWorkspaceCatalog _workspaces = workspaces;
@@ -410,6 +413,11 @@ public sealed partial class NativeBatchExecution(
                 {
                     return false;
                 }
+                // The lines that ended since the counts this node last saw stored: the write is fenced by the lease, so
+                // the counts it replaced are those (read at the claim, or written here), and a node that takes the
+                // batch over starts from what was stored. Counted once each, whichever node mirrors them.
+                owner._metrics?.BatchLinesEnded(
+                    Math.Max(0, counts.Completed - _batch.RequestCounts.Completed), Math.Max(0, counts.Failed - _batch.RequestCounts.Failed));
                 _batch = _batch with { RequestCounts = counts, Usage = usage };
             }
             string status = seen.IsFinal ? BatchStatus.Finalizing : seen.Status;

@@ -47,6 +47,9 @@ internal sealed class NativeBatchHarness : IAsyncDisposable
 
     public FakeTimeProvider Time { get; }
 
+    /// <summary>The meters of this harness's <see cref="Wharf.Core.Telemetry.WharfMetrics"/>, for a <see cref="BatchLineCounter"/>.</summary>
+    public TestMeterFactory Meters { get; private init; } = null!;
+
     public OpenAISimulator Simulator { get; }
 
     public Workspace Workspace { get; }
@@ -109,6 +112,9 @@ internal sealed class NativeBatchHarness : IAsyncDisposable
             services.AddSingleton<IProviderRegistry>(sp => new WrappedRegistry((IProviderRegistry)sp.GetRequiredService(registry.ImplementationType!), up));
         }
         services.AddWharfCore();
+        var meters = new TestMeterFactory();
+        services.AddSingleton<System.Diagnostics.Metrics.IMeterFactory>(meters);
+        services.AddSingleton<Wharf.Core.Telemetry.WharfMetrics>();
         services.Configure<BatchesOptions>(o =>
         {
             o.NativePollMinSeconds = minPollSeconds;
@@ -123,7 +129,7 @@ internal sealed class NativeBatchHarness : IAsyncDisposable
         var provider = services.BuildServiceProvider();
         var workspace = new Workspace { Id = "ws_00000000000000000000000000000001", Name = "default", CreatedAt = time.GetUtcNow().ToUnixTimeSeconds() };
         await provider.GetRequiredService<IWorkspaceCatalog>().InsertWorkspaceAsync(workspace, CancellationToken.None);
-        return new NativeBatchHarness(provider, dataDir, time, simulator, workspace);
+        return new NativeBatchHarness(provider, dataDir, time, simulator, workspace) { Meters = meters };
     }
 
     /// <summary>Lines of a chat completions batch, one per model, with custom ids <c>req-1</c>, <c>req-2</c>, ...</summary>
