@@ -106,6 +106,23 @@ internal sealed class FakeFileCopyCatalog(CallLog? log = null) : IFileCopyCatalo
         }
     }
 
+    public Task<bool> RetireCopyAsync(FileCopy copy, long nowUnixSeconds, CancellationToken cancellationToken)
+    {
+        log?.Add($"retire:{copy.FileId}:{copy.Provider}:{copy.UpstreamId}");
+        lock (_gate)
+        {
+            if (Copies.RemoveAll(c => c.WorkspaceId == copy.WorkspaceId && c.FileId == copy.FileId && c.Provider == copy.Provider && c.UpstreamId == copy.UpstreamId) == 0)
+            {
+                return Task.FromResult(false);
+            }
+            if (!Deletions.Exists(d => d.Provider == copy.Provider && d.UpstreamId == copy.UpstreamId))
+            {
+                Deletions.Add(new UpstreamDeletion(copy.Provider, copy.UpstreamId, copy.FileId, 0, nowUnixSeconds));
+            }
+            return Task.FromResult(true);
+        }
+    }
+
     public Task QueueDeletionAsync(UpstreamDeletion deletion, CancellationToken cancellationToken)
     {
         log?.Add($"queue-deletion:{deletion.Provider}:{deletion.UpstreamId}");

@@ -68,10 +68,10 @@ public sealed class GeminiAdapterTests(GeminiSimulatorFixture fixture) : IClassF
     }
 
     [Fact]
-    public void It_declares_chat_completions_and_embeddings_only()
+    public void It_declares_files_chat_completions_and_embeddings()
     {
         Assert.Equal("gemini", Provider.Type);
-        Assert.Equal(new HashSet<ProviderCapability> { ProviderCapability.ChatCompletions, ProviderCapability.Embeddings }, Provider.Capabilities);
+        Assert.Equal(new HashSet<ProviderCapability> { ProviderCapability.Files, ProviderCapability.ChatCompletions, ProviderCapability.Embeddings }, Provider.Capabilities);
     }
 
     [Fact]

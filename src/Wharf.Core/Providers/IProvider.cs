@@ -26,6 +26,14 @@ public interface IProvider
 
     Task<UpstreamOutcome<UpstreamFilePage>> ListFilesAsync(UpstreamFileQuery query, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Whether a copy recorded earlier may still be named in a request. A provider that drops files on its own
+    /// (Gemini, 48 hours after the upload) looks, and answers false for one that is gone or about to go, so the
+    /// file is copied there again; every other provider keeps what it was given, and the record is trusted.
+    /// </summary>
+    Task<UpstreamOutcome<bool>> IsCopyUsableAsync(string upstreamFileId, CancellationToken cancellationToken) =>
+        Task.FromResult<UpstreamOutcome<bool>>(true);
+
     // The native batch API (capability Batches). An adapter without one need not write these: they answer
     // Unsupported. Every decorator passes them on.
 

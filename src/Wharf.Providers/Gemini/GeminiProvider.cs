@@ -7,18 +7,21 @@ namespace Wharf.Providers.Gemini;
 /// A Gemini upstream: chat completions through <c>models/{model}:generateContent</c> (streamed:
 /// <c>:streamGenerateContent?alt=sse</c>), embeddings through <c>:batchEmbedContents</c>, each request translated
 /// from OpenAI's format before it is sent and the answer back to it (a streamed one event by event). What cannot be
-/// translated is the user's 400 before any call. Files and native batches: not yet (they answer unsupported).
+/// translated is the user's 400 before any call. Files through the Files API (<see cref="GeminiFiles"/>); a file part
+/// naming a copy becomes <c>fileData</c>. Native batches: not yet (they answer unsupported).
 /// </summary>
 internal sealed class GeminiProvider(string id, GeminiWire wire, TimeProvider time) : IProvider
 {
     private const string JsonType = "application/json";
+
+    private readonly GeminiFiles _files = new(wire);
 
     public string Id => id;
 
     public string Type => "gemini";
 
     public IReadOnlySet<ProviderCapability> Capabilities { get; } =
-        new HashSet<ProviderCapability>([ProviderCapability.ChatCompletions, ProviderCapability.Embeddings]);
+        new HashSet<ProviderCapability>([ProviderCapability.Files, ProviderCapability.ChatCompletions, ProviderCapability.Embeddings]);
 
     public Task<UpstreamOutcome<ModelResponse>> SendModelRequestAsync(ModelCall call, CancellationToken cancellationToken) => call.Endpoint switch
     {
@@ -29,7 +32,18 @@ internal sealed class GeminiProvider(string id, GeminiWire wire, TimeProvider ti
 
     private async Task<UpstreamOutcome<ModelResponse>> ChatAsync(ModelCall call, CancellationToken cancellationToken)
     {
-        var translated = GeminiChatRequest.Translate(call.Body);
+        // A file part names its copy on Gemini by now; fileData needs its URI and media type, looked up first.
+        IReadOnlyDictionary<string, GeminiFileRef>? files = null;
+        if (GeminiChatRequest.FileIds(call.Body) is { Count: > 0 } named)
+        {
+            var resolved = await _files.ResolveAsync(named, cancellationToken);
+            if (!resolved.IsOk)
+            {
+                return resolved.Failure;
+            }
+            files = resolved.Value;
+        }
+        var translated = GeminiChatRequest.Translate(call.Body, files);
         if (!translated.IsOk)
         {
             return translated.Failure;
@@ -102,11 +116,15 @@ internal sealed class GeminiProvider(string id, GeminiWire wire, TimeProvider ti
     }
 
     public Task<UpstreamOutcome<UpstreamFile>> UploadFileAsync(UpstreamFileUpload upload, CancellationToken cancellationToken) =>
-        Task.FromResult<UpstreamOutcome<UpstreamFile>>(UpstreamFailure.Unsupported("Wharf does not send files to Gemini yet."));
+        _files.UploadAsync(upload, cancellationToken);
 
     public Task<UpstreamOutcome<bool>> DeleteFileAsync(string upstreamFileId, CancellationToken cancellationToken) =>
-        Task.FromResult<UpstreamOutcome<bool>>(UpstreamFailure.Unsupported("Wharf does not send files to Gemini yet."));
+        _files.DeleteAsync(upstreamFileId, cancellationToken);
 
     public Task<UpstreamOutcome<UpstreamFilePage>> ListFilesAsync(UpstreamFileQuery query, CancellationToken cancellationToken) =>
-        Task.FromResult<UpstreamOutcome<UpstreamFilePage>>(UpstreamFailure.Unsupported("Wharf does not list Gemini's files yet."));
+        _files.ListAsync(query, cancellationToken);
+
+    /// <summary>Gemini drops a file 48 hours after its upload: a copy is looked up before it is named again.</summary>
+    public Task<UpstreamOutcome<bool>> IsCopyUsableAsync(string upstreamFileId, CancellationToken cancellationToken) =>
+        _files.IsUsableAsync(upstreamFileId, cancellationToken);
 }
