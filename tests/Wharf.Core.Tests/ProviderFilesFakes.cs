@@ -262,6 +262,15 @@ internal sealed class FakeFilesProvider(string id, CallLog? log = null, TimeProv
         return file;
     }
 
+    /// <summary>Copies the provider says it no longer keeps (as Gemini does after 48 hours).</summary>
+    public ConcurrentBag<string> UnusableCopies { get; } = [];
+
+    /// <summary>When set, the check of a recorded copy fails with it.</summary>
+    public UpstreamFailure? CopyCheckFailure { get; set; }
+
+    public Task<UpstreamOutcome<bool>> IsCopyUsableAsync(string upstreamFileId, CancellationToken cancellationToken) =>
+        Task.FromResult<UpstreamOutcome<bool>>(CopyCheckFailure is { } failure ? failure : !UnusableCopies.Contains(upstreamFileId));
+
     public Task<UpstreamOutcome<bool>> DeleteFileAsync(string upstreamFileId, CancellationToken cancellationToken)
     {
         Interlocked.Increment(ref Deletes);
