@@ -41,13 +41,6 @@ public sealed class GeminiFilesAdapterTests : IAsyncLifetime
     }
 
     [Fact]
-    public void It_declares_files_besides_chat_completions_and_embeddings()
-    {
-        Assert.Contains(ProviderCapability.Files, Provider.Capabilities);
-        Assert.DoesNotContain(ProviderCapability.Batches, Provider.Capabilities);
-    }
-
-    [Fact]
     public async Task An_upload_is_started_then_sent_whole_at_offset_zero_and_finalized()
     {
         var file = await UploadAsync("notes.txt", "some notes for Gemini");

@@ -382,7 +382,7 @@ public sealed partial class NativeBatchExecution(
                 {
                     break;
                 }
-                after = listed.Value.Data[^1].Id;
+                after = listed.Value.Cursor ?? listed.Value.Data[^1].Id;
             }
             return (UpstreamBatch?)null;
         }

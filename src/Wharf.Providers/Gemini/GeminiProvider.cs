@@ -8,20 +8,23 @@ namespace Wharf.Providers.Gemini;
 /// <c>:streamGenerateContent?alt=sse</c>), embeddings through <c>:batchEmbedContents</c>, each request translated
 /// from OpenAI's format before it is sent and the answer back to it (a streamed one event by event). What cannot be
 /// translated is the user's 400 before any call. Files through the Files API (<see cref="GeminiFiles"/>); a file part
-/// naming a copy becomes <c>fileData</c>. Native batches: not yet (they answer unsupported).
+/// naming a copy becomes <c>fileData</c>. Native batches of chat completions through batch mode (<see cref="GeminiBatches"/>).
 /// </summary>
 internal sealed class GeminiProvider(string id, GeminiWire wire, TimeProvider time) : IProvider
 {
     private const string JsonType = "application/json";
 
     private readonly GeminiFiles _files = new(wire);
+    private GeminiBatches? _batches;
+
+    private GeminiBatches Batches => _batches ??= new GeminiBatches(id, wire, _files);
 
     public string Id => id;
 
     public string Type => "gemini";
 
     public IReadOnlySet<ProviderCapability> Capabilities { get; } =
-        new HashSet<ProviderCapability>([ProviderCapability.Files, ProviderCapability.ChatCompletions, ProviderCapability.Embeddings]);
+        new HashSet<ProviderCapability>([ProviderCapability.Files, ProviderCapability.Batches, ProviderCapability.ChatCompletions, ProviderCapability.Embeddings]);
 
     public Task<UpstreamOutcome<ModelResponse>> SendModelRequestAsync(ModelCall call, CancellationToken cancellationToken) => call.Endpoint switch
     {
@@ -127,4 +130,26 @@ internal sealed class GeminiProvider(string id, GeminiWire wire, TimeProvider ti
     /// <summary>Gemini drops a file 48 hours after its upload: a copy is looked up before it is named again.</summary>
     public Task<UpstreamOutcome<bool>> IsCopyUsableAsync(string upstreamFileId, CancellationToken cancellationToken) =>
         _files.IsUsableAsync(upstreamFileId, cancellationToken);
+
+    /// <summary>A Gemini batch is made from Wharf's input file, translated line by line on its way to the upload.</summary>
+    public BatchInputForm BatchInputForm => BatchInputForm.WharfFile;
+
+    public Task<UpstreamOutcome<UpstreamBatch>> CreateBatchAsync(UpstreamBatchCreate batch, CancellationToken cancellationToken) =>
+        Batches.CreateAsync(batch, cancellationToken);
+
+    public Task<UpstreamOutcome<UpstreamBatch>> GetBatchAsync(string upstreamBatchId, CancellationToken cancellationToken) =>
+        Batches.GetAsync(upstreamBatchId, cancellationToken);
+
+    public Task<UpstreamOutcome<UpstreamBatch>> CancelBatchAsync(string upstreamBatchId, CancellationToken cancellationToken) =>
+        Batches.CancelAsync(upstreamBatchId, cancellationToken);
+
+    public Task<UpstreamOutcome<UpstreamBatchPage>> ListBatchesAsync(UpstreamBatchQuery query, CancellationToken cancellationToken) =>
+        Batches.ListAsync(query, cancellationToken);
+
+    public Task<UpstreamOutcome<UpstreamFileContent>> DownloadFileAsync(string upstreamFileId, CancellationToken cancellationToken) =>
+        Batches.DownloadAsync(upstreamFileId, cancellationToken);
+
+    /// <summary>Gemini's responses file, translated into OpenAI's output or error lines as it is read.</summary>
+    public Task<UpstreamOutcome<UpstreamFileContent>> OpenBatchResultsAsync(UpstreamBatchResults results, CancellationToken cancellationToken) =>
+        Batches.OpenResultsAsync(results, cancellationToken);
 }

@@ -9,11 +9,15 @@ namespace Wharf.Server.Tests.Gemini;
 
 /// <summary>
 /// A real server with one <c>gemini</c> provider (<c>gem</c>) on the Gemini simulator, its Files API and batch mode
-/// included; the sweeper of upstream deletions runs every second.
+/// included; the sweeper of upstream deletions runs every second, native batches are polled every second, and
+/// <see cref="Model"/> routes to <c>gem</c>.
 /// </summary>
 public sealed class GeminiFilesFixture : IAsyncLifetime
 {
     public const string ProviderId = "gem";
+
+    /// <summary>A model routed to <c>gem</c>.</summary>
+    public const string Model = "gemini-2.0-flash";
 
     public GeminiSimulator Gemini { get; private set; } = null!;
 
@@ -32,6 +36,10 @@ public sealed class GeminiFilesFixture : IAsyncLifetime
             "--Wharf:ProviderFiles:RetryBaseSeconds=1",
             "--Wharf:ProviderFiles:RetryMaxSeconds=1",
             "--Wharf:ProviderFiles:DeleteWaitSeconds=5",
+            $"--Wharf:Routing:Models:{Model}:0={ProviderId}",
+            "--Wharf:Batches:PollIntervalMilliseconds=100",
+            "--Wharf:Batches:NativePollMinSeconds=1",
+            "--Wharf:Batches:NativePollMaxSeconds=1",
         ]);
     }
 
