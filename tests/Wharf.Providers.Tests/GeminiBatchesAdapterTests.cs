@@ -66,6 +66,19 @@ public sealed class GeminiBatchesAdapterTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Configured_without_batch_mode_it_declares_no_batches_and_creates_none()
+    {
+        await using var harness = ProviderHarness.Start(
+            ("plain:Type", "gemini"), ("plain:ApiKey", _sim.ApiKey), ("plain:BaseUrl", _sim.BaseUrl.ToString()), ("plain:NativeBatches", "false"));
+
+        Assert.DoesNotContain(ProviderCapability.Batches, harness["plain"].Capabilities);
+        Assert.Contains(ProviderCapability.Files, harness["plain"].Capabilities);
+        var created = await harness["plain"].CreateBatchAsync(Create(Line("a", "gemini-2.0-flash") + "\n"), CancellationToken.None);
+        Assert.Equal(FailureCategory.Unsupported, created.Failure!.Category);
+        Assert.Empty(_sim.Requests);
+    }
+
+    [Fact]
     public async Task A_batch_is_created_from_translated_lines_on_their_model_named_by_wharfs_id()
     {
         int opened = 0;

@@ -36,7 +36,7 @@ internal sealed partial class GeminiAdapter(UpstreamHttpClients clients) : IProv
         var options = context.Options;
         var baseUrl = new Uri(string.IsNullOrEmpty(options.BaseUrl) ? DefaultBaseUrl : options.BaseUrl);
         string version = string.IsNullOrEmpty(options.ApiVersion) ? DefaultApiVersion : options.ApiVersion;
-        return new GeminiProvider(context.Id, new GeminiWire(context, clients.Create(), baseUrl, version), context.Time);
+        return new GeminiProvider(context.Id, new GeminiWire(context, clients.Create(), baseUrl, version), context.Time, options.NativeBatches ?? true);
     }
 
     [GeneratedRegex("^v[0-9]+((alpha|beta)[0-9]*)?$")]

@@ -10,7 +10,7 @@ namespace Wharf.Providers.Gemini;
 /// translated is the user's 400 before any call. Files through the Files API (<see cref="GeminiFiles"/>); a file part
 /// naming a copy becomes <c>fileData</c>. Native batches of chat completions through batch mode (<see cref="GeminiBatches"/>).
 /// </summary>
-internal sealed class GeminiProvider(string id, GeminiWire wire, TimeProvider time) : IProvider
+internal sealed class GeminiProvider(string id, GeminiWire wire, TimeProvider time, bool nativeBatches = true) : IProvider
 {
     private const string JsonType = "application/json";
 
@@ -23,8 +23,10 @@ internal sealed class GeminiProvider(string id, GeminiWire wire, TimeProvider ti
 
     public string Type => "gemini";
 
-    public IReadOnlySet<ProviderCapability> Capabilities { get; } =
-        new HashSet<ProviderCapability>([ProviderCapability.Files, ProviderCapability.Batches, ProviderCapability.ChatCompletions, ProviderCapability.Embeddings]);
+    /// <summary>Files, chat completions and embeddings; batch mode unless configured without it (<c>NativeBatches: false</c>).</summary>
+    public IReadOnlySet<ProviderCapability> Capabilities { get; } = nativeBatches
+        ? new HashSet<ProviderCapability>([ProviderCapability.Files, ProviderCapability.Batches, ProviderCapability.ChatCompletions, ProviderCapability.Embeddings])
+        : new HashSet<ProviderCapability>([ProviderCapability.Files, ProviderCapability.ChatCompletions, ProviderCapability.Embeddings]);
 
     public Task<UpstreamOutcome<ModelResponse>> SendModelRequestAsync(ModelCall call, CancellationToken cancellationToken) => call.Endpoint switch
     {
@@ -134,8 +136,9 @@ internal sealed class GeminiProvider(string id, GeminiWire wire, TimeProvider ti
     /// <summary>A Gemini batch is made from Wharf's input file, translated line by line on its way to the upload.</summary>
     public BatchInputForm BatchInputForm => BatchInputForm.WharfFile;
 
-    public Task<UpstreamOutcome<UpstreamBatch>> CreateBatchAsync(UpstreamBatchCreate batch, CancellationToken cancellationToken) =>
-        Batches.CreateAsync(batch, cancellationToken);
+    public Task<UpstreamOutcome<UpstreamBatch>> CreateBatchAsync(UpstreamBatchCreate batch, CancellationToken cancellationToken) => nativeBatches
+        ? Batches.CreateAsync(batch, cancellationToken)
+        : Task.FromResult<UpstreamOutcome<UpstreamBatch>>(UpstreamFailure.Unsupported("The provider is configured without batch mode (NativeBatches: false)."));
 
     public Task<UpstreamOutcome<UpstreamBatch>> GetBatchAsync(string upstreamBatchId, CancellationToken cancellationToken) =>
         Batches.GetAsync(upstreamBatchId, cancellationToken);
