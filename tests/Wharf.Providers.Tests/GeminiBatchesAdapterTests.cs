@@ -219,6 +219,25 @@ public sealed class GeminiBatchesAdapterTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Gemini_s_faults_are_the_upstream_s_failures()
+    {
+        string jsonl = Line("a", "gemini-2.0-flash") + "\n";
+        var batch = (await Provider.CreateBatchAsync(Create(jsonl), CancellationToken.None)).Value;
+
+        _sim.EnqueueFileFault(Fault.Status(503));
+        var poll = await Provider.GetBatchAsync(batch.Id, CancellationToken.None);
+        _sim.EnqueueFileFault(Fault.Status(404));
+        var download = await Provider.OpenBatchResultsAsync(new UpstreamBatchResults(batch, BatchFileKind.Output, batch.OutputFileId!, Input(jsonl)), CancellationToken.None);
+        _sim.EnqueueFileFault(GeminiSimulator.RateLimited("4s"));
+        var refusedUpload = await Provider.CreateBatchAsync(Create(jsonl), CancellationToken.None);
+
+        Assert.Equal((503, true), (poll.Failure!.Status, poll.Failure.Retryable));
+        Assert.Equal((404, false), (download.Failure!.Status, download.Failure.Retryable));
+        Assert.Equal((429, TimeSpan.FromSeconds(4)), (refusedUpload.Failure!.Status, refusedUpload.Failure.RetryAfter));
+        Assert.Single(_sim.Batches);
+    }
+
+    [Fact]
     public void Batch_states_map_to_openai_statuses()
     {
         foreach (var (state, status) in new[]
