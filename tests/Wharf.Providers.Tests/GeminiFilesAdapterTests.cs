@@ -218,6 +218,8 @@ public sealed class GeminiFilesAdapterTests : IAsyncLifetime
         Assert.False(outcome.IsOk);
         Assert.Equal(400, outcome.Failure.Status);
         Assert.Equal("messages[0].content[0].file.file_id", outcome.Failure.Error?.Param);
+        Assert.Equal("file_not_found", outcome.Failure.Error?.Code);
+        Assert.Equal(UpstreamFailureKind.NotAttempted, outcome.Failure.Kind);
         Assert.Empty(_sim.CallsFor("gemini-2.0-flash"));
     }
 }

@@ -234,12 +234,17 @@ internal sealed partial class GeminiFiles(GeminiWire wire)
             }
             if (file.Value?.ToRef() is not { } reference)
             {
-                return UpstreamFailure.Untranslatable(param, $"No such file on Gemini: {name}.");
+                return NoSuchFile(param, name);
             }
             found[name] = reference;
         }
         return found;
     }
+
+    /// <summary>The request names a file Gemini does not have: the user's 400 naming the part, before any model call.</summary>
+    internal static UpstreamFailure NoSuchFile(string param, string name) =>
+        new(UpstreamFailureKind.NotAttempted, FailureCategory.RequestRejected, 400, false,
+            Error: new UpstreamErrorDetail("file_not_found", $"No such file on Gemini: {name} (a Gemini file lives 48 hours).", null, param));
 
     public async Task<UpstreamOutcome<UpstreamFilePage>> ListAsync(UpstreamFileQuery query, CancellationToken cancellationToken)
     {

@@ -159,6 +159,22 @@ public sealed class GeminiFilesTests(GeminiFilesFixture fixture) : IClassFixture
     }
 
     [Fact]
+    public async Task A_gemini_file_name_gemini_does_not_have_is_the_users_400_naming_the_part()
+    {
+        var (_, client) = await TenantAsync("gem-missing");
+
+        using var answer = await client.PostAsJsonAsync("/v1/chat/completions", ChatWithFile("files/nosuchfile", "Missing file"));
+
+        string raw = await answer.Content.ReadAsStringAsync();
+        using (var envelope = JsonDocument.Parse(raw))
+        {
+            Assert.Equal("user", envelope.RootElement.GetProperty("error_origin").GetString());
+        }
+        await Wire.AssertErrorAsync(answer, 400, "messages[0].content[1].file.file_id", "file_not_found");
+        Assert.Empty(FileDataSent("Missing file"));
+    }
+
+    [Fact]
     public async Task Deleting_the_wharf_file_deletes_its_gemini_copy()
     {
         var (key, _) = await TenantAsync("gem-delete");
