@@ -111,6 +111,23 @@ public sealed class GeminiBatchesAdapterTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Lines_longer_than_a_read_and_a_last_line_without_its_newline_are_translated_whole()
+    {
+        string longText = string.Concat(Enumerable.Repeat("0123456789abcdef", 20_000)); // 320 KB, several reads
+        string jsonl = Line("long", "gemini-2.0-flash", longText) + "\r\n" + Line("last", "gemini-2.0-flash", "end");
+
+        var created = await Provider.CreateBatchAsync(Create(jsonl), CancellationToken.None);
+
+        Assert.True(created.IsOk, created.IsOk ? "" : created.Failure.ToString());
+        var upstream = Assert.Single(_sim.Batches.Values);
+        var lines = Encoding.UTF8.GetString(_sim.Files[upstream.InputFile].Content).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(2, lines.Length);
+        using var first = JsonDocument.Parse(lines[0]);
+        Assert.Equal(longText, first.RootElement.GetProperty("request").GetProperty("contents")[0].GetProperty("parts")[0].GetProperty("text").GetString());
+        Assert.Equal(new BatchRequestCounts(2, 2, 0), created.Value.RequestCounts);
+    }
+
+    [Fact]
     public async Task Lines_gemini_cannot_take_are_refused_before_anything_is_sent()
     {
         var mixed = await Provider.CreateBatchAsync(Create(Line("a", "gemini-2.0-flash") + "\n" + Line("b", "gemini-1.5-pro") + "\n"), CancellationToken.None);
