@@ -262,6 +262,9 @@ internal sealed class FakeFilesProvider(string id, CallLog? log = null, TimeProv
         return file;
     }
 
+    /// <summary>Whether the provider says it drops copies (then they are checked); false: records are trusted.</summary>
+    public bool DropsCopies { get; set; }
+
     /// <summary>Copies the provider says it no longer keeps (as Gemini does after 48 hours).</summary>
     public ConcurrentBag<string> UnusableCopies { get; } = [];
 

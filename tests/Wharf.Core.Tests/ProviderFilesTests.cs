@@ -363,6 +363,7 @@ public sealed class ProviderFilesTests
     public async Task ACopyTheProviderNoLongerKeepsIsRetiredAndMadeAgainOnce()
     {
         var file = await LocalFileAsync();
+        _openai.DropsCopies = true;
         string first = (await _lazy.EnsureCopyAsync(Ws, file.Id, _openai, "messages", Ct)).Value.Value;
         _openai.UnusableCopies.Add(first);
 
@@ -379,9 +380,22 @@ public sealed class ProviderFilesTests
     }
 
     [Fact]
+    public async Task ACopyOfAProviderThatKeepsItsFilesIsTrustedWithoutACheck()
+    {
+        var file = await LocalFileAsync();
+        string first = (await _lazy.EnsureCopyAsync(Ws, file.Id, _openai, "messages", Ct)).Value.Value;
+        _openai.CopyCheckFailure = UpstreamFailure.ConnectionFailed("would fail if asked");
+        _openai.UnusableCopies.Add(first);
+
+        Assert.Equal(first, (await _lazy.EnsureCopyAsync(Ws, file.Id, _openai, "messages", Ct)).Value.Value);
+        Assert.Equal(1, _openai.Uploads);
+    }
+
+    [Fact]
     public async Task ACopyCheckThatFailsIsTheUpstreamsFailureAndKeepsTheRecord()
     {
         var file = await LocalFileAsync();
+        _openai.DropsCopies = true;
         string first = (await _lazy.EnsureCopyAsync(Ws, file.Id, _openai, "messages", Ct)).Value.Value;
         _openai.CopyCheckFailure = UpstreamFailure.ConnectionFailed("down");
 

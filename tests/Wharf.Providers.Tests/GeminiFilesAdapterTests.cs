@@ -177,6 +177,7 @@ public sealed class GeminiFilesAdapterTests : IAsyncLifetime
     {
         var file = await UploadAsync("old.txt", "old");
 
+        Assert.True(Provider.DropsCopies);
         Assert.True((await Provider.IsCopyUsableAsync(file.Id, CancellationToken.None)).Value);
 
         // 47.5 hours on: Gemini still has it, but not for long enough to name it.

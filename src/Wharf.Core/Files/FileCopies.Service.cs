@@ -44,6 +44,10 @@ public sealed partial class ProviderFileCopies(
         string? stale = null;
         if (await copies.GetCopyAsync(workspaceId, fileId, provider.Id, cancellationToken) is { } existing)
         {
+            if (!provider.DropsCopies)
+            {
+                return Result<UpstreamOutcome<string>>.From(existing.UpstreamId);
+            }
             // A provider that drops files on its own (Gemini after 48 hours) is asked whether the copy is still there.
             var usable = await provider.IsCopyUsableAsync(existing.UpstreamId, cancellationToken);
             if (!usable.IsOk)

@@ -130,6 +130,8 @@ internal sealed class GeminiProvider(string id, GeminiWire wire, TimeProvider ti
         _files.ListAsync(query, cancellationToken);
 
     /// <summary>Gemini drops a file 48 hours after its upload: a copy is looked up before it is named again.</summary>
+    public bool DropsCopies => true;
+
     public Task<UpstreamOutcome<bool>> IsCopyUsableAsync(string upstreamFileId, CancellationToken cancellationToken) =>
         _files.IsUsableAsync(upstreamFileId, cancellationToken);
 
