@@ -84,6 +84,9 @@ public sealed class GeminiBatchTests(GeminiFilesFixture fixture) : IClassFixture
             gatewayLines.OrderBy(BatchKit.CustomId, StringComparer.Ordinal).Select(WithoutIds),
             nativeLines.OrderBy(BatchKit.CustomId, StringComparer.Ordinal).Select(WithoutIds));
         Assert.Equal(JsonValueKind.Null, native.GetProperty("error_file_id").ValueKind);
+        // Gemini reports no tokens for a batch: they are summed from its responses as the gateway sums its answers.
+        Assert.True(native.GetProperty("usage").GetProperty("total_tokens").GetInt64() > 0);
+        Assert.Equal(gateway.GetProperty("usage").GetRawText(), native.GetProperty("usage").GetRawText());
     }
 
     [Fact]
