@@ -1,7 +1,9 @@
 # Finds, or installs when missing, the services that the PostgreSQL and S3 tests and the scale-out benchmark start
 # for themselves, and exports where they are (sourced by ./test.sh and bench/scaleout.sh):
 #   WHARF_TEST_INITDB   PostgreSQL's initdb, from Debian's `postgresql` (pg_ctl and psql are in the same directory);
-#   WHARF_TEST_S3RVER   the s3rver executable, npm `s3rver` pinned below, installed into .tools/ of the repository.
+#   WHARF_TEST_S3RVER   the s3rver executable, npm `s3rver` pinned below, installed into .tools/ of the repository;
+#   WHARF_TEST_CHROMIUM Chromium, from Debian's `chromium`, which the console tests drive headless through Playwright's
+#                       own driver (in its NuGet package): no browser is downloaded.
 # A variable that already names an existing file is kept, so a machine that has them elsewhere installs nothing.
 # Nothing here starts a service: each user starts its own throwaway instance on a free loopback port.
 
@@ -19,6 +21,10 @@ install_test_services() {
     command -v node >/dev/null || missing+=(nodejs)
     command -v npm >/dev/null || missing+=(npm)
   fi
+  find_chromium() { command -v chromium || command -v chromium-browser || true; }
+  if [ -z "${WHARF_TEST_CHROMIUM:-}" ] || [ ! -x "$WHARF_TEST_CHROMIUM" ]; then
+    [ -n "$(find_chromium)" ] || missing+=(chromium)
+  fi
   if [ ${#missing[@]} -gt 0 ]; then
     echo "installing ${missing[*]} ..."
     apt-get update -qq >/dev/null
@@ -29,6 +35,11 @@ install_test_services() {
     WHARF_TEST_INITDB="$(find_initdb)"
   fi
   export WHARF_TEST_INITDB
+
+  if [ -z "${WHARF_TEST_CHROMIUM:-}" ] || [ ! -x "$WHARF_TEST_CHROMIUM" ]; then
+    WHARF_TEST_CHROMIUM="$(find_chromium)"
+  fi
+  export WHARF_TEST_CHROMIUM
 
   if [ -z "${WHARF_TEST_S3RVER:-}" ] || [ ! -x "$WHARF_TEST_S3RVER" ]; then
     tools="$root/.tools/s3rver-$wharf_s3rver_version"

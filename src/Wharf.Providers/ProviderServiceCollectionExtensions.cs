@@ -31,6 +31,7 @@ public static class ProviderServiceCollectionExtensions
         services.TryAddSingleton(TimeProvider.System);
         services.AddMetrics();
         services.AddSingleton<UpstreamHttpClients>();
+        services.AddSingleton<RecentUpstreamOutcomes>();
         services.AddSingleton<ProviderTelemetry>();
         services.AddSingleton<IProviderAdapter, OpenAICompatibleAdapter>();
         services.AddSingleton<IProviderAdapter, AzureOpenAIAdapter>();

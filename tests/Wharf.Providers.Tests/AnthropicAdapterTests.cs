@@ -134,9 +134,9 @@ public sealed class AnthropicAdapterTests(AnthropicSimulatorFixture fixture) : I
     [InlineData(ProviderCapability.Embeddings)]
     [InlineData(ProviderCapability.Completions)]
     [InlineData(ProviderCapability.Responses)]
-    public async Task Only_chat_completions_and_files_are_declared_and_the_rest_is_unsupported(ProviderCapability endpoint)
+    public async Task Only_chat_completions_files_and_batches_are_declared_and_the_rest_is_unsupported(ProviderCapability endpoint)
     {
-        Assert.Equal([ProviderCapability.Files, ProviderCapability.ChatCompletions], Provider.Capabilities.Order());
+        Assert.Equal([ProviderCapability.Files, ProviderCapability.Batches, ProviderCapability.ChatCompletions], Provider.Capabilities.Order());
         Assert.Equal("anthropic", Provider.Type);
         var outcome = await Provider.SendModelRequestAsync(new ModelCall(endpoint, "m", "{\"model\":\"m\",\"input\":\"x\"}"u8.ToArray(), false), CancellationToken.None);
         Assert.Equal(FailureCategory.Unsupported, outcome.Failure!.Category);
@@ -213,14 +213,16 @@ public sealed class AnthropicAdapterTests(AnthropicSimulatorFixture fixture) : I
     public void The_configuration_is_checked_at_start()
     {
         Assert.Empty(ProviderHarness.ValidationFailures(("c:Type", "anthropic"), ("c:ApiKey", "k")));
-        var failures = ProviderHarness.ValidationFailures(("c:Type", "anthropic"), ("c:ApiVersion", "2023-06-01"), ("c:NativeBatches", "true"),
+        // Native batches run on Anthropic's Message Batches API: either value of NativeBatches is valid.
+        Assert.Empty(ProviderHarness.ValidationFailures(("c:Type", "anthropic"), ("c:ApiKey", "k"), ("c:NativeBatches", "true")));
+        Assert.Empty(ProviderHarness.ValidationFailures(("c:Type", "anthropic"), ("c:ApiKey", "k"), ("c:NativeBatches", "false")));
+        var failures = ProviderHarness.ValidationFailures(("c:Type", "anthropic"), ("c:ApiVersion", "2023-06-01"),
             ("c:DefaultMaxTokens", "0"), ("c:Headers:x-api-key", "k2"));
         Assert.Contains(failures, f => f.StartsWith("Wharf:Providers:c:ApiKey is missing", StringComparison.Ordinal));
         Assert.Contains(failures, f => f.StartsWith("Wharf:Providers:c:ApiVersion", StringComparison.Ordinal));
-        Assert.Contains(failures, f => f.StartsWith("Wharf:Providers:c:NativeBatches", StringComparison.Ordinal));
         Assert.Contains(failures, f => f.StartsWith("Wharf:Providers:c:DefaultMaxTokens must be at least 1", StringComparison.Ordinal));
         Assert.Contains(failures, f => f.StartsWith("Wharf:Providers:c:Headers:x-api-key", StringComparison.Ordinal));
-        Assert.Equal(5, failures.Count);
+        Assert.Equal(4, failures.Count);
     }
 
     [Fact]

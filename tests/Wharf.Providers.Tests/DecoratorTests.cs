@@ -153,6 +153,42 @@ public sealed class DecoratorTests(OpenAISimulatorFixture fixture) : IClassFixtu
     }
 
     [Fact]
+    public async Task EveryCallsOutcomeIsAmongItsProvidersRecentOnesNewestFirst()
+    {
+        await using var harness = Start();
+        var recent = harness.Services.GetRequiredService<RecentUpstreamOutcomes>();
+
+        var ok = await harness["up"].SendModelRequestAsync(OpenAIAdapterTests.Chat(), CancellationToken.None);
+        await ok.Value.DisposeAsync();
+        _sim.Enqueue(Fault.RateLimited("1"));
+        await harness["up"].SendModelRequestAsync(OpenAIAdapterTests.Chat(), CancellationToken.None);
+        await harness["up"].ListFilesAsync(new UpstreamFileQuery(null, null, null, null), CancellationToken.None);
+
+        var outcomes = recent.Of("up");
+        Assert.Equal(
+            [("files.list", "ok", (int?)200), ("chat.completions", "rate_limited", 429), ("chat.completions", "ok", 200)],
+            outcomes.Select(o => (o.Operation, o.Outcome, o.Status)));
+        Assert.All(outcomes, o => Assert.True(o.DurationMs >= 0 && o.At > 1_600_000_000));
+        Assert.Empty(recent.Of("another"));
+    }
+
+    [Fact]
+    public void RecentOutcomesKeepTheLastFiftyOfEachProviderWhateverTheTraffic()
+    {
+        var recent = new RecentUpstreamOutcomes();
+        for (int i = 0; i < 1000; i++)
+        {
+            recent.Add("a", new RecentUpstreamOutcome(i, "chat.completions", "ok", 200, i));
+        }
+        recent.Add("b", new RecentUpstreamOutcome(7, "embeddings", "server_error", 503, 1));
+
+        var kept = recent.Of("a");
+        Assert.Equal(RecentUpstreamOutcomes.PerProvider, kept.Count);
+        Assert.Equal(Enumerable.Range(950, 50).Reverse().Select(i => (long)i), kept.Select(o => o.At));
+        Assert.Equal(("embeddings", "server_error"), (recent.Of("b")[0].Operation, recent.Of("b")[0].Outcome));
+    }
+
+    [Fact]
     public async Task BatchCallsPassThroughBothDecoratorsAreCountedByOperationAndReleaseTheirSlots()
     {
         await using var harness = Start(("up:MaxConcurrency", "1"));

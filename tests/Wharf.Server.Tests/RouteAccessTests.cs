@@ -31,10 +31,11 @@ public sealed class RouteAccessTests
 
             var routes = ((IEndpointRouteBuilder)app).DataSources.SelectMany(source => source.Endpoints).OfType<RouteEndpoint>().ToList();
             var open = routes.Where(route => route.Metadata.GetMetadata<RouteAccess>() is null).Select(route => route.RoutePattern.RawText);
-            // The API document and its reference UI (its page and the page's own assets) are public by decision
-            // (docs/decisions.md); /metrics is not among them: it takes the admin key by default.
+            // The API document and its reference UI (its page and the page's own assets) and the web console's static
+            // files (its data calls take a key like any other) are public by decision (docs/decisions.md); /metrics is
+            // not among them: it takes the admin key by default.
             Assert.Equal(
-                ["/docs/favicon.svg", "/docs/scalar.aspnetcore.js", "/docs/scalar.js", "/docs/{documentName?}", "/healthz", "/openapi.json", "/readyz"],
+                ["/console/{name?}", "/docs/favicon.svg", "/docs/scalar.aspnetcore.js", "/docs/scalar.js", "/docs/{documentName?}", "/healthz", "/openapi.json", "/readyz"],
                 open.Order());
 
             // The admin API and, unless Wharf:Metrics:Public, the metrics take the admin key alone.
@@ -44,8 +45,8 @@ public sealed class RouteAccessTests
             Assert.Contains(admin, route => route.RoutePattern.RawText == TelemetryHosting.MetricsPath);
             Assert.All(admin, route => Assert.Same(RouteAccess.AdminKey, route.Metadata.GetMetadata<RouteAccess>()));
             // Every other route takes a workspace key: files:read to read (GET), files:write to change anything;
-            // batches batches:read and batches:write alike; the provider list any workspace key (it describes what
-            // the key may use); model requests models:invoke.
+            // batches batches:read and batches:write alike; the provider list and its providers' recent outcomes any
+            // workspace key (they describe what the key may use); model requests models:invoke.
             var api = routes.Except(admin).Where(route => route.Metadata.GetMetadata<RouteAccess>() is not null).ToList();
             Assert.Contains(api, route => route.RoutePattern.RawText!.Contains("/uploads", StringComparison.Ordinal));
             foreach (string prefix in WharfHostingExtensions.ApiPrefixes)
@@ -56,7 +57,7 @@ public sealed class RouteAccessTests
             {
                 var methods = route.Metadata.GetMetadata<IHttpMethodMetadata>()!.HttpMethods;
                 string pattern = route.RoutePattern.RawText!;
-                string expected = pattern.EndsWith("/providers", StringComparison.Ordinal) ? ""
+                string expected = pattern.EndsWith("/providers", StringComparison.Ordinal) || pattern.EndsWith("/providers/{id}/outcomes", StringComparison.Ordinal) ? ""
                     : ModelRoutes.Any(model => pattern.EndsWith(model, StringComparison.Ordinal)) ? ApiScopes.ModelsInvoke
                     : pattern.Contains("/batches", StringComparison.Ordinal) ? (methods.All(method => method == "GET") ? ApiScopes.BatchesRead : ApiScopes.BatchesWrite)
                     : methods.All(method => method == "GET") ? ApiScopes.FilesRead : ApiScopes.FilesWrite;

@@ -12,7 +12,7 @@ namespace Wharf.Simulators;
 /// errors as <c>{"type":"error","error":{"type","message"},"request_id"}</c>. With tools offered and no tool result
 /// yet, the answer calls the first tool with <see cref="ToolInput"/>.
 /// </summary>
-public sealed class AnthropicSimulator : UpstreamSimulator
+public sealed partial class AnthropicSimulator : UpstreamSimulator
 {
     private static readonly HashSet<string> TopLevel = new(StringComparer.Ordinal)
     {
@@ -62,6 +62,11 @@ public sealed class AnthropicSimulator : UpstreamSimulator
             ("GET", ["files"]) => new(SimulatedOperation.FileList),
             ("GET", ["files", var id]) => new(SimulatedOperation.FileGet, Uri.UnescapeDataString(id)),
             ("DELETE", ["files", var id]) => new(SimulatedOperation.FileDelete, Uri.UnescapeDataString(id)),
+            ("POST", ["messages", "batches"]) => new(SimulatedOperation.BatchCreate),
+            ("GET", ["messages", "batches"]) => new(SimulatedOperation.BatchList),
+            ("GET", ["messages", "batches", var id]) => new(SimulatedOperation.BatchGet, Uri.UnescapeDataString(id)),
+            ("POST", ["messages", "batches", var id, "cancel"]) => new(SimulatedOperation.BatchCancel, Uri.UnescapeDataString(id)),
+            ("GET", ["messages", "batches", var id, "results"]) => new(SimulatedOperation.BatchResults, Uri.UnescapeDataString(id)),
             _ => null,
         };
     }
@@ -105,7 +110,7 @@ public sealed class AnthropicSimulator : UpstreamSimulator
 
     protected override (int Status, string Body)? CheckProtocol(HttpRequest request, SimulatedRoute route)
     {
-        if (route.Operation is not SimulatedOperation.ChatCompletions
+        if (route.Operation is SimulatedOperation.FileUpload or SimulatedOperation.FileList or SimulatedOperation.FileGet or SimulatedOperation.FileDelete
             && !request.Headers["anthropic-beta"].ToString().Split(',').Select(b => b.Trim()).Contains(FilesBeta))
         {
             return (400, ErrorBody(400, $"The Files API is in beta: the anthropic-beta header must include {FilesBeta}."));

@@ -74,7 +74,8 @@ public abstract partial class UpstreamSimulator
     /// <summary>Whether an input line's <c>url</c> names the batch's endpoint.</summary>
     protected virtual bool LineUrlMatches(string url, string endpoint) => url == endpoint;
 
-    private async Task ServeBatchesAsync(HttpContext context, SimulatedRoute route, byte[] body)
+    /// <summary>A batch API request (authenticated, past its faults): OpenAI's batch API unless the dialect has its own.</summary>
+    protected virtual async Task ServeBatchesAsync(HttpContext context, SimulatedRoute route, byte[] body)
     {
         switch (route.Operation)
         {

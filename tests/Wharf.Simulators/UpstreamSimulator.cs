@@ -31,6 +31,9 @@ public enum SimulatedOperation
     BatchList,
     BatchGet,
     BatchCancel,
+
+    /// <summary>A batch's results read from the batch itself (Anthropic's <c>results_url</c>), not from a file.</summary>
+    BatchResults,
 }
 
 /// <summary>
@@ -40,7 +43,7 @@ public enum SimulatedOperation
 public sealed record SimulatedRoute(SimulatedOperation Operation, string? FileId = null, string? Deployment = null)
 {
     public bool IsBatchRequest => Operation is SimulatedOperation.BatchCreate or SimulatedOperation.BatchList
-        or SimulatedOperation.BatchGet or SimulatedOperation.BatchCancel;
+        or SimulatedOperation.BatchGet or SimulatedOperation.BatchCancel or SimulatedOperation.BatchResults;
 
     public bool IsModelRequest => Operation is SimulatedOperation.ChatCompletions or SimulatedOperation.Completions
         or SimulatedOperation.Embeddings or SimulatedOperation.Responses;

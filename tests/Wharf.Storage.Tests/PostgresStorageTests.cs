@@ -175,6 +175,32 @@ public sealed class PostgresCatalogTests : IAsyncLifetime
         Assert.Equal(1L, await command.ExecuteScalarAsync());
     }
 
+    /// <summary>
+    /// A busy node holds at most its pools' bounds of PostgreSQL's connections: by default 20 for the main pool and 10
+    /// for the list pool (Npgsql's own default of 100 per pool lets one node take a server's default 100 connections
+    /// by itself), and the connection string's <c>Maximum Pool Size</c> for the main pool, half of it for the list pool.
+    /// Three times as many queries at once all complete: the main pool's on exactly its bound of sessions, the list
+    /// pool's (multiplexed: queued commands are written together to a free or the least busy session) on at most its.
+    /// </summary>
+    [Theory]
+    [InlineData("", 20, 10)]
+    [InlineData(";Maximum Pool Size=6", 6, 3)]
+    [InlineData(";Minimum Pool Size=25", 25, 12)]
+    public async Task EachPoolHoldsAtMostItsBoundOfConnectionsUnderABurst(string extra, int main, int lists)
+    {
+        var cluster = await PostgresCluster.Shared;
+        string connectionString = await cluster.CreateDatabaseAsync() + extra;
+        await using var database = await PostgresDatabase.OpenAsync(connectionString, Ct);
+        const string Sessions = "SELECT pg_backend_pid() FROM pg_sleep(0.1);";
+        var onMain = Enumerable.Range(0, 3 * main).Select(_ => database.QueryAsync(Sessions, null, r => r.GetInt32(0), Ct));
+        var onLists = Enumerable.Range(0, 3 * lists).Select(_ => database.QueryInIndexOrderAsync(Sessions, _ => { }, r => r.GetInt32(0), Ct));
+        var mainPids = (await Task.WhenAll(onMain)).SelectMany(rows => rows).ToHashSet();
+        var listPids = (await Task.WhenAll(onLists)).SelectMany(rows => rows).ToHashSet();
+        Assert.Equal(main, mainPids.Count);
+        Assert.InRange(listPids.Count, 1, lists);
+        Assert.Empty(mainPids.Intersect(listPids));
+    }
+
     /// <summary>Migration waits for the advisory lock: while another session holds it, a start does not touch the schema.</summary>
     [Fact]
     public async Task MigrationWaitsForTheAdvisoryLock()

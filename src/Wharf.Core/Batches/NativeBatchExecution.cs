@@ -75,6 +75,12 @@ public sealed partial class NativeBatchExecution(
     /// <summary>A line's model has a Wharf <c>provider/</c> prefix, which the upstream would not understand.</summary>
     public const string ModelHasProviderPrefix = "model_has_provider_prefix";
 
+    /// <summary>
+    /// A create on a provider whose batches carry no metadata went unanswered: it may have been done, and a batch
+    /// there cannot be found again.
+    /// </summary>
+    public const string UpstreamBatchUnknown = "upstream_batch_unknown";
+
     /// <summary>Most pages of the provider's batch list searched for a batch created before a crash.</summary>
     public const int MaxLookupPages = 20;
 
@@ -285,7 +291,7 @@ public sealed partial class NativeBatchExecution(
         /// </summary>
         private async Task<(UpstreamBatch? Batch, bool Stop)> StartUpstreamAsync(IProvider provider, NativeBatchState native)
         {
-            if (_mayExistUpstream)
+            if (_mayExistUpstream && provider.BatchesCarryMetadata)
             {
                 var found = await FindUpstreamAsync(provider);
                 if (!found.IsOk)
@@ -325,6 +331,12 @@ public sealed partial class NativeBatchExecution(
                 cancellationToken);
             if (!created.IsOk)
             {
+                if (!provider.BatchesCarryMetadata && created.Failure.Kind is UpstreamFailureKind.Timeout or UpstreamFailureKind.ConnectionFailed or UpstreamFailureKind.Malformed)
+                {
+                    // The create may have been done: a batch there could not be told from another's, and creating
+                    // again could run and bill the work twice.
+                    return (null, !await FailAsync(CreateOutcomeUnknown(provider, created.Failure)));
+                }
                 return (null, !await RetryOrFailAsync(created.Failure, "creating the batch there"));
             }
             _mayExistUpstream = false;
@@ -469,10 +481,12 @@ public sealed partial class NativeBatchExecution(
                 return (download.Failure, false, false);
             }
             await using var content = download.Value;
+            // A provider that gives no usage on the batch (Anthropic, Gemini) gives it on each output line.
+            using var counted = kind == BatchFileKind.Output && seen.Usage is null ? new UsageCountingStream(content.Content) : null;
             StagedBlob? staged;
             try
             {
-                staged = await owner._blobs.StageAsync(content.Content, long.MaxValue, cancellationToken);
+                staged = await owner._blobs.StageAsync(counted ?? content.Content, long.MaxValue, cancellationToken);
             }
             catch (Exception e) when (e is BlobStoreException or InsufficientStorageException)
             {
@@ -516,6 +530,18 @@ public sealed partial class NativeBatchExecution(
                     await owner._blobs.DeleteAsync(partId, CancellationToken.None);
                     return (null, false, false);
                 }
+            }
+            if (counted is { Usage: var usage } && usage != BatchUsage.None && usage != _batch.Usage)
+            {
+                if (!counted.Complete)
+                {
+                    LogUsageIncomplete(owner._logger, _batch.Id, UsageCountingStream.MaxLineBytes);
+                }
+                if (!await owner._catalog.MirrorProgressAsync(_batch.Id, lease.Owner, _batch.RequestCounts, usage, cancellationToken))
+                {
+                    return (null, false, false);
+                }
+                _batch = _batch with { Usage = usage };
             }
             return (null, false, true);
         }
@@ -590,6 +616,12 @@ public sealed partial class NativeBatchExecution(
             }
             return false;
         }
+
+        private BatchError CreateOutcomeUnknown(IProvider provider, UpstreamFailure failure) => new(UpstreamBatchUnknown,
+            $"Provider '{provider.Id}' did not answer the batch's create readably ({failure.Kind.WireName()}), so a batch may have been made there at "
+            + $"{DateTimeOffset.FromUnixTimeSeconds(Now):u}. Its batches carry no metadata by which Wharf could find it, and Wharf did not create another, "
+            + "which could run and be billed twice: look for that batch on the provider and cancel it, then create this batch again.",
+            null, null);
 
         private BatchError InputFileGone() =>
             new("input_file_unavailable", $"The input file {_batch.InputFileId} no longer exists.", "input_file_id", null);
@@ -674,6 +706,9 @@ public sealed partial class NativeBatchExecution(
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Native batch {BatchId}: Wharf's store failed while copying a result file in; copied again at the next poll.")]
     private static partial void LogStoreFailed(ILogger logger, Exception exception, string batchId);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Native batch {BatchId}: an output line longer than {MaxBytes} bytes was copied but not counted in the batch's usage.")]
+    private static partial void LogUsageIncomplete(ILogger logger, string batchId, int maxBytes);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Native batch {BatchId} failed: {Code}.")]
     private static partial void LogFailed(ILogger logger, string batchId, string code);

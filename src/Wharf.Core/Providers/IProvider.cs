@@ -63,6 +63,12 @@ public interface IProvider
     Task<UpstreamOutcome<UpstreamFileContent>> DownloadFileAsync(string upstreamFileId, CancellationToken cancellationToken) =>
         Task.FromResult<UpstreamOutcome<UpstreamFileContent>>(UpstreamFailure.Unsupported("This provider has no file downloads."));
 
+    /// <summary>
+    /// Whether the provider's batches carry the metadata given at create (and list it), so that a batch created just
+    /// before a crash or a lost answer is found by Wharf's batch id instead of being created twice.
+    /// </summary>
+    bool BatchesCarryMetadata => true;
+
     /// <summary>How <see cref="CreateBatchAsync"/> takes a batch's input: OpenAI's way (a copy on the provider) unless the adapter says otherwise.</summary>
     BatchInputForm BatchInputForm => BatchInputForm.ProviderFile;
 

@@ -7,7 +7,7 @@ namespace Wharf.Providers.Anthropic;
 /// Type <c>anthropic</c>: Anthropic's Messages API. <c>BaseUrl</c> is what Anthropic's SDK takes as base URL (no
 /// <c>/v1</c>); the key goes in <c>x-api-key</c>, with <c>anthropic-version: 2023-06-01</c>. Chat completions are
 /// translated to <c>POST /v1/messages</c> and back; <c>DefaultMaxTokens</c> is the <c>max_tokens</c> of a request that
-/// gives none.
+/// gives none. Native batches run on its Message Batches API unless the entry says <c>NativeBatches: false</c>.
 /// </summary>
 internal sealed class AnthropicAdapter(UpstreamHttpClients clients) : IProviderAdapter
 {
@@ -27,10 +27,6 @@ internal sealed class AnthropicAdapter(UpstreamHttpClients clients) : IProviderA
         {
             yield return $"{key}:ApiVersion is not used by type 'anthropic' (Wharf speaks anthropic-version {AnthropicDialect.Version}).";
         }
-        if (options.NativeBatches == true)
-        {
-            yield return $"{key}:NativeBatches: type 'anthropic' has no native batches in Wharf yet (its batches run through the gateway).";
-        }
         if (options.DefaultMaxTokens is < 1)
         {
             yield return $"{key}:DefaultMaxTokens must be at least 1 (leave it out for {DefaultMaxTokens}).";
@@ -49,8 +45,9 @@ internal sealed class AnthropicAdapter(UpstreamHttpClients clients) : IProviderA
         var baseUrl = new Uri(string.IsNullOrEmpty(context.Options.BaseUrl) ? DefaultBaseUrl : context.Options.BaseUrl);
         var dialect = new AnthropicDialect(baseUrl, context.Options.ApiKey!);
         var wire = new OpenAIWire(context, clients.Create(), dialect);
-        return new AnthropicProvider(context.Id, wire, new AnthropicTranslation(context.Options.DefaultMaxTokens ?? DefaultMaxTokens, context.Time),
-            new AnthropicFiles(wire, dialect, context));
+        var translation = new AnthropicTranslation(context.Options.DefaultMaxTokens ?? DefaultMaxTokens, context.Time);
+        return new AnthropicProvider(context.Id, wire, translation, new AnthropicFiles(wire, dialect, context),
+            context.Options.NativeBatches == false ? null : new AnthropicBatches(wire, dialect, translation, context));
     }
 }
 
@@ -80,6 +77,9 @@ internal sealed class AnthropicDialect(Uri baseUrl, string apiKey) : IOpenAIDial
 
     public string BatchEndpoint(string endpoint) => endpoint;
 
+    /// <summary>Whether a URL Anthropic gave (a batch's <c>results_url</c>) is on the configured origin, where the key may go.</summary>
+    public bool IsOwnOrigin(Uri url) => Uri.Compare(url, baseUrl, UriComponents.SchemeAndServer, UriFormat.Unescaped, StringComparison.OrdinalIgnoreCase) == 0;
+
     /// <summary>The beta that opens the Files API and file blocks in messages.</summary>
     public const string FilesBeta = "files-api-2025-04-14";
 
@@ -98,18 +98,27 @@ internal sealed class AnthropicDialect(Uri baseUrl, string apiKey) : IOpenAIDial
 }
 
 /// <summary>
-/// An Anthropic upstream: chat completions translated to the Messages API and back, plain and streamed, and its Files
-/// API (<see cref="AnthropicFiles"/>). Errors come
+/// An Anthropic upstream: chat completions translated to the Messages API and back, plain and streamed, its Files
+/// API (<see cref="AnthropicFiles"/>) and its Message Batches API (<see cref="AnthropicBatches"/>, unless configured
+/// without it: then every batch call answers Unsupported without a request). Errors come
 /// back through the shared transport, classified in one place (<see cref="UpstreamFailure.FromAnswer"/>): Anthropic's
 /// <c>{"type":"error","error":{"type","message"}}</c> is read there, its <c>error.type</c> kept as the code.
 /// </summary>
-internal sealed class AnthropicProvider(string id, OpenAIWire wire, AnthropicTranslation translation, AnthropicFiles files) : IProvider
+internal sealed class AnthropicProvider(string id, OpenAIWire wire, AnthropicTranslation translation, AnthropicFiles files, AnthropicBatches? batches) : IProvider
 {
     public string Id => id;
 
     public string Type => "anthropic";
 
-    public IReadOnlySet<ProviderCapability> Capabilities { get; } = new HashSet<ProviderCapability> { ProviderCapability.Files, ProviderCapability.ChatCompletions };
+    public IReadOnlySet<ProviderCapability> Capabilities { get; } = batches is null
+        ? new HashSet<ProviderCapability> { ProviderCapability.Files, ProviderCapability.ChatCompletions }
+        : new HashSet<ProviderCapability> { ProviderCapability.Files, ProviderCapability.ChatCompletions, ProviderCapability.Batches };
+
+    /// <summary>Message Batches take their requests inline: the adapter reads Wharf's input file and translates it.</summary>
+    public BatchInputForm BatchInputForm => BatchInputForm.WharfFile;
+
+    /// <summary>A Message Batch has no metadata, and its list shows nothing that tells Wharf's batches apart.</summary>
+    public bool BatchesCarryMetadata => false;
 
     public async Task<UpstreamOutcome<ModelResponse>> SendModelRequestAsync(ModelCall call, CancellationToken cancellationToken)
     {
@@ -147,4 +156,22 @@ internal sealed class AnthropicProvider(string id, OpenAIWire wire, AnthropicTra
 
     public Task<UpstreamOutcome<UpstreamFilePage>> ListFilesAsync(UpstreamFileQuery query, CancellationToken cancellationToken) =>
         files.ListAsync(query, cancellationToken);
+
+    public Task<UpstreamOutcome<UpstreamBatch>> CreateBatchAsync(UpstreamBatchCreate batch, CancellationToken cancellationToken) =>
+        batches?.CreateAsync(batch, cancellationToken) ?? NoBatches<UpstreamBatch>();
+
+    public Task<UpstreamOutcome<UpstreamBatch>> GetBatchAsync(string upstreamBatchId, CancellationToken cancellationToken) =>
+        batches?.GetAsync(upstreamBatchId, cancellationToken) ?? NoBatches<UpstreamBatch>();
+
+    public Task<UpstreamOutcome<UpstreamBatch>> CancelBatchAsync(string upstreamBatchId, CancellationToken cancellationToken) =>
+        batches?.CancelAsync(upstreamBatchId, cancellationToken) ?? NoBatches<UpstreamBatch>();
+
+    public Task<UpstreamOutcome<UpstreamBatchPage>> ListBatchesAsync(UpstreamBatchQuery query, CancellationToken cancellationToken) =>
+        batches?.ListAsync(query, cancellationToken) ?? NoBatches<UpstreamBatchPage>();
+
+    public Task<UpstreamOutcome<UpstreamFileContent>> OpenBatchResultsAsync(UpstreamBatchResults results, CancellationToken cancellationToken) =>
+        batches?.OpenResultsAsync(results, cancellationToken) ?? NoBatches<UpstreamFileContent>();
+
+    private static Task<UpstreamOutcome<T>> NoBatches<T>() =>
+        Task.FromResult<UpstreamOutcome<T>>(UpstreamFailure.Unsupported("The provider is configured without a native batch API (NativeBatches: false)."));
 }

@@ -64,7 +64,7 @@ internal sealed class AnthropicTranslation(int defaultMaxTokens, TimeProvider ti
         using (document)
         {
             var message = document.RootElement;
-            if (message.ValueKind != JsonValueKind.Object || !message.TryGetProperty("content", out var blocks) || blocks.ValueKind != JsonValueKind.Array)
+            if (!IsMessage(message, out var blocks))
             {
                 return UpstreamFailure.Malformed(status, "Anthropic's answer is not a message with content.");
             }
@@ -77,7 +77,15 @@ internal sealed class AnthropicTranslation(int defaultMaxTokens, TimeProvider ti
         }
     }
 
-    private void WriteChatCompletion(Utf8JsonWriter writer, JsonElement message, JsonElement blocks)
+    /// <summary>Whether Anthropic's answer is a message with its content blocks (the least a <c>chat.completion</c> is made of).</summary>
+    public static bool IsMessage(JsonElement message, out JsonElement blocks)
+    {
+        blocks = default;
+        return message.ValueKind == JsonValueKind.Object && message.TryGetProperty("content", out blocks) && blocks.ValueKind == JsonValueKind.Array;
+    }
+
+    /// <summary>Anthropic's message (checked by <see cref="IsMessage"/>) as a <c>chat.completion</c>: a model answer's body, or a batch output line's.</summary>
+    public void WriteChatCompletion(Utf8JsonWriter writer, JsonElement message, JsonElement blocks)
     {
         writer.WriteStartObject();
         writer.WriteString("id", Text(message, "id") ?? "");

@@ -82,6 +82,8 @@ internal sealed class ConcurrencyLimitedProvider(IProvider inner, int maxConcurr
 
     public BatchInputForm BatchInputForm => inner.BatchInputForm;
 
+    public bool BatchesCarryMetadata => inner.BatchesCarryMetadata;
+
     /// <summary>A slot until the headers come, as for a file's content.</summary>
     public Task<UpstreamOutcome<UpstreamFileContent>> OpenBatchResultsAsync(UpstreamBatchResults results, CancellationToken cancellationToken) =>
         WithSlotAsync(ct => inner.OpenBatchResultsAsync(results, ct), cancellationToken);

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
+using Wharf.Core.Providers;
 
 namespace Wharf.Providers.Decorators;
 
@@ -16,8 +17,9 @@ internal sealed class ProviderTelemetry : IDisposable
 
     private readonly Meter _meter;
 
-    public ProviderTelemetry(IMeterFactory meters)
+    public ProviderTelemetry(IMeterFactory meters, RecentUpstreamOutcomes recent)
     {
+        Recent = recent;
         _meter = meters.Create(Name);
         Calls = _meter.CreateCounter<long>("wharf.provider.calls", "{call}", "Upstream calls by provider, operation, outcome and status.");
         Duration = _meter.CreateHistogram<double>("wharf.provider.call.duration", "s",
@@ -30,6 +32,9 @@ internal sealed class ProviderTelemetry : IDisposable
     public Counter<long> Calls { get; }
 
     public Histogram<double> Duration { get; }
+
+    /// <summary>The last outcomes of each provider, for the operator (<c>GET /v1/providers/{id}/outcomes</c>).</summary>
+    public RecentUpstreamOutcomes Recent { get; }
 
     public void Dispose() => _meter.Dispose();
 }

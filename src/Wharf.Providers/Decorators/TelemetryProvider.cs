@@ -6,7 +6,8 @@ namespace Wharf.Providers.Decorators;
 
 /// <summary>
 /// Measures and logs every call to the provider it wraps: an activity, a count and a duration by outcome (<c>ok</c>,
-/// a failure category, or <c>cancelled</c>), and one log line per failed call with its kind and status. Nothing from
+/// a failure category, or <c>cancelled</c>), one log line per failed call with its kind and status, and the call's
+/// outcome among the provider's recent ones (<see cref="RecentUpstreamOutcomes"/>). Nothing from
 /// the request or the upstream's body is recorded.
 /// </summary>
 internal sealed partial class TelemetryProvider(IProvider inner, ProviderTelemetry telemetry, TimeProvider time, ILogger logger) : IProvider
@@ -52,13 +53,16 @@ internal sealed partial class TelemetryProvider(IProvider inner, ProviderTelemet
 
     public BatchInputForm BatchInputForm => inner.BatchInputForm;
 
+    public bool BatchesCarryMetadata => inner.BatchesCarryMetadata;
+
     /// <summary>Measured up to the answer's headers, as a file's content is.</summary>
     public Task<UpstreamOutcome<UpstreamFileContent>> OpenBatchResultsAsync(UpstreamBatchResults results, CancellationToken cancellationToken) =>
         MeasureAsync("batches.results", (inner, results), static (s, ct) => s.inner.OpenBatchResultsAsync(s.results, ct), static _ => 200, cancellationToken);
 
     /// <remarks>
     /// The call takes its state as an argument, and the activity's name and the metrics' tags are only made when
-    /// something listens: an unobserved call allocates nothing here beyond its own state machine.
+    /// something listens: an unobserved call allocates nothing here beyond its own state machine (its recent outcome
+    /// is a value written in place).
     /// </remarks>
     private async Task<UpstreamOutcome<T>> MeasureAsync<T, TState>(
         string operation, TState state, Func<TState, CancellationToken, Task<UpstreamOutcome<T>>> call, Func<T, int> statusOf, CancellationToken cancellationToken)
@@ -100,9 +104,11 @@ internal sealed partial class TelemetryProvider(IProvider inner, ProviderTelemet
                 activity?.SetTag("http.response.status_code", answered);
             }
             activity?.SetTag("wharf.provider.outcome", outcome);
+            var elapsed = time.GetElapsedTime(started);
+            telemetry.Recent.Add(Id, new RecentUpstreamOutcome(time.GetUtcNow().ToUnixTimeSeconds(), operation, outcome, status, (long)elapsed.TotalMilliseconds));
             if (telemetry.Calls.Enabled || telemetry.Duration.Enabled)
             {
-                Record(operation, outcome, status, time.GetElapsedTime(started).TotalSeconds);
+                Record(operation, outcome, status, elapsed.TotalSeconds);
             }
         }
     }

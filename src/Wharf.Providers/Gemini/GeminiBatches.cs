@@ -33,8 +33,6 @@ internal sealed class GeminiBatches(string providerId, GeminiWire wire, GeminiFi
 
     private static readonly MediaTypeHeaderValue Json = new("application/json");
 
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, BatchUsage> _usage = new(StringComparer.Ordinal);
-
     public async Task<UpstreamOutcome<UpstreamBatch>> CreateAsync(UpstreamBatchCreate batch, CancellationToken cancellationToken)
     {
         if (!BatchEndpoints.TryParse(batch.Endpoint, out var endpoint) || endpoint != ProviderCapability.ChatCompletions)
@@ -388,91 +386,15 @@ internal sealed class GeminiBatches(string providerId, GeminiWire wire, GeminiFi
 
     private async Task<UpstreamOutcome<UpstreamBatch>> ReadOperationAsync(HttpResponseMessage response, CancellationToken cancellationToken)
     {
-        UpstreamBatch? batch;
         var read = await wire.ReadJsonAsync(response, cancellationToken);
         response.Dispose();
         if (!read.IsOk)
         {
             return read.Failure;
         }
-        using (var document = read.Value)
-        {
-            batch = ToBatch(document.RootElement);
-        }
-        if (batch is null)
-        {
-            return UpstreamFailure.Malformed(200, "Gemini's batch has no name or state.");
-        }
-        if (!batch.IsFinal || batch.OutputFileId is null)
-        {
-            return batch;
-        }
-        var usage = await UsageAsync(batch.Id, batch.OutputFileId, cancellationToken);
-        return usage.IsOk ? batch with { Usage = usage.Value } : usage.Failure;
-    }
-
-    /// <summary>
-    /// The tokens of an ended batch, summed over its responses file as the gateway sums its answers (each answer's
-    /// <c>usage</c> as the chat translation reports it): Gemini's batch reports none. Read once per batch, streamed.
-    /// </summary>
-    private async Task<UpstreamOutcome<BatchUsage>> UsageAsync(string batchName, string responsesFile, CancellationToken cancellationToken)
-    {
-        if (_usage.TryGetValue(batchName, out var known))
-        {
-            return known;
-        }
-        var download = await DownloadAsync(responsesFile, cancellationToken);
-        if (!download.IsOk)
-        {
-            return download.Failure;
-        }
-        var total = BatchUsage.None;
-        try
-        {
-            await using var content = download.Value;
-            using var reader = new BoundedLineReader(content.Content);
-            while (await reader.ReadLineAsync(cancellationToken) is { } line)
-            {
-                if (line.Length > 0)
-                {
-                    total = total.Add(LineUsage(line));
-                }
-            }
-        }
-        catch (Exception e) when (e is IOException or HttpRequestException or InvalidDataException or JsonException)
-        {
-            return UpstreamFailure.ConnectionFailed("Gemini's responses file could not be read to its end.");
-        }
-        if (_usage.Count >= 1024)
-        {
-            _usage.Clear();
-        }
-        _usage[batchName] = total;
-        return total;
-    }
-
-    /// <summary>One response's tokens, as <see cref="GeminiChatAnswer.WriteUsageObject"/> reports them; none for an error line.</summary>
-    internal static BatchUsage LineUsage(string line)
-    {
-        using var document = JsonDocument.Parse(line);
-        if (!document.RootElement.TryGetProperty("response", out var response) || response.ValueKind != JsonValueKind.Object
-            || !response.TryGetProperty("usageMetadata", out var usage) || usage.ValueKind != JsonValueKind.Object)
-        {
-            return BatchUsage.None;
-        }
-        var buffer = new ArrayBufferWriter<byte>();
-        using (var json = new Utf8JsonWriter(buffer))
-        {
-            GeminiChatAnswer.WriteUsageObject(json, usage);
-        }
-        using var translated = JsonDocument.Parse(buffer.WrittenMemory);
-        var root = translated.RootElement;
-        return new BatchUsage(
-            root.GetProperty("prompt_tokens").GetInt64(),
-            root.GetProperty("prompt_tokens_details").GetProperty("cached_tokens").GetInt64(),
-            root.GetProperty("completion_tokens").GetInt64(),
-            root.GetProperty("completion_tokens_details").GetProperty("reasoning_tokens").GetInt64(),
-            root.GetProperty("total_tokens").GetInt64());
+        using var document = read.Value;
+        // Gemini reports no tokens for a batch: the native execution sums them from the output lines it copies in.
+        return ToBatch(document.RootElement) is { } batch ? batch : UpstreamFailure.Malformed(200, "Gemini's batch has no name or state.");
     }
 
     /// <summary>

@@ -174,6 +174,19 @@ internal sealed record ProviderList(IReadOnlyList<ProviderObject> Data)
     public string Object => "list";
 }
 
+/// <summary>One recent upstream call (extension): when it ended (Unix seconds), what it was, how it went.</summary>
+internal sealed record ProviderOutcomeObject(long At, string Operation, string Outcome, int? Status, long DurationMs)
+{
+    public static ProviderOutcomeObject From(Wharf.Core.Providers.RecentUpstreamOutcome o) => new(o.At, o.Operation, o.Outcome, o.Status, o.DurationMs);
+}
+
+/// <summary>A provider's recent upstream calls on this node, newest first.</summary>
+internal sealed record ProviderOutcomeList([property: JsonPropertyOrder(-2)] string Provider, IReadOnlyList<ProviderOutcomeObject> Data)
+{
+    [JsonPropertyOrder(-3)]
+    public string Object => "list";
+}
+
 [JsonSourceGenerationOptions(
     PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower,
     DefaultIgnoreCondition = JsonIgnoreCondition.Never)]
@@ -182,6 +195,7 @@ internal sealed record ProviderList(IReadOnlyList<ProviderObject> Data)
 [JsonSerializable(typeof(DeletedObject))]
 [JsonSerializable(typeof(HealthStatus))]
 [JsonSerializable(typeof(ProviderList))]
+[JsonSerializable(typeof(ProviderOutcomeList))]
 [JsonSerializable(typeof(WorkspaceObject))]
 [JsonSerializable(typeof(UploadObject))]
 [JsonSerializable(typeof(UploadPartObject))]

@@ -29,8 +29,7 @@ internal static class TelemetryHosting
         var telemetry = services.AddOpenTelemetry()
             .ConfigureResource(resource => resource.AddService(ServiceName))
             .WithMetrics(metrics => metrics
-                .AddAspNetCoreInstrumentation()
-                .AddHttpClientInstrumentation()
+                .AddMeter("Microsoft.AspNetCore.Hosting", "Microsoft.AspNetCore.Server.Kestrel")
                 .AddMeter(WharfMetrics.MeterName, ProviderServiceCollectionExtensions.TelemetryName)
                 .AddPrometheusExporter());
         // Traces exist only to be exported: without an exporter nothing listens, so a request starts no activity and

@@ -8,6 +8,7 @@ using Wharf.Providers;
 using Wharf.Server.Api;
 using Wharf.Server.Auth;
 using Wharf.Server.Errors;
+using Wharf.Server.WebConsole;
 using Wharf.Storage;
 
 namespace Wharf.Server.Hosting;
@@ -134,6 +135,7 @@ internal static class WharfHostingExtensions
         routes.MapHealthApi();
         app.MapWharfApiDocument();
         app.MapWharfMetrics();
+        app.MapConsole(); // the web console: public static files that call the API above with the user's key
         return app;
     }
 }

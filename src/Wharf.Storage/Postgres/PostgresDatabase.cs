@@ -32,6 +32,15 @@ internal sealed class PostgresDatabase : IAsyncDisposable, IDisposable
     internal const int DefaultMaxAutoPrepare = 50;
 
     /// <summary>
+    /// The main pool's most connections unless the connection string sets <c>Maximum Pool Size</c> (Npgsql's own
+    /// default, 100 per pool, lets one busy node take PostgreSQL's default 100 connections by itself).
+    /// </summary>
+    internal const int DefaultMaxPoolSize = 20;
+
+    /// <summary>The list pool's most connections: half the main pool's, at least one.</summary>
+    internal static int IndexOrderPoolSize(int mainPoolSize) => Math.Max(1, mainPoolSize / 2);
+
+    /// <summary>
     /// The session settings of <see cref="IndexOrderDataSource"/>'s connections: the planner avoids sorting and bitmap
     /// scans. Given at connection start (the startup <c>options</c>), so they are the session's defaults and survive
     /// the reset of a connection returned to the pool.
@@ -66,8 +75,22 @@ internal sealed class PostgresDatabase : IAsyncDisposable, IDisposable
                 // on every call.
                 settings.MaxAutoPrepare = DefaultMaxAutoPrepare;
             }
+            if (!HasSetting(connectionString, "Maximum Pool Size", "Max Pool Size", "MaxPoolSize"))
+            {
+                settings.MaxPoolSize = Math.Max(DefaultMaxPoolSize, settings.MinPoolSize); // a minimum above it raises it
+            }
             dataSource = new NpgsqlDataSourceBuilder(settings.ConnectionString).Build();
             settings.Options = string.IsNullOrWhiteSpace(settings.Options) ? IndexOrderOptions : settings.Options + " " + IndexOrderOptions;
+            settings.MaxPoolSize = IndexOrderPoolSize(settings.MaxPoolSize);
+            settings.MinPoolSize = Math.Min(settings.MinPoolSize, settings.MaxPoolSize);
+            // A list page is one SELECT that leaves no state behind (no transaction, lock, setting, LISTEN or
+            // temporary table), so its commands are multiplexed: written to whichever connection of the pool is free,
+            // pipelined when none is, with no connection held while a page is read and no reset between pages.
+            if (!HasSetting(connectionString, "Multiplexing"))
+            {
+                settings.Multiplexing = true;
+            }
+            settings.NoResetOnClose = true;
             indexOrderDataSource = new NpgsqlDataSourceBuilder(settings.ConnectionString).Build();
         }
         catch (ArgumentException ex)

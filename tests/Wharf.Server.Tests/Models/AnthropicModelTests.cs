@@ -367,6 +367,6 @@ public sealed class AnthropicModelTests(AnthropicUpstreamsFixture upstreams) : I
         using var json = JsonDocument.Parse(raw);
         var claude = json.RootElement.GetProperty("data").EnumerateArray().Single(p => p.GetProperty("id").GetString() == "claude");
         Assert.Equal("anthropic", claude.GetProperty("type").GetString());
-        Assert.Equal(["chat.completions", "files"], claude.GetProperty("capabilities").EnumerateArray().Select(c => c.GetString()!).Order());
+        Assert.Equal(["batches", "chat.completions", "files"], claude.GetProperty("capabilities").EnumerateArray().Select(c => c.GetString()!).Order());
     }
 }

@@ -15,8 +15,11 @@ public sealed class ApiDocumentTests(ServerFixture fixture) : IClassFixture<Serv
 {
     private WharfServer Server => fixture.Server;
 
-    /// <summary>Routes that serve the operator, not the API: the document itself, its UI, the metrics.</summary>
-    private static readonly string[] OperatorRoutes = ["/openapi.json", "/docs", "/metrics"];
+    /// <summary>
+    /// Routes that serve the operator, not the API: the document itself, its UI, the metrics, the web console's files
+    /// (its data calls are the API's own routes).
+    /// </summary>
+    private static readonly string[] OperatorRoutes = ["/openapi.json", "/docs", "/metrics", "/console"];
 
     [Fact]
     public async Task Every_route_the_server_maps_is_in_the_document_with_its_method_and_the_aliases_are_the_v1_operations()
