@@ -397,7 +397,7 @@ public sealed partial class NativeBatchExecution(
                 {
                     break;
                 }
-                after = listed.Value.Data[^1].Id;
+                after = listed.Value.Cursor ?? listed.Value.Data[^1].Id;
             }
             return (UpstreamBatch?)null;
         }
