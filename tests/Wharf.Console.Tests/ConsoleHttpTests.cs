@@ -5,7 +5,7 @@ using Wharf.Console.Tests.Infrastructure;
 
 namespace Wharf.Console.Tests;
 
-/// <summary>What the console's files are sent with, and the providers' outcomes endpoint it reads, over plain HTTP.</summary>
+/// <summary>What the console's files are sent with, and the admin's providers' outcomes endpoint it reads, over plain HTTP.</summary>
 [Collection(ConsoleCollection.Name)]
 public sealed class ConsoleHttpTests(ConsoleFixture fixture)
 {
@@ -77,7 +77,7 @@ public sealed class ConsoleHttpTests(ConsoleFixture fixture)
     public async Task Every_data_call_of_the_console_still_needs_a_key()
     {
         using var client = Server.CreateClient(key: null);
-        foreach (string path in (string[])["/v1/files", "/v1/batches", "/v1/providers", "/v1/providers/mock/outcomes", "/admin/workspaces"])
+        foreach (string path in (string[])["/v1/files", "/v1/batches", "/v1/providers", "/admin/providers", "/admin/providers/mock/outcomes", "/admin/workspaces"])
         {
             using var answer = await client.GetAsync(path);
             Assert.Equal(HttpStatusCode.Unauthorized, answer.StatusCode);
@@ -85,7 +85,7 @@ public sealed class ConsoleHttpTests(ConsoleFixture fixture)
     }
 
     [Fact]
-    public async Task Provider_outcomes_list_the_recent_calls_newest_first_and_hide_providers_the_key_may_not_use()
+    public async Task Provider_outcomes_list_the_recent_calls_newest_first_for_the_admin_key_alone()
     {
         using var client = Server.CreateClient();
         for (int i = 0; i < 3; i++)
@@ -95,7 +95,8 @@ public sealed class ConsoleHttpTests(ConsoleFixture fixture)
             Assert.Equal(HttpStatusCode.OK, call.StatusCode);
         }
 
-        using var outcomes = JsonDocument.Parse(await client.GetStringAsync("/v1/providers/mock/outcomes"));
+        using var admin = Server.CreateClient(ConsoleServer.AdminKey);
+        using var outcomes = JsonDocument.Parse(await admin.GetStringAsync("/admin/providers/mock/outcomes"));
         Assert.Equal("list", outcomes.RootElement.GetProperty("object").GetString());
         Assert.Equal("mock", outcomes.RootElement.GetProperty("provider").GetString());
         var data = outcomes.RootElement.GetProperty("data").EnumerateArray().ToList();
@@ -110,22 +111,50 @@ public sealed class ConsoleHttpTests(ConsoleFixture fixture)
         var times = data.Select(o => o.GetProperty("at").GetInt64()).ToList();
         Assert.Equal(times.OrderByDescending(t => t), times);
         Assert.True(data.Count <= 50);
+        using var unknown = await admin.GetAsync("/admin/providers/no-such-provider/outcomes");
+        Assert.Equal(HttpStatusCode.NotFound, unknown.StatusCode);
+        Assert.Equal("id", JsonDocument.Parse(await unknown.Content.ReadAsStringAsync()).RootElement.GetProperty("error").GetProperty("param").GetString());
 
-        // A workspace allowed only "local" sees neither mock's outcomes nor whether mock exists.
-        using var admin = Server.CreateClient(ConsoleServer.AdminKey);
+        // The admin lists every configured provider, a workspace key only those it may use.
         using var workspace = await admin.PostAsync("/admin/workspaces",
             new StringContent($$"""{"name":"local-only-{{Guid.NewGuid():N}}","allowed_providers":["local"]}""", new MediaTypeHeaderValue("application/json")));
         string workspaceId = JsonDocument.Parse(await workspace.Content.ReadAsStringAsync()).RootElement.GetProperty("id").GetString()!;
         using var key = await admin.PostAsync($"/admin/workspaces/{workspaceId}/keys", new StringContent("""{"name":"k"}""", new MediaTypeHeaderValue("application/json")));
         string secret = JsonDocument.Parse(await key.Content.ReadAsStringAsync()).RootElement.GetProperty("key").GetString()!;
+        using var all = JsonDocument.Parse(await admin.GetStringAsync("/admin/providers"));
+        Assert.Equal(["local", "mock", "slowmock"], all.RootElement.GetProperty("data").EnumerateArray().Select(p => p.GetProperty("id").GetString()).Order());
         using var limited = Server.CreateClient(secret);
-        using var hidden = await limited.GetAsync("/v1/providers/mock/outcomes");
-        Assert.Equal(HttpStatusCode.NotFound, hidden.StatusCode);
-        using var unknown = await limited.GetAsync("/v1/providers/no-such-provider/outcomes");
-        Assert.Equal(HttpStatusCode.NotFound, unknown.StatusCode);
-        Assert.Equal(await unknown.Content.ReadAsStringAsync() is { } u ? JsonDocument.Parse(u).RootElement.GetProperty("error").GetProperty("param").GetString() : null,
-            JsonDocument.Parse(await hidden.Content.ReadAsStringAsync()).RootElement.GetProperty("error").GetProperty("param").GetString());
-        using var local = await limited.GetAsync("/v1/providers/local/outcomes");
-        Assert.Equal(HttpStatusCode.OK, local.StatusCode);
+        using var usable = JsonDocument.Parse(await limited.GetStringAsync("/v1/providers"));
+        Assert.Equal(["local"], usable.RootElement.GetProperty("data").EnumerateArray().Select(p => p.GetProperty("id").GetString()));
+
+        // A workspace key, even one that may use the provider (the ring holds every workspace's calls to it), gets what
+        // it gets on any admin route; and no workspace route serves the outcomes.
+        foreach (var workspaceClient in (HttpClient[])[client, limited])
+        {
+            using var onAdminRoute = await workspaceClient.GetAsync("/admin/workspaces");
+            string refusal = await ErrorOfAsync(onAdminRoute);
+            Assert.Equal(HttpStatusCode.Unauthorized, onAdminRoute.StatusCode);
+            Assert.Contains("invalid_admin_key", refusal, StringComparison.Ordinal);
+            foreach (string path in (string[])["/admin/providers/mock/outcomes", "/admin/providers/local/outcomes", "/admin/providers"])
+            {
+                using var refused = await workspaceClient.GetAsync(path);
+                Assert.Equal(HttpStatusCode.Unauthorized, refused.StatusCode);
+                Assert.Equal(refusal, await ErrorOfAsync(refused));
+            }
+            foreach (string path in (string[])["/v1/providers/mock/outcomes", "/v1/providers/local/outcomes", "/openai/v1/providers/mock/outcomes"])
+            {
+                using var gone = await workspaceClient.GetAsync(path);
+                Assert.Equal(HttpStatusCode.NotFound, gone.StatusCode);
+                Assert.DoesNotContain("embeddings", await gone.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+            }
+        }
+    }
+
+    /// <summary>An error envelope's message, type, code and field (not its per-request ids).</summary>
+    private static async Task<string> ErrorOfAsync(HttpResponseMessage response)
+    {
+        using var body = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+        var error = body.RootElement.GetProperty("error");
+        return string.Join('|', ((string[])["message", "type", "code", "param"]).Select(name => error.GetProperty(name).ToString()));
     }
 }

@@ -325,7 +325,136 @@ public sealed class ConsoleTests(ConsoleFixture fixture)
     }
 
     [Fact]
-    public async Task The_providers_page_shows_capabilities_and_recent_upstream_outcomes()
+    public async Task A_failed_poll_is_shown_and_the_batch_page_keeps_updating_to_completion()
+    {
+        const int lines = 12; // two at a time at the slow mock's pace: seconds of running
+        var input = new StringBuilder();
+        for (int i = 0; i < lines; i++)
+        {
+            input.Append($$$"""{"custom_id":"p-{{{i}}}","method":"POST","url":"/v1/chat/completions","body":{"model":"slowmock/demo","messages":[{"role":"user","content":"{{{i}}}"}]}}""").Append('\n');
+        }
+        using var client = Server.CreateClient();
+        string batchId = await CreateBatchAsync(client, input.ToString());
+
+        await using var console = await fixture.OpenAsync();
+        await console.SignInAsync(ConsoleServer.Key);
+        await Expect(console.Page.GetByRole(AriaRole.Heading, new() { Name = "Files", Exact = true }).First).ToBeVisibleAsync();
+        // The page's first read of the batch goes through; its first poll fails as a dropped connection does.
+        int reads = 0;
+        await console.Page.RouteAsync(new System.Text.RegularExpressions.Regex($"/v1/batches/{batchId}$"), async route =>
+        {
+            if (Interlocked.Increment(ref reads) == 2)
+            {
+                await route.AbortAsync("connectionreset");
+            }
+            else
+            {
+                await route.ContinueAsync();
+            }
+        });
+        await console.Page.GotoAsync(Server.ConsoleAddress + "#/batches/" + batchId);
+
+        var alert = console.Page.Locator("#alert");
+        await Expect(alert).ToContainTextAsync("could not be reached");
+        await console.ScreenshotAsync("16-batch-poll-failed");
+        await Expect(console.Page.GetByLabel("Batch status")).ToHaveTextAsync("completed", new() { Timeout = 60_000 });
+        await Expect(console.Page.GetByRole(AriaRole.Progressbar, new() { Name = "Batch progress" }))
+            .ToHaveAttributeAsync("value", lines.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        await Expect(alert).ToHaveTextAsync(""); // the poll's error is gone once a poll answers again
+        Assert.True(Volatile.Read(ref reads) >= 3);
+    }
+
+    [Fact]
+    public async Task The_page_of_a_batch_that_has_ended_reads_it_once_and_does_not_poll()
+    {
+        using var client = Server.CreateClient();
+        string batchId = await CreateBatchAsync(client,
+            """{"custom_id":"done","method":"POST","url":"/v1/chat/completions","body":{"model":"mock/demo","messages":[{"role":"user","content":"hi"}]}}""" + "\n");
+        for (var deadline = DateTime.UtcNow.AddSeconds(60); ; await Task.Delay(200))
+        {
+            using var batch = JsonDocument.Parse(await client.GetStringAsync($"/v1/batches/{batchId}"));
+            if (batch.RootElement.GetProperty("status").GetString() == "completed")
+            {
+                break;
+            }
+            Assert.True(DateTime.UtcNow < deadline, "the batch did not complete");
+        }
+
+        await using var console = await fixture.OpenAsync();
+        await console.SignInAsync(ConsoleServer.Key);
+        await Expect(console.Page.GetByRole(AriaRole.Heading, new() { Name = "Files", Exact = true }).First).ToBeVisibleAsync();
+        await console.Page.GotoAsync(Server.ConsoleAddress + "#/batches/" + batchId);
+        await Expect(console.Page.GetByLabel("Batch status")).ToHaveTextAsync("completed");
+        await console.Page.WaitForTimeoutAsync(3_000); // three poll intervals
+
+        Assert.Equal(1, console.RequestedUrls.Count(url => url.EndsWith($"/v1/batches/{batchId}", StringComparison.Ordinal)));
+        Assert.Empty(console.ScriptErrors);
+    }
+
+    [Fact]
+    public async Task Markup_in_a_filename_a_metadata_value_or_an_error_message_is_shown_as_text_and_never_becomes_an_element()
+    {
+        const string markup = "<img src=x onerror=window.__xss=1>";
+        const string scriptMarkup = "<script>window.__xss=2</script>";
+        string uploadedName = $"{markup}{Guid.NewGuid():N}.txt";
+        string apiName = $"{scriptMarkup}{markup}{Guid.NewGuid():N}.txt";
+        using var client = Server.CreateClient();
+        using (var form = new MultipartFormDataContent
+        {
+            { new StringContent("user_data"), "purpose" },
+            { new StringContent(JsonSerializer.Serialize(new Dictionary<string, string> { ["note"] = markup, ["script"] = scriptMarkup })), "metadata" },
+            { new ByteArrayContent("x"u8.ToArray()), "file", apiName },
+        })
+        {
+            using var created = await client.PostAsync("/v1/files", form);
+            Assert.Equal(HttpStatusCode.OK, created.StatusCode);
+        }
+        Assert.Equal(apiName, (await FindFileAsync(apiName)).GetProperty("filename").GetString()); // kept as sent
+
+        await using var console = await fixture.OpenAsync();
+        await console.SignInAsync(ConsoleServer.Key);
+        // Uploaded through the console: its name is in the progress line and the list.
+        await console.Page.GetByLabel("choose files").SetInputFilesAsync(new FilePayload { Name = uploadedName, MimeType = "text/plain", Buffer = "y"u8.ToArray() });
+        var list = console.Page.GetByRole(AriaRole.Region, new() { Name = "File list" });
+        await Expect(list.GetByRole(AriaRole.Link, new() { Name = uploadedName, Exact = true })).ToBeVisibleAsync();
+        await Expect(console.Page.GetByText($"{uploadedName}: ")).ToContainTextAsync("(100%)");
+        await Expect(list.GetByRole(AriaRole.Link, new() { Name = apiName, Exact = true })).ToBeVisibleAsync();
+        await AssertNoMarkupRanAsync(console);
+
+        // The file's page: its name as the heading, its metadata values as cells, each the literal text.
+        await list.GetByRole(AriaRole.Link, new() { Name = apiName, Exact = true }).ClickAsync();
+        await Expect(console.Page.GetByRole(AriaRole.Heading, new() { Level = 1 })).ToHaveTextAsync(apiName);
+        var metadata = console.Page.GetByRole(AriaRole.Region, new() { Name = "Metadata" });
+        await Expect(metadata.GetByRole(AriaRole.Cell, new() { Name = markup, Exact = true })).ToBeVisibleAsync();
+        await Expect(metadata.GetByRole(AriaRole.Cell, new() { Name = scriptMarkup, Exact = true })).ToBeVisibleAsync();
+        await console.ScreenshotAsync("17-markup-as-text");
+        await AssertNoMarkupRanAsync(console);
+
+        // An error whose message holds the markup (the API names the id it did not find) is shown as that text.
+        using var missing = await client.GetAsync($"/v1/files/{Uri.EscapeDataString(markup)}");
+        Assert.Equal(HttpStatusCode.NotFound, missing.StatusCode);
+        string message = JsonDocument.Parse(await missing.Content.ReadAsStringAsync()).RootElement.GetProperty("error").GetProperty("message").GetString()!;
+        Assert.Contains(markup, message, StringComparison.Ordinal);
+        await console.Page.GotoAsync(Server.ConsoleAddress + "#/files/" + Uri.EscapeDataString(markup));
+        await Expect(console.Page.Locator("#alert")).ToContainTextAsync(message);
+        await AssertNoMarkupRanAsync(console);
+        Assert.Empty(console.ScriptErrors);
+    }
+
+    /// <summary>
+    /// No element came from markup in the data: no image, no script but the console's own, no event handler attribute;
+    /// and no handler ran (checked after a moment, so that an image's failed load would have fired).
+    /// </summary>
+    private static async Task AssertNoMarkupRanAsync(ConsolePage console)
+    {
+        await console.Page.WaitForTimeoutAsync(300);
+        Assert.Equal(0, await console.Page.EvaluateAsync<int>("() => document.querySelectorAll('img, iframe, object, embed, [onerror], [onload]').length"));
+        Assert.Equal(["console.js"], await console.Page.EvaluateAsync<string[]>("() => [...document.scripts].map(s => s.getAttribute('src'))"));
+        Assert.True(await console.Page.EvaluateAsync<bool>("() => window.__xss === undefined"));
+    }
+
+    [Fact]
+    public async Task The_providers_page_of_a_workspace_key_shows_capabilities_and_no_upstream_outcomes()
     {
         using var client = Server.CreateClient();
         using var answer = await client.PostAsync("/v1/chat/completions", JsonContent("""{"model":"mock/demo","messages":[{"role":"user","content":"hi"}]}"""));
@@ -336,12 +465,36 @@ public sealed class ConsoleTests(ConsoleFixture fixture)
         await console.Page.GetByRole(AriaRole.Navigation, new() { Name = "Main" }).GetByRole(AriaRole.Link, new() { Name = "Providers" }).ClickAsync();
 
         var mock = console.Page.GetByRole(AriaRole.Region, new() { Name = "Provider mock", Exact = true });
+        await Expect(mock.GetByText("embeddings", new() { Exact = true })).ToBeVisibleAsync(); // a capability
+        await Expect(console.Page.GetByRole(AriaRole.Region, new() { Name = "Provider local", Exact = true })).ToBeVisibleAsync();
+        // Outcomes hold every workspace's calls: the operator's alone, neither shown nor asked for here.
+        await Expect(mock.GetByRole(AriaRole.Table)).ToHaveCountAsync(0);
+        await Expect(console.Page.GetByRole(AriaRole.Heading, new() { Name = "Recent upstream outcomes" })).ToHaveCountAsync(0);
+        Assert.DoesNotContain(console.RequestedUrls, url => url.Contains("outcomes", StringComparison.Ordinal));
+        await console.ScreenshotAsync("10-providers");
+        Assert.Empty(console.ScriptErrors);
+    }
+
+    [Fact]
+    public async Task The_admin_providers_page_shows_every_provider_with_its_recent_upstream_outcomes()
+    {
+        using var client = Server.CreateClient();
+        using var answer = await client.PostAsync("/v1/chat/completions", JsonContent("""{"model":"mock/demo","messages":[{"role":"user","content":"hi"}]}"""));
+        Assert.Equal(HttpStatusCode.OK, answer.StatusCode);
+
+        await using var console = await fixture.OpenAsync();
+        await console.SignInAsync(ConsoleServer.AdminKey, admin: true);
+        await console.Page.GetByRole(AriaRole.Navigation, new() { Name = "Main" }).GetByRole(AriaRole.Link, new() { Name = "Providers" }).ClickAsync();
+
+        var mock = console.Page.GetByRole(AriaRole.Region, new() { Name = "Provider mock", Exact = true });
         await Expect(mock).ToContainTextAsync("chat.completions");
         await Expect(mock.GetByRole(AriaRole.Cell, new() { Name = "ok", Exact = true }).First).ToBeVisibleAsync();
         await Expect(mock.GetByRole(AriaRole.Cell, new() { Name = "200", Exact = true }).First).ToBeVisibleAsync();
         await Expect(mock.GetByText("embeddings", new() { Exact = true })).ToBeVisibleAsync(); // a capability
         await Expect(console.Page.GetByRole(AriaRole.Region, new() { Name = "Provider local", Exact = true })).ToBeVisibleAsync();
-        await console.ScreenshotAsync("10-providers");
+        await Expect(console.Page.GetByRole(AriaRole.Region, new() { Name = "Provider slowmock", Exact = true })).ToBeVisibleAsync();
+        Assert.Contains(console.RequestedUrls, url => url.EndsWith("/admin/providers/mock/outcomes", StringComparison.Ordinal));
+        await console.ScreenshotAsync("10-admin-providers");
         Assert.Empty(console.ScriptErrors);
     }
 
@@ -438,6 +591,14 @@ public sealed class ConsoleTests(ConsoleFixture fixture)
         using var answer = await client.PostAsync("/v1/files", form);
         Assert.Equal(HttpStatusCode.OK, answer.StatusCode);
         return JsonDocument.Parse(await answer.Content.ReadAsStringAsync()).RootElement.GetProperty("id").GetString()!;
+    }
+
+    private static async Task<string> CreateBatchAsync(HttpClient client, string input)
+    {
+        string fileId = await UploadAsync(client, $"poll-{Guid.NewGuid():N}.jsonl", input);
+        using var created = await client.PostAsync("/v1/batches", JsonContent($$"""{"input_file_id":"{{fileId}}","endpoint":"/v1/chat/completions","completion_window":"24h"}"""));
+        Assert.Equal(HttpStatusCode.OK, created.StatusCode);
+        return JsonDocument.Parse(await created.Content.ReadAsStringAsync()).RootElement.GetProperty("id").GetString()!;
     }
 
     private async Task<string> CreateKeyAsync(string name)

@@ -44,10 +44,15 @@ public sealed class RouteAccessTests
             Assert.NotEmpty(admin);
             Assert.Contains(admin, route => route.RoutePattern.RawText == TelemetryHosting.MetricsPath);
             Assert.All(admin, route => Assert.Same(RouteAccess.AdminKey, route.Metadata.GetMetadata<RouteAccess>()));
+            // The providers' recent upstream outcomes mix every workspace's calls: they are the operator's, under the
+            // admin API, with the list of every configured provider beside them; no workspace route serves them.
+            Assert.Contains(admin, route => route.RoutePattern.RawText == "/admin/providers/{id}/outcomes");
+            Assert.Contains(admin, route => route.RoutePattern.RawText == "/admin/providers");
             // Every other route takes a workspace key: files:read to read (GET), files:write to change anything;
-            // batches batches:read and batches:write alike; the provider list and its providers' recent outcomes any
-            // workspace key (they describe what the key may use); model requests models:invoke.
+            // batches batches:read and batches:write alike; the provider list any workspace key (it describes what the
+            // key may use); model requests models:invoke.
             var api = routes.Except(admin).Where(route => route.Metadata.GetMetadata<RouteAccess>() is not null).ToList();
+            Assert.DoesNotContain(api, route => route.RoutePattern.RawText!.Contains("outcomes", StringComparison.Ordinal));
             Assert.Contains(api, route => route.RoutePattern.RawText!.Contains("/uploads", StringComparison.Ordinal));
             foreach (string prefix in WharfHostingExtensions.ApiPrefixes)
             {
@@ -57,7 +62,7 @@ public sealed class RouteAccessTests
             {
                 var methods = route.Metadata.GetMetadata<IHttpMethodMetadata>()!.HttpMethods;
                 string pattern = route.RoutePattern.RawText!;
-                string expected = pattern.EndsWith("/providers", StringComparison.Ordinal) || pattern.EndsWith("/providers/{id}/outcomes", StringComparison.Ordinal) ? ""
+                string expected = pattern.EndsWith("/providers", StringComparison.Ordinal) ? ""
                     : ModelRoutes.Any(model => pattern.EndsWith(model, StringComparison.Ordinal)) ? ApiScopes.ModelsInvoke
                     : pattern.Contains("/batches", StringComparison.Ordinal) ? (methods.All(method => method == "GET") ? ApiScopes.BatchesRead : ApiScopes.BatchesWrite)
                     : methods.All(method => method == "GET") ? ApiScopes.FilesRead : ApiScopes.FilesWrite;

@@ -19,7 +19,10 @@ public readonly record struct RecentUpstreamOutcome(long At, string Operation, s
 /// whatever the traffic; the metrics (<c>wharf.provider.calls</c>) hold the totals. Nothing from a request or an
 /// answer is kept: an operation name, an outcome, a status and a duration.
 /// </summary>
-/// <remarks>Per node, like the metrics: another node behind the same load balancer keeps its own.</remarks>
+/// <remarks>
+/// Per node, like the metrics: another node behind the same load balancer keeps its own. A provider's ring mixes the
+/// calls of every workspace that uses it, so it is served to the operator alone (the admin API), never to a workspace key.
+/// </remarks>
 public sealed class RecentUpstreamOutcomes
 {
     public const int PerProvider = 50;

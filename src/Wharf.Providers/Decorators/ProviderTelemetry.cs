@@ -33,7 +33,7 @@ internal sealed class ProviderTelemetry : IDisposable
 
     public Histogram<double> Duration { get; }
 
-    /// <summary>The last outcomes of each provider, for the operator (<c>GET /v1/providers/{id}/outcomes</c>).</summary>
+    /// <summary>The last outcomes of each provider, for the operator (<c>GET /admin/providers/{id}/outcomes</c>).</summary>
     public RecentUpstreamOutcomes Recent { get; }
 
     public void Dispose() => _meter.Dispose();

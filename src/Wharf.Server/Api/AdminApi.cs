@@ -8,7 +8,10 @@ using Wharf.Server.Errors;
 
 namespace Wharf.Server.Api;
 
-/// <summary>The admin API: workspaces and their keys, behind the operator's admin key.</summary>
+/// <summary>
+/// The admin API: workspaces and their keys, and the providers' recent outcomes (<see cref="ProvidersApi"/>), behind
+/// the operator's admin key.
+/// </summary>
 internal static class AdminApi
 {
     private const int MaxBodyBytes = 64 * 1024;
@@ -26,6 +29,7 @@ internal static class AdminApi
             .Accepts<KeyCreateBody>("application/json");
         admin.MapGet("/workspaces/{id}/keys", ListKeys).WithSummary("List a workspace's keys (never their secrets)");
         admin.MapDelete("/keys/{id}", RevokeKey).WithSummary("Revoke an API key");
+        admin.MapAdminProvidersApi();
         return app;
     }
 

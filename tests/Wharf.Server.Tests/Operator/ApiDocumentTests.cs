@@ -55,6 +55,10 @@ public sealed class ApiDocumentTests(ServerFixture fixture) : IClassFixture<Serv
         Assert.True(checkedRoutes >= 3 * 16 + 10, $"only {checkedRoutes} routes checked");
         // The aliases are described once, under /v1.
         Assert.DoesNotContain(paths.EnumerateObject(), p => p.Name.StartsWith("/openai", StringComparison.Ordinal));
+        // The providers' recent outcomes are the operator's (admin API), not a workspace route's.
+        Assert.True(paths.GetProperty("/admin/providers/{id}/outcomes").TryGetProperty("get", out _));
+        Assert.True(paths.GetProperty("/admin/providers").TryGetProperty("get", out _));
+        Assert.DoesNotContain(paths.EnumerateObject(), p => p.Name.StartsWith("/v1/", StringComparison.Ordinal) && p.Name.Contains("outcomes", StringComparison.Ordinal));
     }
 
     [Fact]

@@ -262,7 +262,7 @@
   let generation = 0;
 
   const workspaceViews = [['#/files', 'Files'], ['#/batches', 'Batches'], ['#/providers', 'Providers']];
-  const adminViews = [['#/workspaces', 'Workspaces']];
+  const adminViews = [['#/workspaces', 'Workspaces'], ['#/providers', 'Providers']];
 
   function navigation() {
     const nav = $('nav');
@@ -286,7 +286,7 @@
     }
     navigation();
     const views = session.kind === 'admin'
-      ? { workspaces: id ? () => workspaceView(id, isCurrent) : () => workspacesView(isCurrent) }
+      ? { workspaces: id ? () => workspaceView(id, isCurrent) : () => workspacesView(isCurrent), providers: () => adminProvidersView() }
       : {
         files: id ? () => fileView(id, isCurrent) : () => filesView(isCurrent),
         batches: id ? () => batchView(id, isCurrent) : () => batchesView(isCurrent),
@@ -592,21 +592,32 @@
         table('Errors', ['Line', 'Code', 'Message'], list.map((e) => h('tr', {}, h('td', {}, e.line ?? '—'), h('td', {}, e.code), h('td', {}, e.message)))))] : []));
     };
 
-    // Polled once a second until the batch ends, so that its counts move while it runs; the poll stops when the
-    // user leaves this page.
+    // Polled once a second while the batch has not ended, so that its counts move while it runs; the poll stops when
+    // the batch ends or the user leaves this page. A failed poll (the network, a restarting server) is shown and the
+    // poll goes on, its message cleared by the next answer; only a refused key (401, back to sign-in) stops it.
+    let pollError = null;
+    const schedule = (batch) => {
+      if (!terminalBatchStatuses.has(batch.status)) setTimeout(poll, batchPollMs);
+    };
     const poll = async () => {
       if (!isCurrent()) return;
       try {
         const batch = await call('GET', `/v1/batches/${encodeURIComponent(id)}`);
         if (!isCurrent()) return;
+        if (pollError !== null && $('alert').textContent === pollError) clearError();
+        pollError = null;
         show(batch);
-        if (!terminalBatchStatuses.has(batch.status)) setTimeout(poll, batchPollMs);
+        schedule(batch);
       } catch (error) {
-        if (isCurrent()) showError(error);
+        if (!isCurrent() || (error instanceof ApiError && error.status === 401)) return;
+        showError(error);
+        pollError = $('alert').textContent;
+        setTimeout(poll, batchPollMs);
       }
     };
-    show(await call('GET', `/v1/batches/${encodeURIComponent(id)}`));
-    setTimeout(poll, batchPollMs);
+    const first = await call('GET', `/v1/batches/${encodeURIComponent(id)}`);
+    show(first);
+    schedule(first);
     return h('div', {},
       h('p', {}, h('a', { href: '#/batches' }, '← Batches')),
       title,
@@ -617,17 +628,31 @@
 
   // ---- Providers ---------------------------------------------------------------------------------------------------
 
+  /** A provider's type, capabilities and models, as GET /v1/providers and GET /admin/providers give them. */
+  function providerFields(provider) {
+    return fields([
+      ['Type', provider.type],
+      ['Capabilities', h('span', { class: 'chips' }, provider.capabilities.map((c) => h('span', {}, c)))],
+      ['Models', provider.models ? provider.models.join(', ') : 'any'],
+    ]);
+  }
+
+  /** The providers a workspace key may use. Their recent outcomes are the operator's alone (they hold every workspace's calls). */
   async function providersView() {
     const providers = await call('GET', '/v1/providers');
+    return h('div', {}, h('h1', {}, 'Providers'),
+      h('p', { class: 'muted' }, 'The providers this key may use.'),
+      providers.data.map((provider) => h('section', { 'aria-label': `Provider ${provider.id}` }, h('h2', {}, provider.id), providerFields(provider))));
+  }
+
+  /** Every configured provider, with this server node's most recent upstream calls to it (the admin API). */
+  async function adminProvidersView() {
+    const providers = await call('GET', '/admin/providers');
     const sections = await Promise.all(providers.data.map(async (provider) => {
-      const outcomes = await call('GET', `/v1/providers/${encodeURIComponent(provider.id)}/outcomes`);
+      const outcomes = await call('GET', `/admin/providers/${encodeURIComponent(provider.id)}/outcomes`);
       return h('section', { 'aria-label': `Provider ${provider.id}` },
         h('h2', {}, provider.id),
-        fields([
-          ['Type', provider.type],
-          ['Capabilities', h('span', { class: 'chips' }, provider.capabilities.map((c) => h('span', {}, c)))],
-          ['Models', provider.models ? provider.models.join(', ') : 'any'],
-        ]),
+        providerFields(provider),
         h('h3', {}, 'Recent upstream outcomes'),
         table(`Recent outcomes of ${provider.id}`, ['Time', 'Operation', 'Outcome', 'Status', 'Duration'],
           outcomes.data.map((o) => h('tr', {},
@@ -638,7 +663,7 @@
             h('td', { class: 'num' }, `${o.duration_ms} ms`)))));
     }));
     return h('div', {}, h('h1', {}, 'Providers'),
-      h('p', { class: 'muted' }, 'The providers this key may use. Outcomes are this server node\'s most recent upstream calls, newest first.'),
+      h('p', { class: 'muted' }, 'Every configured provider. Outcomes are this server node\'s most recent upstream calls of all workspaces, newest first.'),
       sections);
   }
 
