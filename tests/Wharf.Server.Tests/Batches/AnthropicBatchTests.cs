@@ -137,32 +137,39 @@ public sealed class AnthropicBatchTests(AnthropicBatchUpstreamsFixture upstreams
     {
         var hold = new Hold();
         upstreams.Claude.HoldBatchesInProgress = hold;
-        string fileId = await BatchKit.UploadAsync(upstreams.Server, BatchKit.Lines(3, AnthropicBatchUpstreamsFixture.Model));
-        using var response = await _client.PostAsync("/v1/batches", new StringContent(JsonSerializer.Serialize(new
+        try
         {
-            input_file_id = fileId,
-            endpoint = BatchKit.ChatEndpoint,
-            completion_window = "24h",
-            execution = "native",
-        }), Encoding.UTF8, "application/json"));
-        var createdBatch = await Wire.JsonAsync(response);
-        Assert.True(response.IsSuccessStatusCode, createdBatch.ToString());
-        string batchId = createdBatch.GetProperty("id").GetString()!;
-        await BatchKit.WaitAsync(_client, batchId, b => b.Status() == "in_progress");
+            string fileId = await BatchKit.UploadAsync(upstreams.Server, BatchKit.Lines(3, AnthropicBatchUpstreamsFixture.Model));
+            using var response = await _client.PostAsync("/v1/batches", new StringContent(JsonSerializer.Serialize(new
+            {
+                input_file_id = fileId,
+                endpoint = BatchKit.ChatEndpoint,
+                completion_window = "24h",
+                execution = "native",
+            }), Encoding.UTF8, "application/json"));
+            var createdBatch = await Wire.JsonAsync(response);
+            Assert.True(response.IsSuccessStatusCode, createdBatch.ToString());
+            string batchId = createdBatch.GetProperty("id").GetString()!;
+            await BatchKit.WaitAsync(_client, batchId, b => b.Status() == "in_progress");
 
-        using var cancel = await _client.PostAsync($"/v1/batches/{batchId}/cancel", null);
-        Assert.Equal("cancelling", (await Wire.JsonAsync(cancel)).Status());
-        var batch = await BatchKit.WaitForEndAsync(_client, batchId);
+            using var cancel = await _client.PostAsync($"/v1/batches/{batchId}/cancel", null);
+            Assert.Equal("cancelling", (await Wire.JsonAsync(cancel)).Status());
+            var batch = await BatchKit.WaitForEndAsync(_client, batchId);
 
-        Assert.Equal(("cancelled", (3, 0, 3)), (batch.Status(), batch.Counts()));
-        var upstream = upstreams.Claude.MessageBatches[^1];
-        Assert.Equal("ended", upstream.ProcessingStatus);
-        Assert.Contains(upstreams.Claude.Requests, r => r.Method == "POST" && r.Path == $"/v1/messages/batches/{upstream.Id}/cancel");
-        Assert.Equal(JsonValueKind.Null, batch.GetProperty("output_file_id").ValueKind);
-        var errors = await BatchKit.ResultLinesAsync(upstreams.Server, batch.GetProperty("error_file_id"));
-        Assert.Equal(["req-1", "req-2", "req-3"], errors.Select(l => l.CustomId()).Order());
-        Assert.All(errors, l => Assert.Equal("batch_cancelled", l.GetProperty("error").GetProperty("code").GetString()));
-        hold.Release();
+            Assert.Equal(("cancelled", (3, 0, 3)), (batch.Status(), batch.Counts()));
+            var upstream = upstreams.Claude.MessageBatches[^1];
+            Assert.Equal("ended", upstream.ProcessingStatus);
+            Assert.Contains(upstreams.Claude.Requests, r => r.Method == "POST" && r.Path == $"/v1/messages/batches/{upstream.Id}/cancel");
+            Assert.Equal(JsonValueKind.Null, batch.GetProperty("output_file_id").ValueKind);
+            var errors = await BatchKit.ResultLinesAsync(upstreams.Server, batch.GetProperty("error_file_id"));
+            Assert.Equal(["req-1", "req-2", "req-3"], errors.Select(l => l.CustomId()).Order());
+            Assert.All(errors, l => Assert.Equal("batch_cancelled", l.GetProperty("error").GetProperty("code").GetString()));
+        }
+        finally
+        {
+            // Even when an assertion fails: a held Message Batch would otherwise run on into the next tests.
+            hold.Release();
+        }
     }
 
     [Fact]
