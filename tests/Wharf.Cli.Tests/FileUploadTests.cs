@@ -3,7 +3,10 @@ using Wharf.Cli.Tests.Infrastructure;
 
 namespace Wharf.Cli.Tests;
 
-/// <summary><c>wharf files upload</c> above 64 MiB: the Uploads API in parallel parts, and resumed after a kill.</summary>
+/// <summary>
+/// <c>wharf files upload</c> above 64 MiB: the Uploads API in parallel parts (with the file's metadata and collection),
+/// and resumed after a kill.
+/// </summary>
 [Collection(CliCollection.Name)]
 public sealed class FileUploadTests(CliServerFixture fixture)
 {
@@ -99,8 +102,44 @@ public sealed class FileUploadTests(CliServerFixture fixture)
         File.Delete(path);
     }
 
+    /// <summary>
+    /// Metadata and a collection on a file above 64 MiB go with the Uploads API's create, so the file it becomes is
+    /// listed by those filters like a small one; the create carries them, not the parts.
+    /// </summary>
     [Fact]
-    public async Task Metadata_or_a_collection_on_a_file_above_64_MiB_is_a_usage_error_before_anything_is_sent()
+    public async Task A_file_above_64_MiB_uploaded_with_metadata_and_a_collection_is_listed_by_them()
+    {
+        var (path, _) = TestFiles.Random("big-65-tagged.bin", 65 * MiB, seed: 65);
+        string collection = "nightly-" + Guid.NewGuid().ToString("N")[..8];
+        using var cli = fixture.Cli();
+        fixture.Proxy.Clear();
+
+        var upload = await cli.RunAsync("files", "upload", path, "--metadata", "team=search", "--metadata", "run=7", "--collection", collection, "--json");
+
+        Assert.True(upload.ExitCode == 0, upload.ToString());
+        var file = JsonDocument.Parse(upload.Stdout).RootElement;
+        string fileId = file.GetProperty("id").GetString()!;
+        Assert.Equal(65 * MiB, file.GetProperty("bytes").GetInt64());
+        Assert.Equal(collection, file.GetProperty("collection").GetString());
+        Assert.Equal("search", file.GetProperty("metadata").GetProperty("team").GetString());
+        Assert.Equal(2, fixture.Proxy.Seen.Count(r => r.IsPart && r.Status == 200));
+        Assert.Single(fixture.Proxy.Seen, r => r.Method == "POST" && r.PathAndQuery == "/v1/uploads");
+        Assert.DoesNotContain(fixture.Proxy.Seen, r => r.Method == "POST" && r.PathAndQuery == "/v1/files");
+
+        var listed = await cli.RunAsync("files", "ls", "--metadata", "team=search", "--metadata", "run=7", "--collection", collection, "--json");
+        Assert.True(listed.ExitCode == 0, listed.ToString());
+        Assert.Equal([fileId], JsonDocument.Parse(listed.Stdout).RootElement.GetProperty("data").EnumerateArray().Select(f => f.GetProperty("id").GetString()!));
+        var other = await cli.RunAsync("files", "ls", "--metadata", "team=other", "--collection", collection, "--json");
+        Assert.True(other.ExitCode == 0, other.ToString());
+        Assert.Equal(0, JsonDocument.Parse(other.Stdout).RootElement.GetProperty("data").GetArrayLength());
+
+        var removed = await cli.RunAsync("files", "rm", fileId, "--json");
+        Assert.True(removed.ExitCode == 0, removed.ToString());
+        File.Delete(path);
+    }
+
+    [Fact]
+    public async Task A_bad_collection_on_a_file_above_64_MiB_is_the_servers_400_naming_it_and_no_part_is_sent()
     {
         string path = Path.Combine(TestFiles.Directory, "big-65.bin");
         using (var sparse = File.Create(path))
@@ -110,11 +149,48 @@ public sealed class FileUploadTests(CliServerFixture fixture)
         using var cli = fixture.Cli();
         fixture.Proxy.Clear();
 
-        var result = await cli.RunAsync("files", "upload", path, "--collection", "nightly");
+        var result = await cli.RunAsync("files", "upload", path, "--collection", new string('c', 257));
 
-        Assert.Equal(2, result.ExitCode);
-        Assert.Contains("Uploads API, which takes no --provider, --collection or --metadata", result.Stderr);
-        Assert.DoesNotContain(fixture.Proxy.Seen, r => r.Method == "POST");
+        Assert.NotEqual(0, result.ExitCode);
+        Assert.Contains("collection", result.Stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain(fixture.Proxy.Seen, r => r.IsPart);
+        File.Delete(path);
+    }
+
+    /// <summary>
+    /// An interrupted upload asked again with another collection is not resumed: the old upload (created for the other
+    /// collection) is cancelled and a new one made, so the file carries what the last command asked for.
+    /// </summary>
+    [Fact]
+    public async Task An_interrupted_upload_asked_again_with_another_collection_starts_again_with_it()
+    {
+        var (path, _) = TestFiles.Random("restart-65.bin", 65 * MiB, seed: 650);
+        using var cli = fixture.Cli();
+        fixture.Proxy.Clear();
+        fixture.Proxy.PartsToLetThrough = 1;
+        fixture.Proxy.WithholdPartAnswers = true;
+        string oldUpload;
+        using (var first = cli.Start("files", "upload", path, "--collection", "first-try", "--json"))
+        {
+            oldUpload = await PollAsync(() => Task.FromResult(UploadIdIn(cli.UploadStateDir)));
+            await PollAsync(async () =>
+                (await fixture.GetAsync($"/v1/uploads/{oldUpload}")).GetProperty("parts").GetArrayLength() > 0 ? "held" : null);
+            first.Kill();
+        }
+        fixture.Proxy.ReleaseHeld();
+        Assert.Equal("first-try", (await fixture.GetAsync($"/v1/uploads/{oldUpload}")).GetProperty("collection").GetString());
+        fixture.Proxy.Clear();
+
+        var second = await cli.RunAsync("files", "upload", path, "--collection", "second-try", "--json");
+
+        Assert.True(second.ExitCode == 0, second.ToString());
+        var file = JsonDocument.Parse(second.Stdout).RootElement;
+        Assert.Equal("second-try", file.GetProperty("collection").GetString());
+        Assert.Equal("cancelled", (await fixture.GetAsync($"/v1/uploads/{oldUpload}")).GetProperty("status").GetString());
+        Assert.Single(fixture.Proxy.Seen, r => r.Method == "POST" && r.PathAndQuery == "/v1/uploads");
+        Assert.Equal(2, fixture.Proxy.Seen.Count(r => r.IsPart && r.Status == 200));
+        var removed = await cli.RunAsync("files", "rm", file.GetProperty("id").GetString()!);
+        Assert.True(removed.ExitCode == 0, removed.ToString());
         File.Delete(path);
     }
 

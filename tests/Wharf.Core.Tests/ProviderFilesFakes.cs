@@ -106,6 +106,23 @@ internal sealed class FakeFileCopyCatalog(CallLog? log = null) : IFileCopyCatalo
         }
     }
 
+    public Task<bool> RetireCopyAsync(FileCopy copy, long nowUnixSeconds, CancellationToken cancellationToken)
+    {
+        log?.Add($"retire:{copy.FileId}:{copy.Provider}:{copy.UpstreamId}");
+        lock (_gate)
+        {
+            if (Copies.RemoveAll(c => c.WorkspaceId == copy.WorkspaceId && c.FileId == copy.FileId && c.Provider == copy.Provider && c.UpstreamId == copy.UpstreamId) == 0)
+            {
+                return Task.FromResult(false);
+            }
+            if (!Deletions.Exists(d => d.Provider == copy.Provider && d.UpstreamId == copy.UpstreamId))
+            {
+                Deletions.Add(new UpstreamDeletion(copy.Provider, copy.UpstreamId, copy.FileId, 0, nowUnixSeconds));
+            }
+            return Task.FromResult(true);
+        }
+    }
+
     public Task QueueDeletionAsync(UpstreamDeletion deletion, CancellationToken cancellationToken)
     {
         log?.Add($"queue-deletion:{deletion.Provider}:{deletion.UpstreamId}");
@@ -244,6 +261,18 @@ internal sealed class FakeFilesProvider(string id, CallLog? log = null, TimeProv
         Files[upstreamId] = (file, buffer.ToArray());
         return file;
     }
+
+    /// <summary>Whether the provider says it drops copies (then they are checked); false: records are trusted.</summary>
+    public bool DropsCopies { get; set; }
+
+    /// <summary>Copies the provider says it no longer keeps (as Gemini does after 48 hours).</summary>
+    public ConcurrentBag<string> UnusableCopies { get; } = [];
+
+    /// <summary>When set, the check of a recorded copy fails with it.</summary>
+    public UpstreamFailure? CopyCheckFailure { get; set; }
+
+    public Task<UpstreamOutcome<bool>> IsCopyUsableAsync(string upstreamFileId, CancellationToken cancellationToken) =>
+        Task.FromResult<UpstreamOutcome<bool>>(CopyCheckFailure is { } failure ? failure : !UnusableCopies.Contains(upstreamFileId));
 
     public Task<UpstreamOutcome<bool>> DeleteFileAsync(string upstreamFileId, CancellationToken cancellationToken)
     {

@@ -360,6 +360,54 @@ public sealed class ProviderFilesTests
     }
 
     [Fact]
+    public async Task ACopyTheProviderNoLongerKeepsIsRetiredAndMadeAgainOnce()
+    {
+        var file = await LocalFileAsync();
+        _openai.DropsCopies = true;
+        string first = (await _lazy.EnsureCopyAsync(Ws, file.Id, _openai, "messages", Ct)).Value.Value;
+        _openai.UnusableCopies.Add(first);
+
+        var again = await Task.WhenAll(Enumerable.Range(0, 4).Select(_ => _lazy.EnsureCopyAsync(Ws, file.Id, _openai, "messages", Ct)));
+
+        string second = again[0].Value.Value;
+        Assert.NotEqual(first, second);
+        Assert.All(again, r => Assert.Equal(second, r.Value.Value));
+        Assert.Equal(2, _openai.Uploads);
+        Assert.Equal(second, Assert.Single(_copies.Copies).UpstreamId);
+        // The old copy's id is queued for deletion (the provider's 404 will count as deleted).
+        Assert.Contains(_copies.Deletions, d => d.UpstreamId == first && d.FileId == file.Id);
+        Assert.Contains($"retire:{file.Id}:openai:{first}", _log.Calls);
+    }
+
+    [Fact]
+    public async Task ACopyOfAProviderThatKeepsItsFilesIsTrustedWithoutACheck()
+    {
+        var file = await LocalFileAsync();
+        string first = (await _lazy.EnsureCopyAsync(Ws, file.Id, _openai, "messages", Ct)).Value.Value;
+        _openai.CopyCheckFailure = UpstreamFailure.ConnectionFailed("would fail if asked");
+        _openai.UnusableCopies.Add(first);
+
+        Assert.Equal(first, (await _lazy.EnsureCopyAsync(Ws, file.Id, _openai, "messages", Ct)).Value.Value);
+        Assert.Equal(1, _openai.Uploads);
+    }
+
+    [Fact]
+    public async Task ACopyCheckThatFailsIsTheUpstreamsFailureAndKeepsTheRecord()
+    {
+        var file = await LocalFileAsync();
+        _openai.DropsCopies = true;
+        string first = (await _lazy.EnsureCopyAsync(Ws, file.Id, _openai, "messages", Ct)).Value.Value;
+        _openai.CopyCheckFailure = UpstreamFailure.ConnectionFailed("down");
+
+        var checkedCopy = await _lazy.EnsureCopyAsync(Ws, file.Id, _openai, "messages", Ct);
+
+        Assert.True(checkedCopy.IsOk);
+        Assert.False(checkedCopy.Value.IsOk);
+        Assert.Equal(first, Assert.Single(_copies.Copies).UpstreamId);
+        Assert.Equal(1, _openai.Uploads);
+    }
+
+    [Fact]
     public async Task AnotherWorkspacesFileOrAnUnknownOneIsRefusedAndNeverCopied()
     {
         var theirs = await LocalFileAsync(OtherWs);

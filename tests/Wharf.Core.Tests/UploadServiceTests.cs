@@ -6,6 +6,7 @@ using Wharf.Core.Files;
 using Wharf.Core.Ids;
 using Wharf.Core.Leases;
 using Wharf.Core.Ports;
+using Wharf.Core.Providers;
 using Wharf.Core.Uploads;
 
 namespace Wharf.Core.Tests;
@@ -23,6 +24,9 @@ public sealed class UploadServiceTests
     private readonly FakeBlobStore _blobs;
     private readonly FakeUploadCatalog _uploads;
     private readonly ManualTimeProvider _time = new(Start);
+    private readonly FakeFileCopyCatalog _copies;
+    private readonly FakeFilesProvider _openai;
+    private readonly ProviderList _providers;
     private UploadService _service;
 
     public UploadServiceTests()
@@ -32,6 +36,9 @@ public sealed class UploadServiceTests
         _files = new FakeFileCatalog(_log, _workspaces, _time);
         _blobs = new FakeBlobStore(_log);
         _uploads = new FakeUploadCatalog(_log, _files);
+        _copies = new FakeFileCopyCatalog(_log).Attach(_files, _time);
+        _openai = new FakeFilesProvider("openai", _log, _time);
+        _providers = new ProviderList(_openai, new FakeProvider("mock"));
         _service = NewService(_blobs);
     }
 
@@ -45,7 +52,8 @@ public sealed class UploadServiceTests
         _deferred = new DeferredFileHasher(_files, _uploads, blobs, new NodeIdentity(), _time, NullLogger<DeferredFileHasher>.Instance);
         _hasher = new UploadHasher(blobs, options, NullLogger<UploadHasher>.Instance);
         return new UploadService(_uploads, _files, blobs, _hasher,
-            _deferred, options, new FilePurposes(options), new IdGenerator(_time), _time, NullLogger<UploadService>.Instance);
+            _deferred, options, new FilePurposes(options), new IdGenerator(_time), _time, NullLogger<UploadService>.Instance,
+            _providers, _workspaces, _copies, _copies.Deleter(_time, _providers));
     }
 
     private static CancellationToken Ct => CancellationToken.None;
@@ -288,6 +296,101 @@ public sealed class UploadServiceTests
         await CreateAsync(0);
         await CreateAsync(5000, workspace: OtherWs);
         Assert.Equal(3, _uploads.Uploads.Count);
+    }
+
+    // ---------------------------------------------------------------- metadata, collection, provider
+
+    [Theory]
+    [InlineData("[1]", null, null, "metadata", "invalid_metadata")]
+    [InlineData("{\"k\": 1}", null, null, "metadata", "invalid_metadata")]
+    [InlineData("not json", null, null, "metadata", "invalid_metadata")]
+    [InlineData(null, "", null, "collection", "invalid_collection")]
+    [InlineData(null, "a\u0001b", null, "collection", "invalid_collection")]
+    [InlineData(null, null, "nowhere", "provider", "unknown_provider")]
+    [InlineData(null, null, "mock", "provider", "provider_without_files")]
+    public async Task BadFileFieldsAreRefusedNamingTheParameterAsForFiles(string? metadata, string? collection, string? provider, string param, string code)
+    {
+        var created = await _service.CreateAsync(Ws, Request(10) with { Metadata = metadata, Collection = collection, Provider = provider }, Ct);
+        AssertError(created, 400, param, code);
+        Assert.Equal(0, _workspaces.Live(Ws)!.UsageBytes);
+    }
+
+    [Fact]
+    public async Task AProviderTheWorkspaceMayNotUseIsRefused()
+    {
+        _workspaces.Add(new Workspace { Id = "ws_00000000000000000000000000000003", Name = "closed", CreatedAt = 1, AllowedProviders = [] });
+        var created = await _service.CreateAsync("ws_00000000000000000000000000000003", Request(10) with { Provider = "openai" }, Ct);
+        AssertError(created, 400, "provider", "provider_not_enabled");
+    }
+
+    [Fact]
+    public async Task TheFileCompletingMakesCarriesTheUploadsMetadataAndCollection()
+    {
+        var created = await _service.CreateAsync(Ws, Request(30) with { Metadata = "{\"team\":\"a\",\"run\":\"7\"}", Collection = "evals" }, Ct);
+        Assert.True(created.IsOk, created.Error?.Message);
+        Assert.Equal(("a", "evals", "local"), (created.Value.Metadata["team"], created.Value.Collection, created.Value.Provider));
+        var upload = created.Value;
+        var part = await AddPartAsync(upload, Bytes(30, 4));
+
+        var done = await _service.CompleteAsync(Ws, upload.Id, [part.Id], null, Ct);
+
+        Assert.True(done.IsOk, done.Error?.Message);
+        var file = done.Value.File!;
+        Assert.Equal(("a", "7", "evals", "local"), (file.Metadata["team"], file.Metadata["run"], file.Collection, file.Provider));
+        Assert.Equal(file, _files.Files[file.Id]);
+        Assert.Equal(0, _openai.Uploads);
+    }
+
+    [Fact]
+    public async Task CompletingAnUploadForAProviderSendsItsPartsThereInOrderAndRecordsTheCopy()
+    {
+        var created = await _service.CreateAsync(Ws, Request(30) with { Provider = "openai", Collection = "c" }, Ct);
+        Assert.True(created.IsOk, created.Error?.Message);
+        var upload = created.Value;
+        byte[] a = Bytes(10, 1), b = Bytes(20, 2);
+        var pb = await AddPartAsync(upload, b);
+        var pa = await AddPartAsync(upload, a);
+
+        var done = await _service.CompleteAsync(Ws, upload.Id, [pa.Id, pb.Id], null, Ct);
+
+        Assert.True(done.IsOk, done.Error?.Message);
+        var file = done.Value.File!;
+        Assert.Equal("openai", file.Provider);
+        var (upstream, content) = Assert.Single(_openai.Files.Values);
+        Assert.Equal([.. a, .. b], content);
+        Assert.Equal(("data.txt", "assistants", 30L), (upstream.Filename, upstream.Purpose, upstream.Bytes));
+        Assert.Equal(new FileCopy(Ws, file.Id, "openai", upstream.Id, Now), Assert.Single(_copies.Copies));
+        Assert.Empty(_copies.Intents);
+        // The intent was recorded before the bytes went, the file after they were taken.
+        Assert.True(_log.Calls.IndexOf($"intent:{file.Id}:openai") < _log.Calls.IndexOf("upstream-upload:openai:data.txt:30"));
+    }
+
+    [Fact]
+    public async Task AProviderThatRefusesTheCopyLeavesTheUploadPendingToCompleteAgain()
+    {
+        var upload = (await _service.CreateAsync(Ws, Request(10) with { Provider = "openai" }, Ct)).Value;
+        var part = await AddPartAsync(upload, Bytes(10, 5));
+        _openai.UploadFailure = UpstreamFailure.FromAnswer(400, null, new UpstreamErrorDetail("bad_file", "Bad file", null, "file"), null);
+
+        var refused = await _service.CompleteAsync(Ws, upload.Id, [part.Id], null, Ct);
+
+        Assert.False(refused.IsOk);
+        Assert.Equal(400, refused.Error.Status);
+        Assert.Contains("openai", refused.Error.Message, StringComparison.Ordinal);
+        Assert.Equal(UploadStatus.Pending, await StatusAsync(upload));
+        Assert.Empty(_files.Files);
+        Assert.Empty(_copies.Intents);
+        Assert.Empty(_copies.Copies);
+
+        _openai.UploadFailure = UpstreamFailure.Timeout();
+        var timedOut = await _service.CompleteAsync(Ws, upload.Id, [part.Id], null, Ct);
+        AssertError(timedOut, 504, null, "upstream_timeout");
+        Assert.Equal(UploadStatus.Pending, await StatusAsync(upload));
+
+        _openai.UploadFailure = null;
+        var done = await _service.CompleteAsync(Ws, upload.Id, [part.Id], null, Ct);
+        Assert.True(done.IsOk, done.Error?.Message);
+        Assert.Equal(done.Value.File!.Id, Assert.Single(_copies.Copies).FileId);
     }
 
     // ---------------------------------------------------------------- get

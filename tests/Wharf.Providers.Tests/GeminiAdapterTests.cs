@@ -61,17 +61,16 @@ public sealed class GeminiAdapterTests(GeminiSimulatorFixture fixture) : IClassF
         Assert.Contains(missingKey, f => f.Contains("Wharf:Providers:g:ApiKey", StringComparison.Ordinal) && f.Contains("x-goog-api-key", StringComparison.Ordinal));
         var badVersion = ProviderHarness.ValidationFailures(("g:Type", "gemini"), ("g:ApiKey", "k"), ("g:ApiVersion", "2024-01-01"));
         Assert.Contains(badVersion, f => f.Contains("Wharf:Providers:g:ApiVersion", StringComparison.Ordinal));
-        var batches = ProviderHarness.ValidationFailures(("g:Type", "gemini"), ("g:ApiKey", "k"), ("g:NativeBatches", "true"));
-        Assert.Contains(batches, f => f.Contains("Wharf:Providers:g:NativeBatches", StringComparison.Ordinal));
+        Assert.Empty(ProviderHarness.ValidationFailures(("g:Type", "gemini"), ("g:ApiKey", "k"), ("g:NativeBatches", "true")));
         Assert.Empty(ProviderHarness.ValidationFailures(("g:Type", "gemini"), ("g:ApiKey", "k"), ("g:ApiVersion", "v1")));
         Assert.Empty(ProviderHarness.ValidationFailures(("g:Type", "gemini"), ("g:ApiKey", "k")));
     }
 
     [Fact]
-    public void It_declares_chat_completions_and_embeddings_only()
+    public void It_declares_files_batches_chat_completions_and_embeddings()
     {
         Assert.Equal("gemini", Provider.Type);
-        Assert.Equal(new HashSet<ProviderCapability> { ProviderCapability.ChatCompletions, ProviderCapability.Embeddings }, Provider.Capabilities);
+        Assert.Equal(new HashSet<ProviderCapability> { ProviderCapability.Files, ProviderCapability.Batches, ProviderCapability.ChatCompletions, ProviderCapability.Embeddings }, Provider.Capabilities);
     }
 
     [Fact]

@@ -106,6 +106,75 @@ public sealed class UploadsTests(ServerFixture fixture) : IClassFixture<ServerFi
         Assert.All(partIds, id => Assert.False(File.Exists(Path.Combine(blobs, id[^2..], id)), "segment blob removed with its file"));
     }
 
+    /// <summary>
+    /// Wharf's extensions of an upload, sent through the SDK's protocol method: echoed on the upload, given to the file
+    /// complete makes, which the metadata and collection filters then list as one uploaded with them.
+    /// </summary>
+    [Fact]
+    public async Task Metadata_and_collection_sent_with_the_sdk_are_echoed_and_the_completed_file_is_listed_by_them()
+    {
+        var files = fixture.Server.CreateFileClient();
+        string collection = "evals-" + Guid.NewGuid().ToString("N")[..8];
+        byte[] content = RandomNumberGenerator.GetBytes(1000);
+        ClientResult created = await files.CreateUploadAsync(BinaryContent.Create(BinaryData.FromObjectAsJson(new
+        {
+            filename = "train.jsonl", purpose = "batch", bytes = content.Length, mime_type = "application/jsonl",
+            metadata = new Dictionary<string, string> { ["team"] = "r\u00e9search", ["run"] = collection },
+            collection,
+        })));
+        using var upload = JsonDocument.Parse(created.GetRawResponse().Content);
+        var root = upload.RootElement;
+        Assert.Equal("r\u00e9search", root.GetProperty("metadata").GetProperty("team").GetString());
+        Assert.Equal(collection, root.GetProperty("collection").GetString());
+        Assert.Equal("local", root.GetProperty("provider").GetString());
+        string uploadId = root.GetProperty("id").GetString()!;
+        var read = await Wire.GetJsonAsync(_client, $"/v1/uploads/{uploadId}");
+        Assert.Equal(collection, read.GetProperty("metadata").GetProperty("run").GetString());
+
+        string partId = await AddPartIdAsync(uploadId, content);
+        using var response = await CompleteAsync(uploadId, [partId]);
+        var done = await Wire.JsonAsync(response);
+        Assert.True(response.IsSuccessStatusCode, done.ToString());
+        var file = done.GetProperty("file");
+        string fileId = file.Id();
+        Assert.Equal(collection, file.GetProperty("collection").GetString());
+        Assert.Equal("r\u00e9search", file.GetProperty("metadata").GetProperty("team").GetString());
+        Assert.Equal(collection, done.GetProperty("collection").GetString());
+
+        Assert.Equal([fileId], (await Wire.GetJsonAsync(_client, "/v1/files?collection=" + collection)).Ids());
+        Assert.Equal([fileId], (await Wire.GetJsonAsync(_client, "/v1/files?metadata.run=" + collection + "&metadata.team=r%C3%A9search")).Ids());
+        OpenAIFile typed = await files.GetFileAsync(fileId);
+        Assert.Equal(content.Length, typed.SizeInBytesLong);
+    }
+
+    [Theory]
+    [InlineData("{\"metadata\": \"{}\"}", "metadata", "invalid_metadata")]
+    [InlineData("{\"metadata\": {\"k\": 1}}", "metadata", "invalid_metadata")]
+    [InlineData("{\"metadata\": [\"k\"]}", "metadata", "invalid_metadata")]
+    [InlineData("{\"collection\": \"\"}", "collection", "invalid_collection")]
+    [InlineData("{\"collection\": 7}", "collection", "invalid_type")]
+    [InlineData("{\"provider\": \"nowhere\"}", "provider", "unknown_provider")]
+    public async Task A_bad_metadata_collection_or_provider_is_a_400_naming_it(string extension, string param, string code)
+    {
+        var body = JsonSerializer.Deserialize<Dictionary<string, JsonElement>>(extension)!;
+        body["filename"] = JsonSerializer.SerializeToElement("a.jsonl");
+        body["purpose"] = JsonSerializer.SerializeToElement("batch");
+        body["bytes"] = JsonSerializer.SerializeToElement(10);
+        body["mime_type"] = JsonSerializer.SerializeToElement("application/jsonl");
+        using var response = await _client.PostAsJsonAsync("/v1/uploads", body);
+        await Wire.AssertErrorAsync(response, 400, param, code);
+    }
+
+    [Fact]
+    public async Task Seventeen_metadata_keys_are_refused_as_for_files()
+    {
+        var metadata = Enumerable.Range(0, 17).ToDictionary(i => "k" + i, i => "v");
+        using var response = await _client.PostAsJsonAsync("/v1/uploads", new { filename = "a.jsonl", purpose = "batch", bytes = 1, mime_type = "text/plain", metadata });
+        await Wire.AssertErrorAsync(response, 400, "metadata", "invalid_metadata");
+        using var files = await _client.PostAsync("/v1/files", Wire.Form("batch", "{}"u8.ToArray(), "a.jsonl", ("metadata", JsonSerializer.Serialize(metadata))));
+        await Wire.AssertErrorAsync(files, 400, "metadata", "invalid_metadata");
+    }
+
     [Fact]
     public async Task Parts_sent_in_parallel_and_out_of_order_assemble_in_the_listed_order()
     {

@@ -26,7 +26,7 @@ namespace Wharf.Simulators;
 /// <c>functionCall</c> of the first function; a turn of function responses with text. Faults are scripted as for
 /// the OpenAI simulators (<see cref="Fault"/>); every request is recorded.
 /// </summary>
-public sealed class GeminiSimulator : IAsyncDisposable
+public sealed partial class GeminiSimulator : IAsyncDisposable
 {
     private static readonly HashSet<string> RequestFields = new(StringComparer.Ordinal)
     {
@@ -182,6 +182,10 @@ public sealed class GeminiSimulator : IAsyncDisposable
         }
         Record(request, body);
         string path = request.Path.Value ?? "";
+        if (IsFilesOrBatchesPath(path))
+        {
+            return await ServeFilesAndBatchesAsync(context, body);
+        }
         // /{version}/models/{model}:{method}
         string[] segments = path.Split('/', StringSplitOptions.RemoveEmptyEntries);
         if (request.Method != "POST" || segments.Length != 3 || segments[0] != "v1beta" || segments[1] != "models" || !segments[2].Contains(':', StringComparison.Ordinal))
@@ -191,6 +195,10 @@ public sealed class GeminiSimulator : IAsyncDisposable
         }
         string model = Uri.UnescapeDataString(segments[2][..segments[2].IndexOf(':', StringComparison.Ordinal)]);
         string method = segments[2][(segments[2].IndexOf(':', StringComparison.Ordinal) + 1)..];
+        if (method == "batchGenerateContent")
+        {
+            return await ServeFilesAndBatchesAsync(context, body);
+        }
         if (method is not ("generateContent" or "streamGenerateContent" or "batchEmbedContents"))
         {
             await WriteJsonAsync(context, 404, ErrorBody(404, $"Method not found: {method}"));
@@ -223,7 +231,7 @@ public sealed class GeminiSimulator : IAsyncDisposable
             await WriteJsonAsync(context, 400, ErrorBody(400, "Invalid JSON payload received. Unexpected token."));
             return false;
         }
-        string? problem = method == "batchEmbedContents" ? CheckEmbedRequest(json, model) : CheckGenerateRequest(json);
+        string? problem = method == "batchEmbedContents" ? CheckEmbedRequest(json, model) : CheckGenerateRequest(json) ?? CheckFileData(json);
         if (problem is null && method == "streamGenerateContent" && request.Query["alt"] != "sse")
         {
             problem = "This simulator streams only as server-sent events (alt=sse).";
@@ -538,7 +546,7 @@ public sealed class GeminiSimulator : IAsyncDisposable
         }
     }
 
-    private static async Task WriteJsonAsync(HttpContext context, int status, string body)
+    internal static async Task WriteJsonAsync(HttpContext context, int status, string body)
     {
         context.Response.StatusCode = status;
         context.Response.ContentType = "application/json; charset=UTF-8";

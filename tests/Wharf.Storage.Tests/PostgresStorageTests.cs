@@ -128,6 +128,39 @@ public sealed class PostgresCatalogTests : IAsyncLifetime
     }
 
     /// <summary>
+    /// A database of schema version 2 (uploads without their file's metadata, collection and provider) is migrated
+    /// when a node opens it: a pending upload is kept and reads as one made without them, and new ones keep all three.
+    /// </summary>
+    [Fact]
+    public async Task AVersion2DatabaseIsMigratedWithItsPendingUploadsKeptLocalAndNewOnesCarryingTheirFileFields()
+    {
+        UploadRecord Upload() => new()
+        {
+            Id = WharfIds.Hex(WharfIds.UploadPrefix, _ids.Next()), WorkspaceId = Ws, Filename = "big.jsonl", Purpose = "batch",
+            Bytes = 10, MimeType = "application/jsonl", CreatedAt = 1, ExpiresAt = 4_000_000_000, Status = UploadStatus.Pending,
+        };
+        var old = Upload();
+        Assert.Equal(UploadInsertOutcome.Inserted, await _backend.Uploads.InsertUploadAsync(old, 100, Ct));
+        await _backend.Database.ExecuteAsync(
+            """
+            ALTER TABLE uploads DROP COLUMN metadata, DROP COLUMN collection, DROP COLUMN provider;
+            UPDATE schema_version SET version = 2;
+            """,
+            _ => { }, Ct);
+
+        await using var migrated = await _backend.OpenSecondNodeAsync(_clock);
+        Assert.Equal([PostgresDatabase.SchemaVersion], await IntsAsync("SELECT version FROM schema_version;"));
+        Assert.Equal(3, PostgresDatabase.SchemaVersion);
+        var kept = await migrated.Uploads.GetUploadAsync(Ws, old.Id, Ct);
+        Assert.Equal(old, kept);
+        Assert.Equal(("local", null, 0), (kept!.Provider, kept.Collection, kept.Metadata.Count));
+        var carrying = Upload() with { Metadata = new Dictionary<string, string> { ["k"] = "v" }, Collection = "c", Provider = "openai" };
+        Assert.Equal(UploadInsertOutcome.Inserted, await migrated.Uploads.InsertUploadAsync(carrying, 100, Ct));
+        var read = await migrated.Uploads.GetUploadAsync(Ws, carrying.Id, Ct);
+        Assert.Equal(("openai", "c", "v"), (read!.Provider, read.Collection, read.Metadata["k"]));
+    }
+
+    /// <summary>
     /// A database of schema version 1 (before leases) is migrated when a node opens it: its files are kept, one still
     /// waiting for its SHA-256 is listed with no claim on it, and leases work.
     /// </summary>
@@ -142,6 +175,7 @@ public sealed class PostgresCatalogTests : IAsyncLifetime
             """
             DROP TABLE leases; DROP TABLE blob_deletions;
             ALTER TABLE files DROP COLUMN hash_owner, DROP COLUMN hash_until;
+            ALTER TABLE uploads DROP COLUMN metadata, DROP COLUMN collection, DROP COLUMN provider;
             UPDATE schema_version SET version = 1;
             """,
             _ => { }, Ct);
@@ -185,6 +219,7 @@ public sealed class PostgresCatalogTests : IAsyncLifetime
     [Theory]
     [InlineData("", 20, 10)]
     [InlineData(";Maximum Pool Size=6", 6, 3)]
+    [InlineData(";Minimum Pool Size=25", 25, 12)]
     public async Task EachPoolHoldsAtMostItsBoundOfConnectionsUnderABurst(string extra, int main, int lists)
     {
         var cluster = await PostgresCluster.Shared;

@@ -3,6 +3,7 @@ using Wharf.Core.Auth;
 using Wharf.Core.Files;
 using Wharf.Core.Ids;
 using Wharf.Core.Ports;
+using Wharf.Core.Uploads;
 using Wharf.Storage.FileSystem;
 using Wharf.Storage.Sqlite;
 
@@ -300,8 +301,14 @@ public sealed class SqliteCatalogTests : IAsyncLifetime
         }
     }
 
+    /// <summary>Takes a database back to before version 8 (uploads carrying their file's metadata, collection, provider).</summary>
+    private const string DropVersion8 = """
+        ALTER TABLE uploads DROP COLUMN metadata; ALTER TABLE uploads DROP COLUMN collection; ALTER TABLE uploads DROP COLUMN provider;
+
+        """;
+
     /// <summary>Takes a database back to before version 7 (leases and claims on hashing files).</summary>
-    private const string DropVersion7 = """
+    private const string DropVersion7 = DropVersion8 + """
         DROP TABLE leases; DROP TABLE blob_deletions;
         ALTER TABLE files DROP COLUMN hash_owner; ALTER TABLE files DROP COLUMN hash_until;
 
@@ -338,7 +345,7 @@ public sealed class SqliteCatalogTests : IAsyncLifetime
 
         await _backend.Files.InsertAsync(TestFiles.Make(Ws, NewFileId()), CancellationToken.None);
         var first = await InspectAsync();
-        Assert.Equal(7, first.Version);
+        Assert.Equal(8, first.Version);
         Assert.Equal("wal", first.Journal);
         Assert.Contains("table:files", first.Objects);
         Assert.Contains("table:file_metadata", first.Objects);
@@ -602,6 +609,42 @@ public sealed class SqliteCatalogTests : IAsyncLifetime
         AssertIndexedRangeScan(await PlanAsync(Query(collection: "c"), migrated), "ix_files_collection");
     }
 
+    /// <summary>
+    /// A version 7 database (uploads without their file's metadata, collection and provider) is migrated: a pending
+    /// upload is kept and reads as one made without them (kept by Wharf only), and new uploads keep all three.
+    /// </summary>
+    [Fact]
+    public async Task AVersion7DatabaseIsMigratedWithItsPendingUploadsKeptLocalAndNewOnesCarryingTheirFileFields()
+    {
+        var uploads = new SqliteUploadCatalog(_backend.Database);
+        UploadRecord Upload() => new()
+        {
+            Id = WharfIds.Hex(WharfIds.UploadPrefix, _ids.Next()), WorkspaceId = Ws, Filename = "big.jsonl", Purpose = "batch",
+            Bytes = 10, MimeType = "application/jsonl", CreatedAt = 1, ExpiresAt = 4_000_000_000, Status = UploadStatus.Pending,
+        };
+        var old = Upload();
+        Assert.Equal(UploadInsertOutcome.Inserted, await uploads.InsertUploadAsync(old, 100, CancellationToken.None));
+        _backend.Database.Dispose();
+        await using (var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = _backend.DatabasePath, Pooling = false }.ToString()))
+        {
+            await connection.OpenAsync();
+            await using var command = connection.CreateCommand();
+            command.CommandText = DropVersion8 + "PRAGMA user_version = 7;";
+            await command.ExecuteNonQueryAsync();
+        }
+
+        using var migrated = new SqliteDatabase(_backend.DatabasePath);
+        Assert.Equal(8L, migrated.Query("PRAGMA user_version;", [], r => r.Int64(0), CancellationToken.None).Single());
+        var after = new SqliteUploadCatalog(migrated);
+        var kept = await after.GetUploadAsync(Ws, old.Id, CancellationToken.None);
+        Assert.Equal(old, kept);
+        Assert.Equal(("local", null, 0), (kept!.Provider, kept.Collection, kept.Metadata.Count));
+        var carrying = Upload() with { Metadata = new Dictionary<string, string> { ["k"] = "v" }, Collection = "c", Provider = "openai" };
+        Assert.Equal(UploadInsertOutcome.Inserted, await after.InsertUploadAsync(carrying, 100, CancellationToken.None));
+        var read = await after.GetUploadAsync(Ws, carrying.Id, CancellationToken.None);
+        Assert.Equal(("openai", "c", "v"), (read!.Provider, read.Collection, read.Metadata["k"]));
+    }
+
     [Fact]
     public async Task AVersion6DatabaseIsMigratedWithLeasesAndItsUnhashedFilesUnclaimed()
     {
@@ -619,7 +662,7 @@ public sealed class SqliteCatalogTests : IAsyncLifetime
         }
 
         using var migrated = new SqliteDatabase(_backend.DatabasePath);
-        Assert.Equal(7L, migrated.Query("PRAGMA user_version;", [], r => r.Int64(0), CancellationToken.None).Single());
+        Assert.Equal(8L, migrated.Query("PRAGMA user_version;", [], r => r.Int64(0), CancellationToken.None).Single());
         var files = new SqliteFileCatalog(migrated, _clock);
         long now = _clock.GetUtcNow().ToUnixTimeMilliseconds();
         // The file that waited for its SHA-256 still does, with no claim on it: the first node to ask takes it.
@@ -665,7 +708,7 @@ public sealed class SqliteCatalogTests : IAsyncLifetime
         };
         Assert.True(await batches.InsertAsync(batch, CancellationToken.None));
         Assert.Equal(batch.Id, (await batches.GetAsync(Ws, batch.Id, CancellationToken.None))?.Id);
-        Assert.Equal(7L, migrated.Query("PRAGMA user_version;", [], r => r.Int64(0), CancellationToken.None).Single());
+        Assert.Equal(8L, migrated.Query("PRAGMA user_version;", [], r => r.Int64(0), CancellationToken.None).Single());
     }
 
     [Fact]
@@ -697,7 +740,7 @@ public sealed class SqliteCatalogTests : IAsyncLifetime
         var indexes = migrated.Query("SELECT name FROM sqlite_schema WHERE type = 'index';", [], r => r.String(0), CancellationToken.None);
         Assert.DoesNotContain("ix_files_provider", indexes);
         Assert.Contains("ix_upstream_deletions_due", indexes);
-        Assert.Equal(7L, migrated.Query("PRAGMA user_version;", [], r => r.Int64(0), CancellationToken.None).Single());
+        Assert.Equal(8L, migrated.Query("PRAGMA user_version;", [], r => r.Int64(0), CancellationToken.None).Single());
     }
 
     [Fact]

@@ -81,6 +81,27 @@ public abstract partial class StorageConformanceTests
     }
 
     [Fact]
+    public async Task ARetiredCopyLeavesItsRecordForADeletionAndTheFileCanBeCopiedAgain()
+    {
+        var file = await InsertCopiedFileAsync();
+        var copy = new FileCopy(WsA, file.Id, "gemini", "files/old", 1);
+        Assert.True(await Copies.InsertCopyAsync(copy, Ct));
+
+        // Only the copy it names: a record made again meanwhile is left alone.
+        Assert.False(await Copies.RetireCopyAsync(copy with { UpstreamId = "files/other" }, 1_750_000_700, Ct));
+        Assert.True(await Copies.RetireCopyAsync(copy, 1_750_000_700, Ct));
+        Assert.False(await Copies.RetireCopyAsync(copy, 1_750_000_701, Ct));
+
+        Assert.Null(await Copies.GetCopyAsync(WsA, file.Id, "gemini", Ct));
+        Assert.Equal([new UpstreamDeletion("gemini", "files/old", file.Id, 0, 1_750_000_700)], await Copies.ListDeletionsOfFileAsync(file.Id, Ct));
+        Assert.True(await Copies.InsertCopyAsync(new FileCopy(WsA, file.Id, "gemini", "files/new", 2), Ct));
+        Assert.Equal("files/new", (await Copies.GetCopyAsync(WsA, file.Id, "gemini", Ct))!.UpstreamId);
+        // The retired id stays known (queued), so no request can name it as the workspace's own any more.
+        Assert.Equal(["files/old"], await Copies.FindKnownUpstreamIdsAsync("gemini", ["files/old"], Ct));
+        Assert.Empty(await Copies.FindWorkspaceUpstreamIdsAsync(WsA, "gemini", ["files/old"], Ct));
+    }
+
+    [Fact]
     public async Task DeletingAFileQueuesItsCopiesForDeletionInTheSameStep()
     {
         Clock.Now = DateTimeOffset.FromUnixTimeSeconds(1_750_000_500);

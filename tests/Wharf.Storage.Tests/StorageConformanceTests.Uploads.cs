@@ -88,6 +88,41 @@ public abstract partial class StorageConformanceTests
         Assert.Null(await Uploads.GetUploadAsync(WsA, WharfIds.Hex(WharfIds.UploadPrefix, _ids.Next()), Ct));
     }
 
+    /// <summary>
+    /// Wharf's extensions of an upload (the metadata, collection and provider its file will have) round-trip, and the
+    /// file completing it writes is listed by the metadata and collection filters, as a file uploaded with them.
+    /// </summary>
+    [Fact]
+    public async Task AnUploadKeepsItsFilesMetadataCollectionAndProviderAndItsFileIsListedByThem()
+    {
+        var metadata = new Dictionary<string, string> { ["team"] = "r\u00e9search", ["run"] = "7", ["empty"] = "" };
+        var upload = MakeUpload(WsA, 30) with { Metadata = metadata, Collection = "evals \U0001F600", Provider = "openai" };
+        Assert.Equal(UploadInsertOutcome.Inserted, await Uploads.InsertUploadAsync(upload, ManyPending, Ct));
+        var read = (await Uploads.GetUploadAsync(WsA, upload.Id, Ct))!;
+        Assert.Equal(metadata.OrderBy(p => p.Key, StringComparer.Ordinal), read.Metadata.OrderBy(p => p.Key, StringComparer.Ordinal));
+        Assert.Equal(("evals \U0001F600", "openai"), (read.Collection, read.Provider));
+        Assert.Equal(upload, read with { Metadata = upload.Metadata });
+
+        var plain = await AddUploadAsync(WsA, 10);
+        var plainRead = (await Uploads.GetUploadAsync(WsA, plain.Id, Ct))!;
+        Assert.Empty(plainRead.Metadata);
+        Assert.Null(plainRead.Collection);
+        Assert.Equal(FileService.LocalProvider, plainRead.Provider);
+        // The sweeper's read maps them too.
+        var expired = (await Uploads.ListExpiredAsync(upload.ExpiresAt, 10, Ct)).Single(u => u.Id == upload.Id);
+        Assert.Equal(("openai", metadata.Count), (expired.Provider, expired.Metadata.Count));
+
+        var part = await AddPartAsync(upload, 30);
+        var file = SegmentedFile(WsA, 30) with { Metadata = read.Metadata, Collection = read.Collection };
+        Assert.Equal(CompleteOutcome.Completed, (await Uploads.CompleteAsync(upload.Id, file, [part.Id], Ct)).Outcome);
+        Assert.Equal([file.Id], (await Catalog.ListAsync(Query(WsA, metadata: [new("team", "r\u00e9search"), new("run", "7")]), Ct)).Items.Select(f => f.Id));
+        Assert.Equal([file.Id], (await Catalog.ListAsync(Query(WsA, collection: "evals \U0001F600"), Ct)).Items.Select(f => f.Id));
+        var kept = (await Catalog.GetAsync(WsA, file.Id, Ct))!;
+        Assert.Equal(metadata.OrderBy(p => p.Key, StringComparer.Ordinal), kept.Metadata.OrderBy(p => p.Key, StringComparer.Ordinal));
+        var done = (await Uploads.GetUploadAsync(WsA, upload.Id, Ct))!;
+        Assert.Equal((UploadStatus.Completed, "openai", "evals \U0001F600", 3), (done.Status, done.Provider, done.Collection, done.Metadata.Count));
+    }
+
     [Fact]
     public async Task APartIsAcceptedOnlyWhilePendingAndBeforeExpiry()
     {

@@ -11,15 +11,9 @@ internal sealed class FileUploader(WharfClient client, UploadStateStore states)
         LocalFile file, UploadFields fields, int parallel, IProgressBoard board, CancellationToken cancellationToken)
     {
         bool inParts = file.Length > PartedUpload.PartBytes;
-        if (inParts && fields.HasFileOnlyFields)
-        {
-            return CliFailure.Usage(
-                $"'{file.Name}' is larger than 64 MiB, so it goes through the Uploads API, which takes no --provider, --collection or --metadata.",
-                "Upload it without them.");
-        }
         var progress = board.AddTransfer(file.Name, file.Length);
         var uploaded = inParts
-            ? await new PartedUpload(client, states).SendAsync(file, fields.Purpose, parallel, progress, cancellationToken)
+            ? await new PartedUpload(client, states).SendAsync(file, fields, parallel, progress, cancellationToken)
             : await SingleRequestUpload.SendAsync(client, file, fields, progress, cancellationToken);
         progress.Finish(uploaded.IsOk ? $"uploaded as {uploaded.Value.GetProperty("id").GetString()}" : "failed");
         return uploaded;

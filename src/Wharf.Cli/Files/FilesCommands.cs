@@ -29,9 +29,9 @@ internal static class FilesCommands
     {
         var paths = new Argument<string[]>("PATH") { Description = "Files to upload", Arity = ArgumentArity.OneOrMore };
         var purpose = new Option<string>("--purpose") { Description = "The files' purpose", DefaultValueFactory = _ => "user_data" };
-        var provider = new Option<string?>("--provider") { Description = "Also keep a copy on this provider (files up to 64 MiB)" };
-        var metadata = MetadataOption("key=value pairs to attach (repeatable; files up to 64 MiB)");
-        var collection = new Option<string?>("--collection") { Description = "A collection to put the files in (files up to 64 MiB)" };
+        var provider = new Option<string?>("--provider") { Description = "Also keep a copy on this provider" };
+        var metadata = MetadataOption("key=value pairs to attach (repeatable)");
+        var collection = new Option<string?>("--collection") { Description = "A collection to put the files in" };
         var parallel = new Option<int>("--parallel")
         {
             Description = "Parts sent at once for a file above 64 MiB (1-16)",

@@ -17,10 +17,11 @@ internal sealed class PartedUpload(WharfClient client, UploadStateStore states)
     public const long PartBytes = 64L * 1024 * 1024;
 
     public async Task<Outcome<JsonElement>> SendAsync(
-        LocalFile file, string purpose, int parallel, ITransferProgress progress, CancellationToken cancellationToken)
+        LocalFile file, UploadFields fields, int parallel, ITransferProgress progress, CancellationToken cancellationToken)
     {
         var server = client.Address;
-        var resumed = await ResumeAsync(file, purpose, cancellationToken);
+        string purpose = fields.Purpose;
+        var resumed = await ResumeAsync(file, fields, cancellationToken);
         if (!resumed.IsOk)
         {
             return resumed.Failure!;
@@ -35,7 +36,8 @@ internal sealed class PartedUpload(WharfClient client, UploadStateStore states)
         if (state is null)
         {
             var created = await client.PostJsonAsync(
-                server.Api("uploads"), new UploadCreateBody(file.Name, purpose, file.Length, file.MediaType),
+                server.Api("uploads"),
+                new UploadCreateBody(file.Name, purpose, file.Length, file.MediaType, fields.Metadata, fields.Collection, fields.Provider),
                 CliJson.Default.UploadCreateBody, ApiKeyKind.Workspace, cancellationToken);
             if (!created.IsOk)
             {
@@ -73,7 +75,7 @@ internal sealed class PartedUpload(WharfClient client, UploadStateStore states)
     /// <summary>What a recorded upload still has on the server, or its file when it was completed before the interruption.</summary>
     private sealed record Resumed(UploadState? State, JsonElement? Finished);
 
-    private async Task<Outcome<Resumed>> ResumeAsync(LocalFile file, string purpose, CancellationToken cancellationToken)
+    private async Task<Outcome<Resumed>> ResumeAsync(LocalFile file, UploadFields fields, CancellationToken cancellationToken)
     {
         var server = client.Address;
         var state = states.Find(server, file);
@@ -92,11 +94,12 @@ internal sealed class PartedUpload(WharfClient client, UploadStateStore states)
         {
             return new Resumed(null, completedFile.Clone());
         }
-        if (upload.Status != "pending" || state.Purpose != purpose || upload.Bytes != file.Length)
+        if (upload.Status != "pending" || state.Purpose != fields.Purpose || upload.Bytes != file.Length || !fields.WereGivenTo(upload))
         {
             if (upload.Status == "pending")
             {
-                // Asked again with another purpose: this one is not wanted any more; free what it holds.
+                // Asked again with another purpose, provider, collection or metadata: this one is not wanted any more;
+                // free what it holds.
                 await client.PostAsync(server.Api($"uploads/{state.UploadId}/cancel"), null, ApiKeyKind.Workspace, cancellationToken);
             }
             return new Resumed(null, null);

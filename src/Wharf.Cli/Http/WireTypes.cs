@@ -10,7 +10,10 @@ internal sealed record FileObject(
     string Id, long Bytes, long CreatedAt, string Filename, string Purpose, string Status,
     string? Provider, string? Collection, string? Sha256, Dictionary<string, string>? Metadata);
 
-internal sealed record UploadObject(string Id, long Bytes, string Status, FileObject? File, List<UploadPartObject>? Parts);
+/// <summary>An upload as the CLI reads it; <c>metadata</c>, <c>collection</c> and <c>provider</c> are Wharf's, for its file.</summary>
+internal sealed record UploadObject(
+    string Id, long Bytes, string Status, FileObject? File, List<UploadPartObject>? Parts,
+    Dictionary<string, string>? Metadata = null, string? Collection = null, string? Provider = null);
 
 internal sealed record UploadPartObject(string Id, long Bytes, string? Sha256);
 
@@ -46,7 +49,9 @@ internal sealed record ProviderFailureHint(string? Category, string? Hint);
 
 internal sealed record ErrorEnvelope(ErrorBody? Error, string? Message, string? GenerationId, ProviderFailureHint? ProviderFailureDiagnostics);
 
-internal sealed record UploadCreateBody(string Filename, string Purpose, long Bytes, string MimeType);
+/// <summary><c>POST /v1/uploads</c>; <c>metadata</c>, <c>collection</c> and <c>provider</c> are Wharf's (null: not sent).</summary>
+internal sealed record UploadCreateBody(
+    string Filename, string Purpose, long Bytes, string MimeType, Dictionary<string, string>? Metadata, string? Collection, string? Provider);
 
 internal sealed record UploadCompleteBody(List<string> PartIds);
 

@@ -12,7 +12,7 @@ namespace Wharf.Core.Batches;
 /// <c>batch.cancelled</c>), written in one transaction so the event is queued only once the status is stored.
 /// </summary>
 /// <param name="webhooks">Told when an event is queued, so this node's sender sends it at once.</param>
-/// <param name="metrics">Counts ended batches and their lines; none when the host measures nothing.</param>
+/// <param name="metrics">Counts ended batches (their lines are counted as they end); none when the host measures nothing.</param>
 public sealed class BatchFinalizer(IBatchCatalog catalog, IdGenerator ids, TimeProvider time, WebhookSignals? webhooks = null, WharfMetrics? metrics = null)
 {
     /// <summary>
@@ -45,7 +45,7 @@ public sealed class BatchFinalizer(IBatchCatalog catalog, IdGenerator ids, TimeP
         if (stored is not null)
         {
             webhooks?.EventQueued(); // queued only when the workspace has a webhook URL; a wake-up for nothing costs a poll
-            metrics?.BatchEnded(stored.Status, stored.RequestCounts.Completed, stored.RequestCounts.Failed);
+            metrics?.BatchEnded(stored.Status);
         }
         return stored;
     }

@@ -6,6 +6,7 @@ using Wharf.Core.Auth;
 using Wharf.Core.Errors;
 using Wharf.Core.Files;
 using Wharf.Core.Ports;
+using Wharf.Core.Telemetry;
 using Wharf.Core.Providers;
 using Wharf.Core.Routing;
 
@@ -37,6 +38,7 @@ public sealed partial class GatewayBatchExecution : IBatchExecution
     private readonly TimeProvider _time;
     private readonly ILogger<GatewayBatchExecution> _logger;
     private readonly WorkspaceLineSlots _workspaceSlots;
+    private readonly WharfMetrics? _metrics;
 
     public GatewayBatchExecution(
         IBatchCatalog catalog,
@@ -49,8 +51,10 @@ public sealed partial class GatewayBatchExecution : IBatchExecution
         Ids.IdGenerator ids,
         IOptions<BatchesOptions> options,
         TimeProvider time,
-        ILogger<GatewayBatchExecution> logger)
+        ILogger<GatewayBatchExecution> logger,
+        WharfMetrics? metrics = null)
     {
+        _metrics = metrics;
         _catalog = catalog;
         _files = files;
         _workspaces = workspaces;
@@ -142,8 +146,8 @@ public sealed partial class GatewayBatchExecution : IBatchExecution
     private async Task DispatchAsync(BatchLease lease, BatchRecord batch, Workspace workspace, CancellationToken cancellationToken)
     {
         var options = _options.Value;
-        using var output = new ResultChunks(batch, lease.Owner, BatchFileKind.Output, options.ChunkLines, options.ChunkBytes, _catalog, _blobs, _ids, _time);
-        using var errors = new ResultChunks(batch, lease.Owner, BatchFileKind.Error, options.ChunkLines, options.ChunkBytes, _catalog, _blobs, _ids, _time);
+        using var output = new ResultChunks(batch, lease.Owner, BatchFileKind.Output, options.ChunkLines, options.ChunkBytes, _catalog, _blobs, _ids, _time, _metrics);
+        using var errors = new ResultChunks(batch, lease.Owner, BatchFileKind.Error, options.ChunkLines, options.ChunkBytes, _catalog, _blobs, _ids, _time, _metrics);
         using var run = new Run(workspace, cancellationToken);
         if (batch.Status == BatchStatus.Cancelling || lease.CancelRequested.IsCancellationRequested)
         {

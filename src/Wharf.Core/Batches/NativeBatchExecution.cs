@@ -5,6 +5,7 @@ using Wharf.Core.Auth;
 using Wharf.Core.Files;
 using Wharf.Core.Ids;
 using Wharf.Core.Ports;
+using Wharf.Core.Telemetry;
 using Wharf.Core.Providers;
 using Wharf.Core.Routing;
 
@@ -38,8 +39,10 @@ public sealed partial class NativeBatchExecution(
     IdGenerator ids,
     IOptions<BatchesOptions> options,
     TimeProvider time,
-    ILogger<NativeBatchExecution> logger) : IBatchExecution
+    ILogger<NativeBatchExecution> logger,
+    WharfMetrics? metrics = null) : IBatchExecution
 {
+    private readonly WharfMetrics? _metrics = metrics;
     private readonly IBatchCatalog _catalog = catalog;
     private readonly IProviderRegistry _providers = providers;
     private readonly IWorkspaceCatalog _workspaces = workspaces;
@@ -77,6 +80,12 @@ public sealed partial class NativeBatchExecution(
 
     /// <summary>A line's body names a file: a native batch's lines go upstream as they are, with no file id rewritten or checked.</summary>
     public const string FileReferenceInNativeBatch = "file_reference_in_native_batch";
+
+    /// <summary>
+    /// A create on a provider whose batches carry no metadata went unanswered: it may have been done, and a batch
+    /// there cannot be found again.
+    /// </summary>
+    public const string UpstreamBatchUnknown = "upstream_batch_unknown";
 
     /// <summary>Most pages of the provider's batch list searched for a batch created before a crash.</summary>
     public const int MaxLookupPages = 20;
@@ -289,7 +298,7 @@ public sealed partial class NativeBatchExecution(
         /// </summary>
         private async Task<(UpstreamBatch? Batch, bool Stop)> StartUpstreamAsync(IProvider provider, NativeBatchState native)
         {
-            if (_mayExistUpstream)
+            if (_mayExistUpstream && provider.BatchesCarryMetadata)
             {
                 var found = await FindUpstreamAsync(provider);
                 if (!found.IsOk)
@@ -329,6 +338,12 @@ public sealed partial class NativeBatchExecution(
                 cancellationToken);
             if (!created.IsOk)
             {
+                if (!provider.BatchesCarryMetadata && created.Failure.Kind is UpstreamFailureKind.Timeout or UpstreamFailureKind.ConnectionFailed or UpstreamFailureKind.Malformed)
+                {
+                    // The create may have been done: a batch there could not be told from another's, and creating
+                    // again could run and bill the work twice.
+                    return (null, !await FailAsync(CreateOutcomeUnknown(provider, created.Failure)));
+                }
                 return (null, !await RetryOrFailAsync(created.Failure, "creating the batch there"));
             }
             _mayExistUpstream = false;
@@ -386,7 +401,7 @@ public sealed partial class NativeBatchExecution(
                 {
                     break;
                 }
-                after = listed.Value.Data[^1].Id;
+                after = listed.Value.Cursor ?? listed.Value.Data[^1].Id;
             }
             return (UpstreamBatch?)null;
         }
@@ -402,6 +417,11 @@ public sealed partial class NativeBatchExecution(
                 {
                     return false;
                 }
+                // The lines that ended since the counts this node last saw stored: the write is fenced by the lease, so
+                // the counts it replaced are those (read at the claim, or written here), and a node that takes the
+                // batch over starts from what was stored. Counted once each, whichever node mirrors them.
+                owner._metrics?.BatchLinesEnded(
+                    Math.Max(0, counts.Completed - _batch.RequestCounts.Completed), Math.Max(0, counts.Failed - _batch.RequestCounts.Failed));
                 _batch = _batch with { RequestCounts = counts, Usage = usage };
             }
             string status = seen.IsFinal ? BatchStatus.Finalizing : seen.Status;
@@ -608,6 +628,12 @@ public sealed partial class NativeBatchExecution(
             }
             return false;
         }
+
+        private BatchError CreateOutcomeUnknown(IProvider provider, UpstreamFailure failure) => new(UpstreamBatchUnknown,
+            $"Provider '{provider.Id}' did not answer the batch's create readably ({failure.Kind.WireName()}), so a batch may have been made there at "
+            + $"{DateTimeOffset.FromUnixTimeSeconds(Now):u}. Its batches carry no metadata by which Wharf could find it, and Wharf did not create another, "
+            + "which could run and be billed twice: look for that batch on the provider and cancel it, then create this batch again.",
+            null, null);
 
         private BatchError InputFileGone() =>
             new("input_file_unavailable", $"The input file {_batch.InputFileId} no longer exists.", "input_file_id", null);

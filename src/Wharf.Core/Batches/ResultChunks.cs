@@ -3,6 +3,7 @@ using System.Runtime.InteropServices;
 using System.Text.Json;
 using Wharf.Core.Ids;
 using Wharf.Core.Ports;
+using Wharf.Core.Telemetry;
 
 namespace Wharf.Core.Batches;
 
@@ -30,6 +31,7 @@ internal sealed class ResultChunks : IDisposable
     private readonly IBlobStore _blobs;
     private readonly IdGenerator _ids;
     private readonly TimeProvider _time;
+    private readonly WharfMetrics? _metrics;
     private readonly Lock _gate = new();
     private readonly SemaphoreSlim _writing = new(1, 1);
     private readonly Utf8JsonWriter _json;
@@ -37,8 +39,10 @@ internal sealed class ResultChunks : IDisposable
     private Pending _spare = new();
 
     public ResultChunks(
-        BatchRecord batch, string owner, BatchFileKind kind, int chunkLines, int chunkBytes, IBatchCatalog catalog, IBlobStore blobs, IdGenerator ids, TimeProvider time)
+        BatchRecord batch, string owner, BatchFileKind kind, int chunkLines, int chunkBytes, IBatchCatalog catalog, IBlobStore blobs, IdGenerator ids, TimeProvider time,
+        WharfMetrics? metrics = null)
     {
+        _metrics = metrics;
         _chunkBytes = chunkBytes;
         _batch = batch;
         _owner = owner;
@@ -237,6 +241,7 @@ internal sealed class ResultChunks : IDisposable
             ?? throw new InvalidOperationException("The blob store refused a chunk within its own size.");
         await staged.CommitAsync(partId, cancellationToken);
         int failed = _kind == BatchFileKind.Error ? chunk.Lines.Count : 0;
+        int completed = chunk.Lines.Count - failed;
         bool recorded = await _catalog.RecordChunkAsync(new BatchChunk
         {
             BatchId = _batch.Id,
@@ -247,7 +252,7 @@ internal sealed class ResultChunks : IDisposable
             Sha256 = staged.Sha256,
             CreatedAt = _time.GetUtcNow().ToUnixTimeSeconds(),
             Lines = [.. chunk.Lines],
-            Completed = chunk.Lines.Count - failed,
+            Completed = completed,
             Failed = failed,
             Usage = chunk.Usage,
         }, _owner, cancellationToken);
@@ -255,8 +260,11 @@ internal sealed class ResultChunks : IDisposable
         {
             LeaseLost = true;
             await _blobs.DeleteAsync(partId, CancellationToken.None);
+            return false;
         }
-        return recorded;
+        // Counted once the catalog holds them: a chunk not recorded (a crash, a lost lease) is run again and counted then.
+        _metrics?.BatchLinesEnded(completed, failed);
+        return true;
     }
 
     public void Dispose()

@@ -22,6 +22,9 @@ public sealed partial class ProviderFileCopies(
 {
     public const int MaxUpstreamListLimit = 10_000;
 
+    /// <summary>The longest <c>after</c> passed to a provider: a file id, or a provider's own page token (Gemini's).</summary>
+    public const int MaxUpstreamCursorLength = 2048;
+
     private readonly ConcurrentDictionary<(string FileId, string Provider), Task<Result<UpstreamOutcome<string>>>> _inFlight = new();
 
     /// <summary>
@@ -38,9 +41,24 @@ public sealed partial class ProviderFileCopies(
         {
             return FileNotFound(fileId, param);
         }
+        string? stale = null;
         if (await copies.GetCopyAsync(workspaceId, fileId, provider.Id, cancellationToken) is { } existing)
         {
-            return Result<UpstreamOutcome<string>>.From(existing.UpstreamId);
+            if (!provider.DropsCopies)
+            {
+                return Result<UpstreamOutcome<string>>.From(existing.UpstreamId);
+            }
+            // A provider that drops files on its own (Gemini after 48 hours) is asked whether the copy is still there.
+            var usable = await provider.IsCopyUsableAsync(existing.UpstreamId, cancellationToken);
+            if (!usable.IsOk)
+            {
+                return Result<UpstreamOutcome<string>>.From(usable.Failure);
+            }
+            if (usable.Value)
+            {
+                return Result<UpstreamOutcome<string>>.From(existing.UpstreamId);
+            }
+            stale = existing.UpstreamId;
         }
         var key = (fileId, provider.Id);
         while (true)
@@ -54,16 +72,16 @@ public sealed partial class ProviderFileCopies(
             {
                 continue;
             }
-            _ = RunCopyAsync(file.Value, provider, key, start);
+            _ = RunCopyAsync(file.Value, provider, stale, key, start);
             return await start.Task.WaitAsync(cancellationToken);
         }
     }
 
-    private async Task RunCopyAsync(FileRecord file, IProvider provider, (string, string) key, TaskCompletionSource<Result<UpstreamOutcome<string>>> done)
+    private async Task RunCopyAsync(FileRecord file, IProvider provider, string? stale, (string, string) key, TaskCompletionSource<Result<UpstreamOutcome<string>>> done)
     {
         try
         {
-            done.TrySetResult(await CopyAsync(file, provider, CancellationToken.None));
+            done.TrySetResult(await CopyAsync(file, provider, stale, CancellationToken.None));
         }
         catch (Exception ex)
         {
@@ -78,13 +96,20 @@ public sealed partial class ProviderFileCopies(
     /// <summary>
     /// Records the intent, streams the file from Wharf's store to the provider and records the copy. A file deleted
     /// meanwhile (or copied there by another node first) leaves an upstream copy nobody needs: it is queued for deletion.
+    /// A <paramref name="stale"/> copy (one the provider no longer keeps) is retired first: its record goes and its
+    /// upstream id is queued for deletion.
     /// </summary>
-    private async Task<Result<UpstreamOutcome<string>>> CopyAsync(FileRecord file, IProvider provider, CancellationToken cancellationToken)
+    private async Task<Result<UpstreamOutcome<string>>> CopyAsync(FileRecord file, IProvider provider, string? stale, CancellationToken cancellationToken)
     {
         // Another request may have recorded it between the caller's look and this flight's start.
         if (await copies.GetCopyAsync(file.WorkspaceId, file.Id, provider.Id, cancellationToken) is { } recorded)
         {
-            return Result<UpstreamOutcome<string>>.From(recorded.UpstreamId);
+            if (recorded.UpstreamId != stale)
+            {
+                return Result<UpstreamOutcome<string>>.From(recorded.UpstreamId);
+            }
+            await copies.RetireCopyAsync(recorded, time.GetUtcNow().ToUnixTimeSeconds(), cancellationToken);
+            LogStaleCopyRetired(logger, file.Id, provider.Id);
         }
         await copies.RecordIntentAsync(
             new CopyIntent(file.Id, provider.Id, file.WorkspaceId, file.Filename, file.Bytes, time.GetUtcNow().ToUnixTimeSeconds()), cancellationToken);
@@ -145,7 +170,7 @@ public sealed partial class ProviderFileCopies(
         {
             return WharfErrors.Invalid("order", "Invalid 'order': expected 'asc' or 'desc'.", "invalid_order");
         }
-        if (request.After is { Length: 0 or > 256 })
+        if (request.After is { Length: 0 or > MaxUpstreamCursorLength })
         {
             return WharfErrors.Invalid("after", "Invalid 'after': expected the id of a file the provider listed.", "invalid_cursor");
         }
@@ -163,7 +188,8 @@ public sealed partial class ProviderFileCopies(
         var page = listed.Value;
         var own = await copies.FindWorkspaceUpstreamIdsAsync(workspaceId, provider.Value.Id, [.. page.Data.Select(f => f.Id)], cancellationToken);
         var kept = page.Data.Where(f => own.Contains(f.Id)).ToList();
-        return new UpstreamFilePage(kept, page.HasMore) { Cursor = page.Data.Count > 0 ? page.Data[^1].Id : null };
+        // A provider that pages by a token of its own (Gemini's pageToken) gives it as the cursor; it is kept as it is.
+        return new UpstreamFilePage(kept, page.HasMore) { Cursor = page.Cursor ?? (page.Data.Count > 0 ? page.Data[^1].Id : null) };
     }
 
     /// <summary>
@@ -209,6 +235,9 @@ public sealed partial class ProviderFileCopies(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "File {FileId} copied to {Provider}.")]
     private static partial void LogCopied(ILogger logger, string fileId, string provider);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Copy of file {FileId} on {Provider} is gone or about to go; it is made again.")]
+    private static partial void LogStaleCopyRetired(ILogger logger, string fileId, string provider);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Copy of file {FileId} to {Provider} failed (status {Status}, {Kind}).")]
     private static partial void LogCopyFailed(ILogger logger, string fileId, string provider, int? status, UpstreamFailureKind kind);

@@ -91,23 +91,12 @@ public sealed partial class FileService(
             return contentType.Error;
         }
         string provider = string.IsNullOrEmpty(request.Provider) ? LocalProvider : request.Provider;
-        if (!providers.TryGet(provider, out var registered))
+        var target = await ResolveKeeperAsync(providers, workspaces, workspaceId, provider, cancellationToken);
+        if (!target.IsOk)
         {
-            return ProviderFileErrors.UnknownProvider(provider);
+            return target.Error;
         }
-        IProvider? upstream = null;
-        if (provider != LocalProvider)
-        {
-            if (!registered.Provider.Capabilities.Contains(ProviderCapability.Files))
-            {
-                return ProviderFileErrors.NoFilesApi(provider);
-            }
-            if (await workspaces.GetWorkspaceAsync(workspaceId, cancellationToken) is { } workspace && !registered.IsUsableBy(workspace))
-            {
-                return ProviderFileErrors.NotEnabled(provider);
-            }
-            upstream = registered.Provider;
-        }
+        IProvider? upstream = target.Value;
 
         UInt128 value = ids.Next();
         long createdAt = IdGenerator.TimestampOf(value) / 1000;
@@ -151,6 +140,33 @@ public sealed partial class FileService(
             return inserted == FileInsertOutcome.WorkspaceDeleted ? WharfErrors.WorkspaceDeleted() : WharfErrors.QuotaExceeded("file");
         }
         return file;
+    }
+
+    /// <summary>
+    /// The provider a new file is to be kept on (<paramref name="provider"/>, named by the client): null for
+    /// <c>local</c>, else a configured provider with a Files API that the workspace may use; else a 400 naming
+    /// <c>provider</c>. Shared by <c>POST /v1/files</c> and <c>POST /v1/uploads</c>, so both check it alike.
+    /// </summary>
+    public static async Task<Result<IProvider?>> ResolveKeeperAsync(
+        IProviderRegistry providers, IWorkspaceCatalog workspaces, string workspaceId, string provider, CancellationToken cancellationToken)
+    {
+        if (!providers.TryGet(provider, out var registered))
+        {
+            return ProviderFileErrors.UnknownProvider(provider);
+        }
+        if (provider == LocalProvider)
+        {
+            return Result<IProvider?>.From(null);
+        }
+        if (!registered.Provider.Capabilities.Contains(ProviderCapability.Files))
+        {
+            return ProviderFileErrors.NoFilesApi(provider);
+        }
+        if (await workspaces.GetWorkspaceAsync(workspaceId, cancellationToken) is { } workspace && !registered.IsUsableBy(workspace))
+        {
+            return ProviderFileErrors.NotEnabled(provider);
+        }
+        return Result<IProvider?>.From(registered.Provider);
     }
 
     /// <summary>

@@ -169,7 +169,7 @@ public sealed partial class UpstreamDeletions(
             {
                 break;
             }
-            after = files[^1].Id;
+            after = listed.Value.Cursor ?? files[^1].Id;
         }
         if (candidates.Count == 0)
         {

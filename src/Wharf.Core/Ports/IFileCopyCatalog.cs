@@ -29,6 +29,13 @@ public interface IFileCopyCatalog
 
     Task<FileCopy?> GetCopyAsync(string workspaceId, string fileId, string provider, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Retires a copy the provider no longer keeps (or is about to drop): removes its record, when it still names
+    /// <see cref="FileCopy.UpstreamId"/>, and queues that upstream id for deletion, in one transaction, so the file
+    /// can be copied there again. False when the record names another copy (made again meanwhile) or is gone.
+    /// </summary>
+    Task<bool> RetireCopyAsync(FileCopy copy, long nowUnixSeconds, CancellationToken cancellationToken);
+
     /// <summary>Queues an upstream copy for deletion and removes its intent, in one transaction.</summary>
     Task QueueDeletionAsync(UpstreamDeletion deletion, CancellationToken cancellationToken);
 

@@ -26,6 +26,20 @@ public interface IProvider
 
     Task<UpstreamOutcome<UpstreamFilePage>> ListFilesAsync(UpstreamFileQuery query, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Whether the provider drops files on its own (Gemini, 48 hours after the upload): then a recorded copy is
+    /// checked with <see cref="IsCopyUsableAsync"/> before it is named again. Every other provider keeps what it was
+    /// given, and its copies' records are trusted without a call.
+    /// </summary>
+    bool DropsCopies => false;
+
+    /// <summary>
+    /// Whether a copy recorded earlier may still be named in a request (asked only of a provider that
+    /// <see cref="DropsCopies"/>): false for one that is gone or about to go, so the file is copied there again.
+    /// </summary>
+    Task<UpstreamOutcome<bool>> IsCopyUsableAsync(string upstreamFileId, CancellationToken cancellationToken) =>
+        Task.FromResult<UpstreamOutcome<bool>>(true);
+
     // The native batch API (capability Batches). An adapter without one need not write these: they answer
     // Unsupported. Every decorator passes them on.
 
@@ -48,6 +62,12 @@ public interface IProvider
     /// <summary>A file's content on the provider (a batch's output or error file), streamed as it arrives.</summary>
     Task<UpstreamOutcome<UpstreamFileContent>> DownloadFileAsync(string upstreamFileId, CancellationToken cancellationToken) =>
         Task.FromResult<UpstreamOutcome<UpstreamFileContent>>(UpstreamFailure.Unsupported("This provider has no file downloads."));
+
+    /// <summary>
+    /// Whether the provider's batches carry the metadata given at create (and list it), so that a batch created just
+    /// before a crash or a lost answer is found by Wharf's batch id instead of being created twice.
+    /// </summary>
+    bool BatchesCarryMetadata => true;
 
     /// <summary>How <see cref="CreateBatchAsync"/> takes a batch's input: OpenAI's way (a copy on the provider) unless the adapter says otherwise.</summary>
     BatchInputForm BatchInputForm => BatchInputForm.ProviderFile;

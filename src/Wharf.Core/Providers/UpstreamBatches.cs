@@ -73,7 +73,11 @@ public sealed record UpstreamBatch
 /// <summary>A page request to a provider's batch list (newest first); the cursor is the provider's, passed through.</summary>
 public sealed record UpstreamBatchQuery(int? Limit, string? After);
 
-public sealed record UpstreamBatchPage(IReadOnlyList<UpstreamBatch> Data, bool HasMore);
+public sealed record UpstreamBatchPage(IReadOnlyList<UpstreamBatch> Data, bool HasMore)
+{
+    /// <summary>What the next page starts after when it is not the last id of <see cref="Data"/>: a provider's own page token (Gemini's).</summary>
+    public string? Cursor { get; init; }
+}
 
 /// <summary>
 /// A provider's file content as it arrives (never read whole): the owner reads it forward once and disposes it, which

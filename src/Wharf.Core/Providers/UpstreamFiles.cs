@@ -12,8 +12,9 @@ public sealed record UpstreamFileQuery(int? Limit, string? After, string? Order,
 public sealed record UpstreamFilePage(IReadOnlyList<UpstreamFile> Data, bool HasMore)
 {
     /// <summary>
-    /// The id the next page starts after, when it is not the last of <see cref="Data"/>: the last file of the
-    /// provider's own page when Wharf kept only some of it.
+    /// What the next page starts after, when it is not the last id of <see cref="Data"/>: the last file of the
+    /// provider's own page when Wharf kept only some of it, or the provider's own page token when it pages by one
+    /// (Gemini's <c>nextPageToken</c>), passed back to it as <see cref="UpstreamFileQuery.After"/>.
     /// </summary>
     public string? Cursor { get; init; }
 }

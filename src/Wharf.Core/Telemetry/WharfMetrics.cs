@@ -27,7 +27,8 @@ public sealed class WharfMetrics : IDisposable
         _fallbacks = _meter.CreateCounter<long>("wharf.routing.fallbacks", "{fallback}",
             "Model requests moved on to a next candidate provider after one failed, by the provider fallen back to and endpoint.");
         _batches = _meter.CreateCounter<long>("wharf.batches.ended", "{batch}", "Batches that ended, by final status.");
-        _batchLines = _meter.CreateCounter<long>("wharf.batch.lines", "{line}", "Lines of ended batches, by state (completed, failed).");
+        _batchLines = _meter.CreateCounter<long>("wharf.batch.lines", "{line}",
+            "Batch lines as they end, by state (completed, failed): each counted once, when the catalog records it.");
         _uploadsInFlight = _meter.CreateUpDownCounter<long>("wharf.uploads.in_flight", "{upload}",
             "Request bodies being streamed to storage now, by kind (file, part).");
         _webhookDeliveries = _meter.CreateCounter<long>("wharf.webhook.deliveries", "{delivery}",
@@ -40,11 +41,24 @@ public sealed class WharfMetrics : IDisposable
     public void FellBack(string provider, string endpoint) =>
         _fallbacks.Add(1, new TagList { { "wharf.provider.id", provider }, { "wharf.endpoint", endpoint } });
 
-    public void BatchEnded(string status, int completedLines, int failedLines)
-    {
+    public void BatchEnded(string status) =>
         _batches.Add(1, new KeyValuePair<string, object?>("wharf.batch.status", status));
-        _batchLines.Add(completedLines, new KeyValuePair<string, object?>("wharf.batch.line.state", "completed"));
-        _batchLines.Add(failedLines, new KeyValuePair<string, object?>("wharf.batch.line.state", "failed"));
+
+    /// <summary>
+    /// Counts lines that ended, at the write that recorded them in the catalog (a gateway chunk, a native batch's
+    /// mirrored counts): that write happens once per line, whichever node holds the batch, so a line is counted once
+    /// across crashes and lease handovers, and progress shows while a batch runs.
+    /// </summary>
+    public void BatchLinesEnded(int completed, int failed)
+    {
+        if (completed > 0)
+        {
+            _batchLines.Add(completed, new KeyValuePair<string, object?>("wharf.batch.line.state", "completed"));
+        }
+        if (failed > 0)
+        {
+            _batchLines.Add(failed, new KeyValuePair<string, object?>("wharf.batch.line.state", "failed"));
+        }
     }
 
     /// <summary>Counts a body being streamed to storage until the returned value is disposed.</summary>

@@ -1,3 +1,5 @@
+using Wharf.Core.Files;
+
 namespace Wharf.Core.Uploads;
 
 /// <summary>An upload: a file that arrives in parts and becomes a normal file when completed.</summary>
@@ -17,6 +19,12 @@ public sealed record UploadRecord
     public string? FileId { get; init; }
     /// <summary>The resulting file's expiry, from <c>expires_after</c>; null for the purpose's default.</summary>
     public long? FileExpiresAfterSeconds { get; init; }
+    /// <summary>The resulting file's <c>metadata</c> (Wharf's extension, checked as for <c>POST /v1/files</c>).</summary>
+    public IReadOnlyDictionary<string, string> Metadata { get; init; } = FileRecord.EmptyMetadata;
+    /// <summary>The resulting file's <c>collection</c>, if any.</summary>
+    public string? Collection { get; init; }
+    /// <summary>Where the resulting file is kept: <c>local</c>, or a provider it is copied to when the upload completes.</summary>
+    public string Provider { get; init; } = FileService.LocalProvider;
 }
 
 /// <summary>A part of an upload, kept as its own blob (named by the part id) with its hashes.</summary>

@@ -4,6 +4,7 @@ using Wharf.Core.Errors;
 using Wharf.Core.Files;
 using Wharf.Core.Ids;
 using Wharf.Core.Ports;
+using Wharf.Core.Providers;
 
 namespace Wharf.Core.Uploads;
 
@@ -16,6 +17,12 @@ public sealed record UploadCreateRequest
     public string? MimeType { get; init; }
     public string? ExpiresAfterAnchor { get; init; }
     public long? ExpiresAfterSeconds { get; init; }
+    /// <summary>Wharf's extension: the file's metadata, as JSON text (an object of string values).</summary>
+    public string? Metadata { get; init; }
+    /// <summary>Wharf's extension: the file's collection.</summary>
+    public string? Collection { get; init; }
+    /// <summary>Wharf's extension: the provider the file is kept on (copied there when the upload completes).</summary>
+    public string? Provider { get; init; }
 }
 
 /// <summary>A part being received: its upload, its place in the running hash, and (once kept) its id.</summary>
@@ -50,7 +57,11 @@ public sealed class UploadService(
     FilePurposes purposes,
     IdGenerator ids,
     TimeProvider time,
-    ILogger<UploadService> logger)
+    ILogger<UploadService> logger,
+    IProviderRegistry providers,
+    IWorkspaceCatalog workspaces,
+    IFileCopyCatalog copies,
+    UpstreamDeletions deletions)
 {
     public const long MaxUploadBytes = 8L * 1024 * 1024 * 1024;
     public const long MaxPartBytes = 64L * 1024 * 1024;
@@ -100,6 +111,22 @@ public sealed class UploadService(
         {
             return expiry.Error;
         }
+        var metadata = FileMetadata.Parse(request.Metadata);
+        if (!metadata.IsOk)
+        {
+            return metadata.Error;
+        }
+        var collection = FileFieldRules.Collection(request.Collection);
+        if (!collection.IsOk)
+        {
+            return collection.Error;
+        }
+        string provider = string.IsNullOrEmpty(request.Provider) ? FileService.LocalProvider : request.Provider;
+        var keeper = await FileService.ResolveKeeperAsync(providers, workspaces, workspaceId, provider, cancellationToken);
+        if (!keeper.IsOk)
+        {
+            return keeper.Error;
+        }
 
         long now = time.GetUtcNow().ToUnixTimeSeconds();
         var upload = new UploadRecord
@@ -114,6 +141,9 @@ public sealed class UploadService(
             ExpiresAt = now + UploadLifetimeSeconds,
             Status = UploadStatus.Pending,
             FileExpiresAfterSeconds = request.ExpiresAfterAnchor is null ? null : expiry.Value,
+            Metadata = metadata.Value,
+            Collection = collection.Value,
+            Provider = provider,
         };
         // The announced size is reserved in the workspace's usage at once: an upload that was created can complete,
         // whatever else the workspace uploads meanwhile.
@@ -295,12 +325,29 @@ public sealed class UploadService(
             Purpose = upload.Purpose,
             Status = FileStatus.Processed,
             ExpiresAt = createdAt + expiresAfter,
-            Provider = FileService.LocalProvider,
+            Metadata = upload.Metadata,
+            Collection = upload.Collection,
+            Provider = upload.Provider,
             Sha256 = sha256,
             ContentType = upload.MimeType,
             Segmented = true,
         };
+        FileCopy? copy = null;
+        if (upload.Provider != FileService.LocalProvider)
+        {
+            var sent = await CopyToProviderAsync(upload, file, segments, cancellationToken);
+            if (!sent.IsOk)
+            {
+                return sent.Error;
+            }
+            copy = sent.Value;
+        }
         var (outcome, dropped) = await uploads.CompleteAsync(uploadId, file, partIds, cancellationToken);
+        if (outcome != CompleteOutcome.Completed && copy is not null)
+        {
+            // No file: the provider's copy is nobody's.
+            await deletions.QueueAndAttemptAsync(copy.Provider, copy.UpstreamId, file.Id, CancellationToken.None);
+        }
         switch (outcome)
         {
             case CompleteOutcome.QuotaExceeded:
@@ -313,6 +360,11 @@ public sealed class UploadService(
                 hasher.Forget(workspaceId, uploadId);
                 return WharfErrors.WorkspaceDeleted();
         }
+        if (copy is not null && !await copies.InsertCopyAsync(copy, cancellationToken))
+        {
+            // The file went between its completion and here (deleted at once): its copy is nobody's.
+            await deletions.QueueAndAttemptAsync(copy.Provider, copy.UpstreamId, file.Id, CancellationToken.None);
+        }
         hasher.Forget(workspaceId, uploadId);
         if (sha256 is null)
         {
@@ -320,6 +372,37 @@ public sealed class UploadService(
         }
         await DeleteBlobsAsync(dropped, cancellationToken);
         return new UploadView(upload with { Status = UploadStatus.Completed, FileId = file.Id }, [], file);
+    }
+
+    /// <summary>
+    /// For an upload created with a <c>provider</c>: streams the listed parts, in order, to the provider before the
+    /// upload completes, as <c>POST /v1/files</c> sends a file before its row is written. A refusal or failure upstream
+    /// is answered as for files and leaves the upload pending (the client may complete it again). The intent recorded
+    /// first lets the deletion sweeper find a copy made upstream whose record never followed (a stop of the process
+    /// between the provider's answer and the catalog's).
+    /// </summary>
+    private async Task<Result<FileCopy>> CopyToProviderAsync(
+        UploadRecord upload, FileRecord file, IReadOnlyList<BlobSegment> segments, CancellationToken cancellationToken)
+    {
+        var keeper = await FileService.ResolveKeeperAsync(providers, workspaces, upload.WorkspaceId, upload.Provider, cancellationToken);
+        if (!keeper.IsOk)
+        {
+            return keeper.Error;
+        }
+        var provider = keeper.Value!;
+        await copies.RecordIntentAsync(
+            new CopyIntent(file.Id, provider.Id, file.WorkspaceId, file.Filename, file.Bytes, time.GetUtcNow().ToUnixTimeSeconds()), cancellationToken);
+        UpstreamOutcome<UpstreamFile> sent;
+        await using (var content = new SegmentedStream(segments, blobs.OpenReadAsync))
+        {
+            sent = await provider.UploadFileAsync(new UpstreamFileUpload(content, file.Bytes, file.Filename, file.Purpose, file.ContentType), cancellationToken);
+        }
+        if (!sent.IsOk)
+        {
+            await copies.RemoveIntentAsync(file.Id, provider.Id, CancellationToken.None);
+            return ProviderFileErrors.FromFailure(provider.Id, sent.Failure, "upload");
+        }
+        return new FileCopy(file.WorkspaceId, file.Id, provider.Id, sent.Value.Id, time.GetUtcNow().ToUnixTimeSeconds());
     }
 
     public async Task<Result<UploadView>> CancelAsync(string workspaceId, string uploadId, CancellationToken cancellationToken)

@@ -114,6 +114,9 @@ internal sealed class AnthropicProvider(string id, OpenAIWire wire, AnthropicTra
     /// <summary>Message Batches take their requests inline: the adapter reads Wharf's input file and translates it.</summary>
     public BatchInputForm BatchInputForm => BatchInputForm.WharfFile;
 
+    /// <summary>A Message Batch has no metadata, and its list shows nothing that tells Wharf's batches apart.</summary>
+    public bool BatchesCarryMetadata => false;
+
     public async Task<UpstreamOutcome<ModelResponse>> SendModelRequestAsync(ModelCall call, CancellationToken cancellationToken)
     {
         if (call.Endpoint != ProviderCapability.ChatCompletions)

@@ -56,6 +56,11 @@ internal sealed class ConcurrencyLimitedProvider(IProvider inner, int maxConcurr
     public Task<UpstreamOutcome<bool>> DeleteFileAsync(string upstreamFileId, CancellationToken cancellationToken) =>
         WithSlotAsync(ct => inner.DeleteFileAsync(upstreamFileId, ct), cancellationToken);
 
+    public bool DropsCopies => inner.DropsCopies;
+
+    public Task<UpstreamOutcome<bool>> IsCopyUsableAsync(string upstreamFileId, CancellationToken cancellationToken) =>
+        WithSlotAsync(ct => inner.IsCopyUsableAsync(upstreamFileId, ct), cancellationToken);
+
     public Task<UpstreamOutcome<UpstreamFilePage>> ListFilesAsync(UpstreamFileQuery query, CancellationToken cancellationToken) =>
         WithSlotAsync(ct => inner.ListFilesAsync(query, ct), cancellationToken);
 
@@ -76,6 +81,8 @@ internal sealed class ConcurrencyLimitedProvider(IProvider inner, int maxConcurr
         WithSlotAsync(ct => inner.DownloadFileAsync(upstreamFileId, ct), cancellationToken);
 
     public BatchInputForm BatchInputForm => inner.BatchInputForm;
+
+    public bool BatchesCarryMetadata => inner.BatchesCarryMetadata;
 
     /// <summary>A slot until the headers come, as for a file's content.</summary>
     public Task<UpstreamOutcome<UpstreamFileContent>> OpenBatchResultsAsync(UpstreamBatchResults results, CancellationToken cancellationToken) =>

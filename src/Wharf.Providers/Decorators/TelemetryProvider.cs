@@ -27,6 +27,11 @@ internal sealed partial class TelemetryProvider(IProvider inner, ProviderTelemet
     public Task<UpstreamOutcome<bool>> DeleteFileAsync(string upstreamFileId, CancellationToken cancellationToken) =>
         MeasureAsync("files.delete", (inner, upstreamFileId), static (s, ct) => s.inner.DeleteFileAsync(s.upstreamFileId, ct), static _ => 200, cancellationToken);
 
+    public bool DropsCopies => inner.DropsCopies;
+
+    public Task<UpstreamOutcome<bool>> IsCopyUsableAsync(string upstreamFileId, CancellationToken cancellationToken) =>
+        MeasureAsync("files.check", (inner, upstreamFileId), static (s, ct) => s.inner.IsCopyUsableAsync(s.upstreamFileId, ct), static _ => 200, cancellationToken);
+
     public Task<UpstreamOutcome<UpstreamFilePage>> ListFilesAsync(UpstreamFileQuery query, CancellationToken cancellationToken) =>
         MeasureAsync("files.list", (inner, query), static (s, ct) => s.inner.ListFilesAsync(s.query, ct), static _ => 200, cancellationToken);
 
@@ -47,6 +52,8 @@ internal sealed partial class TelemetryProvider(IProvider inner, ProviderTelemet
         MeasureAsync("files.content", (inner, upstreamFileId), static (s, ct) => s.inner.DownloadFileAsync(s.upstreamFileId, ct), static _ => 200, cancellationToken);
 
     public BatchInputForm BatchInputForm => inner.BatchInputForm;
+
+    public bool BatchesCarryMetadata => inner.BatchesCarryMetadata;
 
     /// <summary>Measured up to the answer's headers, as a file's content is.</summary>
     public Task<UpstreamOutcome<UpstreamFileContent>> OpenBatchResultsAsync(UpstreamBatchResults results, CancellationToken cancellationToken) =>

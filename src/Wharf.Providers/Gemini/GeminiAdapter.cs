@@ -8,7 +8,8 @@ namespace Wharf.Providers.Gemini;
 /// Type <c>gemini</c>: Google's Gemini API. <c>BaseUrl</c> is the API's host (default
 /// <see cref="DefaultBaseUrl"/>), <c>ApiVersion</c> the version in its paths (default <see cref="DefaultApiVersion"/>);
 /// the key goes in <c>x-goog-api-key</c>. Chat completions and embeddings are translated to and from Gemini's own
-/// format; it has no Files API or native batches here yet.
+/// format; files go through its Files API (resumable uploads) and native batches of chat completions through its batch
+/// mode.
 /// </summary>
 internal sealed partial class GeminiAdapter(UpstreamHttpClients clients) : IProviderAdapter
 {
@@ -28,10 +29,6 @@ internal sealed partial class GeminiAdapter(UpstreamHttpClients clients) : IProv
         {
             yield return $"{key}:ApiVersion '{options.ApiVersion}' is not a Gemini API version (such as v1beta or v1).";
         }
-        if (options.NativeBatches == true)
-        {
-            yield return $"{key}:NativeBatches: type 'gemini' has no native batch support in Wharf yet (its batches run through the gateway).";
-        }
     }
 
     public IProvider Create(ProviderContext context)
@@ -39,7 +36,7 @@ internal sealed partial class GeminiAdapter(UpstreamHttpClients clients) : IProv
         var options = context.Options;
         var baseUrl = new Uri(string.IsNullOrEmpty(options.BaseUrl) ? DefaultBaseUrl : options.BaseUrl);
         string version = string.IsNullOrEmpty(options.ApiVersion) ? DefaultApiVersion : options.ApiVersion;
-        return new GeminiProvider(context.Id, new GeminiWire(context, clients.Create(), baseUrl, version), context.Time);
+        return new GeminiProvider(context.Id, new GeminiWire(context, clients.Create(), baseUrl, version), context.Time, options.NativeBatches ?? true);
     }
 
     [GeneratedRegex("^v[0-9]+((alpha|beta)[0-9]*)?$")]

@@ -21,7 +21,8 @@ internal sealed record GeminiChatCall(byte[] Body, bool IncludeUsage);
 /// </summary>
 internal static class GeminiChatRequest
 {
-    public static UpstreamOutcome<GeminiChatCall> Translate(ReadOnlyMemory<byte> body)
+    /// <param name="files">What each file named by a <c>file_id</c> is on Gemini (<see cref="FileIds"/> finds them); null when none is named.</param>
+    public static UpstreamOutcome<GeminiChatCall> Translate(ReadOnlyMemory<byte> body, IReadOnlyDictionary<string, GeminiFileRef>? files = null)
     {
         JsonDocument document;
         try
@@ -41,7 +42,7 @@ internal static class GeminiChatRequest
             }
             var buffer = new ArrayBufferWriter<byte>();
             using var writer = new Utf8JsonWriter(buffer);
-            var problem = Write(root, writer, out bool includeUsage);
+            var problem = Write(root, writer, files, out bool includeUsage);
             if (problem is not null)
             {
                 return problem;
@@ -51,7 +52,7 @@ internal static class GeminiChatRequest
         }
     }
 
-    private static UpstreamFailure? Write(JsonElement root, Utf8JsonWriter writer, out bool includeUsage)
+    private static UpstreamFailure? Write(JsonElement root, Utf8JsonWriter writer, IReadOnlyDictionary<string, GeminiFileRef>? files, out bool includeUsage)
     {
         includeUsage = false;
         foreach (var property in root.EnumerateObject())
@@ -67,7 +68,7 @@ internal static class GeminiChatRequest
             return UpstreamFailure.Untranslatable("messages", "'messages' must be an array of messages.");
         }
         writer.WriteStartObject();
-        if (WriteContents(messages, writer) is { } contentsProblem)
+        if (WriteContents(messages, writer, files) is { } contentsProblem)
         {
             return contentsProblem;
         }
@@ -111,7 +112,7 @@ internal static class GeminiChatRequest
         }
     }
 
-    private static UpstreamFailure? WriteContents(JsonElement messages, Utf8JsonWriter writer)
+    private static UpstreamFailure? WriteContents(JsonElement messages, Utf8JsonWriter writer, IReadOnlyDictionary<string, GeminiFileRef>? files)
     {
         // Tool calls by id, so that a tool message can name the function it answers.
         var callNames = new Dictionary<string, string>(StringComparer.Ordinal);
@@ -149,7 +150,7 @@ internal static class GeminiChatRequest
                     writer.WriteStartObject();
                     writer.WriteString("role", "user");
                     writer.WriteStartArray("parts");
-                    if (WriteParts(content, $"{at}.content", writer, allowMedia: true) is { } userProblem)
+                    if (WriteParts(content, $"{at}.content", writer, allowMedia: true, files) is { } userProblem)
                     {
                         return userProblem;
                     }
@@ -243,7 +244,7 @@ internal static class GeminiChatRequest
     }
 
     /// <summary>A message's content (a string or an array of parts) as Gemini parts.</summary>
-    private static UpstreamFailure? WriteParts(JsonElement content, string at, Utf8JsonWriter writer, bool allowMedia)
+    private static UpstreamFailure? WriteParts(JsonElement content, string at, Utf8JsonWriter writer, bool allowMedia, IReadOnlyDictionary<string, GeminiFileRef>? files = null)
     {
         if (content.ValueKind == JsonValueKind.String)
         {
@@ -280,12 +281,26 @@ internal static class GeminiChatRequest
                     WriteInlineData(writer, mimeType, data);
                     break;
                 case "file" when allowMedia:
+                    if (FileId(part) is { } fileId)
+                    {
+                        if (files is null || !files.TryGetValue(fileId, out var reference))
+                        {
+                            return UpstreamFailure.Untranslatable($"{partAt}.file.file_id", $"No such file on Gemini: '{partAt}.file.file_id'.");
+                        }
+                        writer.WriteStartObject();
+                        writer.WriteStartObject("fileData");
+                        writer.WriteString("mimeType", reference.MimeType);
+                        writer.WriteString("fileUri", reference.Uri);
+                        writer.WriteEndObject();
+                        writer.WriteEndObject();
+                        break;
+                    }
                     string? fileData = part.TryGetProperty("file", out var file) && file.ValueKind == JsonValueKind.Object
                         && file.TryGetProperty("file_data", out var d) && d.ValueKind == JsonValueKind.String ? d.GetString() : null;
                     if (fileData is null || !DataUrl.TryParse(fileData, out string fileType, out string fileBase64))
                     {
                         return UpstreamFailure.Untranslatable($"{partAt}.file",
-                            $"'{partAt}.file' must carry 'file_data' as a base64 data URL for Gemini (file ids are not sent to Gemini yet).");
+                            $"'{partAt}.file' must carry a 'file_id' (a Wharf file) or 'file_data' as a base64 data URL for Gemini.");
                     }
                     WriteInlineData(writer, fileType, fileBase64);
                     break;
@@ -304,6 +319,55 @@ internal static class GeminiChatRequest
             }
         }
         return null;
+    }
+
+    /// <summary>A <c>file</c> part's <c>file_id</c> (by now the id of the file's copy on Gemini), if it names one.</summary>
+    private static string? FileId(JsonElement part) =>
+        part.TryGetProperty("file", out var file) && file.ValueKind == JsonValueKind.Object
+        && file.TryGetProperty("file_id", out var id) && id.ValueKind == JsonValueKind.String ? id.GetString() : null;
+
+    /// <summary>
+    /// Every file a request's user turns name by <c>file_id</c>, with the part's path: what must be looked up on
+    /// Gemini (its URI and media type) before the request is translated. Empty for a body that names none.
+    /// </summary>
+    public static IReadOnlyList<(string Name, string Param)> FileIds(ReadOnlyMemory<byte> body)
+    {
+        if (body.Span.IndexOf("file_id"u8) < 0 && body.Span.IndexOf("\\u"u8) < 0)
+        {
+            return [];
+        }
+        var found = new List<(string, string)>();
+        try
+        {
+            using var document = JsonDocument.Parse(body);
+            if (document.RootElement.ValueKind != JsonValueKind.Object || !document.RootElement.TryGetProperty("messages", out var messages)
+                || messages.ValueKind != JsonValueKind.Array)
+            {
+                return found;
+            }
+            int m = 0;
+            foreach (var message in messages.EnumerateArray())
+            {
+                if (message.ValueKind == JsonValueKind.Object && message.TryGetProperty("content", out var content) && content.ValueKind == JsonValueKind.Array)
+                {
+                    int p = 0;
+                    foreach (var part in content.EnumerateArray())
+                    {
+                        if (part.ValueKind == JsonValueKind.Object && part.TryGetProperty("type", out var type) && type.ValueEquals("file") && FileId(part) is { } id)
+                        {
+                            found.Add((id, $"messages[{m}].content[{p}].file.file_id"));
+                        }
+                        p++;
+                    }
+                }
+                m++;
+            }
+        }
+        catch (JsonException)
+        {
+            // The translation reports a body that is not JSON.
+        }
+        return found;
     }
 
     private static void WriteInlineData(Utf8JsonWriter writer, string mimeType, string base64)

@@ -7,18 +7,26 @@ namespace Wharf.Providers.Gemini;
 /// A Gemini upstream: chat completions through <c>models/{model}:generateContent</c> (streamed:
 /// <c>:streamGenerateContent?alt=sse</c>), embeddings through <c>:batchEmbedContents</c>, each request translated
 /// from OpenAI's format before it is sent and the answer back to it (a streamed one event by event). What cannot be
-/// translated is the user's 400 before any call. Files and native batches: not yet (they answer unsupported).
+/// translated is the user's 400 before any call. Files through the Files API (<see cref="GeminiFiles"/>); a file part
+/// naming a copy becomes <c>fileData</c>. Native batches of chat completions through batch mode (<see cref="GeminiBatches"/>).
 /// </summary>
-internal sealed class GeminiProvider(string id, GeminiWire wire, TimeProvider time) : IProvider
+internal sealed class GeminiProvider(string id, GeminiWire wire, TimeProvider time, bool nativeBatches = true) : IProvider
 {
     private const string JsonType = "application/json";
+
+    private readonly GeminiFiles _files = new(wire);
+    private GeminiBatches? _batches;
+
+    private GeminiBatches Batches => _batches ??= new GeminiBatches(id, wire, _files);
 
     public string Id => id;
 
     public string Type => "gemini";
 
-    public IReadOnlySet<ProviderCapability> Capabilities { get; } =
-        new HashSet<ProviderCapability>([ProviderCapability.ChatCompletions, ProviderCapability.Embeddings]);
+    /// <summary>Files, chat completions and embeddings; batch mode unless configured without it (<c>NativeBatches: false</c>).</summary>
+    public IReadOnlySet<ProviderCapability> Capabilities { get; } = nativeBatches
+        ? new HashSet<ProviderCapability>([ProviderCapability.Files, ProviderCapability.Batches, ProviderCapability.ChatCompletions, ProviderCapability.Embeddings])
+        : new HashSet<ProviderCapability>([ProviderCapability.Files, ProviderCapability.ChatCompletions, ProviderCapability.Embeddings]);
 
     public Task<UpstreamOutcome<ModelResponse>> SendModelRequestAsync(ModelCall call, CancellationToken cancellationToken) => call.Endpoint switch
     {
@@ -29,7 +37,18 @@ internal sealed class GeminiProvider(string id, GeminiWire wire, TimeProvider ti
 
     private async Task<UpstreamOutcome<ModelResponse>> ChatAsync(ModelCall call, CancellationToken cancellationToken)
     {
-        var translated = GeminiChatRequest.Translate(call.Body);
+        // A file part names its copy on Gemini by now; fileData needs its URI and media type, looked up first.
+        IReadOnlyDictionary<string, GeminiFileRef>? files = null;
+        if (GeminiChatRequest.FileIds(call.Body) is { Count: > 0 } named)
+        {
+            var resolved = await _files.ResolveAsync(named, cancellationToken);
+            if (!resolved.IsOk)
+            {
+                return resolved.Failure;
+            }
+            files = resolved.Value;
+        }
+        var translated = GeminiChatRequest.Translate(call.Body, files);
         if (!translated.IsOk)
         {
             return translated.Failure;
@@ -102,11 +121,40 @@ internal sealed class GeminiProvider(string id, GeminiWire wire, TimeProvider ti
     }
 
     public Task<UpstreamOutcome<UpstreamFile>> UploadFileAsync(UpstreamFileUpload upload, CancellationToken cancellationToken) =>
-        Task.FromResult<UpstreamOutcome<UpstreamFile>>(UpstreamFailure.Unsupported("Wharf does not send files to Gemini yet."));
+        _files.UploadAsync(upload, cancellationToken);
 
     public Task<UpstreamOutcome<bool>> DeleteFileAsync(string upstreamFileId, CancellationToken cancellationToken) =>
-        Task.FromResult<UpstreamOutcome<bool>>(UpstreamFailure.Unsupported("Wharf does not send files to Gemini yet."));
+        _files.DeleteAsync(upstreamFileId, cancellationToken);
 
     public Task<UpstreamOutcome<UpstreamFilePage>> ListFilesAsync(UpstreamFileQuery query, CancellationToken cancellationToken) =>
-        Task.FromResult<UpstreamOutcome<UpstreamFilePage>>(UpstreamFailure.Unsupported("Wharf does not list Gemini's files yet."));
+        _files.ListAsync(query, cancellationToken);
+
+    /// <summary>Gemini drops a file 48 hours after its upload: a copy is looked up before it is named again.</summary>
+    public bool DropsCopies => true;
+
+    public Task<UpstreamOutcome<bool>> IsCopyUsableAsync(string upstreamFileId, CancellationToken cancellationToken) =>
+        _files.IsUsableAsync(upstreamFileId, cancellationToken);
+
+    /// <summary>A Gemini batch is made from Wharf's input file, translated line by line on its way to the upload.</summary>
+    public BatchInputForm BatchInputForm => BatchInputForm.WharfFile;
+
+    public Task<UpstreamOutcome<UpstreamBatch>> CreateBatchAsync(UpstreamBatchCreate batch, CancellationToken cancellationToken) => nativeBatches
+        ? Batches.CreateAsync(batch, cancellationToken)
+        : Task.FromResult<UpstreamOutcome<UpstreamBatch>>(UpstreamFailure.Unsupported("The provider is configured without batch mode (NativeBatches: false)."));
+
+    public Task<UpstreamOutcome<UpstreamBatch>> GetBatchAsync(string upstreamBatchId, CancellationToken cancellationToken) =>
+        Batches.GetAsync(upstreamBatchId, cancellationToken);
+
+    public Task<UpstreamOutcome<UpstreamBatch>> CancelBatchAsync(string upstreamBatchId, CancellationToken cancellationToken) =>
+        Batches.CancelAsync(upstreamBatchId, cancellationToken);
+
+    public Task<UpstreamOutcome<UpstreamBatchPage>> ListBatchesAsync(UpstreamBatchQuery query, CancellationToken cancellationToken) =>
+        Batches.ListAsync(query, cancellationToken);
+
+    public Task<UpstreamOutcome<UpstreamFileContent>> DownloadFileAsync(string upstreamFileId, CancellationToken cancellationToken) =>
+        Batches.DownloadAsync(upstreamFileId, cancellationToken);
+
+    /// <summary>Gemini's responses file, translated into OpenAI's output or error lines as it is read.</summary>
+    public Task<UpstreamOutcome<UpstreamFileContent>> OpenBatchResultsAsync(UpstreamBatchResults results, CancellationToken cancellationToken) =>
+        Batches.OpenResultsAsync(results, cancellationToken);
 }

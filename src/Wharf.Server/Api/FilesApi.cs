@@ -172,7 +172,8 @@ internal static class FilesApi
     private static string? NullIfEmpty(string? value) => string.IsNullOrEmpty(value) ? null : value;
 
     /// <summary>The provider a request names: query <c>provider</c>, query <c>x-model-provider</c>, else that header.</summary>
-    private static string? ProviderOf(HttpRequest request) =>
+    /// <summary>The provider named by query (<c>provider</c>, <c>x-model-provider</c>) or by the <c>x-model-provider</c> header.</summary>
+    internal static string? ProviderOf(HttpRequest request) =>
         Single(request.Query, "provider") ?? Single(request.Query, "x-model-provider") ?? NullIfEmpty(request.Headers["x-model-provider"]);
 }
 

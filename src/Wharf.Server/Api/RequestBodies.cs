@@ -21,8 +21,19 @@ internal sealed record UploadPartForm(IFormFile Data);
 
 internal sealed record ExpiresAfterBody(string Anchor, long Seconds);
 
-/// <summary>The JSON body of <c>POST /v1/uploads</c>.</summary>
-internal sealed record UploadCreateBody(string Filename, string Purpose, long Bytes, string MimeType, ExpiresAfterBody? ExpiresAfter);
+/// <summary>
+/// The JSON body of <c>POST /v1/uploads</c>; <c>metadata</c>, <c>collection</c> and <c>provider</c> are Wharf's, for
+/// the file the upload becomes (as <c>POST /v1/files</c> takes them).
+/// </summary>
+internal sealed record UploadCreateBody(
+    string Filename,
+    string Purpose,
+    long Bytes,
+    string MimeType,
+    ExpiresAfterBody? ExpiresAfter,
+    IReadOnlyDictionary<string, string>? Metadata,
+    string? Collection,
+    string? Provider);
 
 /// <summary>The JSON body of <c>POST /v1/uploads/{id}/complete</c>.</summary>
 internal sealed record UploadCompleteBody(IReadOnlyList<string> PartIds, string? Md5);

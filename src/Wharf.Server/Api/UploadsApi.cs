@@ -47,7 +47,12 @@ internal static class UploadsApi
         var expiresAfter = fields.Object("expires_after");
         var anchor = expiresAfter.Value?.String("anchor") ?? default;
         var seconds = expiresAfter.Value?.Int64("seconds") ?? default;
-        var error = filename.Error ?? purpose.Error ?? bytes.Error ?? mimeType.Error ?? expiresAfter.Error ?? anchor.Error ?? seconds.Error;
+        // Wharf's extensions, as POST /v1/files takes them: the metadata object is checked by the same rules as the
+        // form field's JSON text, and the provider may also be named by query or header.
+        var collection = fields.String("collection");
+        var provider = fields.String("provider");
+        var error = filename.Error ?? purpose.Error ?? bytes.Error ?? mimeType.Error ?? expiresAfter.Error ?? anchor.Error ?? seconds.Error
+            ?? collection.Error ?? provider.Error;
         if (error is not null)
         {
             return error.ToResult();
@@ -60,6 +65,9 @@ internal static class UploadsApi
             MimeType = mimeType.Value,
             ExpiresAfterAnchor = anchor.Value,
             ExpiresAfterSeconds = seconds.Value,
+            Metadata = fields.Raw("metadata"),
+            Collection = collection.Value,
+            Provider = provider.Value ?? FilesApi.ProviderOf(request),
         }, cancellationToken);
         return created.IsOk ? TypedResults.Ok(UploadObject.From(new UploadView(created.Value, [], null), withParts: false)) : created.Error.ToResult();
     }

@@ -62,7 +62,10 @@ internal sealed record FileList(IReadOnlyList<FileObject> Data, string? FirstId,
     }
 }
 
-/// <summary>OpenAI's upload object; Wharf adds <c>parts</c> (received so far) on <c>GET /v1/uploads/{id}</c>.</summary>
+/// <summary>
+/// OpenAI's upload object; Wharf adds <c>parts</c> (received so far) on <c>GET /v1/uploads/{id}</c>, and the
+/// <c>metadata</c>, <c>collection</c> and <c>provider</c> its file will have.
+/// </summary>
 internal sealed record UploadObject(
     [property: JsonPropertyOrder(-2)] string Id,
     long Bytes,
@@ -72,6 +75,9 @@ internal sealed record UploadObject(
     string Status,
     long ExpiresAt,
     FileObject? File,
+    IReadOnlyDictionary<string, string> Metadata,
+    string? Collection,
+    string Provider,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<UploadPartObject>? Parts)
 {
     [JsonPropertyOrder(-1)]
@@ -81,6 +87,7 @@ internal sealed record UploadObject(
         view.Upload.Id, view.Upload.Bytes, view.Upload.CreatedAt, view.Upload.Filename, view.Upload.Purpose,
         view.Upload.Status, view.Upload.ExpiresAt,
         view.File is null ? null : FileObject.From(view.File),
+        view.Upload.Metadata, view.Upload.Collection, view.Upload.Provider,
         withParts ? [.. view.Parts.Select(UploadPartObject.From)] : null);
 }
 

@@ -21,7 +21,7 @@ internal sealed class PostgresDatabase : IAsyncDisposable, IDisposable
     /// <summary>The configuration key of the connection string, named in every start-up failure about it.</summary>
     public const string ConnectionStringKey = "Wharf:Storage:Postgres:ConnectionString";
 
-    internal const int SchemaVersion = 2;
+    internal const int SchemaVersion = 3;
 
     /// <summary>The advisory lock (one 64-bit key for the whole database) held while the schema is created or migrated.</summary>
     internal const long MigrationLockKey = 0x57_68_61_72_66_5F_6D_67; // "Wharf_mg"
@@ -77,7 +77,7 @@ internal sealed class PostgresDatabase : IAsyncDisposable, IDisposable
             }
             if (!HasSetting(connectionString, "Maximum Pool Size", "Max Pool Size", "MaxPoolSize"))
             {
-                settings.MaxPoolSize = DefaultMaxPoolSize;
+                settings.MaxPoolSize = Math.Max(DefaultMaxPoolSize, settings.MinPoolSize); // a minimum above it raises it
             }
             dataSource = new NpgsqlDataSourceBuilder(settings.ConnectionString).Build();
             settings.Options = string.IsNullOrWhiteSpace(settings.Options) ? IndexOrderOptions : settings.Options + " " + IndexOrderOptions;
@@ -294,6 +294,11 @@ internal sealed class PostgresDatabase : IAsyncDisposable, IDisposable
         if (version < 2)
         {
             command.CommandText = Version2;
+            await command.ExecuteNonQueryAsync(cancellationToken);
+        }
+        if (version < 3)
+        {
+            command.CommandText = Version3;
             await command.ExecuteNonQueryAsync(cancellationToken);
         }
         // A newer node may have migrated further: migrations only add, so this version's statements still hold.
@@ -541,6 +546,16 @@ internal sealed class PostgresDatabase : IAsyncDisposable, IDisposable
             remove_at bigint NOT NULL
         );
         CREATE INDEX ix_blob_deletions_due ON blob_deletions (remove_at);
+        """;
+
+    /// <summary>
+    /// Version 3 (the embedded catalog's version 8): an upload carries the <c>metadata</c>, <c>collection</c> and
+    /// <c>provider</c> of the file it becomes. Uploads already there made files kept only by Wharf: <c>local</c>, and
+    /// nulls. Adding columns with a constant default rewrites nothing.
+    /// </summary>
+    private const string Version3 = """
+        ALTER TABLE uploads ADD COLUMN metadata text COLLATE "C", ADD COLUMN collection text COLLATE "C",
+            ADD COLUMN provider text COLLATE "C" NOT NULL DEFAULT 'local';
         """;
 }
 

@@ -82,6 +82,23 @@ internal sealed class PostgresFileCopyCatalog(PostgresDatabase database) : IFile
             ReadCopy,
             cancellationToken);
 
+    public Task<bool> RetireCopyAsync(FileCopy copy, long nowUnixSeconds, CancellationToken cancellationToken) =>
+        database.InTransactionAsync(async (connection, transaction) =>
+        {
+            await using var command = new NpgsqlCommand(
+                "DELETE FROM file_copies WHERE workspace_id = @ws AND provider = @provider AND file_id = @file AND upstream_id = @upstream;",
+                connection, transaction);
+            BindCopy(command.Parameters, copy);
+            if (await command.ExecuteNonQueryAsync(cancellationToken) == 0)
+            {
+                return false;
+            }
+            command.CommandText = $"INSERT INTO upstream_deletions ({DeletionColumns}) VALUES (@provider, @upstream, @file, 0, @next) ON CONFLICT DO NOTHING;";
+            command.Parameters.AddInt64("@next", nowUnixSeconds);
+            await command.ExecuteNonQueryAsync(cancellationToken);
+            return true;
+        }, cancellationToken);
+
     public Task QueueDeletionAsync(UpstreamDeletion deletion, CancellationToken cancellationToken) =>
         database.InTransactionAsync(async (connection, transaction) =>
         {

@@ -1,3 +1,4 @@
+using System.Text.Json;
 using Npgsql;
 using Wharf.Core.Files;
 using Wharf.Core.Ports;
@@ -15,7 +16,8 @@ namespace Wharf.Storage.Postgres;
 /// </summary>
 internal sealed class PostgresUploadCatalog(PostgresDatabase database) : IUploadCatalog
 {
-    private const string UploadColumns = "workspace_id, id, filename, purpose, bytes, mime_type, created_at, expires_at, status, file_id, file_expires_after";
+    private const string UploadColumns = "workspace_id, id, filename, purpose, bytes, mime_type, created_at, expires_at, status, file_id, file_expires_after, " +
+        "metadata, collection, provider";
     private const string PartColumns = "id, upload_id, workspace_id, bytes, sha256, created_at";
 
     public Task<UploadInsertOutcome> InsertUploadAsync(UploadRecord upload, int maxPending, CancellationToken cancellationToken) =>
@@ -40,7 +42,8 @@ internal sealed class PostgresUploadCatalog(PostgresDatabase database) : IUpload
             }
             command.CommandText = $"""
                 INSERT INTO uploads ({UploadColumns}, counted_bytes)
-                VALUES (@ws, @id, @filename, @purpose, @bytes, @mime, @created, @expires, @status, NULL, @fileExpires, @bytes);
+                VALUES (@ws, @id, @filename, @purpose, @bytes, @mime, @created, @expires, @status, NULL, @fileExpires,
+                    @metadata, @collection, @provider, @bytes);
                 UPDATE workspaces SET usage_bytes = usage_bytes + @bytes WHERE id = @ws;
                 """;
             command.Parameters.AddText("@id", upload.Id);
@@ -52,6 +55,11 @@ internal sealed class PostgresUploadCatalog(PostgresDatabase database) : IUpload
             command.Parameters.AddInt64("@expires", upload.ExpiresAt);
             command.Parameters.AddText("@status", upload.Status);
             command.Parameters.AddInt64("@fileExpires", upload.FileExpiresAfterSeconds);
+            command.Parameters.AddText("@metadata", upload.Metadata.Count == 0
+                ? null
+                : JsonSerializer.Serialize(upload.Metadata, StorageJsonContext.Default.IReadOnlyDictionaryStringString));
+            command.Parameters.AddText("@collection", upload.Collection);
+            command.Parameters.AddText("@provider", upload.Provider);
             await command.ExecuteNonQueryAsync(cancellationToken);
             return UploadInsertOutcome.Inserted;
         }, cancellationToken);
@@ -239,5 +247,10 @@ internal sealed class PostgresUploadCatalog(PostgresDatabase database) : IUpload
         Status = row.GetString(8),
         FileId = row.NullableString(9),
         FileExpiresAfterSeconds = row.NullableInt64(10),
+        Metadata = row.NullableString(11) is { } metadata
+            ? JsonSerializer.Deserialize(metadata, StorageJsonContext.Default.IReadOnlyDictionaryStringString) ?? FileRecord.EmptyMetadata
+            : FileRecord.EmptyMetadata,
+        Collection = row.NullableString(12),
+        Provider = row.GetString(13),
     };
 }

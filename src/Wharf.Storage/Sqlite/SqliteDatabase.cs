@@ -17,7 +17,7 @@ namespace Wharf.Storage.Sqlite;
 /// </summary>
 internal sealed class SqliteDatabase : IDisposable
 {
-    internal const int SchemaVersion = 7;
+    internal const int SchemaVersion = 8;
     private const int MaxWritesPerCommit = 256;
     private const int MaxIdleReaders = 16;
     private readonly string _connectionString;
@@ -507,6 +507,10 @@ internal sealed class SqliteDatabase : IDisposable
         {
             AddSharedWork(command);
         }
+        if (version < 8)
+        {
+            AddUploadFileFields(command);
+        }
         command.CommandText = $"PRAGMA user_version={SchemaVersion};";
         command.ExecuteNonQuery();
         transaction.Commit();
@@ -695,6 +699,21 @@ internal sealed class SqliteDatabase : IDisposable
                 remove_at INTEGER NOT NULL
             ) WITHOUT ROWID;
             CREATE INDEX IF NOT EXISTS ix_blob_deletions_due ON blob_deletions(remove_at);
+            """;
+        command.ExecuteNonQuery();
+    }
+
+    /// <summary>
+    /// Version 8: an upload carries the <c>metadata</c>, <c>collection</c> and <c>provider</c> of the file it becomes
+    /// (as <c>files</c> keeps them: metadata as a JSON object, null when empty). Uploads already there made files kept
+    /// only by Wharf, with neither: <c>local</c>, and nulls. Adding columns rewrites nothing.
+    /// </summary>
+    private static void AddUploadFileFields(SqliteCommand command)
+    {
+        command.CommandText = """
+            ALTER TABLE uploads ADD COLUMN metadata TEXT;
+            ALTER TABLE uploads ADD COLUMN collection TEXT;
+            ALTER TABLE uploads ADD COLUMN provider TEXT NOT NULL DEFAULT 'local';
             """;
         command.ExecuteNonQuery();
     }

@@ -81,6 +81,26 @@ internal sealed class SqliteFileCopyCatalog(SqliteDatabase database) : IFileCopy
             ReadCopy,
             cancellationToken);
 
+    public Task<bool> RetireCopyAsync(FileCopy copy, long nowUnixSeconds, CancellationToken cancellationToken) =>
+        database.WriteAsync(async (connection, transaction) =>
+        {
+            await using var command = connection.CreateCommand();
+            command.Transaction = transaction;
+            command.CommandText = """
+                DELETE FROM file_copies WHERE workspace_id = $ws AND provider = $provider AND file_id = $file AND upstream_id = $upstream;
+                SELECT changes();
+                """;
+            BindCopy(command.Parameters, copy);
+            bool removed = Convert.ToInt64(await command.ExecuteScalarAsync(cancellationToken), System.Globalization.CultureInfo.InvariantCulture) > 0;
+            if (removed)
+            {
+                command.CommandText = $"INSERT OR IGNORE INTO upstream_deletions ({DeletionColumns}) VALUES ($provider, $upstream, $file, 0, $next);";
+                command.Parameters.AddWithValue("$next", nowUnixSeconds);
+                await command.ExecuteNonQueryAsync(cancellationToken);
+            }
+            return removed;
+        }, cancellationToken);
+
     public Task QueueDeletionAsync(UpstreamDeletion deletion, CancellationToken cancellationToken) =>
         database.ExecuteAsync(
             $"""

@@ -15,7 +15,8 @@ namespace Wharf.Storage.Sqlite;
 /// </summary>
 internal sealed class SqliteUploadCatalog(SqliteDatabase database) : IUploadCatalog
 {
-    private const string UploadColumns = "workspace_id, id, filename, purpose, bytes, mime_type, created_at, expires_at, status, file_id, file_expires_after";
+    private const string UploadColumns = "workspace_id, id, filename, purpose, bytes, mime_type, created_at, expires_at, status, file_id, file_expires_after, " +
+        "metadata, collection, provider";
     private const string PartColumns = "id, upload_id, workspace_id, bytes, sha256, created_at";
 
     public Task<UploadInsertOutcome> InsertUploadAsync(UploadRecord upload, int maxPending, CancellationToken cancellationToken) =>
@@ -40,7 +41,8 @@ internal sealed class SqliteUploadCatalog(SqliteDatabase database) : IUploadCata
             }
             command.CommandText = $"""
                 INSERT INTO uploads ({UploadColumns}, counted_bytes)
-                VALUES ($ws, $id, $filename, $purpose, $bytes, $mime, $created, $expires, $status, NULL, $fileExpires, $bytes);
+                VALUES ($ws, $id, $filename, $purpose, $bytes, $mime, $created, $expires, $status, NULL, $fileExpires,
+                    $metadata, $collection, $provider, $bytes);
                 UPDATE workspaces SET usage_bytes = usage_bytes + $bytes WHERE id = $ws;
                 """;
             command.Parameters.AddWithValue("$id", upload.Id);
@@ -52,6 +54,11 @@ internal sealed class SqliteUploadCatalog(SqliteDatabase database) : IUploadCata
             command.Parameters.AddWithValue("$expires", upload.ExpiresAt);
             command.Parameters.AddWithValue("$status", upload.Status);
             command.Parameters.AddWithValue("$fileExpires", (object?)upload.FileExpiresAfterSeconds ?? DBNull.Value);
+            command.Parameters.AddWithValue("$metadata", upload.Metadata.Count == 0
+                ? DBNull.Value
+                : JsonSerializer.Serialize(upload.Metadata, StorageJsonContext.Default.IReadOnlyDictionaryStringString));
+            command.Parameters.AddWithValue("$collection", (object?)upload.Collection ?? DBNull.Value);
+            command.Parameters.AddWithValue("$provider", upload.Provider);
             await command.ExecuteNonQueryAsync(cancellationToken);
             return UploadInsertOutcome.Inserted;
         }, cancellationToken);
@@ -254,5 +261,10 @@ internal sealed class SqliteUploadCatalog(SqliteDatabase database) : IUploadCata
         Status = row.String(8),
         FileId = row.NullableString(9),
         FileExpiresAfterSeconds = row.NullableInt64(10),
+        Metadata = row.NullableString(11) is { } metadata
+            ? JsonSerializer.Deserialize(metadata, StorageJsonContext.Default.IReadOnlyDictionaryStringString) ?? FileRecord.EmptyMetadata
+            : FileRecord.EmptyMetadata,
+        Collection = row.NullableString(12),
+        Provider = row.String(13),
     };
 }

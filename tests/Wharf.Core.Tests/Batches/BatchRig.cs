@@ -95,12 +95,17 @@ internal sealed class BatchRig : IAsyncDisposable
             o.ChunkFlushMilliseconds = ChunkFlushMilliseconds;
         });
         services.AddWharfCore();
+        services.AddSingleton<System.Diagnostics.Metrics.IMeterFactory>(Meters);
+        services.AddSingleton<Wharf.Core.Telemetry.WharfMetrics>();
         _services = services.BuildServiceProvider();
     }
 
     public FakeTimeProvider Time { get; } = new(new DateTimeOffset(2026, 1, 5, 12, 0, 0, TimeSpan.Zero));
 
     public HoldingProvider Provider { get; } = new("holding");
+
+    /// <summary>The meters of this rig's <see cref="Wharf.Core.Telemetry.WharfMetrics"/>, for a <see cref="BatchLineCounter"/>.</summary>
+    public TestMeterFactory Meters { get; } = new();
 
     public Workspace Workspace { get; } = new() { Id = "ws_batches", Name = "batches", CreatedAt = 0 };
 

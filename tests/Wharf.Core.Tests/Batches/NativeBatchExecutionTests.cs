@@ -117,6 +117,60 @@ public sealed class NativeBatchExecutionTests(BatchSimulatorFixture fixture) : I
         Assert.Equal(new BatchRequestCounts(2, 2, 0), ended.RequestCounts);
     }
 
+    /// <summary>
+    /// A provider whose batches carry no metadata (Anthropic's): a create whose answer is lost may have been done, and
+    /// a batch made there could not be found again, so the batch fails saying so instead of creating a second one that
+    /// would run and be billed twice; and nothing is ever looked up in its list.
+    /// </summary>
+    [Theory]
+    [InlineData(UpstreamFailureKind.ConnectionFailed)]
+    [InlineData(UpstreamFailureKind.Timeout)]
+    public async Task ACreateWithoutAnAnswerOnAProviderWhoseBatchesCarryNoMetadataFailsTheBatchInsteadOfCreatingTwice(UpstreamFailureKind lost)
+    {
+        await using var harness = await NativeBatchHarness.StartAsync(_sim, up: inner => new AnswerLosingProvider(inner, lost));
+        var batch = await harness.CreateBatchAsync(await harness.UploadAsync(NativeBatchHarness.Lines("gpt-4o-mini")));
+        int started = _sim.Requests.Count;
+
+        var ended = await harness.DriveAsync(batch.Id, "node-a");
+
+        Assert.Equal(BatchStatus.Failed, ended.Status);
+        var error = Assert.Single(ended.Errors!);
+        Assert.Equal(NativeBatchExecution.UpstreamBatchUnknown, error.Code);
+        Assert.Contains("'up'", error.Message, StringComparison.Ordinal);
+        Assert.Single(Creates(started)); // the one whose answer was lost: none again
+        Assert.DoesNotContain(_sim.Requests.Skip(started), r => r.Method == "GET" && r.Path == "/v1/batches");
+    }
+
+    /// <summary>A provider whose batches carry no metadata and whose answers to a batch create are lost after it is done.</summary>
+    private sealed class AnswerLosingProvider(IProvider inner, UpstreamFailureKind lost) : IProvider
+    {
+        public string Id => inner.Id;
+
+        public string Type => inner.Type;
+
+        public IReadOnlySet<ProviderCapability> Capabilities => inner.Capabilities;
+
+        public bool BatchesCarryMetadata => false;
+
+        public Task<UpstreamOutcome<ModelResponse>> SendModelRequestAsync(ModelCall call, CancellationToken cancellationToken) => inner.SendModelRequestAsync(call, cancellationToken);
+
+        public Task<UpstreamOutcome<UpstreamFile>> UploadFileAsync(UpstreamFileUpload upload, CancellationToken cancellationToken) => inner.UploadFileAsync(upload, cancellationToken);
+
+        public Task<UpstreamOutcome<bool>> DeleteFileAsync(string upstreamFileId, CancellationToken cancellationToken) => inner.DeleteFileAsync(upstreamFileId, cancellationToken);
+
+        public Task<UpstreamOutcome<UpstreamFilePage>> ListFilesAsync(UpstreamFileQuery query, CancellationToken cancellationToken) => inner.ListFilesAsync(query, cancellationToken);
+
+        public async Task<UpstreamOutcome<UpstreamBatch>> CreateBatchAsync(UpstreamBatchCreate batch, CancellationToken cancellationToken)
+        {
+            Assert.True((await inner.CreateBatchAsync(batch, cancellationToken)).IsOk);
+            return lost == UpstreamFailureKind.Timeout ? UpstreamFailure.Timeout() : UpstreamFailure.ConnectionFailed("The connection dropped.");
+        }
+
+        public Task<UpstreamOutcome<UpstreamBatch>> GetBatchAsync(string upstreamBatchId, CancellationToken cancellationToken) => inner.GetBatchAsync(upstreamBatchId, cancellationToken);
+
+        public Task<UpstreamOutcome<UpstreamBatchPage>> ListBatchesAsync(UpstreamBatchQuery query, CancellationToken cancellationToken) => inner.ListBatchesAsync(query, cancellationToken);
+    }
+
     [Fact]
     public async Task AResumeWithTheProviderChosenButNothingUpstreamLooksFirstThenCreatesOnce()
     {

@@ -47,6 +47,9 @@ internal sealed class NativeBatchHarness : IAsyncDisposable
 
     public FakeTimeProvider Time { get; }
 
+    /// <summary>The meters of this harness's <see cref="Wharf.Core.Telemetry.WharfMetrics"/>, for a <see cref="BatchLineCounter"/>.</summary>
+    public TestMeterFactory Meters { get; private init; } = null!;
+
     public OpenAISimulator Simulator { get; }
 
     public Workspace Workspace { get; }
@@ -66,8 +69,10 @@ internal sealed class NativeBatchHarness : IAsyncDisposable
     public NativeBatchExecution Execution => _services.GetServices<IBatchExecution>().OfType<NativeBatchExecution>().Single();
 
     /// <param name="store">Wraps the disk store (to make it fail), when given.</param>
+    /// <param name="up">Wraps the provider <c>up</c> (to change what it says of itself), when given.</param>
     public static async Task<NativeBatchHarness> StartAsync(
-        OpenAISimulator simulator, int minPollSeconds = 5, int maxPollSeconds = 20, Func<IBlobStore, IBlobStore>? store = null)
+        OpenAISimulator simulator, int minPollSeconds = 5, int maxPollSeconds = 20, Func<IBlobStore, IBlobStore>? store = null,
+        Func<IProvider, IProvider>? up = null)
     {
         simulator.ClearFaults();
         var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
@@ -99,7 +104,17 @@ internal sealed class NativeBatchHarness : IAsyncDisposable
             services.AddSingleton<IBlobStore>(sp => store((IBlobStore)disk.ImplementationFactory!(sp)));
         }
         services.AddWharfProviders();
+        if (up is not null)
+        {
+            var registry = services.Last(d => d.ServiceType == typeof(IProviderRegistry));
+            services.Remove(registry);
+            services.AddSingleton(registry.ImplementationType!);
+            services.AddSingleton<IProviderRegistry>(sp => new WrappedRegistry((IProviderRegistry)sp.GetRequiredService(registry.ImplementationType!), up));
+        }
         services.AddWharfCore();
+        var meters = new TestMeterFactory();
+        services.AddSingleton<System.Diagnostics.Metrics.IMeterFactory>(meters);
+        services.AddSingleton<Wharf.Core.Telemetry.WharfMetrics>();
         services.Configure<BatchesOptions>(o =>
         {
             o.NativePollMinSeconds = minPollSeconds;
@@ -114,7 +129,7 @@ internal sealed class NativeBatchHarness : IAsyncDisposable
         var provider = services.BuildServiceProvider();
         var workspace = new Workspace { Id = "ws_00000000000000000000000000000001", Name = "default", CreatedAt = time.GetUtcNow().ToUnixTimeSeconds() };
         await provider.GetRequiredService<IWorkspaceCatalog>().InsertWorkspaceAsync(workspace, CancellationToken.None);
-        return new NativeBatchHarness(provider, dataDir, time, simulator, workspace);
+        return new NativeBatchHarness(provider, dataDir, time, simulator, workspace) { Meters = meters };
     }
 
     /// <summary>Lines of a chat completions batch, one per model, with custom ids <c>req-1</c>, <c>req-2</c>, ...</summary>
@@ -226,5 +241,19 @@ internal sealed class NativeBatchHarness : IAsyncDisposable
         catch (IOException)
         {
         }
+    }
+}
+
+/// <summary>The providers of another registry, with <c>up</c> wrapped.</summary>
+internal sealed class WrappedRegistry(IProviderRegistry inner, Func<IProvider, IProvider> wrap) : IProviderRegistry
+{
+    private readonly IReadOnlyList<RegisteredProvider> _all = [.. inner.All.Select(p => p.Id == "up" ? p with { Provider = wrap(p.Provider) } : p)];
+
+    public IReadOnlyList<RegisteredProvider> All => _all;
+
+    public bool TryGet(string id, out RegisteredProvider provider)
+    {
+        provider = _all.FirstOrDefault(p => p.Id == id)!;
+        return provider is not null;
     }
 }

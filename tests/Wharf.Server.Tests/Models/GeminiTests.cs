@@ -299,7 +299,7 @@ public sealed class GeminiTests(GeminiUpstreamsFixture upstreams) : IClassFixtur
     }
 
     [Fact]
-    public async Task The_provider_list_shows_gemini_with_chat_completions_and_embeddings_and_no_key()
+    public async Task The_provider_list_shows_gemini_with_files_batches_chat_completions_and_embeddings_and_no_key()
     {
         using var response = await _client.GetAsync("/v1/providers");
         string raw = await response.Content.ReadAsStringAsync();
@@ -309,6 +309,6 @@ public sealed class GeminiTests(GeminiUpstreamsFixture upstreams) : IClassFixtur
         using var list = JsonDocument.Parse(raw);
         var gemini = list.RootElement.GetProperty("data").EnumerateArray().Single(p => p.GetProperty("id").GetString() == "gemini");
         Assert.Equal("gemini", gemini.GetProperty("type").GetString());
-        Assert.Equal(["chat.completions", "embeddings"], gemini.GetProperty("capabilities").EnumerateArray().Select(c => c.GetString()));
+        Assert.Equal(["files", "batches", "chat.completions", "embeddings"], gemini.GetProperty("capabilities").EnumerateArray().Select(c => c.GetString()));
     }
 }

@@ -186,6 +186,129 @@ public sealed class ProviderFilesTests(ProviderFilesFixture fixture) : IClassFix
         await Wire.AssertErrorAsync(response, 400, "provider", "provider_not_enabled");
     }
 
+    /// <summary>Creates an upload with <paramref name="extensions"/> merged into OpenAI's fields; returns its id.</summary>
+    private static async Task<HttpResponseMessage> CreateUploadAsync(HttpClient client, long bytes, object extensions, string? header = null)
+    {
+        var body = JsonSerializer.SerializeToNode(extensions)!.AsObject();
+        body["filename"] = "big.jsonl";
+        body["purpose"] = "batch";
+        body["bytes"] = bytes;
+        body["mime_type"] = "application/jsonl";
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/uploads")
+        {
+            Content = new StringContent(body.ToJsonString(), Encoding.UTF8, "application/json"),
+        };
+        if (header is not null)
+        {
+            request.Headers.Add("x-model-provider", header);
+        }
+        return await client.SendAsync(request);
+    }
+
+    private static async Task<string> AddUploadPartAsync(HttpClient client, string uploadId, byte[] data)
+    {
+        using var form = new MultipartFormDataContent { { new ByteArrayContent(data), "data", "blob" } };
+        using var response = await client.PostAsync($"/v1/uploads/{uploadId}/parts", form);
+        var json = await Wire.JsonAsync(response);
+        Assert.True(response.IsSuccessStatusCode, json.ToString());
+        return json.Id();
+    }
+
+    private static Task<HttpResponseMessage> CompleteUploadAsync(HttpClient client, string uploadId, params string[] partIds) =>
+        client.PostAsync($"/v1/uploads/{uploadId}/complete",
+            new StringContent(JsonSerializer.Serialize(new { part_ids = partIds }), Encoding.UTF8, "application/json"));
+
+    /// <summary>
+    /// An upload made with the SDK's protocol methods through a client that names the provider (its header): the parts,
+    /// in the listed order, reach the provider when it completes, and the file is one kept there, as one uploaded to
+    /// <c>POST /v1/files</c> with that provider: listed by the provider filter, its upstream copy deleted with it.
+    /// </summary>
+    [Fact]
+    public async Task An_upload_for_a_provider_is_copied_there_when_it_completes_and_behaves_as_a_file_uploaded_there()
+    {
+        var files = fixture.FileClientFor("openai");
+        byte[] first = RandomNumberGenerator.GetBytes(70_000), second = RandomNumberGenerator.GetBytes(30_001);
+        ClientResult created = await files.CreateUploadAsync(BinaryContent.Create(BinaryData.FromObjectAsJson(new
+        {
+            filename = "big.jsonl", purpose = "batch", bytes = first.Length + second.Length, mime_type = "application/jsonl",
+            collection = "to-openai",
+        })));
+        using var upload = JsonDocument.Parse(created.GetRawResponse().Content);
+        Assert.Equal("openai", upload.RootElement.GetProperty("provider").GetString());
+        string uploadId = upload.RootElement.GetProperty("id").GetString()!;
+        using var client = _server.CreateClient();
+        string secondPart = await AddUploadPartAsync(client, uploadId, second);
+        string firstPart = await AddUploadPartAsync(client, uploadId, first);
+        int before = fixture.OpenAI.Files.Count;
+
+        using var response = await CompleteUploadAsync(client, uploadId, firstPart, secondPart);
+
+        var done = await Wire.JsonAsync(response);
+        Assert.True(response.IsSuccessStatusCode, done.ToString());
+        var file = done.GetProperty("file");
+        string fileId = file.Id();
+        Assert.Equal("openai", file.GetProperty("provider").GetString());
+        Assert.Equal(before + 1, fixture.OpenAI.Files.Count);
+        var upstream = Assert.Single(fixture.OpenAI.Files, f => f.Content.AsSpan().SequenceEqual([.. first, .. second]));
+        Assert.Equal(("big.jsonl", "batch"), (upstream.Filename, upstream.Purpose));
+        Assert.Contains(fileId, (await Wire.GetJsonAsync(client, "/v1/files?provider=openai&collection=to-openai")).Ids());
+        Assert.DoesNotContain(fileId, (await Wire.GetJsonAsync(client, "/v1/files?provider=flaky")).Ids());
+
+        using var deleted = await client.DeleteAsync($"/v1/files/{fileId}");
+        Assert.True(deleted.IsSuccessStatusCode);
+        await EventuallyAsync(() => fixture.OpenAI.Files.All(f => f.Id != upstream.Id), "the upstream copy is deleted with the file");
+    }
+
+    [Fact]
+    public async Task An_upstream_failure_at_completion_is_a_502_and_the_upload_stays_pending_to_complete_again()
+    {
+        var (_, client, _) = await TenantAsync("upload-failed");
+        byte[] content = RandomNumberGenerator.GetBytes(5000);
+        using var created = await CreateUploadAsync(client, content.Length, new { metadata = new { k = "v" } }, header: "flaky");
+        var upload = await Wire.JsonAsync(created);
+        Assert.True(created.IsSuccessStatusCode, upload.ToString());
+        Assert.Equal("flaky", upload.GetProperty("provider").GetString());
+        string partId = await AddUploadPartAsync(client, upload.Id(), content);
+        fixture.Flaky.Enqueue(Fault.Status(500));
+
+        using var failed = await CompleteUploadAsync(client, upload.Id(), partId);
+
+        await Wire.AssertErrorAsync(failed, 502);
+        var envelope = await Wire.JsonAsync(failed);
+        Assert.Equal("upstream", envelope.GetProperty("error_origin").GetString());
+        Assert.Equal("flaky", envelope.GetProperty("provider_failure_diagnostics").GetProperty("provider").GetString());
+        Assert.DoesNotContain(fixture.Flaky.ApiKey, envelope.ToString(), StringComparison.Ordinal);
+        Assert.Equal("pending", (await Wire.GetJsonAsync(client, $"/v1/uploads/{upload.Id()}")).GetProperty("status").GetString());
+        Assert.Empty((await Wire.GetJsonAsync(client, "/v1/files")).Ids());
+
+        using var again = await CompleteUploadAsync(client, upload.Id(), partId);
+        var done = await Wire.JsonAsync(again);
+        Assert.True(again.IsSuccessStatusCode, done.ToString());
+        string fileId = done.GetProperty("file").Id();
+        Assert.Equal([fileId], (await Wire.GetJsonAsync(client, "/v1/files?provider=flaky&metadata.k=v")).Ids());
+        Assert.Single(fixture.Flaky.Files, f => f.Content.AsSpan().SequenceEqual(content));
+    }
+
+    [Theory]
+    [InlineData("mock", "provider_without_files")]
+    [InlineData("nowhere", "unknown_provider")]
+    public async Task An_upload_for_a_provider_without_files_or_unknown_is_a_400_on_provider(string provider, string code)
+    {
+        using var client = _server.CreateClient();
+        using var inBody = await CreateUploadAsync(client, 10, new { provider });
+        await Wire.AssertErrorAsync(inBody, 400, "provider", code);
+        using var inHeader = await CreateUploadAsync(client, 10, new { }, header: provider);
+        await Wire.AssertErrorAsync(inHeader, 400, "provider", code);
+    }
+
+    [Fact]
+    public async Task An_upload_for_a_provider_outside_the_workspaces_allowed_providers_is_refused()
+    {
+        var (_, client, _) = await TenantAsync("upload-fenced", ["flaky"]);
+        using var response = await CreateUploadAsync(client, 10, new { provider = "openai" });
+        await Wire.AssertErrorAsync(response, 400, "provider", "provider_not_enabled");
+    }
+
     [Fact]
     public async Task Delete_removes_the_upstream_copy()
     {

@@ -54,6 +54,33 @@ public sealed class EmbeddedStoreMoverTests
         Assert.DoesNotContain(Wharf.Tests.S3.S3rverProcess.SecretKey, progress.Plan.Target, StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// An upload's metadata, collection and provider (the file it becomes carries them) are moved up with it, and a
+    /// change to any of them afterwards fails the verification naming the column.
+    /// </summary>
+    [Fact]
+    public async Task An_uploads_metadata_collection_and_provider_are_moved_up_and_verified()
+    {
+        await using var rig = await FilledRigAsync();
+        Assert.Equal(MoveUpOutcome.Verified, (await rig.Mover().RunAsync(new RecordedProgress(), CancellationToken.None)).Outcome);
+        var moved = rig.TargetRows("uploads");
+        Assert.Equal(rig.SourceRows("uploads"), moved);
+        foreach (string column in new[] { "metadata", "collection", "provider" })
+        {
+            Assert.Contains(moved, row => row.Contains($"{column}=Zulu-uploads.{column}-", StringComparison.Ordinal));
+        }
+
+        foreach (string column in new[] { "metadata", "collection", "provider" })
+        {
+            rig.Source($"UPDATE uploads SET {column} = 'changed' WHERE id LIKE 'Zulu-%';");
+            var result = await rig.Mover().RunAsync(new RecordedProgress(), CancellationToken.None);
+            Assert.Equal(MoveUpOutcome.Mismatch, result.Outcome);
+            Assert.Contains(result.Problems, p => p.StartsWith("table uploads: 2 rows in the embedded store, 2 in PostgreSQL; row (workspace_id=Zulu-uploads.workspace_id", StringComparison.Ordinal)
+                && p.EndsWith($"differs in column '{column}'", StringComparison.Ordinal));
+            rig.Target($"UPDATE uploads SET {column} = 'changed' WHERE id LIKE 'Zulu-%';");
+        }
+    }
+
     [Fact]
     public async Task A_second_run_writes_nothing_and_checks_everything_again()
     {
