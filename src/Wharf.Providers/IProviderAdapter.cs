@@ -18,8 +18,11 @@ internal interface IProviderAdapter
     IProvider Create(ProviderContext context);
 }
 
-/// <summary>What an adapter gets to make its provider: the entry, and the services every adapter may use.</summary>
-internal sealed record ProviderContext(string Id, ProviderOptions Options, TimeProvider Time, ILoggerFactory Logging)
+/// <summary>
+/// What an adapter gets to make its provider: the entry, the services every adapter may use, and the longest line of a
+/// batch's input file (<c>Wharf:Batches:MaxLineBytes</c>: an adapter that reads the input reads it with that bound).
+/// </summary>
+internal sealed record ProviderContext(string Id, ProviderOptions Options, TimeProvider Time, ILoggerFactory Logging, int MaxBatchLineBytes)
 {
     public TimeSpan Timeout => TimeSpan.FromSeconds(Options.TimeoutSeconds);
 }

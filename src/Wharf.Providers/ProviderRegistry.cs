@@ -1,6 +1,7 @@
 using System.Collections.Frozen;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Wharf.Core.Batches;
 using Wharf.Core.Providers;
 using Wharf.Providers.Decorators;
 using Wharf.Providers.Http;
@@ -26,8 +27,8 @@ internal sealed class ProviderRegistry : IProviderRegistry, IDisposable
     }
 
     public ProviderRegistry(IOptions<ProvidersOptions> options, IEnumerable<IProviderAdapter> adapters, UpstreamHttpClients clients,
-        ProviderTelemetry telemetry, TimeProvider time, ILoggerFactory logging)
-        : this(Build(options.Value, adapters, telemetry, time, logging))
+        ProviderTelemetry telemetry, TimeProvider time, ILoggerFactory logging, IOptions<BatchesOptions> batches)
+        : this(Build(options.Value, adapters, telemetry, time, logging, batches.Value.MaxLineBytes))
     {
         _clients = clients;
     }
@@ -37,7 +38,7 @@ internal sealed class ProviderRegistry : IProviderRegistry, IDisposable
     public bool TryGet(string id, out RegisteredProvider provider) => _byId.TryGetValue(id, out provider!);
 
     private static IEnumerable<RegisteredProvider> Build(ProvidersOptions options, IEnumerable<IProviderAdapter> adapters, ProviderTelemetry telemetry,
-        TimeProvider time, ILoggerFactory logging)
+        TimeProvider time, ILoggerFactory logging, int maxBatchLineBytes)
     {
         var byType = adapters.ToDictionary(a => a.Type, StringComparer.Ordinal);
         var logger = logging.CreateLogger("Wharf.Providers");
@@ -45,7 +46,7 @@ internal sealed class ProviderRegistry : IProviderRegistry, IDisposable
         foreach (var (id, entry) in options.Entries)
         {
             // The options were validated at start: the type is known.
-            IProvider provider = byType[entry.Type!].Create(new ProviderContext(id, entry, time, logging));
+            IProvider provider = byType[entry.Type!].Create(new ProviderContext(id, entry, time, logging, maxBatchLineBytes));
             provider = new TelemetryProvider(provider, telemetry, time, logger);
             if (entry.MaxConcurrency is { } max)
             {

@@ -25,6 +25,7 @@ public sealed class AnthropicBatchAdapterTests(AnthropicSimulatorFixture fixture
         _sim.BatchProcessingDelay = TimeSpan.FromMilliseconds(50);
         _sim.ExpireNextBatchAfter = null;
         _sim.BrokenResultsLine = null;
+        _sim.ResultsOrigin = null;
         _harness = ProviderHarness.Start(
             ("claude:Type", "anthropic"), ("claude:ApiKey", _sim.ApiKey), ("claude:BaseUrl", _sim.BaseUrl.ToString()), ("claude:TimeoutSeconds", "30"),
             ("claude:DefaultMaxTokens", "1000"));
@@ -245,16 +246,73 @@ public sealed class AnthropicBatchAdapterTests(AnthropicSimulatorFixture fixture
     }
 
     [Fact]
-    public async Task A_results_url_on_another_origin_is_refused_so_the_key_never_goes_there()
+    public async Task Results_are_read_by_the_batch_id_on_the_configured_base_even_when_results_url_names_another_host()
     {
-        var batch = new UpstreamBatch { Id = "msgbatch_x", Status = BatchStatus.Completed };
+        // Behind a proxy BaseUrl, Anthropic's results_url still names its own host: the key must not go there.
+        _sim.ResultsOrigin = new Uri("http://127.0.0.2:9");
+        var input = Input(Line("p-1") + "\n");
+        var created = (await Provider.CreateBatchAsync(Create(input), CancellationToken.None)).Value;
+        var batch = await EndedAsync(created.Id);
+        Assert.StartsWith("http://127.0.0.2:9/", batch.OutputFileId, StringComparison.Ordinal);
+
+        var output = await LinesAsync(await Provider.OpenBatchResultsAsync(new UpstreamBatchResults(batch, BatchFileKind.Output, batch.OutputFileId!, input), CancellationToken.None));
+
+        Assert.Equal("p-1", Assert.Single(output).GetProperty("custom_id").GetString());
+        var results = _sim.Requests[^1];
+        Assert.Equal(("GET", $"/v1/messages/batches/{batch.Id}/results", _sim.ApiKey), (results.Method, results.Path, results.Header("x-api-key")));
+    }
+
+    [Fact]
+    public async Task Hashed_custom_ids_are_mapped_back_through_one_read_of_the_input_for_both_kinds()
+    {
+        string longId = new('h', 100); // sent hashed: mapped back only through the input
+        int opens = 0;
+        var lines = Input(Line(longId) + "\n" + Line("bad", UnknownToolChoice) + "\n");
+        BatchInputOpener input = cancellationToken =>
+        {
+            Interlocked.Increment(ref opens);
+            return lines(cancellationToken);
+        };
+        var created = (await Provider.CreateBatchAsync(Create(input), CancellationToken.None)).Value;
+        var batch = await EndedAsync(created.Id);
+        int beforeResults = opens;
+
+        var output = await LinesAsync(await Provider.OpenBatchResultsAsync(new UpstreamBatchResults(batch, BatchFileKind.Output, batch.OutputFileId!, input), CancellationToken.None));
+        var errors = await LinesAsync(await Provider.OpenBatchResultsAsync(new UpstreamBatchResults(batch, BatchFileKind.Error, batch.ErrorFileId!, input), CancellationToken.None));
+
+        Assert.Equal(longId, Assert.Single(output).GetProperty("custom_id").GetString());
+        Assert.Equal("bad", Assert.Single(errors).GetProperty("custom_id").GetString());
+        Assert.Equal(1, opens - beforeResults);
+    }
+
+    [Fact]
+    public async Task Hashed_custom_ids_holding_more_than_the_bound_together_refuse_the_create_naming_the_limit_before_anything_is_sent()
+    {
         int before = _sim.Requests.Count;
+        const int idBytes = 3 * 1024 * 1024; // each line stays under Wharf's 4 MiB line bound
+        int count = AnthropicBatches.MaxHashedIdBytes / idBytes + 1;
+        string jsonl = string.Concat(Enumerable.Range(0, count).Select(i => Line(new string((char)('a' + i), idBytes)) + "\n"));
 
-        var opened = await Provider.OpenBatchResultsAsync(
-            new UpstreamBatchResults(batch, BatchFileKind.Output, "http://127.0.0.2:9/v1/messages/batches/msgbatch_x/results", Input(Line("a"))), CancellationToken.None);
+        var created = await Provider.CreateBatchAsync(Create(Input(jsonl)), CancellationToken.None);
 
-        Assert.False(opened.IsOk);
-        Assert.Equal(UpstreamFailureKind.Malformed, opened.Failure.Kind);
+        Assert.Equal((FailureCategory.RequestRejected, false, 400), (created.Failure!.Category, created.Failure.Retryable, created.Failure.Status));
+        Assert.Equal(("custom_ids_too_long", "custom_id"), (created.Failure.Error!.Code, created.Failure.Error.Param));
+        Assert.Contains($"Line {count} ", created.Failure.Error.Message, StringComparison.Ordinal);
+        Assert.Contains(AnthropicBatches.MaxHashedIdBytes.ToString("N0", System.Globalization.CultureInfo.CurrentCulture), created.Failure.Error.Message, StringComparison.Ordinal);
+        Assert.Equal(before, _sim.Requests.Count);
+    }
+
+    [Fact]
+    public async Task An_input_line_longer_than_Wharfs_line_bound_refuses_the_create_naming_its_line_before_anything_is_sent()
+    {
+        int before = _sim.Requests.Count;
+        int bound = new BatchesOptions().MaxLineBytes; // the harness configures no other
+        string jsonl = Line("short") + "\n" + Line("long", ",\"user\":\"" + new string('u', bound) + "\"") + "\n";
+
+        var created = await Provider.CreateBatchAsync(Create(Input(jsonl)), CancellationToken.None);
+
+        Assert.Equal((FailureCategory.RequestRejected, false), (created.Failure!.Category, created.Failure.Retryable));
+        Assert.Contains("Line 2 ", created.Failure.Error!.Message, StringComparison.Ordinal);
         Assert.Equal(before, _sim.Requests.Count);
     }
 

@@ -36,6 +36,12 @@ public sealed partial class AnthropicSimulator
     /// <summary>When set, every results file has this line (verbatim) in its middle: a results line that is not Anthropic's.</summary>
     public string? BrokenResultsLine { get; set; }
 
+    /// <summary>
+    /// When set, a batch's <c>results_url</c> names this origin instead of the simulator's own, as Anthropic's names its
+    /// own host when it is reached through a proxy (the results are still served at the simulator's path).
+    /// </summary>
+    public Uri? ResultsOrigin { get; set; }
+
     /// <summary>Every Message Batch created, in creation order.</summary>
     public IReadOnlyList<SimulatedMessageBatch> MessageBatches => [.. _messageBatches.Values.OrderBy(b => b.Sequence)];
 
@@ -51,11 +57,11 @@ public sealed partial class AnthropicSimulator
                 await WriteAsync(context, 200, ListMessageBatches(context.Request.Query));
                 return;
             case SimulatedOperation.BatchGet when _messageBatches.TryGetValue(route.FileId!, out var found):
-                await WriteAsync(context, 200, found.ToJson(Origin).ToJsonString(SimulatedAnswers.JsonOptions));
+                await WriteAsync(context, 200, found.ToJson(ResultsOrigin ?? Origin).ToJsonString(SimulatedAnswers.JsonOptions));
                 return;
             case SimulatedOperation.BatchCancel when _messageBatches.TryGetValue(route.FileId!, out var found):
                 found.RequestCancel();
-                await WriteAsync(context, 200, found.ToJson(Origin).ToJsonString(SimulatedAnswers.JsonOptions));
+                await WriteAsync(context, 200, found.ToJson(ResultsOrigin ?? Origin).ToJsonString(SimulatedAnswers.JsonOptions));
                 return;
             case SimulatedOperation.BatchResults when _messageBatches.TryGetValue(route.FileId!, out var found):
                 if (found.Results is not { } results)
@@ -146,7 +152,7 @@ public sealed partial class AnthropicSimulator
         ExpireNextBatchAfter = null;
         var hold = HoldBatchesInProgress;
         _ = Task.Run(() => RunMessageBatchAsync(batch, hold, expireAfter));
-        return (200, batch.ToJson(Origin).ToJsonString(SimulatedAnswers.JsonOptions));
+        return (200, batch.ToJson(ResultsOrigin ?? Origin).ToJsonString(SimulatedAnswers.JsonOptions));
     }
 
     /// <summary>Runs the requests through the Messages logic, stopping at a cancel; the results are kept in reverse order.</summary>
@@ -235,7 +241,7 @@ public sealed partial class AnthropicSimulator
         }
         return new JsonObject
         {
-            ["data"] = new JsonArray([.. page.Select(b => (JsonNode)b.ToJson(Origin))]),
+            ["data"] = new JsonArray([.. page.Select(b => (JsonNode)b.ToJson(ResultsOrigin ?? Origin))]),
             ["has_more"] = hasMore,
             ["first_id"] = page.FirstOrDefault()?.Id,
             ["last_id"] = page.LastOrDefault()?.Id,

@@ -2,6 +2,12 @@ using Wharf.Core.Routing;
 
 namespace Wharf.Core.Batches;
 
+/// <summary>
+/// A check of one good line beyond the validation's own: its 1-based <paramref name="line"/> number, its
+/// <c>body.model</c> and its bytes. A fault it returns is reported (its line set by the validator).
+/// </summary>
+internal delegate BatchError? BatchLineCheck(int line, string model, ReadOnlySpan<byte> bytes);
+
 /// <summary>What the check of a batch's input file found: its faults (at most <see cref="BatchInputValidator.MaxReportedErrors"/>) and its request lines.</summary>
 internal sealed record BatchInputCheck(IReadOnlyList<BatchError> Errors, int Total);
 
@@ -18,12 +24,12 @@ internal static class BatchInputValidator
     public const int MaxReportedErrors = 100;
 
     /// <summary>
-    /// Reads <paramref name="content"/> to its end (or to the first fault that ends the check). A good line's
-    /// <c>body.model</c> is handed to <paramref name="checkModel"/> with its line number when one is given; a fault it
-    /// returns is reported (its line set here). Throws <see cref="OperationCanceledException"/> when cancelled.
+    /// Reads <paramref name="content"/> to its end (or to the first fault that ends the check). A good line is handed
+    /// to <paramref name="checkLine"/> (its number, <c>body.model</c> and bytes) when one is given; a fault it returns is
+    /// reported (its line set here). Throws <see cref="OperationCanceledException"/> when cancelled.
     /// </summary>
     public static async Task<BatchInputCheck> ValidateAsync(
-        Stream content, string endpoint, BatchesOptions options, Func<int, string, BatchError?>? checkModel, CancellationToken cancellationToken)
+        Stream content, string endpoint, BatchesOptions options, BatchLineCheck? checkLine, CancellationToken cancellationToken)
     {
         var errors = new List<BatchError>();
         int total = 0;
@@ -55,7 +61,7 @@ internal static class BatchInputValidator
                     $"The input file holds more than {options.MaxLines} requests, the most a batch may hold.", null, reader.Number));
                 break;
             }
-            if (BatchInputLine.Validate(line, endpoint, checkModel is not null, out string? customId, out string? model) is { } error)
+            if (BatchInputLine.Validate(line, endpoint, checkLine is not null, out string? customId, out string? model) is { } error)
             {
                 errors.Add(error with { Line = reader.Number });
             }
@@ -64,7 +70,7 @@ internal static class BatchInputValidator
                 errors.Add(new BatchError(BatchInputLine.DuplicateCustomId,
                     $"The custom_id '{Echo.Safe(customId!)}' is used by an earlier line: each line's custom_id must be unique in the file.", "custom_id", reader.Number));
             }
-            else if (checkModel?.Invoke(reader.Number, model!) is { } refused)
+            else if (checkLine?.Invoke(reader.Number, model!, line) is { } refused)
             {
                 errors.Add(refused with { Line = reader.Number });
             }

@@ -7,9 +7,11 @@ namespace Wharf.Core.Batches;
 /// <c>maxLineBytes</c>) and what was read after it: memory does not grow with the file. A line is its bytes without
 /// the <c>\n</c> (and a <c>\r</c> before it); lines are numbered from 1. A line longer than the bound is reported as
 /// <see cref="TooLong"/> (its bytes are skipped, not kept); the text after the last <c>\n</c>, when there is any, is
-/// the last line. A UTF-8 byte order mark before the first line is not part of it.
+/// the last line. A UTF-8 byte order mark before the first line is not part of it. Shared by the batch executions and
+/// the provider adapters that read JSONL (a native batch's input, its results), so that every reader of a file sees
+/// the same lines.
 /// </summary>
-internal sealed class JsonlLineReader : IDisposable
+public sealed class JsonlLineReader : IDisposable
 {
     private const int ReadSize = 64 * 1024;
 
@@ -35,6 +37,9 @@ internal sealed class JsonlLineReader : IDisposable
 
     /// <summary>The current line was longer than the bound: its bytes were skipped.</summary>
     public bool TooLong { get; private set; }
+
+    /// <summary>The current line holds nothing but spaces and tabs: not a request (the input's validation skips it).</summary>
+    public bool IsBlank => !TooLong && BatchInputLine.IsBlank(Line.Span);
 
     /// <summary>Bytes of the stream read so far.</summary>
     public long BytesRead { get; private set; }

@@ -78,6 +78,9 @@ public sealed partial class NativeBatchExecution(
     /// <summary>A line's model has a Wharf <c>provider/</c> prefix, which the upstream would not understand.</summary>
     public const string ModelHasProviderPrefix = "model_has_provider_prefix";
 
+    /// <summary>A line's body names a file: a native batch's lines go upstream as they are, with no file id rewritten or checked.</summary>
+    public const string FileReferenceInNativeBatch = "file_reference_in_native_batch";
+
     /// <summary>
     /// A create on a provider whose batches carry no metadata went unanswered: it may have been done, and a batch
     /// there cannot be found again.
@@ -230,7 +233,7 @@ public sealed partial class NativeBatchExecution(
         /// <summary>
         /// <c>validating</c>, before anything is sent: the input file is checked in one streamed pass exactly as the
         /// gateway execution checks it (<see cref="BatchInputValidator"/>), and every line's model must route to the
-        /// provider the batch runs on (<see cref="LineModels"/>). That provider is the one the batch names, else the
+        /// provider the batch runs on (<see cref="LineModels"/>), and no line may name a file (<see cref="FileReference"/>). That provider is the one the batch names, else the
         /// first candidate with a batch API of the route of its first request line's model. A bad line fails the
         /// batch with its line number and nothing is sent; a good file records the provider, before anything happens
         /// upstream.
@@ -272,7 +275,8 @@ public sealed partial class NativeBatchExecution(
             {
                 try
                 {
-                    check = await BatchInputValidator.ValidateAsync(content.Value.Content, _batch.Endpoint, Options, models.Check, cancel.Token);
+                    check = await BatchInputValidator.ValidateAsync(content.Value.Content, _batch.Endpoint, Options,
+                        (line, model, bytes) => models.Check(line, model) ?? FileReference(line, bytes), cancel.Token);
                 }
                 catch (OperationCanceledException) when (lease.CancelRequested.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
                 {
@@ -633,6 +637,23 @@ public sealed partial class NativeBatchExecution(
 
         private BatchError InputFileGone() =>
             new("input_file_unavailable", $"The input file {_batch.InputFileId} no longer exists.", "input_file_id", null);
+    }
+
+    /// <summary>
+    /// A line whose body names a file (a <c>file_id</c>, Wharf's or a provider's), refused: a native batch's lines go
+    /// upstream as they are, so a Wharf file id would not be rewritten to the provider's copy, and a provider's id would
+    /// not be checked against the other workspaces' copies in the provider's shared account. The gateway execution
+    /// sends each line as a model request, where both happen.
+    /// </summary>
+    private static BatchError? FileReference(int line, ReadOnlySpan<byte> bytes)
+    {
+        if (!FileIdRewriter.MayNameAFile(bytes) || !BatchInputLine.TryRead(bytes, out _, out var body) || FileIdRewriter.FirstFileReference(bytes[body]) is not { } path)
+        {
+            return null;
+        }
+        return new BatchError(FileReferenceInNativeBatch,
+            $"The line's body names a file (body.{path}): a native batch sends its lines to the provider as they are, without Wharf's file handling. Run the batch with \"execution\": \"gateway\".",
+            "body", line);
     }
 
     /// <summary>

@@ -66,10 +66,25 @@ public sealed class FileIdRewriter(ProviderFileCopies copies) : IModelBodyRewrit
     internal readonly record struct FileIdReference(int Start, int End, string FileId, string Param);
 
     /// <summary>
+    /// The JSON path of the first <c>file_id</c> the body names (a Wharf file id or an id as a provider knows it), or null
+    /// when it names none. For a body that goes upstream as it is, where no id is rewritten and no id is checked against
+    /// the workspace's copies (a native batch's line).
+    /// </summary>
+    internal static string? FirstFileReference(ReadOnlySpan<byte> body)
+    {
+        if (!MayNameAFile(body))
+        {
+            return null;
+        }
+        var (wharfIds, others) = FindFileIds(body);
+        return wharfIds.Concat(others).OrderBy(r => r.Start).Select(r => r.Param).FirstOrDefault();
+    }
+
+    /// <summary>
     /// Whether the body may hold a <c>file_id</c> property: it spells one, or escapes characters (so a name or an
     /// id may be spelled otherwise). A body that does neither is sent without being read.
     /// </summary>
-    private static bool MayNameAFile(ReadOnlySpan<byte> body) => body.IndexOf("file_id"u8) >= 0 || body.IndexOf("\\u"u8) >= 0;
+    internal static bool MayNameAFile(ReadOnlySpan<byte> body) => body.IndexOf("file_id"u8) >= 0 || body.IndexOf("\\u"u8) >= 0;
 
     /// <summary>
     /// Every <c>file_id</c> property whose value is a Wharf file id, in body order, and every other string a

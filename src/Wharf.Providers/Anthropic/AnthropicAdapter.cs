@@ -77,9 +77,6 @@ internal sealed class AnthropicDialect(Uri baseUrl, string apiKey) : IOpenAIDial
 
     public string BatchEndpoint(string endpoint) => endpoint;
 
-    /// <summary>Whether a URL Anthropic gave (a batch's <c>results_url</c>) is on the configured origin, where the key may go.</summary>
-    public bool IsOwnOrigin(Uri url) => Uri.Compare(url, baseUrl, UriComponents.SchemeAndServer, UriFormat.Unescaped, StringComparison.OrdinalIgnoreCase) == 0;
-
     /// <summary>The beta that opens the Files API and file blocks in messages.</summary>
     public const string FilesBeta = "files-api-2025-04-14";
 

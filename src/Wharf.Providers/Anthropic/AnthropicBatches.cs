@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Globalization;
 using System.Net;
 using System.Net.Http.Headers;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.Json;
@@ -18,7 +19,7 @@ namespace Wharf.Providers.Anthropic;
 /// (<see cref="BatchInputForm.WharfFile"/>): once to translate every line (a line Anthropic cannot take refuses the
 /// batch before anything is sent, naming its line), then again while the create's body is written, line by line
 /// (nothing of the file is held but the line being written). The batch object is mapped to OpenAI's (its
-/// <c>ended</c> told apart from the counts and the cancel); its results (<c>results_url</c>, JSONL in any order) are
+/// <c>ended</c> told apart from the counts and the cancel); its results (JSONL in any order, read by the batch's id) are
 /// translated line by line into OpenAI's batch output and error lines as they arrive.
 /// </summary>
 internal sealed class AnthropicBatches(OpenAIWire wire, AnthropicDialect dialect, AnthropicTranslation translation, ProviderContext context)
@@ -26,8 +27,25 @@ internal sealed class AnthropicBatches(OpenAIWire wire, AnthropicDialect dialect
     /// <summary>The most requests one Message Batch takes.</summary>
     public const int MaxRequests = 100_000;
 
-    /// <summary>The longest line read, of the input (bounded by Wharf's own limit well before) or of the results.</summary>
-    public const int MaxLineBytes = 64 * 1024 * 1024;
+    /// <summary>
+    /// The longest line of the results read: one Messages answer (as long as Wharf checks one whole,
+    /// <see cref="OpenAIWire.MaxCheckedAnswerBytes"/>) and its envelope. The input's lines are bounded by
+    /// <c>Wharf:Batches:MaxLineBytes</c>, as its validation read them.
+    /// </summary>
+    public const int MaxResultLineBytes = OpenAIWire.MaxCheckedAnswerBytes + 1024 * 1024;
+
+    /// <summary>
+    /// The most UTF-8 bytes the hashed <c>custom_id</c>s of one batch may hold together. Mapping them back keeps each
+    /// one whole while the results are read, so their total is bounded (ids of up to 45 bytes travel in the request
+    /// and cost nothing).
+    /// </summary>
+    public const int MaxHashedIdBytes = 16 * 1024 * 1024;
+
+    /// <summary>
+    /// The hashed ids of an ended batch, kept for as long as the caller holds that <see cref="UpstreamBatch"/>: its output
+    /// and its error lines are read one after the other from the same poll, and the input is read once for both.
+    /// </summary>
+    private readonly ConditionalWeakTable<UpstreamBatch, Dictionary<string, string>> _hashedIds = new();
 
     /// <summary>The only endpoint a Message Batch's requests call.</summary>
     public const string ChatEndpoint = "/v1/chat/completions";
@@ -50,6 +68,7 @@ internal sealed class AnthropicBatches(OpenAIWire wire, AnthropicDialect dialect
                 return InputGone();
             }
             int requests = 0;
+            long hashedBytes = 0;
             await foreach (var line in ReadRequestsAsync(opened.Content, cancellationToken))
             {
                 if (line.Refusal is { } refusal)
@@ -59,6 +78,11 @@ internal sealed class AnthropicBatches(OpenAIWire wire, AnthropicDialect dialect
                 if (++requests > MaxRequests)
                 {
                     return UpstreamFailure.Untranslatable("input_file_id", $"Anthropic's Message Batches take at most {MaxRequests:N0} requests; line {line.Number} is one too many.");
+                }
+                if ((hashedBytes += line.HashedIdBytes) > MaxHashedIdBytes)
+                {
+                    return HashedIdsTooLong($"Line {line.Number} of the input file: the custom_ids longer than Anthropic takes hold more than "
+                        + $"{MaxHashedIdBytes:N0} bytes together, the most a native batch on Anthropic maps back. Use shorter custom_ids, or \"execution\": \"gateway\".");
                 }
             }
             if (requests == 0)
@@ -113,30 +137,23 @@ internal sealed class AnthropicBatches(OpenAIWire wire, AnthropicDialect dialect
     }
 
     /// <summary>
-    /// The ended batch's results (its <c>results_url</c>, which must be on the provider's own origin: the key goes
-    /// with the request) as OpenAI's lines of <paramref name="results"/>' kind, translated as they arrive. The ids
-    /// Wharf hashed are mapped back through one read of the input, which keeps only those.
+    /// The ended batch's results as OpenAI's lines of <paramref name="results"/>' kind, translated as they arrive. They
+    /// are read at the documented <c>GET /v1/messages/batches/{id}/results</c> on the configured base, not at the
+    /// batch's <c>results_url</c>: behind a proxy <c>BaseUrl</c> that still names Anthropic's own host, and the key never
+    /// goes anywhere but the base. The ids Wharf hashed are mapped back through one read of the input per batch.
     /// </summary>
     public async Task<UpstreamOutcome<UpstreamFileContent>> OpenResultsAsync(UpstreamBatchResults results, CancellationToken cancellationToken)
     {
-        if (!Uri.TryCreate(results.FileId, UriKind.Absolute, out var url) || !dialect.IsOwnOrigin(url))
+        var hashed = await HashedIdsAsync(results, cancellationToken);
+        if (!hashed.IsOk)
         {
-            return UpstreamFailure.Malformed(200, "Anthropic's results_url is not on the provider's own address.");
-        }
-        Dictionary<string, string> hashed;
-        await using (var opened = await results.Input(cancellationToken))
-        {
-            if (opened is null)
-            {
-                return InputGone();
-            }
-            hashed = await HashedIdsAsync(opened.Content, cancellationToken);
+            return hashed.Failure;
         }
         UpstreamOutcome<HttpResponseMessage> sent;
         using (var deadline = new UpstreamDeadline(context.Time, context.Timeout))
         {
             deadline.Arm();
-            sent = await wire.SendAsync(wire.NewRequest(HttpMethod.Get, url), deadline, cancellationToken);
+            sent = await wire.SendAsync(wire.NewRequest(HttpMethod.Get, dialect.BatchesUri(results.Batch.Id, "results", "")), deadline, cancellationToken);
         }
         if (!sent.IsOk)
         {
@@ -146,7 +163,7 @@ internal sealed class AnthropicBatches(OpenAIWire wire, AnthropicDialect dialect
         try
         {
             var body = new UpstreamBodyStream(await response.Content.ReadAsStreamAsync(cancellationToken), new UpstreamDeadline(context.Time, context.Timeout));
-            return new UpstreamFileContent(new AnthropicResultLines(body, results.Kind, hashed, translation), null, new DisposeOnce(response));
+            return new UpstreamFileContent(new AnthropicResultLines(body, results.Kind, hashed.Value, translation), null, new DisposeOnce(response));
         }
         catch (Exception e) when (e is IOException or HttpRequestException)
         {
@@ -156,19 +173,24 @@ internal sealed class AnthropicBatches(OpenAIWire wire, AnthropicDialect dialect
     }
 
     /// <summary>One request line of the input: its number, its id as sent, and its Messages request (or why it has none).</summary>
-    internal readonly record struct RequestLine(int Number, string CustomId, ReadOnlyMemory<byte> Params, UpstreamFailure? Refusal);
+    /// <remarks><paramref name="HashedIdBytes"/>: the UTF-8 length of the original id when it is sent hashed, else 0.</remarks>
+    internal readonly record struct RequestLine(int Number, string CustomId, ReadOnlyMemory<byte> Params, UpstreamFailure? Refusal, int HashedIdBytes = 0);
 
     /// <summary>The input's request lines, translated one at a time (each line's bytes valid until the next).</summary>
     internal async IAsyncEnumerable<RequestLine> ReadRequestsAsync(Stream input, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        await using var lines = new AnthropicJsonLines(input, MaxLineBytes);
+        using var lines = new JsonlLineReader(input, context.MaxBatchLineBytes);
         while (await lines.ReadAsync(cancellationToken))
         {
-            yield return Translate(lines.Number, lines.Line);
-        }
-        if (lines.TooLong)
-        {
-            yield return new RequestLine(lines.Number + 1, "", default, UpstreamFailure.Untranslatable("input_file_id", $"Line {lines.Number + 1} of the input file is too long to send."));
+            if (lines.TooLong)
+            {
+                yield return new RequestLine(lines.Number, "", default, UpstreamFailure.Untranslatable("input_file_id", $"Line {lines.Number} of the input file is too long to send."));
+                yield break;
+            }
+            if (!lines.IsBlank)
+            {
+                yield return Translate(lines.Number, lines.Line);
+            }
         }
     }
 
@@ -196,7 +218,8 @@ internal sealed class AnthropicBatches(OpenAIWire wire, AnthropicDialect dialect
                 return new RequestLine(number, customId, default, UpstreamFailure.Untranslatable(
                     "body." + (error?.Param ?? "messages"), $"{where}: {error?.Message ?? "it cannot be put into Anthropic's Messages API."}"));
             }
-            return new RequestLine(number, AnthropicCustomIds.ToAnthropic(customId), translated.Value.Body, null);
+            string sent = AnthropicCustomIds.ToAnthropic(customId);
+            return new RequestLine(number, sent, translated.Value.Body, null, AnthropicCustomIds.IsHashed(sent) ? Encoding.UTF8.GetByteCount(customId) : 0);
         }
         catch (JsonException)
         {
@@ -204,18 +227,38 @@ internal sealed class AnthropicBatches(OpenAIWire wire, AnthropicDialect dialect
         }
     }
 
-    /// <summary>The input's ids that are sent hashed, by their hash: the only ones kept while the input is read.</summary>
-    private static async Task<Dictionary<string, string>> HashedIdsAsync(Stream input, CancellationToken cancellationToken)
+    /// <summary>
+    /// The input's ids that are sent hashed, by their hash: the only ones kept while the input is read, at most
+    /// <see cref="MaxHashedIdBytes"/> of them (the create refused more). Read once for the batch's output and error lines.
+    /// </summary>
+    private async Task<UpstreamOutcome<Dictionary<string, string>>> HashedIdsAsync(UpstreamBatchResults results, CancellationToken cancellationToken)
     {
-        var hashed = new Dictionary<string, string>(StringComparer.Ordinal);
-        await using var lines = new AnthropicJsonLines(input, MaxLineBytes);
-        while (await lines.ReadAsync(cancellationToken))
+        if (_hashedIds.TryGetValue(results.Batch, out var known))
         {
-            if (CustomIdOf(lines.Line.Span) is { } customId && AnthropicCustomIds.ToAnthropic(customId) is var sent && AnthropicCustomIds.IsHashed(sent))
+            return known;
+        }
+        var hashed = new Dictionary<string, string>(StringComparer.Ordinal);
+        await using (var opened = await results.Input(cancellationToken))
+        {
+            if (opened is null)
             {
-                hashed[sent] = customId;
+                return InputGone();
+            }
+            long bytes = 0;
+            using var lines = new JsonlLineReader(opened.Content, context.MaxBatchLineBytes);
+            while (await lines.ReadAsync(cancellationToken))
+            {
+                if (!lines.TooLong && CustomIdOf(lines.Line.Span) is { } customId && AnthropicCustomIds.ToAnthropic(customId) is var sent && AnthropicCustomIds.IsHashed(sent))
+                {
+                    if ((bytes += Encoding.UTF8.GetByteCount(customId)) > MaxHashedIdBytes)
+                    {
+                        return HashedIdsTooLong($"The input's custom_ids longer than Anthropic takes hold more than {MaxHashedIdBytes:N0} bytes together: they cannot be mapped back.");
+                    }
+                    hashed[sent] = customId;
+                }
             }
         }
+        _hashedIds.AddOrUpdate(results.Batch, hashed);
         return hashed;
     }
 
@@ -260,6 +303,10 @@ internal sealed class AnthropicBatches(OpenAIWire wire, AnthropicDialect dialect
     private static UpstreamFailure InputGone() =>
         new(UpstreamFailureKind.NotAttempted, FailureCategory.RequestRejected, 400, false,
             Error: new("input_file_unavailable", "The batch's input file no longer exists.", null, "input_file_id"));
+
+    /// <summary>The batch's long custom_ids hold more than <see cref="MaxHashedIdBytes"/>: asking again will not help.</summary>
+    private static UpstreamFailure HashedIdsTooLong(string message) =>
+        new(UpstreamFailureKind.NotAttempted, FailureCategory.RequestRejected, 400, false, Error: new("custom_ids_too_long", message, null, "custom_id"));
 
     /// <summary>
     /// The create's body, written as the input is read: <c>{"requests":[</c>, one <c>{custom_id, params}</c> per line,

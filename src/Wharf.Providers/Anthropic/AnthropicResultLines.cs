@@ -31,7 +31,7 @@ internal sealed class AnthropicResultLines(Stream results, BatchFileKind kind, I
     /// <summary>The gateway execution's words for a line the window closed on.</summary>
     public const string ExpiredMessage = "This request could not be executed before the completion window expired.";
 
-    private readonly AnthropicJsonLines _lines = new(results, AnthropicBatches.MaxLineBytes);
+    private readonly JsonlLineReader _lines = new(results, AnthropicBatches.MaxResultLineBytes);
     private readonly ArrayBufferWriter<byte> _pending = new(16 * 1024);
     private int _offset;
 
@@ -43,13 +43,16 @@ internal sealed class AnthropicResultLines(Stream results, BatchFileKind kind, I
             _offset = 0;
             if (!await _lines.ReadAsync(cancellationToken))
             {
-                if (_lines.TooLong)
-                {
-                    throw new IOException($"Line {_lines.Number + 1} of Anthropic's batch results is too long to read.");
-                }
                 return 0;
             }
-            Translate(_lines.Number, _lines.Line);
+            if (_lines.TooLong)
+            {
+                throw new IOException($"Line {_lines.Number} of Anthropic's batch results is too long to read.");
+            }
+            if (!_lines.IsBlank)
+            {
+                Translate(_lines.Number, _lines.Line);
+            }
         }
         int count = Math.Min(buffer.Length, _pending.WrittenCount - _offset);
         _pending.WrittenSpan.Slice(_offset, count).CopyTo(buffer.Span);
@@ -182,7 +185,7 @@ internal sealed class AnthropicResultLines(Stream results, BatchFileKind kind, I
     {
         if (disposing)
         {
-            _lines.DisposeAsync().AsTask().GetAwaiter().GetResult();
+            _lines.Dispose();
             results.Dispose();
         }
         base.Dispose(disposing);
@@ -190,7 +193,7 @@ internal sealed class AnthropicResultLines(Stream results, BatchFileKind kind, I
 
     public override async ValueTask DisposeAsync()
     {
-        await _lines.DisposeAsync();
+        _lines.Dispose();
         await results.DisposeAsync();
         await base.DisposeAsync();
     }

@@ -44,6 +44,28 @@ public sealed class NativeBatchValidationTests(BatchSimulatorFixture fixture) : 
     }
 
     [Fact]
+    public async Task ALineWhoseBodyNamesAFileIsRefusedWithItsLineSinceNativeLinesGoUpstreamUnrewritten()
+    {
+        await using var harness = await NativeBatchHarness.StartAsync(_sim);
+        // A Wharf file id (it would not be rewritten to the provider's copy), a provider's id spelled with escapes (it
+        // would not be checked against other workspaces' copies), and a line that only mentions "file_id" in its text.
+        string wharfFile = """{"type":"file","file":{"file_id":"file-0123456789abcdefABCDEF"}}""";
+        string providerFile = """{"type":"file","file":{"\u0066ile_id":"file-upstream-123"}}""";
+        string lines = Line("a", "gpt-4o-mini")
+            + Line("b", "gpt-4o-mini").Replace("\"content\":\"Hi\"", "\"content\":[{\"type\":\"text\",\"text\":\"Read it\"}," + wharfFile + "]", StringComparison.Ordinal)
+            + Line("c", "gpt-4o-mini").Replace("\"content\":\"Hi\"", "\"content\":[" + providerFile + "]", StringComparison.Ordinal)
+            + Line("d", "gpt-4o-mini").Replace("\"content\":\"Hi\"", "\"content\":\"What is a file_id?\"", StringComparison.Ordinal);
+
+        var ended = await RefusedAsync(harness, lines);
+
+        Assert.Equal([(NativeBatchExecution.FileReferenceInNativeBatch, 2, "body"), (NativeBatchExecution.FileReferenceInNativeBatch, 3, "body")],
+            ended.Errors.Select(e => (e.Code, e.Line ?? 0, e.Param)));
+        Assert.Contains("body.messages[0].content[1].file.file_id", ended.Errors[0].Message, StringComparison.Ordinal);
+        Assert.Contains("\"execution\": \"gateway\"", ended.Errors[0].Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("file-0123456789abcdefABCDEF", ended.Errors[0].Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task ALineWhoseModelRoutesToAnotherProviderIsRefusedWithItsLine()
     {
         await using var harness = await NativeBatchHarness.StartAsync(_sim);

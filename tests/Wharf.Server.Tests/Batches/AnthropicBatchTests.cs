@@ -52,6 +52,7 @@ public sealed class AnthropicBatchTests(AnthropicBatchUpstreamsFixture upstreams
         _client.Dispose();
         upstreams.Claude.ClearFaults();
         upstreams.Claude.BatchProcessingDelay = TimeSpan.FromMilliseconds(200);
+        upstreams.Claude.ResultsOrigin = null;
     }
 
     /// <summary>A tool choice naming a tool not offered: translated, and refused by Anthropic.</summary>
@@ -137,32 +138,39 @@ public sealed class AnthropicBatchTests(AnthropicBatchUpstreamsFixture upstreams
     {
         var hold = new Hold();
         upstreams.Claude.HoldBatchesInProgress = hold;
-        string fileId = await BatchKit.UploadAsync(upstreams.Server, BatchKit.Lines(3, AnthropicBatchUpstreamsFixture.Model));
-        using var response = await _client.PostAsync("/v1/batches", new StringContent(JsonSerializer.Serialize(new
+        try
         {
-            input_file_id = fileId,
-            endpoint = BatchKit.ChatEndpoint,
-            completion_window = "24h",
-            execution = "native",
-        }), Encoding.UTF8, "application/json"));
-        var createdBatch = await Wire.JsonAsync(response);
-        Assert.True(response.IsSuccessStatusCode, createdBatch.ToString());
-        string batchId = createdBatch.GetProperty("id").GetString()!;
-        await BatchKit.WaitAsync(_client, batchId, b => b.Status() == "in_progress");
+            string fileId = await BatchKit.UploadAsync(upstreams.Server, BatchKit.Lines(3, AnthropicBatchUpstreamsFixture.Model));
+            using var response = await _client.PostAsync("/v1/batches", new StringContent(JsonSerializer.Serialize(new
+            {
+                input_file_id = fileId,
+                endpoint = BatchKit.ChatEndpoint,
+                completion_window = "24h",
+                execution = "native",
+            }), Encoding.UTF8, "application/json"));
+            var createdBatch = await Wire.JsonAsync(response);
+            Assert.True(response.IsSuccessStatusCode, createdBatch.ToString());
+            string batchId = createdBatch.GetProperty("id").GetString()!;
+            await BatchKit.WaitAsync(_client, batchId, b => b.Status() == "in_progress");
 
-        using var cancel = await _client.PostAsync($"/v1/batches/{batchId}/cancel", null);
-        Assert.Equal("cancelling", (await Wire.JsonAsync(cancel)).Status());
-        var batch = await BatchKit.WaitForEndAsync(_client, batchId);
+            using var cancel = await _client.PostAsync($"/v1/batches/{batchId}/cancel", null);
+            Assert.Equal("cancelling", (await Wire.JsonAsync(cancel)).Status());
+            var batch = await BatchKit.WaitForEndAsync(_client, batchId);
 
-        Assert.Equal(("cancelled", (3, 0, 3)), (batch.Status(), batch.Counts()));
-        var upstream = upstreams.Claude.MessageBatches[^1];
-        Assert.Equal("ended", upstream.ProcessingStatus);
-        Assert.Contains(upstreams.Claude.Requests, r => r.Method == "POST" && r.Path == $"/v1/messages/batches/{upstream.Id}/cancel");
-        Assert.Equal(JsonValueKind.Null, batch.GetProperty("output_file_id").ValueKind);
-        var errors = await BatchKit.ResultLinesAsync(upstreams.Server, batch.GetProperty("error_file_id"));
-        Assert.Equal(["req-1", "req-2", "req-3"], errors.Select(l => l.CustomId()).Order());
-        Assert.All(errors, l => Assert.Equal("batch_cancelled", l.GetProperty("error").GetProperty("code").GetString()));
-        hold.Release();
+            Assert.Equal(("cancelled", (3, 0, 3)), (batch.Status(), batch.Counts()));
+            var upstream = upstreams.Claude.MessageBatches[^1];
+            Assert.Equal("ended", upstream.ProcessingStatus);
+            Assert.Contains(upstreams.Claude.Requests, r => r.Method == "POST" && r.Path == $"/v1/messages/batches/{upstream.Id}/cancel");
+            Assert.Equal(JsonValueKind.Null, batch.GetProperty("output_file_id").ValueKind);
+            var errors = await BatchKit.ResultLinesAsync(upstreams.Server, batch.GetProperty("error_file_id"));
+            Assert.Equal(["req-1", "req-2", "req-3"], errors.Select(l => l.CustomId()).Order());
+            Assert.All(errors, l => Assert.Equal("batch_cancelled", l.GetProperty("error").GetProperty("code").GetString()));
+        }
+        finally
+        {
+            // Even when an assertion fails: a held Message Batch would otherwise run on into the next tests.
+            hold.Release();
+        }
     }
 
     [Fact]
@@ -179,6 +187,39 @@ public sealed class AnthropicBatchTests(AnthropicBatchUpstreamsFixture upstreams
         var error = batch.GetProperty("errors").GetProperty("data")[0];
         Assert.Equal("body.logprobs", error.GetProperty("param").GetString());
         Assert.Contains("Line 2", error.GetProperty("message").GetString(), StringComparison.Ordinal);
+        Assert.Equal(created, upstreams.Claude.MessageBatches.Count);
+    }
+
+    [Fact]
+    public async Task Results_are_read_on_the_configured_base_when_results_url_names_Anthropics_own_host_as_behind_a_proxy()
+    {
+        upstreams.Claude.ResultsOrigin = new Uri("http://127.0.0.2:9");
+        string fileId = await BatchKit.UploadAsync(upstreams.Server, BatchKit.Lines(2, AnthropicBatchUpstreamsFixture.Model));
+
+        var batch = await RunWithSdkAsync(fileId, "native");
+
+        Assert.Equal(("completed", (2, 2, 0)), (batch.Status(), batch.Counts()));
+        var output = await BatchKit.ResultLinesAsync(upstreams.Server, batch.GetProperty("output_file_id"));
+        Assert.Equal(["req-1", "req-2"], output.Select(l => l.CustomId()).Order());
+    }
+
+    [Fact]
+    public async Task A_native_batch_whose_line_names_a_file_fails_naming_the_line_and_nothing_is_created_upstream()
+    {
+        int created = upstreams.Claude.MessageBatches.Count;
+        string document = (await upstreams.Server.CreateFileClient().UploadFileAsync(BinaryData.FromString("a document"), "note.txt", OpenAI.Files.FileUploadPurpose.UserData)).Value.Id;
+        string jsonl = BatchKit.ChatLine("plain-1", AnthropicBatchUpstreamsFixture.Model) + "\n"
+            + BatchKit.ChatLine("file-2", AnthropicBatchUpstreamsFixture.Model).Replace("\"messages\":[",
+                "\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"file\",\"file\":{\"file_id\":\"" + document + "\"}}]},", StringComparison.Ordinal) + "\n";
+        Assert.Contains(document, jsonl, StringComparison.Ordinal);
+        string fileId = await BatchKit.UploadAsync(upstreams.Server, jsonl);
+
+        var batch = await RunWithSdkAsync(fileId, "native");
+
+        Assert.Equal("failed", batch.Status());
+        var error = Assert.Single(batch.GetProperty("errors").GetProperty("data").EnumerateArray());
+        Assert.Equal(("file_reference_in_native_batch", "body", 2), (error.GetProperty("code").GetString(), error.GetProperty("param").GetString(), error.GetProperty("line").GetInt32()));
+        Assert.Contains("\"execution\": \"gateway\"", error.GetProperty("message").GetString(), StringComparison.Ordinal);
         Assert.Equal(created, upstreams.Claude.MessageBatches.Count);
     }
 }
