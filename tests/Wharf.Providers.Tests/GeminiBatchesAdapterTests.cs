@@ -127,6 +127,21 @@ public sealed class GeminiBatchesAdapterTests : IAsyncLifetime
         Assert.Equal(new BatchRequestCounts(2, 2, 0), created.Value.RequestCounts);
     }
 
+    /// <summary>Wharf's input check passes a file that starts with a UTF-8 byte order mark: its first line is translated as the others.</summary>
+    [Fact]
+    public async Task An_input_that_starts_with_a_byte_order_mark_is_translated_as_without_it()
+    {
+        string jsonl = "\uFEFF" + Line("first", "gemini-2.0-flash") + "\n" + Line("second", "gemini-2.0-flash") + "\n";
+
+        var created = await Provider.CreateBatchAsync(Create(jsonl), CancellationToken.None);
+
+        Assert.True(created.IsOk, created.IsOk ? "" : created.Failure.ToString());
+        var upstream = Assert.Single(_sim.Batches.Values);
+        var keys = Encoding.UTF8.GetString(_sim.Files[upstream.InputFile].Content).Split('\n', StringSplitOptions.RemoveEmptyEntries)
+            .Select(l => JsonDocument.Parse(l).RootElement.GetProperty("key").GetString());
+        Assert.Equal(["first", "second"], keys);
+    }
+
     [Fact]
     public async Task Lines_gemini_cannot_take_are_refused_before_anything_is_sent()
     {

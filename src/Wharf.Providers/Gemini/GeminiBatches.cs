@@ -480,82 +480,32 @@ internal sealed class GeminiBatches(string providerId, GeminiWire wire, GeminiFi
         element.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.String ? value.GetString() : null;
 
     /// <summary>
-    /// The lines of a UTF-8 stream, read forward with one pooled buffer: a line longer than <see cref="MaxLineBytes"/>
-    /// (more than one answer or request can be) fails the read with <see cref="InvalidDataException"/> rather than
-    /// growing the memory held. A last line without its newline is a line.
+    /// The lines of a UTF-8 stream as text, read forward by Core's <see cref="JsonlLineReader"/> (one pooled buffer, the
+    /// same lines every reader of a batch file sees): a line longer than <see cref="MaxLineBytes"/> (more than one
+    /// answer or request can be) fails the read with <see cref="InvalidDataException"/>. Disposing it disposes the stream.
     /// </summary>
     private sealed class BoundedLineReader(Stream source) : IDisposable
     {
         public const int MaxLineBytes = GeminiWire.MaxAnswerBytes + 1024 * 1024;
 
-        private byte[] _buffer = ArrayPool<byte>.Shared.Rent(64 * 1024);
-        private int _start;
-        private int _end;
-        private bool _ended;
+        private readonly JsonlLineReader _lines = new(source, MaxLineBytes);
 
         public async ValueTask<string?> ReadLineAsync(CancellationToken cancellationToken)
         {
-            int searched = _start;
-            while (true)
+            if (!await _lines.ReadAsync(cancellationToken))
             {
-                int newline = _buffer.AsSpan(searched, _end - searched).IndexOf((byte)'\n');
-                if (newline >= 0)
-                {
-                    int at = searched + newline;
-                    string line = Encoding.UTF8.GetString(_buffer, _start, at - _start).TrimEnd('\r');
-                    _start = at + 1;
-                    return line;
-                }
-                searched = _end;
-                if (_ended)
-                {
-                    if (_start == _end)
-                    {
-                        return null;
-                    }
-                    string last = Encoding.UTF8.GetString(_buffer, _start, _end - _start).TrimEnd('\r');
-                    _start = _end;
-                    return last;
-                }
-                if (_end == _buffer.Length)
-                {
-                    // Room: the consumed part is moved out first, the buffer grown (within the bound) when a line fills it.
-                    int kept = _end - _start;
-                    if (_start == 0)
-                    {
-                        if (_buffer.Length >= MaxLineBytes)
-                        {
-                            throw new InvalidDataException($"A line is longer than {MaxLineBytes} bytes.");
-                        }
-                        byte[] larger = ArrayPool<byte>.Shared.Rent(Math.Min(_buffer.Length * 2, MaxLineBytes));
-                        _buffer.AsSpan(0, kept).CopyTo(larger);
-                        ArrayPool<byte>.Shared.Return(_buffer);
-                        _buffer = larger;
-                    }
-                    else
-                    {
-                        _buffer.AsSpan(_start, kept).CopyTo(_buffer);
-                    }
-                    searched -= _start;
-                    _start = 0;
-                    _end = kept;
-                }
-                int read = await source.ReadAsync(_buffer.AsMemory(_end), cancellationToken);
-                if (read == 0)
-                {
-                    _ended = true;
-                }
-                _end += read;
+                return null;
             }
+            if (_lines.TooLong)
+            {
+                throw new InvalidDataException($"Line {_lines.Number} is longer than {MaxLineBytes} bytes.");
+            }
+            return Encoding.UTF8.GetString(_lines.Line.Span);
         }
 
         public void Dispose()
         {
-            if (_buffer.Length > 0)
-            {
-                ArrayPool<byte>.Shared.Return(_buffer);
-                _buffer = [];
-            }
+            _lines.Dispose();
             source.Dispose();
         }
     }
