@@ -335,18 +335,20 @@ public sealed class PostgresCatalogTests : IAsyncLifetime
         _ => "files_pkey",
     };
 
+    private const string SessionSettings =
+        "SELECT concat_ws(',', current_setting('enable_sort'), current_setting('enable_bitmapscan'), current_setting('enable_mergejoin'), "
+        + "current_setting('enable_hashjoin'), current_setting('max_parallel_workers_per_gather'), current_setting('plan_cache_mode'));";
+
     [Fact]
     public async Task ListPagesRunInSessionsSetToIndexOrderEveryTimeAndNothingElseDoes()
     {
         // Many times over, so that pooled connections are handed back (and reset) and used again.
         for (int i = 0; i < 20; i++)
         {
-            var settings = await _backend.Database.QueryInIndexOrderAsync(
-                "SELECT current_setting('enable_sort') || ',' || current_setting('enable_bitmapscan');", _ => { }, r => r.GetString(0), Ct);
-            Assert.Equal("off,off", Assert.Single(settings));
-            var elsewhere = await _backend.Database.QueryAsync(
-                "SELECT current_setting('enable_sort') || ',' || current_setting('enable_bitmapscan');", null, r => r.GetString(0), Ct);
-            Assert.Equal("on,on", Assert.Single(elsewhere));
+            var settings = await _backend.Database.QueryInIndexOrderAsync(SessionSettings, _ => { }, r => r.GetString(0), Ct);
+            Assert.Equal("off,off,off,off,0,force_generic_plan", Assert.Single(settings));
+            var elsewhere = await _backend.Database.QueryAsync(SessionSettings, null, r => r.GetString(0), Ct);
+            Assert.Equal("on,on,on,on,2,auto", Assert.Single(elsewhere));
         }
     }
 
@@ -407,6 +409,8 @@ public sealed class PostgresCatalogTests : IAsyncLifetime
                 string index = IndexOf(shape);
                 AssertIndexedRangeScan(plan, index.StartsWith("ix_files_", StringComparison.Ordinal) && plan.Contains("using files_pkey", StringComparison.Ordinal)
                     ? "files_pkey"
+                    // Two filters with keys of their own: the range of either may drive the scan, by cost.
+                    : shape == "provider+metadata" && plan.Contains("using file_metadata_pkey", StringComparison.Ordinal) ? "file_metadata_pkey"
                     : index);
             }
         }

@@ -41,11 +41,14 @@ internal sealed class PostgresDatabase : IAsyncDisposable, IDisposable
     internal static int IndexOrderPoolSize(int mainPoolSize) => Math.Max(1, mainPoolSize / 2);
 
     /// <summary>
-    /// The session settings of <see cref="IndexOrderDataSource"/>'s connections: the planner avoids sorting and bitmap
-    /// scans. Given at connection start (the startup <c>options</c>), so they are the session's defaults and survive
-    /// the reset of a connection returned to the pool.
+    /// The session settings of <see cref="IndexOrderDataSource"/>'s connections: the planner avoids sorts, bitmap scans,
+    /// merge and hash joins (a page is read in its order from one index range, each row joined by a key lookup) and
+    /// parallel workers (pointless for a page, and a generic plan would otherwise pick them), and an auto-prepared page
+    /// keeps one generic plan rather than being planned again at every execution. Given at connection start (the
+    /// startup <c>options</c>), so they are the session's defaults and survive the reset of a pooled connection.
     /// </summary>
-    internal const string IndexOrderOptions = "-c enable_sort=off -c enable_bitmapscan=off";
+    internal const string IndexOrderOptions =
+        "-c enable_sort=off -c enable_bitmapscan=off -c enable_mergejoin=off -c enable_hashjoin=off -c max_parallel_workers_per_gather=0 -c plan_cache_mode=force_generic_plan";
 
     private PostgresDatabase(NpgsqlDataSource dataSource, NpgsqlDataSource indexOrderDataSource)
     {
