@@ -132,9 +132,27 @@ public sealed partial class S3rverProcess : IAsyncDisposable
         process.ErrorDataReceived += collect;
         process.Exited += (_, _) => listening.TrySetException(new InvalidOperationException("s3rver exited during start:\n" + Output));
         process.Start();
+        StartWatchdog(process.Id);
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         return await listening.Task.WaitAsync(TimeSpan.FromSeconds(30));
+    }
+
+    /// <summary>
+    /// A detached shell that waits for this test process to end, however it ends (the test runner may kill it before
+    /// its exit handlers run), then kills this s3rver and removes its objects; it leaves as soon as s3rver is gone
+    /// (stopped by a test, which may start it again on the same objects).
+    /// </summary>
+    private void StartWatchdog(int pid)
+    {
+        string script = $"exec </dev/null >/dev/null 2>&1; while kill -0 {Environment.ProcessId}; do kill -0 {pid} || exit 0; sleep 1; done; " +
+            $"kill -9 {pid}; rm -rf '{Directory}'";
+        var info = new ProcessStartInfo("setsid") { UseShellExecute = false };
+        foreach (string argument in new[] { "sh", "-c", script })
+        {
+            info.ArgumentList.Add(argument);
+        }
+        Process.Start(info)?.Dispose();
     }
 
     /// <summary>What s3rver printed so far.</summary>
