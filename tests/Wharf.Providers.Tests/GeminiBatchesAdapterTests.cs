@@ -127,11 +127,14 @@ public sealed class GeminiBatchesAdapterTests : IAsyncLifetime
         Assert.Equal(new BatchRequestCounts(2, 2, 0), created.Value.RequestCounts);
     }
 
-    /// <summary>Wharf's input check passes a file that starts with a UTF-8 byte order mark: its first line is translated as the others.</summary>
+    /// <summary>
+    /// Wharf's input check passes a file that starts with a UTF-8 byte order mark and has blank lines (spaces, tabs,
+    /// carriage returns): its lines are translated as without them.
+    /// </summary>
     [Fact]
-    public async Task An_input_that_starts_with_a_byte_order_mark_is_translated_as_without_it()
+    public async Task An_input_with_a_byte_order_mark_and_blank_lines_is_translated_as_without_them()
     {
-        string jsonl = "\uFEFF" + Line("first", "gemini-2.0-flash") + "\n" + Line("second", "gemini-2.0-flash") + "\n";
+        string jsonl = "\uFEFF" + Line("first", "gemini-2.0-flash") + "\n \t\r\n" + Line("second", "gemini-2.0-flash") + "\n\r";
 
         var created = await Provider.CreateBatchAsync(Create(jsonl), CancellationToken.None);
 

@@ -338,7 +338,7 @@ public sealed partial class NativeBatchExecution(
                 cancellationToken);
             if (!created.IsOk)
             {
-                if (!provider.BatchesCarryMetadata && created.Failure.Kind is UpstreamFailureKind.Timeout or UpstreamFailureKind.ConnectionFailed or UpstreamFailureKind.Malformed)
+                if (!provider.BatchesCarryMetadata && MayHaveBeenCreated(created.Failure))
                 {
                     // The create may have been done: a batch there could not be told from another's, and creating
                     // again could run and bill the work twice.
@@ -526,6 +526,13 @@ public sealed partial class NativeBatchExecution(
                     LogStoreFailed(owner._logger, e, _batch.Id);
                     return (null, true, false);
                 }
+                // The usage first: written again whole by whoever copies the file again, it is never lost with a chunk
+                // recorded before it (a resume does not copy a recorded chunk again).
+                if (!await MirrorUsageAsync(counted))
+                {
+                    await owner._blobs.DeleteAsync(partId, CancellationToken.None);
+                    return (null, false, false);
+                }
                 var chunk = new BatchChunk
                 {
                     BatchId = _batch.Id,
@@ -543,19 +550,26 @@ public sealed partial class NativeBatchExecution(
                     return (null, false, false);
                 }
             }
-            if (counted is { Usage: var usage } && usage != BatchUsage.None && usage != _batch.Usage)
-            {
-                if (!counted.Complete)
-                {
-                    LogUsageIncomplete(owner._logger, _batch.Id, UsageCountingStream.MaxLineBytes);
-                }
-                if (!await owner._catalog.MirrorProgressAsync(_batch.Id, lease.Owner, _batch.RequestCounts, usage, cancellationToken))
-                {
-                    return (null, false, false);
-                }
-                _batch = _batch with { Usage = usage };
-            }
             return (null, false, true);
+        }
+
+        /// <summary>The usage summed from the output lines just copied, when the provider gave none; false when the lease is lost.</summary>
+        private async Task<bool> MirrorUsageAsync(UsageCountingStream? counted)
+        {
+            if (counted is not { Usage: var usage } || usage == BatchUsage.None || usage == _batch.Usage)
+            {
+                return true;
+            }
+            if (!counted.Complete)
+            {
+                LogUsageIncomplete(owner._logger, _batch.Id, UsageCountingStream.MaxLineBytes);
+            }
+            if (!await owner._catalog.MirrorProgressAsync(_batch.Id, lease.Owner, _batch.RequestCounts, usage, cancellationToken))
+            {
+                return false;
+            }
+            _batch = _batch with { Usage = usage };
+            return true;
         }
 
         /// <summary>
@@ -629,8 +643,20 @@ public sealed partial class NativeBatchExecution(
             return false;
         }
 
+        /// <summary>
+        /// Whether a failed create may still have made the batch: no readable answer, or a server error (a 5xx may
+        /// come after the work was accepted). A 4xx (429 included) and Anthropic's 529 "overloaded" say nothing was
+        /// done; an answer refused before sending was never sent.
+        /// </summary>
+        private static bool MayHaveBeenCreated(UpstreamFailure failure) => failure.Kind switch
+        {
+            UpstreamFailureKind.Timeout or UpstreamFailureKind.ConnectionFailed or UpstreamFailureKind.Malformed => true,
+            UpstreamFailureKind.Answered => failure.Status is >= 500 and not 529,
+            _ => false,
+        };
+
         private BatchError CreateOutcomeUnknown(IProvider provider, UpstreamFailure failure) => new(UpstreamBatchUnknown,
-            $"Provider '{provider.Id}' did not answer the batch's create readably ({failure.Kind.WireName()}), so a batch may have been made there at "
+            $"Provider '{provider.Id}' did not confirm the batch's create ({failure.Kind.WireName()}, status {failure.Status?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "none"}), so a batch may have been made there at "
             + $"{DateTimeOffset.FromUnixTimeSeconds(Now):u}. Its batches carry no metadata by which Wharf could find it, and Wharf did not create another, "
             + "which could run and be billed twice: look for that batch on the provider and cancel it, then create this batch again.",
             null, null);

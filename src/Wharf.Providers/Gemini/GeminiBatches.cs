@@ -500,7 +500,8 @@ internal sealed class GeminiBatches(string providerId, GeminiWire wire, GeminiFi
             {
                 throw new InvalidDataException($"Line {_lines.Number} is longer than {MaxLineBytes} bytes.");
             }
-            return Encoding.UTF8.GetString(_lines.Line.Span);
+            // A line of spaces, tabs or carriage returns is blank, as Wharf's input check and the other readers take it.
+            return _lines.IsBlank ? "" : Encoding.UTF8.GetString(_lines.Line.Span);
         }
 
         public void Dispose()

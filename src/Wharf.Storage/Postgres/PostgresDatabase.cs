@@ -44,11 +44,16 @@ internal sealed class PostgresDatabase : IAsyncDisposable, IDisposable
     /// The session settings of <see cref="IndexOrderDataSource"/>'s connections: the planner avoids sorts, bitmap scans,
     /// merge and hash joins (a page is read in its order from one index range, each row joined by a key lookup) and
     /// parallel workers (pointless for a page, and a generic plan would otherwise pick them), and an auto-prepared page
-    /// keeps one generic plan rather than being planned again at every execution. Given at connection start (the
-    /// startup <c>options</c>), so they are the session's defaults and survive the reset of a pooled connection.
+    /// keeps one generic plan rather than being planned again at every execution: right for a page of one range, whose
+    /// plan does not depend on the values (a page of several filters is planned with its values elsewhere). Given at
+    /// connection start (the startup <c>options</c>), so they are the session's defaults and survive the reset of a
+    /// pooled connection.
     /// </summary>
     internal const string IndexOrderOptions =
         "-c enable_sort=off -c enable_bitmapscan=off -c enable_mergejoin=off -c enable_hashjoin=off -c max_parallel_workers_per_gather=0 -c plan_cache_mode=force_generic_plan";
+
+    /// <summary>The planner's limits for a page of several filters, planned with its values (see <see cref="QueryInIndexOrderAsync{T}"/>).</summary>
+    private const string IndexOrderSettings = "SET LOCAL enable_sort = off; SET LOCAL enable_bitmapscan = off; SET LOCAL max_parallel_workers_per_gather = 0;";
 
     private PostgresDatabase(NpgsqlDataSource dataSource, NpgsqlDataSource indexOrderDataSource)
     {
@@ -202,30 +207,51 @@ internal sealed class PostgresDatabase : IAsyncDisposable, IDisposable
     }
 
     /// <summary>
-    /// A list page's query, on a connection of <see cref="IndexOrderDataSource"/>, whose session tells the planner to
-    /// avoid a sort (<c>enable_sort</c>, <c>enable_bitmapscan</c> off), so it reads the rows in the page's order from the
-    /// index that starts with the workspace, and stops at the page's end, rather than collecting every matching row to
-    /// sort them, which its estimates can prefer when they think few rows match. One round trip, no transaction.
+    /// A list page's query, read in the page's order from the index that starts with the workspace and stopped at the
+    /// page's end, rather than collecting every matching row to sort them (which the planner's estimates can prefer
+    /// when they think few rows match). A page of one range (<paramref name="oneRange"/>: no filter, or one, which has
+    /// an index of its own) runs on <see cref="IndexOrderDataSource"/>: one round trip, no transaction, one generic
+    /// plan per session, whatever the values. A page of several filters must be planned with its values (which
+    /// filter's range to read depends on how many rows each matches), so it runs on the main pool in a transaction
+    /// whose <c>SET LOCAL</c>s give the planner the same limits but leave it its joins.
     /// </summary>
     public async Task<List<T>> QueryInIndexOrderAsync<T>(
-        string sql, Action<NpgsqlParameterCollection> bind, Func<NpgsqlDataReader, T> read, CancellationToken cancellationToken)
+        string sql, Action<NpgsqlParameterCollection> bind, Func<NpgsqlDataReader, T> read, CancellationToken cancellationToken, bool oneRange = true)
     {
+        if (!oneRange)
+        {
+            return await InTransactionAsync(async (connection, transaction) =>
+            {
+                await using (var settings = new NpgsqlCommand(IndexOrderSettings, connection, transaction))
+                {
+                    await settings.ExecuteNonQueryAsync(cancellationToken);
+                }
+                await using var command = new NpgsqlCommand(sql, connection, transaction);
+                bind(command.Parameters);
+                return await ReadAllAsync(command, read, cancellationToken);
+            }, cancellationToken);
+        }
         try
         {
             await using var command = IndexOrderDataSource.CreateCommand(sql);
             bind(command.Parameters);
-            var rows = new List<T>();
-            await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-            while (await reader.ReadAsync(cancellationToken))
-            {
-                rows.Add(read(reader));
-            }
-            return rows;
+            return await ReadAllAsync(command, read, cancellationToken);
         }
         catch (Exception ex) when (Translate(ex) is { } translated)
         {
             throw translated;
         }
+    }
+
+    private static async Task<List<T>> ReadAllAsync<T>(NpgsqlCommand command, Func<NpgsqlDataReader, T> read, CancellationToken cancellationToken)
+    {
+        var rows = new List<T>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            rows.Add(read(reader));
+        }
+        return rows;
     }
 
     public async Task<T?> QueryFirstAsync<T>(

@@ -109,7 +109,7 @@ internal sealed class PostgresFileCatalog(PostgresDatabase database, TimeProvide
     {
         var parameters = new List<NpgsqlParameter>(12);
         string sql = BuildListSql(query, parameters, time.GetUtcNow().ToUnixTimeSeconds());
-        var items = await database.QueryInIndexOrderAsync(sql, p => p.AddRange(parameters.ToArray()), Read, cancellationToken);
+        var items = await database.QueryInIndexOrderAsync(sql, p => p.AddRange(parameters.ToArray()), Read, cancellationToken, IsOneRange(query));
         bool hasMore = items.Count > query.Limit;
         if (hasMore)
         {
@@ -122,6 +122,15 @@ internal sealed class PostgresFileCatalog(PostgresDatabase database, TimeProvide
         }
         return new Page<FileRecord>(items, hasMore);
     }
+
+    /// <summary>
+    /// Whether the page is one index range whatever the values: no filter, or one that has an index of its own
+    /// (purpose, status, collection, provider, one metadata pair). With two or more, which range to read depends on how
+    /// many rows each matches, and the page is planned with its values.
+    /// </summary>
+    internal static bool IsOneRange(FileListQuery query) =>
+        (query.Purpose is null ? 0 : 1) + (query.Status is null ? 0 : 1) + (query.Collection is null ? 0 : 1)
+        + (query.Provider is null ? 0 : 1) + query.Metadata.Count <= 1;
 
     /// <summary>
     /// Builds one keyset query. A provider filter drives the scan over <c>file_copies</c>' key (workspace, provider,

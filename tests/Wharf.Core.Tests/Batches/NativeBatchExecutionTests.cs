@@ -125,6 +125,7 @@ public sealed class NativeBatchExecutionTests(BatchSimulatorFixture fixture) : I
     [Theory]
     [InlineData(UpstreamFailureKind.ConnectionFailed)]
     [InlineData(UpstreamFailureKind.Timeout)]
+    [InlineData(UpstreamFailureKind.Answered)] // a 500, which may come after the work was accepted
     public async Task ACreateWithoutAnAnswerOnAProviderWhoseBatchesCarryNoMetadataFailsTheBatchInsteadOfCreatingTwice(UpstreamFailureKind lost)
     {
         await using var harness = await NativeBatchHarness.StartAsync(_sim, up: inner => new AnswerLosingProvider(inner, lost));
@@ -163,7 +164,12 @@ public sealed class NativeBatchExecutionTests(BatchSimulatorFixture fixture) : I
         public async Task<UpstreamOutcome<UpstreamBatch>> CreateBatchAsync(UpstreamBatchCreate batch, CancellationToken cancellationToken)
         {
             Assert.True((await inner.CreateBatchAsync(batch, cancellationToken)).IsOk);
-            return lost == UpstreamFailureKind.Timeout ? UpstreamFailure.Timeout() : UpstreamFailure.ConnectionFailed("The connection dropped.");
+            return lost switch
+            {
+                UpstreamFailureKind.Timeout => UpstreamFailure.Timeout(),
+                UpstreamFailureKind.Answered => UpstreamFailure.FromAnswer(500, null, null, null),
+                _ => UpstreamFailure.ConnectionFailed("The connection dropped."),
+            };
         }
 
         public Task<UpstreamOutcome<UpstreamBatch>> GetBatchAsync(string upstreamBatchId, CancellationToken cancellationToken) => inner.GetBatchAsync(upstreamBatchId, cancellationToken);
