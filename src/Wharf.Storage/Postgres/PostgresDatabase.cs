@@ -192,13 +192,7 @@ internal sealed class PostgresDatabase : IAsyncDisposable, IDisposable
         {
             await using var command = DataSource.CreateCommand(sql);
             bind?.Invoke(command.Parameters);
-            await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-            var rows = new List<T>();
-            while (await reader.ReadAsync(cancellationToken))
-            {
-                rows.Add(read(reader));
-            }
-            return rows;
+            return await ReadAllAsync(command, read, cancellationToken);
         }
         catch (Exception ex) when (Translate(ex) is { } translated)
         {
@@ -243,6 +237,7 @@ internal sealed class PostgresDatabase : IAsyncDisposable, IDisposable
         }
     }
 
+    /// <summary>Runs <paramref name="command"/> and reads every row with <paramref name="read"/>.</summary>
     private static async Task<List<T>> ReadAllAsync<T>(NpgsqlCommand command, Func<NpgsqlDataReader, T> read, CancellationToken cancellationToken)
     {
         var rows = new List<T>();
@@ -266,16 +261,8 @@ internal sealed class PostgresDatabase : IAsyncDisposable, IDisposable
                 .ToHashSet(StringComparer.Ordinal);
 
     /// <summary>Runs <paramref name="command"/> and collects its first column (text) from every row.</summary>
-    public static async Task<List<string>> ReadStringsAsync(NpgsqlCommand command, CancellationToken cancellationToken)
-    {
-        var values = new List<string>();
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        while (await reader.ReadAsync(cancellationToken))
-        {
-            values.Add(reader.GetString(0));
-        }
-        return values;
-    }
+    public static Task<List<string>> ReadStringsAsync(NpgsqlCommand command, CancellationToken cancellationToken) =>
+        ReadAllAsync(command, reader => reader.GetString(0), cancellationToken);
 
     /// <summary>
     /// What a failure of the database means to the caller: the service being out of reach (connection refused or
