@@ -20,7 +20,7 @@ public sealed partial class ConsoleFixture : IAsyncLifetime
     public IBrowser Browser { get; private set; } = null!;
 
     /// <summary>Where each test saves a screenshot of each page it visits (git-ignored).</summary>
-    public static string ScreenshotDirectory { get; } = Path.Combine(ConsoleServer.RepositoryRoot, "TestResults", "console-screenshots");
+    public static string ScreenshotDirectory { get; } = Path.Combine(Wharf.Server.Tests.Infrastructure.WharfServer.RepositoryRoot, "TestResults", "console-screenshots");
 
     public async Task InitializeAsync()
     {

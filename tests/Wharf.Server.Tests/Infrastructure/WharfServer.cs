@@ -237,23 +237,26 @@ public sealed partial class WharfServer : IAsyncDisposable
     [GeneratedRegex(@"Now listening on: (http://127\.0\.0\.1:\d+)")]
     private static partial Regex ListeningLine();
 
+    /// <summary>The directory that holds Wharf.slnx, above this test assembly.</summary>
+    public static string RepositoryRoot { get; } = FindRepositoryRoot();
+
     /// <summary>Wharf.Server.dll in the build output of the same configuration as this test assembly.</summary>
     internal static string ServerAssembly { get; } = FindServerAssembly();
 
-    private static string FindServerAssembly()
+    private static string FindRepositoryRoot()
     {
-        string testDir = AppContext.BaseDirectory;
-        string configuration = new DirectoryInfo(Path.TrimEndingDirectorySeparator(testDir)).Parent!.Name; // bin/<Configuration>/net10.0
-        var dir = new DirectoryInfo(testDir);
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
         while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Wharf.slnx")))
         {
             dir = dir.Parent;
         }
-        if (dir is null)
-        {
-            throw new InvalidOperationException("Cannot find the repository root (Wharf.slnx) above " + testDir);
-        }
-        string path = Path.Combine(dir.FullName, "src", "Wharf.Server", "bin", configuration, "net10.0", "Wharf.Server.dll");
+        return dir?.FullName ?? throw new InvalidOperationException("Cannot find the repository root (Wharf.slnx) above " + AppContext.BaseDirectory);
+    }
+
+    private static string FindServerAssembly()
+    {
+        string configuration = new DirectoryInfo(Path.TrimEndingDirectorySeparator(AppContext.BaseDirectory)).Parent!.Name; // bin/<Configuration>/net10.0
+        string path = Path.Combine(RepositoryRoot, "src", "Wharf.Server", "bin", configuration, "net10.0", "Wharf.Server.dll");
         return File.Exists(path) ? path : throw new FileNotFoundException("Build src/Wharf.Server first.", path);
     }
 }
