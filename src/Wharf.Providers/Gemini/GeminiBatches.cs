@@ -171,12 +171,7 @@ internal sealed class GeminiBatches(string providerId, GeminiWire wire, GeminiFi
         {
             return UpstreamFailure.Untranslatable("id", "Not a Gemini batch name.");
         }
-        UpstreamOutcome<HttpResponseMessage> sent;
-        using (var deadline = wire.NewDeadline())
-        {
-            deadline.Arm();
-            sent = await wire.SendAsync(wire.NewRequest(HttpMethod.Get, wire.ResourceUri(name)), deadline, cancellationToken);
-        }
+        var sent = await wire.SendWithinTimeoutAsync(wire.NewRequest(HttpMethod.Get, wire.ResourceUri(name)), cancellationToken);
         return sent.IsOk ? await ReadOperationAsync(sent.Value, cancellationToken) : sent.Failure;
     }
 
@@ -189,12 +184,7 @@ internal sealed class GeminiBatches(string providerId, GeminiWire wire, GeminiFi
         }
         var request = wire.NewRequest(HttpMethod.Post, wire.ResourceUri(name + ":cancel"));
         request.Content = new ByteArrayContent("{}"u8.ToArray()) { Headers = { ContentType = Json } };
-        UpstreamOutcome<HttpResponseMessage> sent;
-        using (var deadline = wire.NewDeadline())
-        {
-            deadline.Arm();
-            sent = await wire.SendAsync(request, deadline, cancellationToken);
-        }
+        var sent = await wire.SendWithinTimeoutAsync(request, cancellationToken);
         if (!sent.IsOk)
         {
             return sent.Failure;
@@ -215,12 +205,7 @@ internal sealed class GeminiBatches(string providerId, GeminiWire wire, GeminiFi
         {
             parameters.Append(parameters.Length == 0 ? "" : "&").Append("pageToken=").Append(Uri.EscapeDataString(token));
         }
-        UpstreamOutcome<HttpResponseMessage> sent;
-        using (var deadline = wire.NewDeadline())
-        {
-            deadline.Arm();
-            sent = await wire.SendAsync(wire.NewRequest(HttpMethod.Get, wire.ResourceUri("batches", parameters.ToString())), deadline, cancellationToken);
-        }
+        var sent = await wire.SendWithinTimeoutAsync(wire.NewRequest(HttpMethod.Get, wire.ResourceUri("batches", parameters.ToString())), cancellationToken);
         if (!sent.IsOk)
         {
             return sent.Failure;
@@ -256,12 +241,7 @@ internal sealed class GeminiBatches(string providerId, GeminiWire wire, GeminiFi
         {
             return UpstreamFailure.Untranslatable("file_id", "Not a Gemini file name.");
         }
-        UpstreamOutcome<HttpResponseMessage> sent;
-        using (var deadline = wire.NewDeadline())
-        {
-            deadline.Arm();
-            sent = await wire.SendAsync(wire.NewRequest(HttpMethod.Get, wire.DownloadUri(fileName)), deadline, cancellationToken);
-        }
+        var sent = await wire.SendWithinTimeoutAsync(wire.NewRequest(HttpMethod.Get, wire.DownloadUri(fileName)), cancellationToken);
         if (!sent.IsOk)
         {
             return sent.Failure;

@@ -87,12 +87,7 @@ internal sealed partial class GeminiFiles(GeminiWire wire)
         {
             Headers = { ContentType = new MediaTypeHeaderValue("application/json") },
         };
-        UpstreamOutcome<HttpResponseMessage> sent;
-        using (var deadline = wire.NewDeadline())
-        {
-            deadline.Arm();
-            sent = await wire.SendAsync(request, deadline, cancellationToken);
-        }
+        var sent = await wire.SendWithinTimeoutAsync(request, cancellationToken);
         if (!sent.IsOk)
         {
             return sent.Failure;
@@ -144,12 +139,7 @@ internal sealed partial class GeminiFiles(GeminiWire wire)
         {
             return true; // No Gemini file has such a name: there is nothing to delete.
         }
-        UpstreamOutcome<HttpResponseMessage> sent;
-        using (var deadline = wire.NewDeadline())
-        {
-            deadline.Arm();
-            sent = await wire.SendAsync(wire.NewRequest(HttpMethod.Delete, wire.ResourceUri(name)), deadline, cancellationToken, notFoundIsAnswer: true);
-        }
+        var sent = await wire.SendWithinTimeoutAsync(wire.NewRequest(HttpMethod.Delete, wire.ResourceUri(name)), cancellationToken, notFoundIsAnswer: true);
         if (!sent.IsOk)
         {
             return sent.Failure;
@@ -161,12 +151,7 @@ internal sealed partial class GeminiFiles(GeminiWire wire)
     /// <summary>The file as Gemini reports it now; null when it has none by that name (never made, expired or deleted).</summary>
     public async Task<UpstreamOutcome<GeminiFileWire?>> GetAsync(string name, CancellationToken cancellationToken)
     {
-        UpstreamOutcome<HttpResponseMessage> sent;
-        using (var deadline = wire.NewDeadline())
-        {
-            deadline.Arm();
-            sent = await wire.SendAsync(wire.NewRequest(HttpMethod.Get, wire.ResourceUri(name)), deadline, cancellationToken, notFoundIsAnswer: true);
-        }
+        var sent = await wire.SendWithinTimeoutAsync(wire.NewRequest(HttpMethod.Get, wire.ResourceUri(name)), cancellationToken, notFoundIsAnswer: true);
         if (!sent.IsOk)
         {
             return sent.Failure;

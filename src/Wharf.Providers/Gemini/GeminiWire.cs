@@ -167,6 +167,14 @@ internal sealed class GeminiWire(ProviderContext context, HttpClient http, Uri b
         }
     }
 
+    /// <summary><see cref="SendAsync"/> within a deadline of the provider's timeout of its own, armed at once.</summary>
+    public async Task<UpstreamOutcome<HttpResponseMessage>> SendWithinTimeoutAsync(HttpRequestMessage request, CancellationToken cancellationToken, bool notFoundIsAnswer = false)
+    {
+        using var deadline = NewDeadline();
+        deadline.Arm();
+        return await SendAsync(request, deadline, cancellationToken, notFoundIsAnswer);
+    }
+
     /// <summary>A new deadline of the provider's timeout (not armed).</summary>
     public UpstreamDeadline NewDeadline() => new(context.Time, context.Timeout);
 
