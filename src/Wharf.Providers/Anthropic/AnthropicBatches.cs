@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.Globalization;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Runtime.CompilerServices;
@@ -106,18 +105,10 @@ internal sealed class AnthropicBatches(OpenAIWire wire, AnthropicDialect dialect
     /// <summary>A page of Anthropic's batches, newest first: <c>limit</c> (1–1000) and <c>after_id</c>, the last id of the page before.</summary>
     public async Task<UpstreamOutcome<UpstreamBatchPage>> ListAsync(UpstreamBatchQuery query, CancellationToken cancellationToken)
     {
-        var parameters = new StringBuilder();
-        if (query.Limit is { } limit)
-        {
-            parameters.Append("limit=").Append(Math.Clamp(limit, 1, 1000).ToString(CultureInfo.InvariantCulture));
-        }
-        if (query.After is { Length: > 0 } after)
-        {
-            parameters.Append(parameters.Length == 0 ? "" : "&").Append("after_id=").Append(Uri.EscapeDataString(after));
-        }
+        string parameters = AnthropicFiles.PageQuery(query.Limit, query.After);
         using var deadline = new UpstreamDeadline(context.Time, context.Timeout);
         deadline.Arm();
-        var answer = await wire.SendForJsonAsync(wire.NewRequest(HttpMethod.Get, dialect.BatchesUri(null, null, parameters.ToString())), deadline,
+        var answer = await wire.SendForJsonAsync(wire.NewRequest(HttpMethod.Get, dialect.BatchesUri(null, null, parameters)), deadline,
             AnthropicBatchWireJson.Default.MessageBatchListWire, cancellationToken);
         if (!answer.IsOk)
         {

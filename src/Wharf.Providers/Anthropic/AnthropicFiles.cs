@@ -34,6 +34,24 @@ internal sealed class AnthropicFiles(OpenAIWire wire, AnthropicDialect dialect, 
     public Task<UpstreamOutcome<bool>> DeleteAsync(string upstreamFileId, CancellationToken cancellationToken) =>
         wire.DeleteFileAsync(upstreamFileId, cancellationToken);
 
+    /// <summary>
+    /// The query of a page of Anthropic's lists (files and message batches): <c>limit</c> (1–1000) and <c>after_id</c>,
+    /// the last id of the page before.
+    /// </summary>
+    internal static string PageQuery(int? limit, string? after)
+    {
+        var parameters = new StringBuilder();
+        if (limit is { } count)
+        {
+            parameters.Append("limit=").Append(Math.Clamp(count, 1, 1000).ToString(CultureInfo.InvariantCulture));
+        }
+        if (after is { Length: > 0 })
+        {
+            parameters.Append(parameters.Length == 0 ? "" : "&").Append("after_id=").Append(Uri.EscapeDataString(after));
+        }
+        return parameters.ToString();
+    }
+
     public async Task<UpstreamOutcome<UpstreamFilePage>> ListAsync(UpstreamFileQuery query, CancellationToken cancellationToken)
     {
         if (query.Order is { Length: > 0 } and not "desc")
@@ -44,18 +62,10 @@ internal sealed class AnthropicFiles(OpenAIWire wire, AnthropicDialect dialect, 
         {
             return UpstreamFailure.Untranslatable("purpose", "Anthropic's files have no purpose to filter by.");
         }
-        var parameters = new StringBuilder();
-        if (query.Limit is { } limit)
-        {
-            parameters.Append("limit=").Append(Math.Clamp(limit, 1, 1000).ToString(CultureInfo.InvariantCulture));
-        }
-        if (query.After is { Length: > 0 } after)
-        {
-            parameters.Append(parameters.Length == 0 ? "" : "&").Append("after_id=").Append(Uri.EscapeDataString(after));
-        }
+        string parameters = PageQuery(query.Limit, query.After);
         using var deadline = new UpstreamDeadline(context.Time, context.Timeout);
         deadline.Arm();
-        var answer = await wire.SendForJsonAsync(wire.NewRequest(HttpMethod.Get, dialect.FilesUri(null, parameters.ToString())), deadline,
+        var answer = await wire.SendForJsonAsync(wire.NewRequest(HttpMethod.Get, dialect.FilesUri(null, parameters)), deadline,
             AnthropicWireJson.Default.AnthropicFileListWire, cancellationToken);
         if (!answer.IsOk)
         {
