@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The model-request proxy path in one run: chat completions sent to nginx directly (a fixed OpenAI answer: the
-# upstream, fast enough not to be the bottleneck), through Portkey's open-source gateway and through Wharf, both
-# pointed at that nginx, all on loopback. One markdown table. Usage: bench/proxy.sh [--quick] [--without-wharf]
+# upstream, fast enough not to be the bottleneck), through Portkey's open-source gateway, through YARP forwarding
+# only (bench/YarpReference: the .NET stack's own cost of a proxied request) and through Wharf, all pointed at that
+# nginx, all on loopback. One markdown table. Usage: bench/proxy.sh [--quick] [--without-wharf]
 #   --quick          a smoke of a few seconds of measurement (CI runs it so the harness cannot rot); figures are
 #                    not meaningful.
-#   --without-wharf  nginx and Portkey only (to check the harness and the references on their own).
+#   --without-wharf  nginx, Portkey and YARP only (to check the harness and the references on their own).
 # Non-streaming: wrk -t2 with 32 connections (and with 1, for the latency of one request alone) on each side, in
 # rounds, each side once per round, the order rotating from round to round; every side is warmed up first. Added
 # latency is side - direct within a round, then the median over the rounds; the throughput ratio is side / direct
@@ -46,20 +47,20 @@ portkey_version=1.15.2
 hono_node_server_version=1.13.5
 
 work="$(mktemp -d)"
-wharf_port=18380; nginx_port=18381; portkey_port=18382
+wharf_port=18380; nginx_port=18381; portkey_port=18382; yarp_port=18383
 wharf_key="sk-bench-proxy-000000000000"
 upstream_key="sk-bench-upstream-0000000000"
-wharf_pid=""; nginx_pid=""; portkey_pid=""
+wharf_pid=""; nginx_pid=""; portkey_pid=""; yarp_pid=""
 cleanup() {
   local pid
-  for pid in "$wharf_pid" "$portkey_pid" "$nginx_pid"; do
+  for pid in "$wharf_pid" "$portkey_pid" "$yarp_pid" "$nginx_pid"; do
     [ -n "$pid" ] && { kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; }
   done
   if [ -n "${BENCH_KEEP:-}" ]; then echo "kept $work"; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
 
-for port in $wharf_port $nginx_port $portkey_port; do
+for port in $wharf_port $nginx_port $portkey_port $yarp_port; do
   if [ -n "$(ss -Hltn "sport = :$port")" ]; then echo "port $port is taken" >&2; exit 1; fi
 done
 
@@ -144,6 +145,15 @@ portkey_pid=$!
 wait_http "http://127.0.0.1:$portkey_port/" "$portkey_pid" "$work/portkey.log" "Portkey's gateway"
 loopback_only $portkey_port "Portkey's gateway"
 
+# --- YARP, the .NET reverse proxy, forwarding every request to nginx as it is (bench/YarpReference): what the .NET
+#     stack itself costs per proxied request on this machine, with nothing of a gateway's own work ---
+dotnet build bench/YarpReference -c Release -v quiet -nologo >/dev/null
+dotnet bench/YarpReference/bin/Release/net10.0/YarpReference.dll --urls "http://127.0.0.1:$yarp_port" \
+  --Upstream "http://127.0.0.1:$nginx_port/" --Logging:LogLevel:Default=Warning >"$work/yarp.log" 2>&1 &
+yarp_pid=$!
+wait_http "http://127.0.0.1:$yarp_port/" "$yarp_pid" "$work/yarp.log" YARP
+loopback_only $yarp_port YARP
+
 # --- Wharf (Release): provider `up` for plain answers (the default route), `sse` for the stream (model prefix) ---
 if [ $with_wharf = 1 ]; then
   dotnet build src/Wharf.Server -c Release -v quiet -nologo >/dev/null
@@ -159,12 +169,12 @@ if [ $with_wharf = 1 ]; then
   loopback_only $wharf_port Wharf
   wharf_rss=("$(rss_mb "$wharf_pid")")
 fi
-portkey_rss=("$(rss_mb "$portkey_pid")")
+portkey_rss=("$(rss_mb "$portkey_pid")"); yarp_rss=("$(rss_mb "$yarp_pid")")
 
 # --- each side: URL and headers for the plain and the streaming request ---
-sides=(direct portkey); [ $with_wharf = 1 ] && sides+=(wharf)
+sides=(direct portkey yarp); [ $with_wharf = 1 ] && sides+=(wharf)
 declare -A url stream_url headers stream_model pid_of
-pid_of[portkey]=$portkey_pid; pid_of[wharf]=$wharf_pid
+pid_of[portkey]=$portkey_pid; pid_of[yarp]=$yarp_pid; pid_of[wharf]=$wharf_pid
 url[direct]="http://127.0.0.1:$nginx_port/v1/chat/completions"
 stream_url[direct]="http://127.0.0.1:$nginx_port/sse/v1/chat/completions"
 headers[direct]="Authorization: Bearer $upstream_key"
@@ -173,6 +183,10 @@ url[portkey]="http://127.0.0.1:$portkey_port/v1/chat/completions"
 stream_url[portkey]="${url[portkey]}"
 headers[portkey]="Authorization: Bearer $upstream_key|x-portkey-provider: openai|x-portkey-custom-host: http://127.0.0.1:$nginx_port/v1"
 stream_model[portkey]=gpt-4o-mini
+url[yarp]="http://127.0.0.1:$yarp_port/v1/chat/completions"
+stream_url[yarp]="http://127.0.0.1:$yarp_port/sse/v1/chat/completions"
+headers[yarp]="Authorization: Bearer $upstream_key"
+stream_model[yarp]=gpt-4o-mini
 url[wharf]="http://127.0.0.1:$wharf_port/v1/chat/completions"
 stream_url[wharf]="${url[wharf]}"
 headers[wharf]="Authorization: Bearer $wharf_key"
@@ -244,7 +258,7 @@ for side in "${sides[@]}"; do
   ttfb_run "$side" "$ttfb_n" >/dev/null
 done
 [ $with_wharf = 1 ] && wharf_rss+=("$(rss_mb "$wharf_pid")")
-portkey_rss+=("$(rss_mb "$portkey_pid")")
+portkey_rss+=("$(rss_mb "$portkey_pid")"); yarp_rss+=("$(rss_mb "$yarp_pid")")
 
 declare -A many one ttfb
 failures=0
@@ -259,7 +273,7 @@ for round in $(seq 0 $((rounds - 1))); do
     echo "round $((round + 1)) $side: 32 conns: ${many[$side,$round]}; 1 conn: ${one[$side,$round]}; TTFB p50 $(median <<<"${ttfb[$side,$round]}") ms" >&2
   done
   [ $with_wharf = 1 ] && wharf_rss+=("$(rss_mb "$wharf_pid")")
-  portkey_rss+=("$(rss_mb "$portkey_pid")")
+  portkey_rss+=("$(rss_mb "$portkey_pid")"); yarp_rss+=("$(rss_mb "$yarp_pid")")
 done
 
 # --- the table ---
@@ -273,10 +287,10 @@ added() { # measurement-array field side: side - direct of each round, then the 
     awk -v f="$2" -v a="${m[$3,$r]}" -v b="${m[direct,$r]}" 'BEGIN {split(a, x, " "); split(b, y, " "); print x[f] - y[f]}'
   done | median
 }
-ratio() { # side: req/s side / direct of each round, then the median
+ratio() { # side [reference=direct]: req/s side / reference of each round, then the median
   local r
   for r in $(seq 0 $((rounds - 1))); do
-    awk -v a="${many[$1,$r]}" -v b="${many[direct,$r]}" 'BEGIN {split(a, x, " "); split(b, y, " "); printf "%.4f\n", x[1] / y[1]}'
+    awk -v a="${many[$1,$r]}" -v b="${many[${2:-direct},$r]}" 'BEGIN {split(a, x, " "); split(b, y, " "); printf "%.4f\n", x[1] / y[1]}'
   done | median
 }
 ttfb_all() { local r; for r in $(seq 0 $((rounds - 1))); do echo "${ttfb[$1,$r]}"; done; }
@@ -288,6 +302,7 @@ ttfb_added() { # side: median TTFB of the side - of direct, each round, then the
 }
 rate_cell() { printf "%.0f" "$(col many 1 "$1" | median)"; }
 ratio_cell() { [ "$1" = direct ] && echo 1 || fmt "$(ratio "$1")" 3; }
+yarp_ratio_cell() { [ "$1" = wharf ] && fmt "$(ratio wharf yarp)" 3 || echo -; }
 lat_cell() { echo "$(fmt "$(col "$2" 2 "$1" | median)") / $(fmt "$(col "$2" 3 "$1" | median)")"; }
 added_cell() { [ "$1" = direct ] && echo - || echo "$(fmt "$(added "$2" 2 "$1")") / $(fmt "$(added "$2" 3 "$1")")"; }
 ttfb_cell() { echo "$(fmt "$(ttfb_all "$1" | median)") / $(fmt "$(ttfb_all "$1" | percentile 0.99)")"; }
@@ -303,13 +318,14 @@ added_many() { added_cell "$1" many; }; added_one() { added_cell "$1" one; }
 cpu_cell() { [ "$1" = direct ] && echo - || fmt "$(col many 5 "$1" | median)" 0; }
 rate_one_cell() { printf "%.0f" "$(col one 1 "$1" | median)"; }
 
-header="| chat completions, $rounds round(s) | nginx direct | Portkey $portkey_version |"
-rule="|---|---|---|"
+header="| chat completions, $rounds round(s) | nginx direct | Portkey $portkey_version | YARP (forwarding only) |"
+rule="|---|---|---|---|"
 [ $with_wharf = 1 ] && { header+=" Wharf |"; rule+="---|"; }
 echo "$header"
 echo "$rule"
 row "req/s at 32 connections (median of rounds)" rate_cell
 row "… ratio to direct (median of rounds' ratios; Wharf's target ≥ 0.25)" ratio_cell
+[ $with_wharf = 1 ] && row "… Wharf's ratio to YARP (median of rounds' ratios)" yarp_ratio_cell
 row "p50 / p99 at 32 connections, ms" lat_many
 row "added p50 / p99 over direct at 32 connections, ms (Wharf's target: p50 ≤ 1)" added_many
 row "gateway CPU time (user + system) per request at 32 connections, µs" cpu_cell
@@ -318,7 +334,7 @@ row "p50 / p99 at 1 connection, ms" lat_one
 row "added p50 / p99 over direct at 1 connection, ms" added_one
 row "\`stream: true\`: time to first byte p50 / p99, ms ($ttfb_n sequential requests per round)" ttfb_cell
 row "added time to first byte (p50) over direct, ms (Wharf's target ≤ 1)" ttfb_added_cell
-rss_line="| RSS, MB: at start, after the warm-up, after each round | - | ${portkey_rss[*]} |"
+rss_line="| RSS, MB: at start, after the warm-up, after each round | - | ${portkey_rss[*]} | ${yarp_rss[*]} |"
 [ $with_wharf = 1 ] && rss_line+=" ${wharf_rss[*]} |"
 echo "$rss_line"
 
