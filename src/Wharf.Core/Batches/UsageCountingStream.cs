@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Text.Json;
+using Wharf.Core.Streams;
 
 namespace Wharf.Core.Batches;
 
@@ -13,7 +14,7 @@ namespace Wharf.Core.Batches;
 /// For a native batch whose provider reports no usage on the batch (Anthropic and Gemini put it on each result line
 /// only): without it the batch's <c>usage</c> would say zero tokens for work that was done and billed.
 /// </remarks>
-public sealed class UsageCountingStream(Stream inner) : Stream
+public sealed class UsageCountingStream(Stream inner) : ForwardReadStream
 {
     /// <summary>The longest line whose usage is read (OpenAI's own output lines are far shorter than this).</summary>
     public const int MaxLineBytes = 8 * 1024 * 1024;
@@ -28,16 +29,6 @@ public sealed class UsageCountingStream(Stream inner) : Stream
     /// <summary>False when a line was too long to be read for its usage (the sum is then short of the truth).</summary>
     public bool Complete { get; private set; } = true;
 
-    public override bool CanRead => true;
-
-    public override bool CanSeek => false;
-
-    public override bool CanWrite => false;
-
-    public override long Length => throw new NotSupportedException();
-
-    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-
     public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
 
     public override int Read(Span<byte> buffer)
@@ -49,9 +40,6 @@ public sealed class UsageCountingStream(Stream inner) : Stream
         }
         return read;
     }
-
-    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-        ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
 
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
@@ -165,16 +153,6 @@ public sealed class UsageCountingStream(Stream inner) : Stream
         reader.Skip();
         return AnswerUsage.Read(line[start..(int)reader.BytesConsumed]);
     }
-
-    public override void Flush()
-    {
-    }
-
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-    public override void SetLength(long value) => throw new NotSupportedException();
-
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
     protected override void Dispose(bool disposing)
     {

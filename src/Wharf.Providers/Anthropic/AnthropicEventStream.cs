@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Text.Json;
 using Wharf.Providers.Http;
+using Wharf.Core.Streams;
 
 namespace Wharf.Providers.Anthropic;
 

@@ -6,6 +6,7 @@ using Wharf.Core.Errors;
 using Wharf.Core.Ids;
 using Wharf.Providers.Http;
 using static Wharf.Providers.Anthropic.AnthropicJson;
+using Wharf.Core.Streams;
 
 namespace Wharf.Providers.Anthropic;
 

@@ -8,6 +8,7 @@ using Wharf.Core.Errors;
 using Wharf.Core.Ids;
 using Wharf.Core.Providers;
 using Wharf.Providers.Http;
+using Wharf.Core.Streams;
 
 namespace Wharf.Providers.Gemini;
 

@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Net.ServerSentEvents;
 using System.Text;
 using System.Text.Json;
+using Wharf.Core.Streams;
 
 namespace Wharf.Providers.Gemini;
 
@@ -15,7 +16,7 @@ namespace Wharf.Providers.Gemini;
 /// <c>GenerateContentResponse</c> (an error, broken JSON) or a stream that ends before any candidate finished
 /// fails the read with an <see cref="IOException"/>: the answer broke off, and is never passed on as whole.
 /// </summary>
-internal sealed class GeminiChunkStream : Http.ForwardReadStream
+internal sealed class GeminiChunkStream : ForwardReadStream
 {
     private static readonly byte[] Done = "data: [DONE]\n\n"u8.ToArray();
 

@@ -4,6 +4,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
 using Wharf.Core.Providers;
 using Wharf.Providers.Http;
+using Wharf.Core.Streams;
 
 namespace Wharf.Providers.Gemini;
 

@@ -1,3 +1,5 @@
+using Wharf.Core.Streams;
+
 namespace Wharf.Providers.Http;
 
 /// <summary>What was read of a body already (<paramref name="first"/>), then the rest of it (<paramref name="rest"/>).</summary>

@@ -1,3 +1,5 @@
+using Wharf.Core.Streams;
+
 namespace Wharf.Providers.Http;
 
 /// <summary>

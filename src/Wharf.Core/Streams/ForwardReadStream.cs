@@ -1,10 +1,10 @@
-namespace Wharf.Providers.Http;
+namespace Wharf.Core.Streams;
 
 /// <summary>
 /// A body read forward, asynchronously, once: no length, no position, no seeking, no writing. Derived streams give
 /// the memory-based <see cref="ReadAsync(Memory{byte}, CancellationToken)"/>; every other read goes through it.
 /// </summary>
-internal abstract class ForwardReadStream : Stream
+public abstract class ForwardReadStream : Stream
 {
     public override bool CanRead => true;
 
