@@ -144,6 +144,27 @@ internal sealed class BatchRig : IAsyncDisposable
         return new BatchLease(claimed!, owner, CancellationToken.None);
     }
 
+    /// <summary>
+    /// Runs the batch as <c>owner-a</c> until <paramref name="sent"/> lines were sent, lets its lease run out and has
+    /// <c>owner-b</c> claim the batch, then advances the clock until <c>owner-a</c>'s next chunk is refused and its run
+    /// stops. Returns <c>owner-b</c>'s lease.
+    /// </summary>
+    public async Task<BatchLease> TakeOverMidRunAsync(string batchId, int sent)
+    {
+        var run = Execution.RunAsync(await ClaimAsync("owner-a", batchId), CancellationToken.None);
+        await WaitUntilAsync(() => Task.FromResult(Provider.Received == sent), "every line was sent");
+        long later = Time.GetUtcNow().AddSeconds(31).ToUnixTimeMilliseconds();
+        var takenOver = await Catalog.ClaimAsync("owner-b", later, later + 30_000, [], CancellationToken.None);
+        Assert.Equal(batchId, takenOver?.Id);
+        await WaitUntilAsync(() =>
+        {
+            Time.Advance(TimeSpan.FromMilliseconds(ChunkFlushMilliseconds));
+            return Task.FromResult(run.IsCompleted);
+        }, "the first owner stopped");
+        await run;
+        return new BatchLease(takenOver!, "owner-b", CancellationToken.None);
+    }
+
     public async Task<BatchRecord> GetAsync(string batchId) => (await Catalog.GetAsync(Workspace.Id, batchId, CancellationToken.None))!;
 
     /// <summary>Polls (in real time, the clock stays) until <paramref name="condition"/> holds; fails after 10 s.</summary>

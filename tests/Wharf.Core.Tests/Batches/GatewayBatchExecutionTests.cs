@@ -51,26 +51,14 @@ public sealed class GatewayBatchExecutionTests
     {
         await using var rig = new BatchRig();
         var batch = await rig.CreateBatchAsync([BatchRig.Line("a1"), BatchRig.Line("a2"), BatchRig.Line("a3"), BatchRig.Line("held", hold: true)]);
-        var first = await rig.ClaimAsync("owner-a", batch.Id);
-        var run = rig.Execution.RunAsync(first, CancellationToken.None);
-        await BatchRig.WaitUntilAsync(() => Task.FromResult(rig.Provider.Received == 4), "every line was sent");
-
-        // The first owner's lease ran out (it stopped renewing it): another owner claims the batch.
-        long later = rig.Time.GetUtcNow().AddSeconds(31).ToUnixTimeMilliseconds();
-        var takenOver = await rig.Catalog.ClaimAsync("owner-b", later, later + 30_000, [], CancellationToken.None);
-        Assert.Equal(batch.Id, takenOver?.Id);
-        // The first owner's next chunk is refused: it stops, its line in flight cancelled, and ends nothing.
-        await BatchRig.WaitUntilAsync(() =>
-        {
-            rig.Time.Advance(TimeSpan.FromMilliseconds(BatchRig.ChunkFlushMilliseconds));
-            return Task.FromResult(run.IsCompleted);
-        }, "the first owner stopped");
-        await run;
+        // The first owner's lease runs out (it stopped renewing it) and another owner claims the batch; the first
+        // owner's next chunk is refused: it stops, its line in flight cancelled, and ends nothing.
+        var takenOver = await rig.TakeOverMidRunAsync(batch.Id, sent: 4);
         Assert.Empty(await rig.Catalog.ListDoneLinesAsync(batch.Id, CancellationToken.None));
         Assert.Equal(BatchStatus.InProgress, (await rig.GetAsync(batch.Id)).Status);
 
         rig.Provider.Holding = false;
-        await rig.Execution.RunAsync(new BatchLease(takenOver!, "owner-b", CancellationToken.None), CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(10));
+        await rig.Execution.RunAsync(takenOver, CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(10));
 
         var ended = await rig.GetAsync(batch.Id);
         Assert.Equal(BatchStatus.Completed, ended.Status);
