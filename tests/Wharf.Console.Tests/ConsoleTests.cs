@@ -305,14 +305,12 @@ public sealed class ConsoleTests(ConsoleFixture fixture)
             input.Append($$$"""{"custom_id":"c-{{{i}}}","method":"POST","url":"/v1/chat/completions","body":{"model":"slowmock/demo","messages":[{"role":"user","content":"{{{i}}}"}]}}""").Append('\n');
         }
         using var client = Server.CreateClient();
-        string fileId = await UploadAsync(client, $"cancel-{Guid.NewGuid():N}.jsonl", input.ToString());
-        using var created = await client.PostAsync("/v1/batches", JsonContent($$"""{"input_file_id":"{{fileId}}","endpoint":"/v1/chat/completions","completion_window":"24h"}"""));
-        Assert.Equal(HttpStatusCode.OK, created.StatusCode);
-        string batchId = JsonDocument.Parse(await created.Content.ReadAsStringAsync()).RootElement.GetProperty("id").GetString()!;
 
         await using var console = await fixture.OpenAsync();
         await console.SignInAsync(ConsoleServer.Key);
         await Expect(console.Page.GetByRole(AriaRole.Heading, new() { Name = "Files", Exact = true }).First).ToBeVisibleAsync();
+        // Created once the console is signed in, so that it still runs when its page opens.
+        string batchId = await CreateBatchAsync(client, input.ToString());
         await console.Page.GotoAsync(Server.ConsoleAddress + "#/batches/" + batchId);
         await console.Page.GetByRole(AriaRole.Button, new() { Name = "Cancel batch" }).ClickAsync();
 
@@ -327,18 +325,20 @@ public sealed class ConsoleTests(ConsoleFixture fixture)
     [Fact]
     public async Task A_failed_poll_is_shown_and_the_batch_page_keeps_updating_to_completion()
     {
-        const int lines = 12; // two at a time at the slow mock's pace: seconds of running
+        // Two at a time at the slow mock's pace: about 6 s of running, so the batch is still running when the page
+        // first reads it (the batch is created only once the console is signed in, just before the page opens).
+        const int lines = 30;
         var input = new StringBuilder();
         for (int i = 0; i < lines; i++)
         {
             input.Append($$$"""{"custom_id":"p-{{{i}}}","method":"POST","url":"/v1/chat/completions","body":{"model":"slowmock/demo","messages":[{"role":"user","content":"{{{i}}}"}]}}""").Append('\n');
         }
         using var client = Server.CreateClient();
-        string batchId = await CreateBatchAsync(client, input.ToString());
 
         await using var console = await fixture.OpenAsync();
         await console.SignInAsync(ConsoleServer.Key);
         await Expect(console.Page.GetByRole(AriaRole.Heading, new() { Name = "Files", Exact = true }).First).ToBeVisibleAsync();
+        string batchId = await CreateBatchAsync(client, input.ToString());
         // The page's first read of the batch goes through; its first poll fails as a dropped connection does.
         int reads = 0;
         await console.Page.RouteAsync(new System.Text.RegularExpressions.Regex($"/v1/batches/{batchId}$"), async route =>
@@ -595,7 +595,7 @@ public sealed class ConsoleTests(ConsoleFixture fixture)
 
     private static async Task<string> CreateBatchAsync(HttpClient client, string input)
     {
-        string fileId = await UploadAsync(client, $"poll-{Guid.NewGuid():N}.jsonl", input);
+        string fileId = await UploadAsync(client, $"batch-{Guid.NewGuid():N}.jsonl", input);
         using var created = await client.PostAsync("/v1/batches", JsonContent($$"""{"input_file_id":"{{fileId}}","endpoint":"/v1/chat/completions","completion_window":"24h"}"""));
         Assert.Equal(HttpStatusCode.OK, created.StatusCode);
         return JsonDocument.Parse(await created.Content.ReadAsStringAsync()).RootElement.GetProperty("id").GetString()!;
